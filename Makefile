@@ -1,0 +1,39 @@
+# proxygrad-bench: the two set-up commands are `make reproduce` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= quick
+OUT    ?= results/$(PROFILE)
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup data test reproduce bench bench-check clean
+
+# Create the virtual environment when missing and install the project with pinned versions.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Real data (Fashion-MNIST): Debian's package where apt is usable, else torchvision's download.
+data: $(STAMP)
+	$(PY) -m benchmarks data
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider --benchmark-disable
+
+reproduce: $(STAMP)
+	$(MAKE) data
+	$(PY) -m benchmarks reproduce --profile $(PROFILE) --out $(OUT)
+
+bench: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider benchmarks/perf --benchmark-only --benchmark-autosave --benchmark-storage=.benchmarks -s
+
+bench-check: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider benchmarks/perf --benchmark-only --benchmark-storage=.benchmarks --benchmark-compare --benchmark-compare-fail=median:25% -s
+
+clean:
+	rm -rf $(VENV) .benchmarks .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,193 @@
+"""The ProxyGrad op: a rectifier whose forward value is unchanged and whose backward follows a rule.
+
+Forward (bit-identical to PyTorch's own op):
+
+    y = relu(x)                       forward_slope = 0
+    y = leaky_relu(x, forward_slope)  forward_slope > 0
+    y = hardtanh(x, 0, upper)         ReLU6-style clip (upper = 6)
+
+Backward with the slope rule ``s`` (the proxy network's Leaky ReLU slope):
+
+    dL/dx = dL/dy             where x > 0   (and x < upper; 0 at and above upper)
+    dL/dx = s * dL/dy         where x <= 0  (PyTorch's leaky_relu convention at 0)
+
+Only a boolean mask is saved for the slope rule (not the input).  The surrogate rules of SUGAR need
+the input values on the negative side and save the input.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .rules import BackwardRule, RuleLike, as_rule, check_slope
+
+__all__ = ["proxy_relu", "ProxyReLU", "rectify"]
+
+
+def _forward_value(x: Tensor, forward_slope: float, upper: Optional[float], inplace: bool) -> Tensor:
+    """The unchanged forward value, computed with PyTorch's own kernels."""
+    if upper is not None:
+        return F.hardtanh_(x, 0.0, upper) if inplace else F.hardtanh(x, 0.0, upper)
+    if forward_slope == 0.0:
+        return torch.relu_(x) if inplace else torch.relu(x)
+    return F.leaky_relu_(x, forward_slope) if inplace else F.leaky_relu(x, forward_slope)
+
+
+def _slope_backward(grad: Tensor, positive: Tensor, upper_clip: Optional[Tensor], s: float) -> Tensor:
+    """dL/dx for the slope rule from the saved masks (``upper_clip`` marks x >= upper)."""
+    if s == 0.0:
+        grad_in = grad * positive
+    else:
+        # one fused kernel: grad where positive, s * grad elsewhere (the mask stands in for the input)
+        grad_in = torch.ops.aten.leaky_relu_backward(grad, positive, s, False)
+    if upper_clip is not None:
+        grad_in = grad_in.masked_fill(upper_clip, 0)
+    return grad_in
+
+
+class _SlopeFunction(torch.autograd.Function):
+    """Forward unchanged; backward factor 1 on x > 0 and a constant ``s`` on x <= 0 (mask saved only)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, forward_slope: float, backward_slope: float,
+                upper: Optional[float], inplace: bool) -> Tensor:
+        positive = x > 0
+        upper_clip = (x >= upper) if upper is not None else None
+        out = _forward_value(x, forward_slope, upper, inplace)
+        if inplace:
+            ctx.mark_dirty(x)
+        ctx.backward_slope = backward_slope
+        if upper_clip is None:
+            ctx.save_for_backward(positive)
+        else:
+            ctx.save_for_backward(positive, upper_clip)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        saved = ctx.saved_tensors
+        upper_clip = saved[1] if len(saved) == 2 else None
+        return _slope_backward(grad, saved[0], upper_clip, ctx.backward_slope), None, None, None, None
+
+
+def _surrogate_factor(rule: BackwardRule, x: Tensor) -> Tensor:
+    """The negative-side derivative of a SUGAR surrogate at ``x`` (see ``proxygrad.rules``)."""
+    alpha = rule.param("alpha")
+    if rule.name == "bsilu":
+        sig = torch.sigmoid(x)
+        return sig + (x + alpha) * sig * (1 - sig)
+    if rule.name == "nelu":
+        return 2 * alpha * x / (1 + x * x) ** 2
+    raise ValueError(f"no surrogate derivative for rule {rule.label}")
+
+
+class _SurrogateFunction(torch.autograd.Function):
+    """Forward unchanged; backward factor 1 on x > 0 and a SUGAR surrogate derivative on x <= 0."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, forward_slope: float, rule: BackwardRule,
+                upper: Optional[float], inplace: bool) -> Tensor:
+        saved_input = x.clone() if inplace else x
+        out = _forward_value(x, forward_slope, upper, inplace)
+        if inplace:
+            ctx.mark_dirty(x)
+        ctx.rule = rule
+        ctx.upper = upper
+        ctx.save_for_backward(saved_input)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x,) = ctx.saved_tensors
+        factor = _surrogate_factor(ctx.rule, x)
+        grad_in = torch.where(x > 0, grad, grad * factor)
+        if ctx.upper is not None:
+            grad_in = grad_in.masked_fill(x >= ctx.upper, 0)
+        return grad_in, None, None, None, None
+
+
+class _RedirectedFunction(torch.autograd.Function):
+    """Forward unchanged; Lucid's redirected gradient when the plain gradient of a batch item is all zero."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, forward_slope: float, upper: Optional[float], inplace: bool) -> Tensor:
+        positive = x > 0
+        upper_clip = (x >= upper) if upper is not None else None
+        out = _forward_value(x, forward_slope, upper, inplace)
+        if inplace:
+            ctx.mark_dirty(x)
+        ctx.forward_slope = forward_slope
+        ctx.save_for_backward(positive, upper_clip) if upper_clip is not None else ctx.save_for_backward(positive)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        saved = ctx.saved_tensors
+        positive = saved[0]
+        upper_clip = saved[1] if len(saved) == 2 else None
+        plain = _slope_backward(grad, positive, upper_clip, ctx.forward_slope)
+        redirected = torch.where(positive | (grad > 0), grad, torch.zeros_like(grad))
+        if upper_clip is not None:
+            redirected = redirected.masked_fill(upper_clip, 0)
+        if plain.dim() == 0:
+            alive = plain != 0
+        else:
+            alive = plain.reshape(plain.shape[0], -1).ne(0).any(dim=1)
+            alive = alive.reshape((-1,) + (1,) * (plain.dim() - 1))
+        return torch.where(alive, plain, redirected), None, None, None
+
+
+def rectify(x: Tensor, rule: RuleLike, *, forward_slope: float = 0.0, upper: Optional[float] = None,
+            inplace: bool = False) -> Tensor:
+    """Apply a rectifier whose forward value is unchanged and whose backward follows ``rule``.
+
+    Args:
+        x: input of any shape, dtype float16/bfloat16/float32/float64, on any device.
+        rule: a :class:`~proxygrad.rules.BackwardRule` or a slope number (ProxyGrad).
+        forward_slope: the rectifier's own negative slope (0 for ReLU, e.g. 0.01 for Leaky ReLU).
+        upper: the upper clip of a ReLU6-style rectifier (forward ``hardtanh(x, 0, upper)``).
+        inplace: modify ``x`` in place, as ``F.relu(x, inplace=True)`` does.
+    """
+    rule = as_rule(rule)
+    forward_slope = check_slope(forward_slope, "forward_slope")
+    if upper is not None and forward_slope != 0.0:
+        raise ValueError(f"an upper clip needs forward_slope 0, got forward_slope={forward_slope!r}")
+    if rule.is_slope:
+        return _SlopeFunction.apply(x, forward_slope, rule.constant_slope, upper, inplace)
+    if rule.name in ("bsilu", "nelu"):
+        return _SurrogateFunction.apply(x, forward_slope, rule, upper, inplace)
+    if rule.name == "redirected":
+        return _RedirectedFunction.apply(x, forward_slope, upper, inplace)
+    raise ValueError(f"unknown backward rule {rule.name!r}")
+
+
+def proxy_relu(x: Tensor, backward_slope: float, forward_slope: float = 0.0, inplace: bool = False) -> Tensor:
+    """ProxyGrad rectifier: forward ``relu(x)`` (or ``leaky_relu(x, forward_slope)``), bit-identical;
+    backward factor 1 where ``x > 0`` and ``backward_slope`` where ``x <= 0``.
+
+    Slopes are finite floats >= 0 (values above 1 allowed); anything else raises ``ValueError``.
+    Only a boolean mask is saved for the backward pass.
+    """
+    backward_slope = check_slope(backward_slope, "backward_slope")
+    forward_slope = check_slope(forward_slope, "forward_slope")
+    return _SlopeFunction.apply(x, forward_slope, backward_slope, None, inplace)
+
+
+class ProxyReLU(nn.Module):
+    """Module form of :func:`proxy_relu`."""
+
+    def __init__(self, backward_slope: float, forward_slope: float = 0.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.backward_slope = check_slope(backward_slope, "backward_slope")
+        self.forward_slope = check_slope(forward_slope, "forward_slope")
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _SlopeFunction.apply(x, self.forward_slope, self.backward_slope, None, self.inplace)
+
+    def extra_repr(self) -> str:
+        extra = f"backward_slope={self.backward_slope}, forward_slope={self.forward_slope}"
+        return extra + (", inplace=True" if self.inplace else "")
