@@ -1,0 +1,189 @@
+"""CNN architectures for the CNN and training harnesses.
+
+Every rectifier is its own ``nn.ReLU`` / ``nn.LeakyReLU`` module object (never an inline ``F.relu``
+and never one module reused), so a named layer is one rectifier and ``proxify`` sees every call.
+
+Architectures (``build``):
+- ``small_cnn``: conv(8, 3x3) - act - maxpool 2 - conv(16, 3x3) - act - maxpool 2 - linear 64 - act -
+  linear; practical on a CPU.
+- ``vgg_small``: VGG-style for 28x28: [conv 32, conv 32, pool, conv 64, conv 64, pool] - linear 256 - act -
+  linear; ``batch_norm=True`` adds BatchNorm2d after each conv.
+- ``tiny8``: for 8x8 inputs and exact certification: conv(4, 3x3, no padding) - act - avgpool 2 -
+  flatten - linear 16 - act - linear; only Conv2d / Linear / rectifier / AvgPool2d / Flatten.
+- ``resnet18_cifar``: ResNet-18 for 32x32 inputs (3x3 stem, no stem pooling, BasicBlocks 64-128-256-512).
+- ``vgg11_cifar``: VGG-11 with BatchNorm for 32x32 inputs, global average pool, linear classifier.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+ARCHS: tuple[str, ...] = ("small_cnn", "vgg_small", "tiny8", "resnet18_cifar", "vgg11_cifar")
+ACTIVATIONS: tuple[str, ...] = ("relu", "leaky")
+
+
+def _rectifier_factory(activation: str, negative_slope: float) -> Callable[[], nn.Module]:
+    if activation == "relu":
+        return nn.ReLU
+    return lambda: nn.LeakyReLU(negative_slope)
+
+
+def _small_cnn(act: Callable[[], nn.Module], c: int, k: int, s: int, **_: Any) -> nn.Module:
+    side = s // 2 // 2
+    return nn.Sequential(
+        nn.Conv2d(c, 8, 3, padding=1), act(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), act(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * side * side, 64), act(), nn.Linear(64, k),
+    )
+
+
+def _vgg_small(act: Callable[[], nn.Module], c: int, k: int, s: int, batch_norm: bool = False) -> nn.Module:
+    layers: list[nn.Module] = []
+    for pair in ((c, 32), (32, 32), None, (32, 64), (64, 64), None):
+        if pair is None:
+            layers.append(nn.MaxPool2d(2))
+            continue
+        width_in, width = pair
+        layers.append(nn.Conv2d(width_in, width, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(width))
+        layers.append(act())
+    side = s // 2 // 2
+    layers += [nn.Flatten(), nn.Linear(64 * side * side, 256), act(), nn.Linear(256, k)]
+    return nn.Sequential(*layers)
+
+
+def _tiny8(act: Callable[[], nn.Module], c: int, k: int, s: int, **_: Any) -> nn.Module:
+    side = (s - 2) // 2
+    return nn.Sequential(
+        nn.Conv2d(c, 4, 3), act(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(4 * side * side, 16), act(), nn.Linear(16, k),
+    )
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: ``act2(bn2(conv2(act1(bn1(conv1(x))))) + shortcut(x))``."""
+
+    def __init__(self, cin: int, cout: int, stride: int, act: Callable[[], nn.Module]) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.act1 = act()
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.act2 = act()
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.act2(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """CIFAR-style ResNet-18: 3x3 stem, four stages of two BasicBlocks, global average pool, linear."""
+
+    def __init__(self, act: Callable[[], nn.Module], in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.act1 = act()
+        stages, cin = [], 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            stages.append(nn.Sequential(BasicBlock(cin, cout, stride, act), BasicBlock(cout, cout, 1, act)))
+            cin = cout
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(self.flatten(self.pool(x)))
+
+
+def _vgg11(act: Callable[[], nn.Module], c: int, k: int, s: int, **_: Any) -> nn.Module:
+    layers: list[nn.Module] = []
+    side, cin = s, c
+    for width in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
+        if width == "M":
+            if side >= 2:  # inputs smaller than 32x32 skip the pools that would empty the map
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+            continue
+        layers += [nn.Conv2d(cin, int(width), 3, padding=1, bias=False), nn.BatchNorm2d(int(width)), act()]
+        cin = int(width)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, k)]
+    return nn.Sequential(*layers)
+
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "small_cnn": _small_cnn,
+    "vgg_small": _vgg_small,
+    "tiny8": _tiny8,
+    "resnet18_cifar": lambda act, c, k, s, **_: ResNet18(act, c, k),
+    "vgg11_cifar": _vgg11,
+}
+_MIN_INPUT = {"small_cnn": 4, "vgg_small": 4, "tiny8": 4, "resnet18_cifar": 1, "vgg11_cifar": 1}
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def build(
+    arch: str,
+    *,
+    activation: str = "relu",
+    num_classes: int = 10,
+    in_channels: int = 1,
+    input_size: int = 28,
+    negative_slope: float = 0.01,
+    batch_norm: bool = False,
+) -> nn.Module:
+    """Build an untrained network ``[N, in_channels, input_size, input_size] -> [N, num_classes]``.
+
+    ``activation="relu"`` uses ``max(0, x)``; ``"leaky"`` uses ``max(0, x) + negative_slope * min(0, x)``.
+    Initialization is PyTorch's default for each layer and so follows the global RNG; use
+    ``build_seeded`` for a seeded network. ``batch_norm`` applies to ``vgg_small`` only (the CIFAR
+    networks always have BatchNorm; ``small_cnn`` and ``tiny8`` never).
+    """
+    if arch not in _BUILDERS:
+        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) \
+            or not math.isfinite(negative_slope) or negative_slope < 0:
+        raise ValueError(f"negative_slope must be a finite number >= 0, got {negative_slope!r}")
+    _positive_int("num_classes", num_classes)
+    _positive_int("in_channels", in_channels)
+    _positive_int("input_size", input_size)
+    if input_size < _MIN_INPUT[arch]:
+        raise ValueError(f"input_size {input_size} is too small for {arch} (at least {_MIN_INPUT[arch]})")
+    act = _rectifier_factory(activation, float(negative_slope))
+    return _BUILDERS[arch](act, in_channels, num_classes, input_size, batch_norm=bool(batch_norm))
+
+
+def build_seeded(seed: int, arch: str, **kwargs: Any) -> nn.Module:
+    """``build(arch, **kwargs)`` under ``torch.manual_seed(seed)``, leaving the global RNG untouched.
+
+    The same seed gives bit-identical initial weights, whatever the training method (paired design).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build(arch, **kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

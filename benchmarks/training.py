@@ -1,0 +1,209 @@
+"""Seeded, resumable SGD training of a classifier, conventionally or with a ProxyGrad backward rule.
+
+One training step minimizes the mean cross-entropy ``L = -1/B sum_i log softmax(f(x_i))_{y_i}`` with
+SGD (momentum ``mu``, weight decay ``lambda``): ``v <- mu v + (g + lambda w)``, ``w <- w - eta_t v``.
+With a ``rule`` the forward and backward pass of each step run inside ``proxify(model, rule)``: every
+rectifier keeps its forward value and back-propagates its negative side with the rule.
+Evaluation is always plain (the forward pass is the same either way).
+
+Learning rate per step ``t`` of ``T = epochs * steps_per_epoch``: ``"cosine"`` gives
+``eta_t = eta (1 + cos(pi t / T)) / 2``; ``"constant"`` gives ``eta_t = eta``.
+The data order comes from a ``torch.Generator`` seeded with ``seed`` (one permutation per epoch), so
+two methods with the same seed see the same batches (paired design).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from benchmarks.models import build_seeded
+
+__all__ = ["train", "evaluate", "build_seeded", "NonFiniteLossError", "lr_at", "CHECKPOINT_NAME"]
+
+LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+CHECKPOINT_NAME = "checkpoint.pt"
+ROW_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the epoch and step."""
+
+
+def lr_at(step: int, total_steps: int, lr: float, schedule: str) -> float:
+    """Learning rate at step ``step`` (0-based) of ``total_steps``: cosine ``lr (1 + cos(pi t/T)) / 2`` or ``lr``."""
+    if schedule == "constant":
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def _tensors(dataset: TensorDataset, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(dataset, TensorDataset) or len(dataset.tensors) != 2:
+        raise ValueError(f"{name} must be a TensorDataset of (images, labels), got {type(dataset).__name__}")
+    x, y = dataset.tensors
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty")
+    return x, y
+
+
+def _device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: TensorDataset, batch_size: int = 1000) -> tuple[float, float]:
+    """Plain (eval-mode) mean cross-entropy and accuracy of ``model`` on ``dataset``.
+
+    ``loss = 1/N sum_i CE(f(x_i), y_i)``, ``acc = 1/N #{i : argmax f(x_i) = y_i}``. Leaves the model in
+    eval mode.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    x, y = _tensors(dataset, "dataset")
+    device = _device(model)
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        out = model(xb)
+        loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
+        correct += int((out.argmax(1) == yb).sum())
+    return loss_sum / len(x), correct / len(x)
+
+
+def _check_args(epochs: int, lr: float, batch_size: int, seed: int, momentum: float,
+                weight_decay: float, lr_schedule: str) -> None:
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    for name, value, ok in (("lr", lr, lambda v: v > 0), ("momentum", momentum, lambda v: 0 <= v < 1),
+                            ("weight_decay", weight_decay, lambda v: v >= 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not ok(value):
+            raise ValueError(f"{name} out of range: {value!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+
+
+def _rule_label(rule: Any) -> str:
+    if rule is None:
+        return "none"
+    return str(getattr(rule, "label", rule))
+
+
+def _save_atomic(state: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    model: nn.Module,
+    train_set: TensorDataset,
+    test_set: TensorDataset,
+    *,
+    rule: Any = None,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    lr_schedule: str = "cosine",
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Train ``model`` in place; return one row per epoch (keys ``ROW_KEYS``).
+
+    ``rule=None`` is conventional training; otherwise a float slope or a ``proxygrad`` BackwardRule used
+    as ``proxify(model, rule)`` around each training forward/backward pass. ``train_loss`` /
+    ``train_acc`` are means over the epoch's training batches (train mode); ``test_*`` come from
+    ``evaluate`` after the epoch; ``lr`` is the rate of the epoch's first step; ``seconds`` the epoch's
+    wall time. With ``checkpoint_dir``, a checkpoint (model, optimizer, step, data-order generator, RNG,
+    rows) is written atomically after every epoch, and an existing one is resumed: the result equals an
+    uninterrupted run bit for bit (on a CPU). A NaN/inf loss raises ``NonFiniteLossError``.
+    """
+    _check_args(epochs, lr, batch_size, seed, momentum, weight_decay, lr_schedule)
+    x_train, y_train = _tensors(train_set, "train_set")
+    _tensors(test_set, "test_set")
+    device = _device(model)
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    if rule is not None:
+        from proxygrad import proxify, rules  # the method library; only needed for proxy training
+
+        rule = rules.as_rule(rule)  # ValueError naming a bad rule, before anything is written
+    fingerprint = {"epochs": epochs, "lr": float(lr), "batch_size": batch_size, "seed": seed,
+                   "momentum": float(momentum), "weight_decay": float(weight_decay),
+                   "lr_schedule": lr_schedule, "rule": _rule_label(rule), "n_train": n,
+                   "n_test": len(test_set)}
+    rows: list[dict] = []
+    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # any randomness inside the model (none in ours) is seeded too
+        if ckpt is not None and ckpt.is_file():
+            state = torch.load(ckpt, map_location=device, weights_only=True)
+            if state["fingerprint"] != fingerprint:
+                raise ValueError(f"checkpoint {ckpt} belongs to another run: {state['fingerprint']} != {fingerprint}")
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["rng"])
+            rows = [dict(r) for r in state["rows"]]
+        if ckpt is not None:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+        for epoch in range(len(rows) + 1, epochs + 1):
+            start = time.perf_counter()
+            order = torch.randperm(n, generator=generator)
+            model.train()
+            loss_sum = 0.0
+            correct = 0
+            first_lr = lr_at((epoch - 1) * steps_per_epoch, total_steps, lr, lr_schedule)
+            batches = range(steps_per_epoch)
+            if progress:
+                from tqdm import tqdm
+
+                batches = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False)
+            scope = proxify(model, rule) if rule is not None else contextlib.nullcontext()
+            with scope:
+                for step in batches:
+                    idx = order[step * batch_size:(step + 1) * batch_size]
+                    xb, yb = x_train[idx].to(device), y_train[idx].to(device)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_at((epoch - 1) * steps_per_epoch + step, total_steps, lr, lr_schedule)
+                    optimizer.zero_grad(set_to_none=True)
+                    out = model(xb)
+                    loss = F.cross_entropy(out, yb)
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise NonFiniteLossError(
+                            f"non-finite training loss {value} at epoch {epoch}, step {step + 1} of "
+                            f"{steps_per_epoch} (rule {_rule_label(rule)}, lr {lr}, seed {seed})"
+                        )
+                    loss.backward()
+                    optimizer.step()
+                    loss_sum += value * len(idx)
+                    correct += int((out.detach().argmax(1) == yb).sum())
+            test_loss, test_acc = evaluate(model, test_set)
+            rows.append({"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
+                         "test_loss": test_loss, "test_acc": test_acc,
+                         "seconds": time.perf_counter() - start, "lr": first_lr})
+            if ckpt is not None:
+                _save_atomic({"fingerprint": fingerprint, "model": model.state_dict(),
+                              "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                              "rng": torch.get_rng_state(), "rows": rows}, ckpt)
+    return rows
