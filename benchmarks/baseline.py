@@ -1,0 +1,178 @@
+"""Regression baselines: committed summary metrics of a profile, and the check against them.
+
+A baseline ``results/baselines/<experiment>-<profile>.json`` holds the experiment's
+``summarize(records)`` metrics for that profile, the config hash they came from and a tolerance.
+Every metric is "higher is better" (attained fractions, success rates), so ``check`` flags a
+regression when ``current < baseline - tolerance``, when a metric disappears, or when it becomes NaN.
+Metrics may only be rewritten on purpose, with ``baseline --update``, which prints the diff.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import store, suite_version
+from benchmarks.config import ConfigError, config_hash, load_profile
+from benchmarks.meta import REPO_ROOT
+
+BASELINE_DIR = REPO_ROOT / "results" / "baselines"
+DEFAULT_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Metrics of one fresh run of a profile and the hash of the config that produced them."""
+
+    metrics: dict[str, float]
+    config_hash: str
+
+
+def baseline_path(experiment: str, profile: str, base_dir: Path | None = None) -> Path:
+    """``<base_dir>/<experiment>-<profile>.json`` (default base: results/baselines)."""
+    return Path(base_dir or BASELINE_DIR) / f"{experiment}-{profile}.json"
+
+
+def measure(experiment: str, profile: str, *, progress: bool = False, keep: Path | None = None) -> Measurement:
+    """Run ``experiment`` at ``profile`` into a temporary directory (or ``keep``) and summarize it."""
+    from benchmarks.experiments import load
+    from benchmarks.runner import run
+
+    module = load(experiment)
+    cfg = module.parse_config(load_profile(experiment, profile))
+    with tempfile.TemporaryDirectory(prefix=f"check-{experiment}-") as tmp:
+        out = Path(keep) if keep is not None else Path(tmp) / "run"
+        run(module, cfg, out, profile=profile, progress=progress)
+        metrics = {k: float(v) for k, v in module.summarize(store.read_csv(out / store.RECORDS)).items()}
+    return Measurement(metrics, config_hash(cfg))
+
+
+def measurement_from_run(out: Path, experiment: str, profile: str) -> Measurement:
+    """Summarize a finished run directory instead of re-running the profile.
+
+    The run must be of ``experiment``, finished, and made with the profile's current config
+    (same config hash); otherwise ConfigError says which does not match.
+    """
+    from benchmarks.experiments import load
+
+    module = load(experiment)
+    cfg_hash = config_hash(module.parse_config(load_profile(experiment, profile)))
+    meta = store.read_meta(out)
+    if meta.get("experiment") != experiment or meta.get("config_hash") != cfg_hash:
+        raise ConfigError(f"{out} is a run of {meta.get('experiment')!r} with config hash "
+                          f"{str(meta.get('config_hash'))[:12]}, not of {experiment}/{profile} ({cfg_hash[:12]})")
+    if not meta.get("finished_utc"):
+        raise ConfigError(f"{out} is not finished; complete it with `run ... --resume` first")
+    metrics = {k: float(v) for k, v in module.summarize(store.load_records(out)).items()}
+    return Measurement(metrics, cfg_hash)
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A baseline file as a dict (ConfigError when missing or malformed)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"no baseline at {path}; create it with `baseline EXPERIMENT --profile P --update`")
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
+    if not isinstance(doc.get("metrics"), dict):
+        raise ConfigError(f"{path}: no 'metrics' table")
+    tol = doc.get("tolerance", DEFAULT_TOLERANCE)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+        raise ConfigError(f"{path}: tolerance must be a number >= 0, got {tol!r}")
+    return doc
+
+
+def compare(baseline: dict[str, float], current: dict[str, float], tolerance: float) -> tuple[list[str], list[str]]:
+    """Return ``(regressions, notes)`` as text lines.
+
+    Regression: a baseline metric missing now, NaN now where it was a number, or
+    ``current < baseline - tolerance``.  Notes: new metrics and improvements beyond the tolerance.
+    """
+    regressions, notes = [], []
+    for key in sorted(baseline):
+        old = baseline[key]
+        if key not in current:
+            regressions.append(f"{key}: missing (baseline {old!r})")
+            continue
+        new = current[key]
+        if old is None or (isinstance(old, float) and math.isnan(old)):
+            continue
+        if math.isnan(new):
+            regressions.append(f"{key}: NaN (baseline {old:.6g})")
+        elif new < old - tolerance:
+            regressions.append(f"{key}: {new:.6g} < baseline {old:.6g} - tolerance {tolerance:g}")
+        elif new > old + tolerance:
+            notes.append(f"{key}: improved to {new:.6g} (baseline {old:.6g})")
+    for key in sorted(set(current) - set(baseline)):
+        notes.append(f"{key}: new metric {current[key]:.6g}")
+    return regressions, notes
+
+
+def diff(old: dict[str, float], new: dict[str, float]) -> list[str]:
+    """Lines ``- key: old`` / ``+ key: new`` for every metric that changed, appeared or vanished."""
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        same = a is not None and b is not None and (a == b or (_isnan(a) and _isnan(b)))
+        if same:
+            continue
+        if a is not None:
+            lines.append(f"- {key}: {a!r}")
+        if b is not None:
+            lines.append(f"+ {key}: {b!r}")
+    return lines
+
+
+def _isnan(x: Any) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _json_metric(v: float) -> float | None:
+    return None if math.isnan(v) else v
+
+
+def check(experiment: str, profile: str, *, base_dir: Path | None = None, progress: bool = False,
+          measurement: Measurement | None = None) -> tuple[bool, list[str]]:
+    """Re-run the profile and compare with its baseline; returns ``(ok, report lines)``."""
+    path = baseline_path(experiment, profile, base_dir)
+    doc = read(path)
+    m = measurement or measure(experiment, profile, progress=progress)
+    tolerance = float(doc.get("tolerance", DEFAULT_TOLERANCE))
+    base = {k: (math.nan if v is None else float(v)) for k, v in doc["metrics"].items()}
+    regressions, notes = compare(base, m.metrics, tolerance)
+    lines = []
+    if doc.get("config_hash") != m.config_hash:
+        lines.append(f"note: the {profile} config changed since {path.name} was made; "
+                     f"run `baseline {experiment} --profile {profile} --update` if that was on purpose")
+    lines += [f"REGRESSION {r}" for r in regressions] + [f"note: {n}" for n in notes]
+    ok = not regressions
+    lines.append(f"{'OK' if ok else 'FAILED'}: {experiment}/{profile}: {len(base)} metrics checked against "
+                 f"{path} with tolerance {tolerance:g}, {len(regressions)} regression(s)")
+    return ok, lines
+
+
+def update(experiment: str, profile: str, *, base_dir: Path | None = None, progress: bool = False,
+           write: bool = True, measurement: Measurement | None = None) -> tuple[Path, list[str]]:
+    """Measure the profile and (if ``write``) rewrite its baseline; returns the path and the diff lines."""
+    path = baseline_path(experiment, profile, base_dir)
+    old: dict[str, Any] = read(path) if path.is_file() else {"metrics": {}}
+    m = measurement or measure(experiment, profile, progress=progress)
+    old_metrics = {k: (math.nan if v is None else float(v)) for k, v in old["metrics"].items()}
+    lines = diff(old_metrics, m.metrics)
+    if write:
+        doc = {
+            "experiment": experiment,
+            "profile": profile,
+            "config_hash": m.config_hash,
+            "suite_version": suite_version(),
+            "tolerance": old.get("tolerance", DEFAULT_TOLERANCE),
+            "direction": "higher is better for every metric; check fails when current < baseline - tolerance",
+            "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update",
+            "metrics": {k: _json_metric(v) for k, v in sorted(m.metrics.items())},
+        }
+        store.atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return path, lines

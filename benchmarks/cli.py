@@ -1,0 +1,166 @@
+"""Command line of the suite: ``python -m benchmarks`` / ``proxygrad-bench``.
+
+Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``data``, ``reproduce``.
+Exit codes: 0 success; 1 a failed check or a failed step; 2 bad input (unknown experiment, profile,
+key or value, unusable output directory), reported on stderr before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import store
+from benchmarks.config import ConfigError, load_profile, profiles
+from benchmarks.experiments import EXPERIMENTS, ExperimentUnavailable, load, present
+
+DELEGATED = {"data": "benchmarks.data", "reproduce": "benchmarks.reproduce"}
+
+
+def make_report(out: Path) -> list[Path]:
+    """Tables (``out/tables/*.{csv,md,tex}``) and figures (``out/figures/*.{png,pdf}``) of one run dir.
+
+    The experiment is read from ``out/meta.json``; ``records.csv`` is rebuilt from the cell files first.
+    """
+    from benchmarks.tables import write_table
+
+    out = Path(out)
+    meta = store.read_meta(out)
+    module = load(meta["experiment"])
+    records = store.load_records(out)
+    written: list[Path] = []
+    for name, df in module.analyze(records, out / "tables").items():
+        written += write_table(df, out / "tables", name)
+    written += list(module.figures(records, out / "figures"))
+    return written
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="proxygrad-bench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("list", help="list the experiments and their profiles")
+
+    r = sub.add_parser("run", help="run an experiment's profile into a directory")
+    r.add_argument("experiment")
+    r.add_argument("--profile", required=True)
+    r.add_argument("--out", required=True, type=Path)
+    r.add_argument("--resume", action="store_true", help="skip the cells already finished in --out")
+    r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    r.add_argument("--executor", default="local", help="local (default) or dask")
+    r.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster)")
+    r.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
+    r.add_argument("--config", type=Path, default=None,
+                   help="a TOML file of profiles to use instead of benchmarks/configs/EXPERIMENT.toml")
+    r.add_argument("--no-progress", action="store_true")
+
+    rep = sub.add_parser("report", help="tables and figures from the records of run directories")
+    rep.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+
+    c = sub.add_parser("check", help="re-run a profile and compare with its committed baseline")
+    c.add_argument("experiment")
+    c.add_argument("--profile", required=True)
+    c.add_argument("--progress", action="store_true")
+
+    b = sub.add_parser("baseline", help="show (or with --update rewrite) a baseline and print the diff")
+    b.add_argument("experiment")
+    b.add_argument("--profile", required=True)
+    b.add_argument("--update", action="store_true", help="rewrite the baseline file")
+    b.add_argument("--from", dest="from_run", type=Path, default=None, metavar="DIR",
+                   help="summarize this finished run of the profile instead of re-running it")
+    b.add_argument("--progress", action="store_true")
+
+    sub.add_parser("data", help="make sure the data sets are available (see `data --help`)", add_help=False)
+    sub.add_parser("reproduce", help="run every experiment and write the report (see `reproduce --help`)",
+                   add_help=False)
+    return p
+
+
+def _cmd_list() -> int:
+    for name in EXPERIMENTS:
+        profs = ", ".join(profiles(name)) or "no config"
+        print(f"{name:10s} profiles: {profs}" + ("" if present(name) else "  [module missing]"))
+    return 0
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from benchmarks.runner import check_device, run
+
+    module = load(a.experiment)
+    cfg = module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config))
+    check_device(a.device)
+    records = run(module, cfg, a.out, resume=a.resume, device=a.device, executor=a.executor,
+                  scheduler=a.scheduler, progress=not a.no_progress, profile=a.profile, data_dir=a.data)
+    print(f"records: {records}")
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    for d in a.dirs:
+        if not (d / store.META).is_file():
+            raise ConfigError(f"{d} is not a run directory (no {store.META})")
+    for d in a.dirs:
+        for path in make_report(d):
+            print(path)
+    return 0
+
+
+def _cmd_check(a: argparse.Namespace) -> int:
+    from benchmarks import baseline
+
+    ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def _cmd_baseline(a: argparse.Namespace) -> int:
+    from benchmarks import baseline
+
+    load(a.experiment)
+    load_profile(a.experiment, a.profile)
+    m = None if a.from_run is None else baseline.measurement_from_run(a.from_run, a.experiment, a.profile)
+    path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m)
+    print("\n".join(lines) if lines else "no change")
+    print(f"{'wrote' if a.update else 'unchanged (pass --update to rewrite)'}: {path}")
+    return 0
+
+
+def _delegate(command: str, args: list[str]) -> int:
+    try:
+        module = importlib.import_module(DELEGATED[command])
+    except ImportError as exc:
+        print(f"error: `{command}` is not available: {exc}", file=sys.stderr)
+        return 2
+    return int(module.main(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 failure, 2 bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
+    a = _parser().parse_args(argv)
+    try:
+        if a.command == "list":
+            return _cmd_list()
+        if a.command == "run":
+            return _cmd_run(a)
+        if a.command == "report":
+            return _cmd_report(a)
+        if a.command == "check":
+            return _cmd_check(a)
+        if a.command == "baseline":
+            return _cmd_baseline(a)
+    except (ConfigError, ExperimentUnavailable, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are kept (rerun with --resume)", file=sys.stderr)
+        return 130
+    raise AssertionError(a.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Experiment ``toy-am``: how far AM gets from the certified optimum of toy ReLU functions.
+
+Grid: families x dims x instances (seeds) x methods x optimizers x starts.  A cell is one instance
+``(family, dim, seed)``; its rows cover every method and optimizer from the SAME starts ``x0`` (drawn
+once from the instance), so every comparison is paired.
+
+Per row (one start of one method/optimizer on one instance), with ``f`` the ORIGINAL function:
+
+- ``f_start = f(x0)``, ``f_best = max_t f(x_t)`` over ``t = 0..T`` (so ``f_start <= f_best``),
+  ``f_star`` = the family's certified optimum;
+- ``gap = f_star - f_best``; ``rel_gap = gap / (f_star - f_start)`` when ``f_star > f_start``, else 0
+  (the start is already optimal); ``attained = 1 - rel_gap`` (the fraction of the initial gap closed);
+- targets ``tau`` (a fixed list on ``rel_gap``): ``steps_to_<tau>`` is the first step ``t`` with
+  ``f_star - max_{u<=t} f(x_u) <= tau * (f_star - f_start)`` (0 when the start is optimal; empty
+  when never reached) -- the COCO-style run length for ECDFs;
+- ``best@<t>``: ``max_{u<=t} f(x_u)`` at log-spaced checkpoints ``t`` (for convergence figures);
+- ``seconds``: wall time of the batched ``maximize`` call divided by the number of starts (the only
+  column that is not a pure function of the config).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import methods as _methods
+from benchmarks import suite_version
+from benchmarks.config import ConfigError, Reader, choice
+from benchmarks.runner import Cell, RunContext
+
+NAME = "toy-am"
+OPTIMIZERS: tuple[str, ...] = ("ascent", "normalized", "adam")
+TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family entry: ``toy_functions.get(name, dim=d, seed=s, **params)`` for each dim and seed."""
+
+    name: str
+    label: str
+    dims: tuple[int, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An AM optimizer of ``proxygrad.maximize`` with its step size."""
+
+    name: str
+    lr: float
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved ``toy-am`` profile (see ``benchmarks/configs/toy-am.toml``)."""
+
+    families: tuple[Family, ...]
+    methods: tuple[str, ...]
+    optimizers: tuple[Optimizer, ...]
+    instances: int
+    seed: int
+    starts: int
+    steps: int
+    targets: tuple[float, ...]
+
+
+def _family_names() -> list[str]:
+    import toy_functions
+
+    return list(toy_functions.names())
+
+
+def build(name: str, dim: int, seed: int, params: dict[str, Any], cache_dir: Any = None):
+    """``toy_functions.get(name, dim=dim, seed=seed, **params)``; random families cache their
+    certificates under ``cache_dir`` (None: toy_functions' default directory)."""
+    import toy_functions
+
+    if name.startswith("random") and cache_dir is not None:
+        return toy_functions.get(name, dim=dim, seed=seed, cache_dir=cache_dir, **params)
+    return toy_functions.get(name, dim=dim, seed=seed, **params)
+
+
+def _safe_label(text: str, where: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]*", text):
+        raise ConfigError(f"{where} {text!r} must use letters, digits, '_', '+', '-' only (it names files)")
+    return text
+
+
+def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str, Any], where: str) -> None:
+    """Build a hand-built family at each dim to validate its parameters (cheap, closed form); for the
+    random families, whose construction solves a MILP, only the parameter names are checked here."""
+    import toy_functions
+
+    try:
+        if name in toy_functions.RANDOM:
+            accepted = toy_functions.FAMILIES[name][1]
+            unknown = sorted(set(params) - set(accepted))
+            if unknown:
+                raise ValueError(f"unknown parameter {unknown[0]!r}; accepted: {sorted(accepted)}")
+        else:
+            for dim in dims:
+                build(name, dim, seed, params)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where} ({name}, dims={list(dims)}, params={params}): {exc}") from exc
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    """Validate a raw profile into :class:`Config`; ConfigError names any bad key or value.
+
+    Each hand-built family is built once per dim (first seed) so that unknown or bad parameters and
+    dims are reported here, before anything runs (random families: parameter names only).
+    """
+    r = Reader(raw, NAME)
+    methods = r.list("methods", str)
+    for i, m in enumerate(methods):
+        try:
+            _methods.validate(m)
+        except ValueError as exc:
+            raise ConfigError(f"{NAME}.methods[{i}]: {exc}") from exc
+    if "plain" not in methods:
+        raise ConfigError(f"{NAME}.methods must include 'plain' (the reference of the paired tests)")
+    optimizers = []
+    for o in r.tables("optimizers"):
+        optimizers.append(Optimizer(o.str("name", choices=OPTIMIZERS), o.float("lr", min=0.0, min_exclusive=True)))
+        o.done()
+    if len({o.name for o in optimizers}) != len(optimizers):
+        raise ConfigError(f"{NAME}.optimizers lists an optimizer twice")
+    cfg_seed = r.int("seed", 0, min=0)
+    known = _family_names()
+    families = []
+    for fr in r.tables("families"):
+        name = choice(fr.str("name"), known, f"family in {fr.where}")
+        params = dict(fr.table("params", {}).raw)
+        label = _safe_label(fr.str("label", name), f"{fr.where}.label")
+        dims = fr.list("dims", int, min=1)
+        fr.done()
+        _check_family(name, dims, cfg_seed, params, fr.where)
+        families.append(Family(name, label, dims, params))
+    labels = [f.label for f in families]
+    if len(set(labels)) != len(labels):
+        dup = next(x for x in labels if labels.count(x) > 1)
+        raise ConfigError(f"{NAME}.families: label {dup!r} used twice; give each entry its own label")
+    cfg = Config(
+        families=tuple(families),
+        methods=methods,
+        optimizers=tuple(optimizers),
+        instances=r.int("instances", min=1),
+        seed=cfg_seed,
+        starts=r.int("starts", min=1),
+        steps=r.int("steps", min=1),
+        targets=tuple(sorted(r.list("targets", float, min=0.0, max=1.0, min_exclusive=True), reverse=True)),
+    )
+    r.done()
+    return cfg
+
+
+def cells(cfg: Config) -> list[Cell]:
+    """One cell per (family entry, dim, instance seed), in config order."""
+    out = []
+    for fam in cfg.families:
+        for dim in fam.dims:
+            for i in range(cfg.instances):
+                seed = cfg.seed + i
+                out.append(Cell(f"{fam.label}.d{dim}.s{seed}", {"family": fam.label, "dim": dim, "seed": seed}))
+    return out
+
+
+def start_seed(label: str, dim: int, seed: int) -> int:
+    """Seed of an instance's starts: the first 60 bits of sha256("toy-am|label|dim|seed")."""
+    return int(hashlib.sha256(f"toy-am|{label}|{dim}|{seed}".encode()).hexdigest()[:15], 16)
+
+
+def draw_starts(f: Any, label: str, dim: int, seed: int, n: int):
+    """The ``n`` starts of an instance, uniform in ``f.bounds`` (float64), shared by every method."""
+    import torch
+
+    g = torch.Generator(device="cpu").manual_seed(start_seed(label, dim, seed))
+    lo, hi = f.bounds
+    return lo + (hi - lo) * torch.rand((n, *f.input_shape), generator=g, dtype=torch.float64)
+
+
+def checkpoints(steps: int) -> list[int]:
+    """Log-spaced steps 0, 1, 2, 4, ..., and ``steps`` at which ``best@t`` is recorded."""
+    pts = {0, steps}
+    t = 1
+    while t < steps:
+        pts.add(t)
+        t *= 2
+    return sorted(pts)
+
+
+def target_column(tau: float) -> str:
+    """Record column of a target, e.g. ``steps_to_0.001``."""
+    return f"steps_to_{tau:g}"
+
+
+def backward_slope_of(method: str, forward_slope: float) -> float:
+    """The constant negative-side backward factor of a method (plain: the forward slope), else NaN."""
+    if method == "plain":
+        return forward_slope
+    if method == "straight-through":
+        return 1.0
+    prefix, _, number = method.rpartition("-")
+    if prefix == "proxy":
+        return float(number)
+    return math.nan
+
+
+def _family(cfg: Config, label: str) -> Family:
+    return next(f for f in cfg.families if f.label == label)
+
+
+def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
+    """All rows of one instance: every optimizer x method x start, from the same starts."""
+    import torch
+    from proxygrad import maximize
+
+    fam = _family(cfg, cell.params["family"])
+    dim, seed = cell.params["dim"], cell.params["seed"]
+    f = build(fam.name, dim, seed, fam.params, Path(ctx.cache_dir) / "certificates")
+    device = torch.device(ctx.device)
+    f = f.to(device)
+    x0 = draw_starts(f, fam.label, dim, seed, cfg.starts).to(device)
+    f_star = float(f.optimum)
+    ckpts = checkpoints(cfg.steps)
+    rows: list[dict[str, Any]] = []
+    for opt in cfg.optimizers:
+        for method in cfg.methods:
+            kw = _methods.resolve(method, forward_slope=float(f.forward_slope), steps=cfg.steps)
+            res = maximize(f, x0, steps=cfg.steps, lr=opt.lr, optimizer=opt.name, seed=seed, **kw)
+            trace = res.trace.detach().cpu().numpy().astype(np.float64)      # [T+1, N]
+            best_so_far = np.maximum.accumulate(trace, axis=0)
+            for j in range(cfg.starts):
+                rows.append(_row(cfg, fam, dim, seed, float(f.forward_slope), method, res.config, opt, j,
+                                 trace[:, j], best_so_far[:, j], f_star, ckpts, res.grad_evals,
+                                 res.seconds / cfg.starts))
+    return rows
+
+
+def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, method: str, rcfg: dict,
+         opt: Optimizer, j: int, trace: np.ndarray, best: np.ndarray, f_star: float, ckpts: list[int],
+         grad_evals: int, seconds: float) -> dict[str, Any]:
+    f_start, f_best = float(trace[0]), float(best[-1])
+    gap = f_star - f_best
+    scale = f_star - f_start
+    rel_gap = gap / scale if scale > 0 else 0.0
+    row: dict[str, Any] = {
+        "suite_version": suite_version(),
+        "family": fam.label,
+        "family_name": fam.name,
+        "params": json.dumps(fam.params, sort_keys=True),
+        "dim": dim,
+        "seed": seed,
+        "forward_slope": forward_slope,
+        "method": method,
+        "backward_rule": str(rcfg.get("backward_slope")),
+        "proxy": rcfg.get("proxy"),
+        "backward_slope": backward_slope_of(method, forward_slope),
+        "optimizer": opt.name,
+        "lr": opt.lr,
+        "steps": cfg.steps,
+        "start": j,
+        "f_start": f_start,
+        "f_best": f_best,
+        "f_star": f_star,
+        "gap": gap,
+        "rel_gap": rel_gap,
+        "attained": 1.0 - rel_gap,
+        "best_step": int(np.argmax(trace == f_best)),
+    }
+    for tau in cfg.targets:
+        if scale <= 0:
+            row[target_column(tau)] = 0
+        else:
+            hit = np.flatnonzero(f_star - best <= tau * scale)
+            row[target_column(tau)] = int(hit[0]) if hit.size else math.nan
+    for t in ckpts:
+        row[f"best@{t}"] = float(best[t])
+    row["grad_evals"] = grad_evals
+    row["seconds"] = seconds
+    return row
+
+
+# analysis, figures and baseline metrics live in their own modules; re-exported as the protocol asks
+from benchmarks.experiments.toy_am_analysis import analyze, claims, summarize  # noqa: E402
+from benchmarks.experiments.toy_am_figures import figures  # noqa: E402
+
+__all__ = ["NAME", "Config", "parse_config", "cells", "run_cell", "analyze", "figures", "summarize", "claims"]

@@ -1,0 +1,213 @@
+"""Figures of ``toy-am`` (seaborn, PNG + PDF), each a pure function of the records.
+
+- ``rel_gap_by_method``: ``rel_gap`` per method, one panel per family, optimizers as hue;
+- ``ecdf_steps``: COCO-style ECDF over (instance, start, target) of the steps needed, per method;
+- ``convergence``: median attained fraction ``(best@t - f_start) / (f_star - f_start)`` against step
+  with the inter-quartile band, per family and method;
+- ``gap_vs_slope``: median ``rel_gap`` against the constant backward slope (plain = forward slope);
+- ``landscape_<family>``: contours of each 2-D instance with AM trajectories from the recorded
+  starts, plain against the largest-slope ProxyGrad (recomputed deterministically from the records).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from benchmarks import plotting
+from benchmarks.experiments.toy_am_analysis import ordered, target_columns
+
+
+def _attained_traces(records: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in records.columns if c.startswith("best@")]
+    long = records.melt(id_vars=["family", "method", "optimizer", "f_start", "f_star"], value_vars=cols,
+                        var_name="ckpt", value_name="best")
+    long["step"] = long["ckpt"].str[len("best@"):].astype(int)
+    scale = long["f_star"] - long["f_start"]
+    long["attained"] = np.where(scale > 0, (long["best"] - long["f_start"]) / scale.where(scale > 0, 1.0), 1.0)
+    return long
+
+
+def rel_gap_by_method(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Box plots of ``rel_gap`` by method, one panel per family."""
+    import seaborn as sns
+
+    fams = ordered(records["family"])
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated `vert` to boxplot
+        warnings.simplefilter("ignore", DeprecationWarning)
+        g = sns.catplot(data=records, x="method", y="rel_gap", hue="optimizer", col="family", col_order=fams,
+                        col_wrap=min(3, len(fams)), kind="box", order=ordered(records["method"]),
+                        height=2.8, aspect=1.5, fliersize=1.5, sharey=True)
+    for ax in g.axes.flat:
+        ax.tick_params(axis="x", labelrotation=60, labelbottom=True)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    g.set_axis_labels("", "rel_gap = (f* - f_best) / (f* - f_start)")
+    g.tight_layout()
+    return plotting.save(g.figure, out, "rel_gap_by_method", tight=False)
+
+
+def ecdf_steps(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Fraction of (instance, start, target) triples solved by step t, per method; one panel per optimizer."""
+    import matplotlib.pyplot as plt
+
+    taus = target_columns(records)
+    opts, methods = ordered(records["optimizer"]), ordered(records["method"])
+    colours = plotting.palette(methods)
+    fig, axes = plt.subplots(1, len(opts), figsize=(4.2 * len(opts), 3.4), squeeze=False, sharey=True)
+    steps = int(records["steps"].max())
+    grid = np.unique(np.concatenate([[0], np.geomspace(1, max(steps, 1), 200).astype(int), [steps]]))
+    for ax, opt in zip(axes[0], opts):
+        for m in methods:
+            g = records[(records["optimizer"] == opt) & (records["method"] == m)]
+            hits = np.concatenate([g[c].to_numpy(float) for c in taus.values()])
+            hits = np.where(np.isnan(hits), np.inf, hits)
+            frac = [(hits <= t).mean() for t in grid]
+            ax.step(grid + 1, frac, where="post", label=m, color=colours[m], lw=1.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("steps + 1")
+        ax.set_title(f"{opt}: targets {', '.join(f'{t:g}' for t in taus)}")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("fraction of (instance, start, target) reached")
+    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return plotting.save(fig, out, "ecdf_steps")
+
+
+def convergence(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Median attained fraction against step with the IQR band; rows = optimizers, columns = families."""
+    import matplotlib.pyplot as plt
+
+    long = _attained_traces(records)
+    fams, opts, methods = ordered(records["family"]), ordered(records["optimizer"]), ordered(records["method"])
+    colours = plotting.palette(methods)
+    fig, axes = plt.subplots(len(opts), len(fams), figsize=(3.0 * len(fams), 2.6 * len(opts)), squeeze=False,
+                             sharey=True)
+    for i, opt in enumerate(opts):
+        for j, fam in enumerate(fams):
+            ax = axes[i][j]
+            sel = long[(long["optimizer"] == opt) & (long["family"] == fam)]
+            for m in methods:
+                q = sel[sel["method"] == m].groupby("step")["attained"].quantile([0.25, 0.5, 0.75]).unstack()
+                if q.empty:
+                    continue
+                ax.plot(q.index + 1, q[0.5], label=m, color=colours[m], lw=1.1)
+                ax.fill_between(q.index + 1, q[0.25], q[0.75], color=colours[m], alpha=0.15, lw=0)
+            ax.set_xscale("log")
+            ax.set_title(f"{fam} ({opt})", fontsize=8)
+            ax.set_xlabel("step + 1")
+        axes[i][0].set_ylabel("attained fraction")
+    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return plotting.save(fig, out, "convergence")
+
+
+def gap_vs_slope(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Median ``rel_gap`` (IQR bars) against the backward slope, one line per family."""
+    import matplotlib.pyplot as plt
+
+    sel = records[np.isfinite(records["backward_slope"].astype(float))]
+    opts, fams = ordered(records["optimizer"]), ordered(records["family"])
+    colours = plotting.palette(fams)
+    fig, axes = plt.subplots(1, len(opts), figsize=(4.2 * len(opts), 3.4), squeeze=False, sharey=True)
+    for ax, opt in zip(axes[0], opts):
+        for fam in fams:
+            g = sel[(sel["optimizer"] == opt) & (sel["family"] == fam)]
+            q = g.groupby("backward_slope")["rel_gap"].quantile([0.25, 0.5, 0.75]).unstack()
+            if q.empty:
+                continue
+            ax.errorbar(q.index, q[0.5], yerr=[q[0.5] - q[0.25], q[0.75] - q[0.5]], label=fam,
+                        color=colours[fam], marker="o", ms=3, lw=1, capsize=2)
+        ax.set_xlabel("backward slope on the negative side")
+        ax.set_title(opt)
+    axes[0][0].set_ylabel("median rel_gap (IQR)")
+    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return plotting.save(fig, out, "gap_vs_slope")
+
+
+class TraceRecorder(nn.Module):
+    """A toy function as a module that remembers every input it is evaluated at (values unchanged)."""
+
+    def __init__(self, f: nn.Module) -> None:
+        super().__init__()
+        self.f = f
+        self.xs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``f(x)``, after storing a copy of ``x``."""
+        self.xs.append(x.detach().clone())
+        return self.f(x)
+
+
+def _trajectories(f, x0, method: str, steps: int, lr: float, optimizer: str, seed: int) -> np.ndarray:
+    """Iterates ``x_0..x_T`` of ``maximize`` ([T+1, N, 2]), read from the inputs f is evaluated at."""
+    from proxygrad import maximize
+
+    from benchmarks import methods as _methods
+
+    rec = TraceRecorder(f)
+    kw = _methods.resolve(method, forward_slope=float(f.forward_slope), steps=steps)
+    maximize(rec, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed, **kw)
+    return np.stack([x.numpy() for x in rec.xs])
+
+
+def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Path]:
+    """Contours of each family's first 2-D instance with plain and largest-slope proxy trajectories."""
+    import matplotlib.pyplot as plt
+
+    from benchmarks.experiments.toy_am import build, draw_starts
+
+    proxies = [m for m in ordered(records["method"]) if m.startswith("proxy-")]
+    if not proxies:
+        return []
+    proxy = max(proxies, key=lambda m: float(m[len("proxy-"):]))
+    two = records[(records["dim"] == 2) & (records["method"].isin(["plain", proxy]))]
+    paths: list[Path] = []
+    for fam in ordered(two["family"]):
+        sel = two[two["family"] == fam]
+        opt = "ascent" if "ascent" in set(sel["optimizer"]) else ordered(sel["optimizer"])[0]
+        sel = sel[sel["optimizer"] == opt]
+        row = sel.iloc[0]
+        seed = int(row["seed"])
+        inst = sel[sel["seed"] == seed]
+        f = build(str(row["family_name"]), 2, seed, json.loads(row["params"]))
+        n = int(inst["start"].max()) + 1
+        x0 = draw_starts(f, fam, 2, seed, n)[:max_starts]
+        lo, hi = f.bounds
+        u = np.linspace(lo, hi, 121)
+        gx, gy = np.meshgrid(u, u)
+        with torch.no_grad():
+            z = f(torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))).numpy().reshape(gx.shape)
+        fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.2), sharey=True, layout="constrained")
+        for ax, m in zip(axes, ["plain", proxy]):
+            cs = ax.contourf(gx, gy, z, levels=20, cmap="viridis")
+            cs.set_rasterized(True)  # keeps the PDF small and quick to write
+            traj = _trajectories(f, x0, m, int(row["steps"]), float(row["lr"]), opt, seed)
+            for k in range(traj.shape[1]):
+                ax.plot(traj[:, k, 0], traj[:, k, 1], color="white", lw=0.9)
+                ax.plot(traj[0, k, 0], traj[0, k, 1], "o", color="white", ms=3, clip_on=False)
+                ax.plot(traj[-1, k, 0], traj[-1, k, 1], "x", color="red", ms=5, clip_on=False)
+            a = f.argmax.numpy()
+            ax.plot(a[0], a[1], "*", color="gold", ms=12, mec="black", label="certified argmax", clip_on=False,
+                    zorder=5)
+            ax.set_title(f"{fam}, seed {seed}\n{m} ({opt}, {int(row['steps'])} steps)", fontsize=9)
+            ax.set_xlabel("x1")
+            ax.set_aspect("equal")
+        axes[0].set_ylabel("x2")
+        axes[0].legend(fontsize=7, loc="lower left")
+        fig.colorbar(cs, ax=list(axes), shrink=0.8, label="f(x)")
+        paths += plotting.save(fig, out, f"landscape_{fam}")
+    return paths
+
+
+def figures(records: pd.DataFrame, out: Path) -> list[Path]:
+    """All toy-am figures into ``out`` (PNG and PDF); returns the files written."""
+    plotting.setup()
+    out = Path(out)
+    paths: list[Path] = []
+    for fn in (rel_gap_by_method, ecdf_steps, convergence, gap_vs_slope, landscapes):
+        paths += fn(records, out)
+    return paths

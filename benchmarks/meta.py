@@ -1,0 +1,90 @@
+"""Provenance of a run: what ``meta.json`` holds beside the records.
+
+Keys: ``experiment``, ``profile``, ``config`` (the resolved config as JSON data), ``config_hash``
+(sha256 of its canonical JSON), ``cells`` (the canonical cell order), ``suite_version``, ``versions``
+(python, torch, numpy, scipy, pandas), ``git_commit`` (or ``"unknown"``), ``machine`` (hostname,
+platform, processor, cpu_count), ``device``, ``executor``, ``started_utc``, ``finished_utc`` (null until
+the run completes) and ``resumed_utc`` (one time per resume).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks import suite_version
+from benchmarks.config import config_hash, to_jsonable
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def utc_now() -> str:
+    """The current UTC time in ISO 8601 with seconds, e.g. ``2026-01-01T12:00:00Z``."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def git_commit(root: Path = REPO_ROOT) -> str:
+    """The checked-out commit hash (with ``+dirty`` if the tree has changes), or ``"unknown"``."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+        dirty = "+dirty" if status.returncode == 0 and status.stdout.strip() else ""
+        return head.stdout.strip() + dirty
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    """Versions of python and the numeric libraries the results depend on."""
+    import numpy
+    import pandas
+    import scipy
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """Where the run happened: hostname, platform, processor and CPU count."""
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python_executable": sys.executable,
+    }
+
+
+def build_meta(experiment: str, profile: str | None, cfg: Any, cell_keys: list[str], *, device: str,
+               executor: str) -> dict[str, Any]:
+    """A new meta dict for a run that starts now (``finished_utc`` is None until :func:`finish`)."""
+    return {
+        "experiment": experiment,
+        "profile": profile,
+        "config": to_jsonable(cfg),
+        "config_hash": config_hash(cfg),
+        "cells": list(cell_keys),
+        "suite_version": suite_version(),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "device": device,
+        "executor": executor,
+        "started_utc": utc_now(),
+        "finished_utc": None,
+        "resumed_utc": [],
+    }

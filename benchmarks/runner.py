@@ -1,0 +1,182 @@
+"""Running an experiment's cells into a run directory, serially or on Dask, with resume.
+
+A run is ``cells(cfg)`` -> ``run_cell(cfg, cell, ctx)`` for each cell not yet finished -> each cell's rows
+stored atomically as it finishes -> ``records.csv`` merged in the canonical cell order.  Since
+``run_cell`` is a pure function of ``(cfg, cell)``, the records do not depend on the executor, on the
+order in which cells finish, or on interruptions: a killed run loses only the cells in flight and
+``resume=True`` completes it to the same bytes as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from benchmarks import store
+from benchmarks.config import ConfigError
+from benchmarks.meta import REPO_ROOT, build_meta, utc_now
+
+EXECUTORS: tuple[str, ...] = ("local", "dask")
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+DEFAULT_CACHE = REPO_ROOT / ".cache"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: ``key`` (unique, file-name safe, stable across runs) and its ``params``."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a cell may use besides ``(cfg, cell)``: never something that changes its results on CPU.
+
+    device: ``"cpu"`` or ``"cuda"``.  data_dir: where data sets are looked up (None: the data module's
+    own default).  cache_dir: scratch for caches (certificates, dataset maxima).  out_dir: the run
+    directory (e.g. for per-cell checkpoints under ``out_dir/checkpoints``).  progress: inner bars.
+    """
+
+    device: str = "cpu"
+    data_dir: Path | None = None
+    cache_dir: Path = DEFAULT_CACHE
+    out_dir: Path | None = None
+    progress: bool = False
+
+
+class CellRunner:
+    """A picklable ``cell -> rows`` callable: imports the experiment module by name, then runs the cell."""
+
+    def __init__(self, module_name: str, cfg: Any, ctx: RunContext) -> None:
+        self.module_name = module_name
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def __call__(self, cell: Cell) -> list[dict[str, Any]]:
+        module = importlib.import_module(self.module_name)
+        return module.run_cell(self.cfg, cell, self.ctx)
+
+
+def _check_cells(cells: list[Cell]) -> list[str]:
+    keys = [store.check_key(c.key) for c in cells]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"cells() returned the key {dup!r} twice")
+    return keys
+
+
+def check_device(device: str) -> str:
+    """``device`` must be ``cpu`` or an available ``cuda`` (ConfigError otherwise)."""
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda was asked for but torch sees no CUDA device")
+    return device
+
+
+def prepare(out: Path, meta: dict[str, Any], *, resume: bool) -> dict[str, Any]:
+    """Validate ``out`` for a new or resumed run and write its ``meta.json``; returns the meta in force.
+
+    New run: ``out`` must be absent or empty.  Resume: an existing ``meta.json`` must be of the same
+    experiment and config hash (else ConfigError); a missing or empty ``out`` starts a new run.
+    Nothing is written when a ConfigError is raised.
+    """
+    out = Path(out)
+    meta_file = out / store.META
+    if resume and meta_file.is_file():
+        old = store.read_meta(out)
+        if old.get("experiment") != meta["experiment"] or old.get("config_hash") != meta["config_hash"]:
+            raise ConfigError(
+                f"cannot resume {out}: it holds a run of {old.get('experiment')!r} "
+                f"(profile {old.get('profile')!r}, config hash {str(old.get('config_hash'))[:12]}) but this is "
+                f"{meta['experiment']!r} (profile {meta['profile']!r}, config hash {meta['config_hash'][:12]}); "
+                f"use a new --out directory"
+            )
+        if old.get("cells") != meta["cells"]:
+            raise ConfigError(f"cannot resume {out}: the experiment's cell list changed since the run started")
+        old["resumed_utc"] = list(old.get("resumed_utc") or []) + [utc_now()]
+        old["finished_utc"] = None
+        meta = old
+    elif store.is_nonempty_dir(out):
+        hint = "pass --resume to continue it, or" if meta_file.is_file() else "it is not a run directory;"
+        raise ConfigError(f"output directory {out} exists and is not empty: {hint} choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    store.write_meta(out, meta)
+    return meta
+
+
+def _pinned():
+    """``run_pinned(run_fn, cell)`` of the Dask executor: the serial loop runs each cell under the same
+    fixed torch thread count as a Dask worker, so both give identical records.  Without that module,
+    cells run under torch's current thread count."""
+    try:
+        from benchmarks.dask_executor import run_pinned
+    except ImportError:
+        return lambda fn, cell: fn(cell)
+    return run_pinned
+
+
+def _dask_executor() -> ModuleType:
+    """The Dask executor module, imported only when asked for (ConfigError when it cannot be)."""
+    try:
+        return importlib.import_module("benchmarks.dask_executor")
+    except ImportError as exc:
+        raise ConfigError(f"--executor dask is not available: {exc}") from exc
+
+
+def load_experiment(experiment: ModuleType | str) -> ModuleType:
+    """An experiment module, given itself or its name in :data:`benchmarks.experiments.EXPERIMENTS`."""
+    if isinstance(experiment, ModuleType):
+        return experiment
+    from benchmarks.experiments import load
+
+    return load(experiment)
+
+
+def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool = False, device: str = "cpu",
+        executor: str = "local", scheduler: str | None = None, progress: bool = True, profile: str | None = None,
+        data_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
+    """Run every unfinished cell of ``experiment`` under ``cfg`` into ``out``; returns ``out/records.csv``.
+
+    executor ``"local"`` is a plain loop (tqdm bar when ``progress``); ``"dask"`` hands the pending cells to
+    ``benchmarks.dask_executor.map_cells(run_fn, cells, scheduler=scheduler)``, which yields
+    ``(cell, rows)`` as cells finish.  Each finished cell is stored atomically at once.
+    """
+    module = load_experiment(experiment)
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    check_device(device)
+    dask_executor = _dask_executor() if executor == "dask" else None
+    cells = list(module.cells(cfg))
+    keys = _check_cells(cells)
+    out = Path(out)
+    meta = build_meta(module.NAME, profile, cfg, keys, device=device, executor=executor)
+    meta = prepare(out, meta, resume=resume)
+
+    done = store.finished_keys(out) & set(keys) if resume else set()
+    pending = [c for c in cells if c.key not in done]
+    ctx = RunContext(device=device, data_dir=None if data_dir is None else Path(data_dir),
+                     cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE,
+                     out_dir=out, progress=False)
+    run_fn = CellRunner(module.__name__, cfg, ctx)
+
+    if executor == "local":
+        from tqdm.auto import tqdm
+
+        pinned = _pinned()
+        for cell in tqdm(pending, desc=module.NAME, unit="cell", disable=not progress or not pending):
+            store.write_cell(out, cell.key, pinned(run_fn, cell))
+    else:
+        for cell, rows in dask_executor.map_cells(run_fn, pending, scheduler=scheduler):
+            store.write_cell(out, cell.key, rows)
+
+    records = store.merge_records(out, keys)
+    meta["finished_utc"] = utc_now()
+    store.write_meta(out, meta)
+    return records
