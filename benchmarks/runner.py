@@ -111,17 +111,6 @@ def prepare(out: Path, meta: dict[str, Any], *, resume: bool) -> dict[str, Any]:
     return meta
 
 
-def _pinned():
-    """``run_pinned(run_fn, cell)`` of the Dask executor: the serial loop runs each cell under the same
-    fixed torch thread count as a Dask worker, so both give identical records.  Without that module,
-    cells run under torch's current thread count."""
-    try:
-        from benchmarks.dask_executor import run_pinned
-    except ImportError:
-        return lambda fn, cell: fn(cell)
-    return run_pinned
-
-
 def _dask_executor() -> ModuleType:
     """The Dask executor module, imported only when asked for (ConfigError when it cannot be)."""
     try:
@@ -166,15 +155,19 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
                      out_dir=out, progress=False)
     run_fn = CellRunner(module.__name__, cfg, ctx)
 
-    if executor == "local":
-        from tqdm.auto import tqdm
+    # serial cells run under the same fixed torch thread count as a Dask worker: identical records
+    from benchmarks.dask_executor import run_pinned
+    from tqdm.auto import tqdm
 
-        pinned = _pinned()
-        for cell in tqdm(pending, desc=module.NAME, unit="cell", disable=not progress or not pending):
-            store.write_cell(out, cell.key, pinned(run_fn, cell))
-    else:
-        for cell, rows in dask_executor.map_cells(run_fn, pending, scheduler=scheduler):
+    bar = tqdm(total=len(pending), desc=module.NAME, unit="cell", disable=not progress or not pending)
+    with bar:
+        if executor == "local":
+            finished = ((cell, run_pinned(run_fn, cell)) for cell in pending)
+        else:
+            finished = dask_executor.map_cells(run_fn, pending, scheduler=scheduler)
+        for cell, rows in finished:
             store.write_cell(out, cell.key, rows)
+            bar.update(1)
 
     records = store.merge_records(out, keys)
     meta["finished_utc"] = utc_now()

@@ -1,0 +1,133 @@
+"""Scale-out: run a sweep's cells on a Dask cluster (``run --executor dask [--scheduler ADDRESS]``).
+
+Each cell is one task, a pure function of ``(cfg, cell)``; the runner passes ``run_fn = cell -> rows``
+with the config already bound.  :func:`map_cells` yields ``(cell, rows)`` in completion order and the
+runner stores each finished cell atomically as it arrives, so resume and the merged ``records.csv``
+(canonical cell order) are the same as in a serial run.
+
+Thread count and identical records: CPU float results of a reduction can depend on how many threads
+split it (measured here on torch 2.14: weight gradients of a small CNN differ bit-wise between 1 and 2
+threads, while the forward pass and input gradients did not).  Every cell therefore runs under one fixed
+torch thread count, :data:`CELL_THREADS`, via :func:`run_pinned`; the serial path must call the same
+helper so that serial and distributed records are identical, also across machines with different core
+counts.  One thread per cell also keeps two workers from oversubscribing two cores.
+
+``distributed`` is imported only inside :func:`map_cells`, so importing this module is cheap.
+"""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+import torch
+
+CELL_THREADS = 1
+"""The torch intra-op thread count under which every cell runs, serial or distributed."""
+
+LOCAL_WORKERS = 2
+"""Workers of the LocalCluster started when no scheduler address is given."""
+
+
+class _HasKey(Protocol):
+    key: str
+
+
+CellT = TypeVar("CellT", bound=_HasKey)
+Rows = list[dict[str, Any]]
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(n)`` and restore the previous count afterwards."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"thread count must be a positive integer, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_pinned(run_fn: Callable[[CellT], Rows], cell: CellT, threads: int = CELL_THREADS) -> Rows:
+    """``run_fn(cell)`` under exactly ``threads`` torch threads (serial and Dask paths share this)."""
+    with torch_threads(threads):
+        return run_fn(cell)
+
+
+def _check(cells: Sequence[CellT], scheduler: str | None, threads: int, n_workers: int) -> None:
+    """Validate the arguments of :func:`map_cells` before any cluster is started."""
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise ValueError(f"scheduler must be an address such as 'tcp://host:8786' or None, got {scheduler!r}")
+    for what, n in (("threads", threads), ("n_workers", n_workers)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{what} must be a positive integer, got {n!r}")
+    seen: set[str] = set()
+    for cell in cells:
+        key = getattr(cell, "key", None)
+        if not isinstance(key, str):
+            raise ValueError(f"every cell needs a string .key, got {cell!r}")
+        if key in seen:
+            raise ValueError(f"duplicate cell key {key!r}")
+        seen.add(key)
+
+
+def map_cells(
+    run_fn: Callable[[CellT], Rows],
+    cells: Sequence[CellT],
+    *,
+    scheduler: str | None = None,
+    threads: int = CELL_THREADS,
+    n_workers: int = LOCAL_WORKERS,
+) -> Iterator[tuple[CellT, Rows]]:
+    """Run ``run_fn(cell)`` for every cell on a Dask cluster; yield ``(cell, rows)`` as each finishes.
+
+    ``scheduler``: address of an existing cluster (``dask.distributed.Client(scheduler)``); ``None``
+    starts a ``LocalCluster`` of ``n_workers`` single-threaded worker processes on 127.0.0.1 and closes it
+    at the end, also on error, ``KeyboardInterrupt`` or when the consumer closes the generator (wrap the
+    loop in ``contextlib.closing`` to close it promptly).  ``run_fn`` must be picklable (cloudpickle) and
+    importable on the workers.  Every task runs under ``threads`` torch threads (see :func:`run_pinned`).
+    Arguments are validated (``ValueError`` naming the bad value) before anything starts.  A failing cell
+    raises ``RuntimeError`` naming its key, after the remaining tasks are cancelled.
+    """
+    cells = list(cells)
+    _check(cells, scheduler, threads, n_workers)
+    return _stream(run_fn, cells, scheduler, threads, n_workers)
+
+
+def _stream(run_fn: Callable[[CellT], Rows], cells: list[CellT], scheduler: str | None, threads: int,
+            n_workers: int) -> Iterator[tuple[CellT, Rows]]:
+    """The generator behind :func:`map_cells` (arguments already validated)."""
+    if not cells:
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None,
+            ))
+            client = stack.enter_context(Client(cluster))
+        else:
+            client = stack.enter_context(Client(scheduler, timeout="30s"))
+        run_id = uuid.uuid4().hex[:8]
+        futures = {
+            client.submit(run_pinned, run_fn, cell, threads, key=f"{cell.key}-{run_id}", pure=False): cell
+            for cell in cells
+        }
+        try:
+            for future in as_completed(futures):
+                cell = futures[future]
+                try:
+                    rows = future.result()
+                except Exception as exc:
+                    raise RuntimeError(f"cell {cell.key!r} failed on a Dask worker: {exc!r}") from exc
+                future.release()
+                yield cell, rows
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                client.cancel(pending)

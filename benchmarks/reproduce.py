@@ -1,0 +1,145 @@
+"""``reproduce --profile P --out DIR``: every experiment, its tables and figures, then ``DIR/REPORT.md``.
+
+For each experiment of :data:`benchmarks.experiments.EXPERIMENTS`, in that order (toy-am, cnn-am,
+training): run profile ``P`` into ``DIR/<experiment>/`` with resume on (an interrupted reproduction
+continues where it stopped and ends with the same records), write its tables and figures (``report``),
+and collect its claims from the records.  Then write ``DIR/REPORT.md`` (:mod:`benchmarks.report`) with
+the command, commit, machine and date.
+
+An experiment whose module, data or profile is missing is reported as "not tested" with the reason;
+one that fails is reported the same way and makes the exit code 1 after the report is written.  A run
+directory made under a different config cannot be resumed (the failure names it): delete it to rerun.
+Exit codes: 0 done, 1 an experiment failed, 2 bad arguments (nothing written), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import store, suite_version
+from benchmarks.config import PROFILES, load_profile, profiles
+from benchmarks.experiments import EXPERIMENTS, ExperimentUnavailable, load
+from benchmarks.meta import git_commit, machine, utc_now, versions
+from benchmarks.report import ExperimentResult, write_report
+
+SHOWN_ARTIFACTS = (".md", ".png")
+"""Which of an experiment's written tables and figures the report links to."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run each experiment (the ``run`` options that ``reproduce`` passes on)."""
+
+    profile: str
+    out: Path
+    executor: str = "local"
+    scheduler: str | None = None
+    device: str = "cpu"
+    data: Path | None = None
+    progress: bool = True
+    report_only: bool = False
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="proxygrad-bench reproduce", description=__doc__.splitlines()[0])
+    p.add_argument("--profile", required=True, help=f"one of {', '.join(PROFILES)}")
+    p.add_argument("--out", required=True, type=Path, help="output directory, e.g. results/quick")
+    p.add_argument("--executor", default="local", choices=("local", "dask"))
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--report-only", action="store_true",
+                   help="do not run; rebuild tables, figures and REPORT.md from the run directories in --out")
+    return p
+
+
+def _is_data_missing(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it was raised from) says a data set is not on this machine."""
+    from benchmarks.data import DataMissingError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DataMissingError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def run_experiment(name: str, opts: Options) -> ExperimentResult:
+    """Run (resuming), report and collect the claims of one experiment; never raises except on interrupt."""
+    from benchmarks.cli import make_report
+    from benchmarks.runner import run
+
+    run_dir = opts.out / name
+    try:
+        module = load(name)
+    except ExperimentUnavailable as exc:
+        return ExperimentResult(name, "unavailable", f"module missing: {exc.__cause__ or exc}")
+    if opts.profile not in profiles(name):
+        return ExperimentResult(name, "unavailable", f"no [{opts.profile}] profile in benchmarks/configs/{name}.toml")
+    if opts.report_only and not (run_dir / store.META).is_file():
+        return ExperimentResult(name, "unavailable", f"no run directory {run_dir} (--report-only)")
+    stage = "config"
+    try:
+        cfg = module.parse_config(load_profile(name, opts.profile))
+        if not opts.report_only:
+            stage = "run"
+            run(module, cfg, run_dir, resume=True, device=opts.device, executor=opts.executor,
+                scheduler=opts.scheduler, progress=opts.progress, profile=opts.profile, data_dir=opts.data)
+        stage = "report"
+        written = make_report(run_dir)
+        records = store.load_records(run_dir)
+        stage = "claims"
+        claims = tuple(module.claims(records))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        if _is_data_missing(exc):
+            return ExperimentResult(name, "unavailable", f"data missing: {exc}")
+        traceback.print_exc()
+        return ExperimentResult(name, "failed", f"{stage} failed: {type(exc).__name__}: {exc}")
+    artifacts = tuple(p for p in written if p.suffix in SHOWN_ARTIFACTS)
+    return ExperimentResult(name, "ran", f"{len(records)} records, profile {opts.profile}", claims, artifacts)
+
+
+def provenance(args: list[str], profile: str) -> dict[str, Any]:
+    """Command, commit, machine, versions and date for the report's provenance block."""
+    prog = "proxygrad-bench" if Path(sys.argv[0]).name == "proxygrad-bench" else "python -m benchmarks"
+    command = f"{prog} reproduce {shlex.join(args)}"
+    if os.environ.get("MAKELEVEL"):
+        command += f"  (run by `make reproduce PROFILE={profile}`)"
+    return {"command": command, "git_commit": git_commit(), "machine": machine(), "versions": versions(),
+            "suite_version": suite_version(), "profile": profile, "date": utc_now()}
+
+
+def main(args: list[str]) -> int:
+    """Entry point of ``python -m benchmarks reproduce``; returns the exit code (see the module docstring)."""
+    ns = _parser().parse_args(args)
+    if ns.profile not in PROFILES:
+        print(f"error: unknown profile {ns.profile!r}; choose from {', '.join(PROFILES)}", file=sys.stderr)
+        return 2
+    opts = Options(ns.profile, ns.out, ns.executor, ns.scheduler, ns.device, ns.data, not ns.no_progress,
+                   ns.report_only)
+    results = []
+    try:
+        for i, name in enumerate(EXPERIMENTS, 1):
+            print(f"[{i}/{len(EXPERIMENTS)}] {name}: profile {opts.profile} -> {opts.out / name}"
+                  + (" (report only)" if opts.report_only else " (resumes finished cells)"), flush=True)
+            result = run_experiment(name, opts)
+            print(f"[{i}/{len(EXPERIMENTS)}] {name}: {result.status}"
+                  + (f" ({result.reason})" if result.reason else ""), flush=True)
+            results.append(result)
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    path = write_report(opts.out, results, provenance(args, opts.profile))
+    print(f"report: {path}")
+    return 1 if any(r.status == "failed" for r in results) else 0

@@ -1,0 +1,229 @@
+"""REPORT.md rendering on synthetic claims, and the performance suite's goal-figure table."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks import report as rp
+from benchmarks.claims import Claim
+from benchmarks.tables import to_markdown
+
+pytest_plugins = ["pytester"]
+
+PROV = {"command": "python -m benchmarks reproduce --profile quick --out results/quick",
+        "git_commit": "abc123+dirty", "machine": {"hostname": "box", "platform": "Linux-x", "cpu_count": 2},
+        "versions": {"torch": "2.14.1"}, "suite_version": "0.1.0", "profile": "quick",
+        "date": "2026-01-01T00:00:00Z"}
+
+
+def claim(key: str, verdict: str, experiment: str = "toy-am (quick)", table: pd.DataFrame | None = None) -> Claim:
+    return Claim(key, f"statement of {key} by {experiment}", experiment, f"effect of {key}: CI [1, 2], p = 0.01",
+                 verdict, f"rule for {key}", table)
+
+
+def results() -> list[rp.ExperimentResult]:
+    toy_table = pd.DataFrame({"family": ["dead_unit", "bumps"], "success": [0.125, 0.5]})
+    toy = rp.ExperimentResult("toy-am", "ran", "40 records", (
+        claim("beyond:anneal", "partly reproduced"),
+        claim("am-fails", "reproduced", table=toy_table),
+        claim("slope-raises-maxima", "reproduced"),
+        claim("beyond:peers", "not reproduced"),
+    ))
+    cnn = rp.ExperimentResult("cnn-am", "ran", "12 records", (
+        claim("slope-raises-maxima", "not reproduced", "cnn-am (quick)"),
+        claim("beyond:certified-gaps-cnn", "reproduced", "cnn-am (quick)"),
+        claim("extra-finding", "reproduced", "cnn-am (quick)"),
+    ))
+    training = rp.ExperimentResult("training", "unavailable", "data missing: no Fashion-MNIST")
+    return [toy, cnn, training]
+
+
+@pytest.mark.parametrize("verdicts, expected", [
+    (["reproduced"], "reproduced"),
+    (["reproduced", "reproduced"], "reproduced"),
+    (["reproduced", "not reproduced"], "partly reproduced"),
+    (["not reproduced", "not tested"], "not reproduced"),
+    (["partly reproduced", "not tested"], "partly reproduced"),
+    (["not tested", "not tested"], "not tested"),
+    ([], "not tested"),
+])
+def test_combined_verdict(verdicts, expected):
+    assert rp.combined_verdict(verdicts) == expected
+
+
+def test_combined_verdict_rejects_unknown():
+    with pytest.raises(ValueError, match="'confirmed'"):
+        rp.combined_verdict(["reproduced", "confirmed"])
+
+
+def test_experiment_result_rejects_unknown_status():
+    with pytest.raises(ValueError, match="'done'"):
+        rp.ExperimentResult("toy-am", "done")
+
+
+def test_sections_order_merge_and_not_tested_parts():
+    sections = rp.build_sections(results())
+    keys = [s.key for s in sections]
+    assert keys == ["am-fails", "slope-raises-maxima", "training",              # the paper, in its order
+                    "beyond:anneal", "beyond:peers", "beyond:certified-gaps-cnn",  # produced, in order
+                    "beyond:network",                                            # expected, not produced
+                    "extra-finding"]
+    by = {s.key: s for s in sections}
+    # one section, two parts, from the two experiments; mixed verdicts -> partly
+    assert [name for name, _ in by["slope-raises-maxima"].parts] == ["toy-am", "cnn-am"]
+    assert by["slope-raises-maxima"].verdict == "partly reproduced"
+    assert by["am-fails"].verdict == "reproduced"
+    # an experiment that did not run: a not-tested part carrying its reason
+    (name, part), = by["training"].parts
+    assert name == "training" and part.verdict == "not tested"
+    assert "data missing: no Fashion-MNIST" in part.rationale
+    assert by["training"].verdict == "not tested"
+    # expected finding that an experiment that ran did not produce
+    (_, abl), = by["beyond:network"].parts
+    assert abl.verdict == "not tested" and "ran but produced no claim" in abl.rationale
+    assert by["extra-finding"].statement == "statement of extra-finding by cnn-am (quick)"
+
+
+def test_variants_of_an_expected_finding():
+    toy = rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:network-0.5", "not reproduced"),
+                                                    claim("beyond:network-1.0", "reproduced")))
+    sections = rp.build_sections([toy])
+    titles = {s.key: s.title for s in sections}
+    assert titles["beyond:network-0.5"] == "Network ablation (0.5)"
+    assert titles["beyond:network-1.0"] == "Network ablation (1.0)"
+    assert "beyond:network" not in titles  # covered by its variants
+    assert titles["beyond:anneal"] == "Annealed backward slope"  # expected, not produced
+    text = rp.render_report([toy], PROV)
+    # a finding is stated as its experiment tested it, once
+    assert text.count("statement of beyond:network-0.5 by toy-am (quick)") == 1
+
+
+def test_missing_experiment_is_named():
+    sections = rp.build_sections([])
+    assert all(s.verdict == "not tested" for s in sections)
+    (_, part), = sections[0].parts
+    assert "'toy-am' is not part of this reproduction" in part.rationale
+
+
+def test_render_report_contents():
+    text = rp.render_report(results(), PROV)
+    # provenance: command, commit, machine
+    for needle in (PROV["command"], "abc123+dirty", "box", "Linux-x", "2 CPUs", "torch 2.14.1",
+                   "2026-01-01T00:00:00Z"):
+        assert needle in text
+    # paper claims before the beyond section, in order, numbered
+    paper_at = text.index("## Claims of the paper")
+    beyond_at = text.index("## Beyond the paper")
+    assert paper_at < text.index("### 1. AM fails on simple ReLU") < text.index("### 2. A large backward slope") \
+        < text.index("### 3. ProxyGrad-trained CNNs") < beyond_at < text.index("### 4. Annealed backward slope") \
+        < text.index("### 8. extra finding")
+    # the merged section shows both parts, each with effect and verdict
+    assert "#### Part toy-am" in text and "#### Part cnn-am" in text
+    assert "effect of slope-raises-maxima: CI [1, 2], p = 0.01" in text
+    assert "**Verdict: partly reproduced** (toy-am: reproduced; cnn-am: not reproduced)" in text
+    # the table is the project's markdown rendering of the claim's table
+    table_md = to_markdown(pd.DataFrame({"family": ["dead_unit", "bumps"], "success": [0.125, 0.5]}))
+    assert table_md.rstrip("\n") in text
+    # the summary lists every section with its verdict
+    assert "| 1 | AM fails on simple ReLU and Leaky ReLU functions | reproduced |" in text
+    assert "| training | not tested (unavailable) | data missing: no Fashion-MNIST |" in text
+
+
+def test_write_report_links_artifacts_relative(tmp_path: Path):
+    fig = tmp_path / "toy-am" / "figures" / "rel_gap.png"
+    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (fig,))]
+    path = rp.write_report(tmp_path, res, PROV)
+    assert path == tmp_path / "REPORT.md"
+    assert "[rel_gap.png](toy-am/figures/rel_gap.png)" in path.read_text()
+
+
+# --- benchmarks/perf/conftest.py: the goal-figure table -------------------------------------------
+
+def _perf_conftest():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "perf" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("perf_conftest_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_figure_rows_ratio_absolute_and_missing():
+    pc = _perf_conftest()
+    declared = [("b.py", "ratio", ("op", "test_a", "test_b", 1.5)),
+                ("b.py", "ratio", ("slow op", "test_c", "test_b", 1.5)),
+                ("b.py", "ratio", ("solve", "test_a", None, 0.5)),
+                ("b.py", "ratio", ("absent", "test_a", "test_zz", 2.0)),
+                ("b.py", "extra", ("own", "test_c", "per_step", 10.0)),
+                ("b.py", "extra", ("own missing", "test_a", "per_step", 10.0))]
+    medians = {("b.py", "test_a"): 0.3, ("b.py", "test_b"): 0.25, ("b.py", "test_c"): 1.0}
+    extras = {("b.py", "test_a"): {}, ("b.py", "test_c"): {"per_step": 12.5}}
+    rows = pc.figure_rows(declared, medians, extras)
+    assert rows == [("op", "1.2x", "<= 1.5x", "yes"), ("slow op", "4x", "<= 1.5x", "NO"),
+                    ("solve", "0.3s", "<= 0.5s", "yes"), ("absent", "not measured", "<= 2x", "-"),
+                    ("own", "12.5x", "<= 10x", "NO"), ("own missing", "not measured", "<= 10x", "-")]
+    lines = pc.format_table(rows)
+    assert [c.strip() for c in lines[0].split("|")] == ["figure", "measured", "goal", "met"]
+
+
+@pytest.mark.parametrize("entry, bad", [
+    (("op", "test_a", "test_b"), "got"),
+    (("op", "test_a", 3, 1.5), "denominator may be None"),
+    (("op", "test_a", "test_b", 0), "goal must be a positive"),
+    (("op", "test_a", "test_b", float("inf")), "inf"),
+])
+def test_check_ratio_rejects(entry, bad):
+    with pytest.raises(ValueError, match=bad):
+        _perf_conftest().check_ratio(entry, "bench_x.py RATIOS[0]")
+
+
+BENCH_FILE = '''
+import time
+RATIOS = [("slow over fast", "test_slow", "test_fast", 100.0)]
+FIGURES = [("own figure", "test_fast", "own", 2.0)]
+
+def test_fast(benchmark):
+    benchmark.extra_info["own"] = 3.0
+    benchmark(time.sleep, 0.001)
+
+def test_slow(benchmark):
+    benchmark(time.sleep, 0.004)
+'''
+
+
+def test_table_printed_after_benchmark_run_and_silent_when_disabled(pytester):
+    pytester.makeconftest((Path(__file__).resolve().parents[1] / "benchmarks/perf/conftest.py").read_text())
+    pytester.makepyfile(bench_demo=BENCH_FILE)
+    opts = ["-p", "no:cacheprovider", "bench_demo.py", "--benchmark-min-rounds=3",
+            "--benchmark-max-time=0.02", "--benchmark-warmup=off"]
+    on = pytester.runpytest_subprocess(*opts)
+    on.assert_outcomes(passed=2)
+    on.stdout.fnmatch_lines(["*goal figures*", "figure*| measured*| goal*| met",
+                             "slow over fast*| *x*| <= 100x | yes",
+                             "own figure*| 3x*| <= 2x*| NO"])
+    off = pytester.runpytest_subprocess(*opts, "--benchmark-disable")
+    off.assert_outcomes(passed=2)
+    assert "goal figures" not in off.stdout.str()
+
+
+# --- CITATION.cff ------------------------------------------------------------------------------------
+
+def test_citation_matches_the_suite_version_and_cites_the_paper():
+    import tomllib
+
+    import yaml
+
+    from benchmarks import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["title"] == project["name"] == "proxygrad-bench"
+    assert cff["version"] == project["version"] == __version__
+    (paper,) = cff["references"]
+    assert [a["family-names"] for a in paper["authors"]] == ["Linse", "Barth", "Martinetz"]
+    assert paper["year"] == 2024 and "2410.16958" in paper["url"]
+    assert paper["doi"] in rp.PAPER and "2410.16958" in rp.PAPER

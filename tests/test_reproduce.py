@@ -1,0 +1,167 @@
+"""``reproduce``: every experiment, resume, not-tested reasons and REPORT.md, on fake experiments."""
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import benchmarks.config
+from benchmarks import reproduce, store
+from benchmarks.claims import Claim
+from benchmarks.experiments import EXPERIMENTS
+from benchmarks.runner import Cell
+
+CALLS: list[str] = []
+
+
+@dataclass(frozen=True)
+class FakeConfig:
+    n: int
+    fail: bool
+
+
+def _parse_config(raw: dict) -> FakeConfig:
+    return FakeConfig(int(raw["n"]), bool(raw.get("fail", False)))
+
+
+def _cells(cfg: FakeConfig) -> list[Cell]:
+    return [Cell(f"i={i}", {"i": i}) for i in range(cfg.n)]
+
+
+def _run_cell(cfg: FakeConfig, cell: Cell, ctx) -> list[dict]:
+    CALLS.append(cell.key)
+    if cfg.fail and cell.params["i"] == 1:
+        raise ZeroDivisionError("fake failure in cell i=1")
+    i = cell.params["i"]
+    return [{"i": i, "plain": 1.0 / (i + 3), "proxy": 1.0 / (i + 2)}]
+
+
+def _analyze(records: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
+    return {"means": records[["plain", "proxy"]].mean().to_frame("mean").reset_index()}
+
+
+def _figures(records: pd.DataFrame, out: Path) -> list[Path]:
+    return []
+
+
+def _claims(records: pd.DataFrame) -> list[Claim]:
+    wins = int((records["proxy"] > records["plain"]).sum())
+    verdict = "reproduced" if wins == len(records) else "not reproduced"
+    return [Claim("slope-raises-maxima", "proxy beats plain", "fake", f"{wins}/{len(records)} wins", verdict,
+                  "all wins", records[["i", "plain", "proxy"]])]
+
+
+def _fake_module(name: str, experiment: str) -> types.ModuleType:
+    m = types.ModuleType(name)
+    m.NAME = experiment
+    m.parse_config, m.cells, m.run_cell = _parse_config, _cells, _run_cell
+    m.analyze, m.figures, m.claims = _analyze, _figures, _claims
+    return m
+
+
+@pytest.fixture
+def fake_suite(tmp_path, monkeypatch):
+    """toy-am and training are fake modules (training fails); cnn-am's module is missing."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "toy-am.toml").write_text("[smoke]\nn = 3\n[quick]\nn = 4\n")
+    (configs / "training.toml").write_text("[smoke]\nn = 3\nfail = true\n")
+    (configs / "cnn-am.toml").write_text("[smoke]\nn = 1\n")
+    monkeypatch.setattr(benchmarks.config, "CONFIG_DIR", configs)
+    for exp, mod in (("toy-am", "fake_exp_toy"), ("training", "fake_exp_training")):
+        monkeypatch.setitem(sys.modules, mod, _fake_module(mod, exp))
+        monkeypatch.setitem(EXPERIMENTS, exp, mod)
+    monkeypatch.setitem(EXPERIMENTS, "cnn-am", "fake_exp_that_does_not_exist")
+    CALLS.clear()
+    return tmp_path / "out"
+
+
+def test_reproduce_runs_reports_and_resumes(fake_suite):
+    out = fake_suite
+    code = reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
+    assert code == 1  # training failed; the report is written all the same
+    report = (out / "REPORT.md").read_text()
+    assert "`python -m benchmarks reproduce --profile smoke --out" in report
+    assert "| toy-am | ran | 3 records, profile smoke; [means.md](toy-am/tables/means.md) |" in report
+    assert "| cnn-am | not tested (unavailable) | module missing:" in report
+    assert "fake_exp_that_does_not_exist" in report
+    assert "| training | not tested (failed) | run failed: ZeroDivisionError: fake failure in cell i=1 |" in report
+    assert "3/3 wins" in report
+    records = (out / "toy-am" / "records.csv").read_bytes()
+    assert (out / "toy-am" / "tables" / "means.csv").is_file()
+
+    # interrupted: one finished cell and the merged records lost -> the rerun runs only that cell
+    (out / "toy-am" / "cells" / "i=2.csv").unlink()
+    (out / "toy-am" / "records.csv").unlink()
+    CALLS.clear()
+    reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
+    # toy-am runs only its lost cell; training resumes at its failing cell i=1 (i=0 is kept)
+    assert CALLS == ["i=2", "i=1"]
+    assert (out / "toy-am" / "records.csv").read_bytes() == records
+
+
+def test_report_only_rebuilds_without_running(fake_suite):
+    out = fake_suite
+    reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
+    (out / "REPORT.md").unlink()
+    CALLS.clear()
+    reproduce.main(["--profile", "smoke", "--out", str(out), "--report-only"])
+    assert CALLS == []
+    assert "| toy-am | ran | 3 records, profile smoke; [means.md](toy-am/tables/means.md) |" in (out / "REPORT.md").read_text()
+
+
+def test_missing_profile_is_not_tested(fake_suite):
+    out = fake_suite
+    assert reproduce.main(["--profile", "quick", "--out", str(out), "--no-progress"]) == 0
+    report = (out / "REPORT.md").read_text()
+    assert "| toy-am | ran | 4 records, profile quick; [means.md](toy-am/tables/means.md) |" in report
+    assert "no [quick] profile in benchmarks/configs/training.toml" in report
+
+
+def test_data_missing_is_not_tested(fake_suite, monkeypatch):
+    from benchmarks.data import DataMissingError
+
+    def no_data(cfg, cell, ctx):
+        raise DataMissingError("Fashion-MNIST is not on this machine")
+
+    monkeypatch.setattr(sys.modules["fake_exp_toy"], "run_cell", no_data)
+    out = fake_suite
+    reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
+    assert "| toy-am | not tested (unavailable) | data missing: Fashion-MNIST is not on this machine |" \
+        in (out / "REPORT.md").read_text()
+
+
+def test_bad_profile_writes_nothing(fake_suite, capsys):
+    out = fake_suite
+    assert reproduce.main(["--profile", "medium", "--out", str(out)]) == 2
+    assert "'medium'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_interrupted_reproduction_resumes_where_it_stopped(fake_suite, monkeypatch, tmp_path, capsys):
+    out = fake_suite
+    module = sys.modules["fake_exp_toy"]
+
+    def interrupted(cfg, cell, ctx):
+        if cell.params["i"] == 2:
+            raise KeyboardInterrupt
+        return _run_cell(cfg, cell, ctx)
+
+    monkeypatch.setattr(module, "run_cell", interrupted)
+    assert reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    assert not (out / "REPORT.md").exists()
+    assert store.finished_keys(out / "toy-am") == {"i=0", "i=1"}
+
+    monkeypatch.setattr(module, "run_cell", _run_cell)
+    CALLS.clear()
+    reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
+    assert CALLS[0] == "i=2"  # toy-am continued at the cell it stopped in
+    fresh = tmp_path / "fresh"
+    reproduce.main(["--profile", "smoke", "--out", str(fresh), "--no-progress"])
+    assert (out / "toy-am" / "records.csv").read_bytes() == (fresh / "toy-am" / "records.csv").read_bytes()
+    assert (out / "REPORT.md").is_file()
