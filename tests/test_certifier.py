@@ -1,0 +1,218 @@
+"""Tests of `exact_maximum`: cross-checks against brute force over activation regions, layer kinds,
+the time-limit path, the cache and error cases."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from toy_functions import exact_maximum
+from toy_functions.network import linearize
+from toy_functions.regions import brute_force_maximum
+
+
+def _mlp(d: int, widths: tuple[int, ...], seed: int, slope: float = 0.0, n_out: int = 1) -> nn.Sequential:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    fan = d
+    for w in widths:
+        layers += [nn.Linear(fan, w), nn.ReLU() if slope == 0 else nn.LeakyReLU(slope)]
+        fan = w
+    layers.append(nn.Linear(fan, n_out))
+    return nn.Sequential(*layers).double().requires_grad_(False)
+
+
+def _value(model: nn.Module, x: torch.Tensor, index: int = 0) -> float:
+    with torch.no_grad():
+        return float(model(x[None].to(next(model.parameters()).dtype)).reshape(1, -1)[0, index])
+
+
+def _check_against_brute_force(model, shape, tmp_path, bounds=(-1.0, 1.0), output_index=None):
+    cert = exact_maximum(model, shape, bounds=bounds, output_index=output_index, cache_dir=tmp_path)
+    net = linearize(model, shape, output_index)
+    best, _ = brute_force_maximum(net, *bounds)
+    assert cert.status == "optimal"
+    assert abs(cert.value - best) <= 1e-7 * (1 + abs(best))
+    assert cert.upper_bound >= cert.value and cert.upper_bound <= best + 1e-6 * (1 + abs(best))
+    assert abs(_value(model, cert.argmax, output_index or 0) - cert.value) <= 1e-12 * (1 + abs(best))
+    lo, hi = bounds
+    assert float(cert.argmax.min()) >= lo and float(cert.argmax.max()) <= hi
+    return cert
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("d, widths", [(2, (3, 3)), (3, (5,)), (2, (2, 2, 2))])
+def test_relu_mlp_matches_region_enumeration(d, widths, seed, tmp_path):
+    _check_against_brute_force(_mlp(d, widths, seed), (d,), tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("slope", [0.01, 0.3])
+def test_leaky_mlp_matches_region_enumeration(slope, seed, tmp_path):
+    _check_against_brute_force(_mlp(3, (4, 3), seed, slope), (3,), tmp_path)
+
+
+def test_other_box_and_output_index(tmp_path):
+    model = _mlp(2, (4, 3), 5, n_out=3)
+    for k in range(3):
+        _check_against_brute_force(model, (2,), tmp_path, bounds=(0.0, 2.5), output_index=k)
+    with pytest.raises(ValueError, match="output_index is required"):
+        exact_maximum(model, (2,), cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="output_index=3"):
+        exact_maximum(model, (2,), output_index=3, cache_dir=tmp_path)
+
+
+def test_conv_net_with_pooling_and_batchnorm(tmp_path):
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(1)
+    bn.running_mean.uniform_(-0.2, 0.2)
+    bn.running_var.uniform_(0.5, 1.5)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-0.2, 0.2)
+    model = nn.Sequential(
+        nn.Conv2d(1, 1, 3, stride=2, padding=1), bn, nn.ReLU(),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(1, 3), nn.LeakyReLU(0.05), nn.Linear(3, 1),
+    ).double().eval().requires_grad_(False)
+    cert = _check_against_brute_force(model, (1, 4, 4), tmp_path)
+    assert cert.argmax.shape == (1, 4, 4) and cert.n_units == 7
+    x = torch.rand(20000, 1, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        assert float(model(x).max()) <= cert.value + 1e-12
+
+
+def test_float32_model_is_certified(tmp_path):
+    model = _mlp(3, (4,), 2).float()
+    cert = exact_maximum(model, (3,), cache_dir=tmp_path)
+    best, _ = brute_force_maximum(linearize(model, (3,)), -1.0, 1.0)
+    assert abs(cert.value - best) <= 1e-5
+
+
+def test_stable_units_need_no_binaries(tmp_path):
+    """A unit whose pre-activation keeps one sign over the box gets no binary."""
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)).double().requires_grad_(False)
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 0.5], [0.2, 0.1], [0.3, -0.4]]))
+        model[0].bias.copy_(torch.tensor([0.0, 1.0, -2.0]))  # unit 1 always on, unit 2 always off
+        model[2].weight.copy_(torch.tensor([[1.0, 1.0, 1.0]]))
+        model[2].bias.zero_()
+    cert = _check_against_brute_force(model, (2,), tmp_path)
+    assert cert.n_binaries == 1 and cert.n_units == 3
+
+
+def test_units_with_negative_output_weight_need_no_binary(tmp_path):
+    """In the last hidden layer, maximisation makes y >= z, y >= s z exact for c_j <= 0."""
+    for seed in range(2):
+        model = _mlp(2, (6,), seed)
+        with torch.no_grad():
+            model[2].weight[0, :3] = -model[2].weight[0, :3].abs()
+            model[2].weight[0, 3:] = model[2].weight[0, 3:].abs()
+            model[0].bias.zero_()  # every unit straddles 0 over the box
+        cert = _check_against_brute_force(model, (2,), tmp_path)
+        assert cert.n_binaries == 3
+
+
+def test_cache_hit_and_disabled_cache(tmp_path):
+    model = _mlp(3, (4, 4), 7)
+    first = exact_maximum(model, (3,), cache_dir=tmp_path)
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1 and files[0].stem == first.key and not first.cached
+    second = exact_maximum(model, (3,), cache_dir=tmp_path)
+    assert second.cached and second.value == first.value and torch.equal(second.argmax, first.argmax)
+    # another box or other weights is another key
+    other = exact_maximum(model, (3,), bounds=(-0.5, 0.5), cache_dir=tmp_path)
+    assert other.key != first.key and len(list(tmp_path.glob("*.json"))) == 2
+    # a corrupted record is not trusted: re-solved and rewritten
+    record = json.loads(files[0].read_text())
+    record["value"] = record["value"] + 1.0
+    files[0].write_text(json.dumps(record))
+    third = exact_maximum(model, (3,), cache_dir=tmp_path)
+    assert not third.cached and third.value == first.value
+    off = tmp_path / "off"
+    exact_maximum(model, (3,), cache_dir=False)
+    assert not off.exists()
+
+
+def test_default_cache_dir_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROXYGRAD_CACHE", str(tmp_path / "env"))
+    cert = exact_maximum(_mlp(2, (3,), 0), (2,))
+    assert (tmp_path / "env" / f"{cert.key}.json").exists()
+
+
+def test_solves_repeat_bit_for_bit(tmp_path):
+    model = _mlp(4, (8, 6), 3)
+    a = exact_maximum(model, (4,), cache_dir=False)
+    b = exact_maximum(model, (4,), cache_dir=False)
+    assert a.value == b.value and torch.equal(a.argmax, b.argmax) and a.n_nodes == b.n_nodes
+
+
+def test_time_limit_returns_incumbent_and_bound(tmp_path):
+    model = _mlp(16, (48, 48, 48), 0)
+    cert = exact_maximum(model, (16,), time_limit=0.3, cache_dir=tmp_path)
+    assert cert.status == "time_limit"
+    assert cert.upper_bound > cert.value and cert.mip_gap > 0
+    assert abs(_value(model, cert.argmax) - cert.value) <= 1e-12 * (1 + abs(cert.value))
+    assert list(tmp_path.glob("*.json")) == []  # only optimal certificates are cached
+    x = torch.rand(5000, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        assert float(model(x).max()) <= cert.upper_bound
+
+
+@pytest.mark.parametrize("layer, needle", [
+    (nn.Tanh(), "Tanh"), (nn.Sigmoid(), "Sigmoid"), (nn.MaxPool2d(2), "MaxPool2d"),
+    (nn.LeakyReLU(1.5), "negative_slope=1.5"), (nn.LeakyReLU(-0.1), "negative_slope=-0.1"),
+])
+def test_unsupported_layers_are_named(layer, needle, tmp_path):
+    model = nn.Sequential(nn.Linear(2, 3), layer, nn.Linear(3, 1)).double()
+    with pytest.raises(ValueError, match=needle):
+        exact_maximum(model, (2,), cache_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_error_cases(tmp_path):
+    model = _mlp(2, (3,), 0)
+    bn = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 1)).double()
+    with pytest.raises(ValueError, match="BatchNorm1d in training mode"):
+        exact_maximum(bn, (2,), cache_dir=tmp_path)
+
+    class Custom(nn.Module):
+        def forward(self, x):
+            return x.sum(1)
+
+    with pytest.raises(ValueError, match="Custom"):
+        exact_maximum(Custom(), (2,), cache_dir=tmp_path)
+    for bad in [(1.0, -1.0), (0.0, float("inf")), (0.0,), "box"]:
+        with pytest.raises(ValueError, match="bounds"):
+            exact_maximum(model, (2,), bounds=bad, cache_dir=tmp_path)
+    for bad in [0, -1.0, float("nan"), "1"]:
+        with pytest.raises(ValueError, match="time_limit"):
+            exact_maximum(model, (2,), time_limit=bad, cache_dir=tmp_path)
+    for bad in [(0,), (2.0,), ()]:
+        with pytest.raises(ValueError, match="input_shape"):
+            exact_maximum(model, bad, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="shape"):
+        exact_maximum(model, (3,), cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="cache_dir"):
+        exact_maximum(model, (2,), cache_dir=3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_network_without_hidden_layers(tmp_path):
+    """An affine net: max of w.x + b over the box is ||w||_1 + b at x = sign(w)."""
+    lin = nn.Linear(3, 1).double().requires_grad_(False)
+    cert = exact_maximum(nn.Sequential(lin), (3,), cache_dir=tmp_path)
+    w, b = lin.weight[0], float(lin.bias[0])
+    assert abs(cert.value - (float(w.abs().sum()) + b)) <= 1e-12
+    assert torch.equal(cert.argmax, torch.sign(w)) and cert.n_binaries == 0
+
+
+def test_numpy_forward_matches_torch():
+    model = _mlp(3, (5, 4), 1, slope=0.1)
+    net = linearize(model, (3,))
+    x = np.random.default_rng(0).uniform(-1, 1, (100, 3))
+    with torch.no_grad():
+        ref = model(torch.as_tensor(x))[:, 0].numpy()
+    assert np.allclose(net.forward(x), ref, rtol=0, atol=1e-12)

@@ -1,0 +1,226 @@
+"""`exact_maximum`: the exact global maximum of a ReLU / LeakyReLU network over a box, by MILP.
+
+max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers act(z) = max(z, s z)
+(0 <= s < 1) is the mixed-integer program of `formulation.Formulation` (one binary per unit whose
+pre-activation bounds straddle 0; stable units need none), solved by HiGHS through
+`scipy.optimize.milp` with relative and absolute gaps of 1e-9. Bounds come from interval arithmetic
+(exact for the first layer), tightened by one LP per bound from the second hidden layer on. The
+solver's point is polished by the LP of its activation region, then re-evaluated by a real forward
+pass of `model`, which must attain the solver's value: `value` is always that forward value.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import cache
+from .bounds import interval_affine, rectify
+from .formulation import Formulation, lp_tighten
+from .network import PiecewiseLinearNet, linearize
+from .regions import pattern_of, region_lp
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The result of `exact_maximum`.
+
+    value: f(argmax) by a forward pass of the model; argmax: a maximiser of shape input_shape
+    (float64); status: "optimal" (value is the maximum up to the 1e-9 solver gap) or "time_limit"
+    (value is only the incumbent); upper_bound: a proven bound, max f <= upper_bound;
+    mip_gap: (upper_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
+    that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
+    units; cached: read from the disk cache; key: the cache key.
+    """
+
+    value: float
+    argmax: torch.Tensor
+    status: str
+    upper_bound: float
+    mip_gap: float
+    solve_seconds: float
+    n_binaries: int
+    n_nodes: int
+    n_units: int
+    cached: bool
+    key: str
+    kind: str = "milp"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able summary (argmax as a nested list)."""
+        return {"kind": self.kind, "value": self.value, "status": self.status,
+                "upper_bound": self.upper_bound, "mip_gap": self.mip_gap,
+                "solve_seconds": self.solve_seconds, "n_binaries": self.n_binaries,
+                "n_nodes": self.n_nodes, "n_units": self.n_units, "key": self.key,
+                "argmax": self.argmax.tolist()}
+
+
+def exact_maximum(
+    model: nn.Module,
+    input_shape: tuple[int, ...] | list[int] | int,
+    bounds: tuple[float, float] = (-1.0, 1.0),
+    output_index: int | None = None,
+    time_limit: float | None = None,
+    cache_dir: str | Path | None | bool = None,
+    *,
+    tighten: bool = True,
+) -> Certificate:
+    """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
+
+    `output_index` selects the output unit (required when there is more than one).
+    `time_limit` (seconds, whole solve): when hit, status "time_limit" with the incumbent and the
+    upper bound; without it a non-optimal solver status raises ValueError. `cache_dir`: None for
+    the default directory (`cache.default_dir()`), a path, or False to disable the cache; only
+    optimal certificates are stored. `tighten`: LP bound tightening (on by default).
+    """
+    shape = _check_shape(input_shape)
+    lo, hi = _check_bounds(bounds)
+    if time_limit is not None and (isinstance(time_limit, bool) or
+                                   not isinstance(time_limit, (int, float)) or
+                                   not math.isfinite(time_limit) or time_limit <= 0):
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if not (cache_dir is None or cache_dir is False or isinstance(cache_dir, (str, Path))):
+        raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
+    net = linearize(model, shape, output_index)
+    index = 0 if output_index is None else output_index
+    k = cache.key(net, shape, lo, hi)
+    directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
+                                                 else Path(cache_dir))
+    if directory is not None:
+        record = cache.load(directory, k)
+        if record is not None and record.get("status") == "optimal":
+            hit = _from_record(record, model, net, shape, index, k)
+            if hit is not None:
+                return hit
+    cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k)
+    if directory is not None and cert.status == "optimal":
+        rec = cert.as_dict()
+        rec.pop("key")
+        cache.store(directory, k, rec)
+    return cert
+
+
+def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
+           lo: float, hi: float, time_limit: float | None, tighten: bool, k: str) -> Certificate:
+    start = time.perf_counter()
+    deadline = None if time_limit is None else start + 0.5 * time_limit
+    n_in = net.weights[0].shape[1]
+    form = Formulation(n_in, lo, hi)
+    y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
+    for layer, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
+        l, u = interval_affine(w, b, y_lo, y_hi)
+        if tighten and layer > 0:
+            l, u = lp_tighten(form, w, b, l, u, deadline)
+        last = layer == len(net.slopes) - 1
+        form.add_layer(w, b, l, u, s, objective=net.weights[-1][0] if last else None)
+        y_lo, y_hi = rectify(l, s), rectify(u, s)
+    w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
+    interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
+    remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
+    res = form.solve(-form.objective(w_out), integral=True, time_limit=remaining)
+    seconds = time.perf_counter() - start
+    if res.status == 0:
+        status = "optimal"
+    elif res.status == 1 and time_limit is not None:
+        status = "time_limit"
+    else:
+        raise ValueError(f"exact_maximum: solver ended with status {res.status} "
+                         f"({res.message}); no certificate")
+    candidates = [np.clip(res.x[:n_in], lo, hi)] if res.x is not None else \
+        [np.full(n_in, (lo + hi) / 2.0)]
+    polished = region_lp(net, pattern_of(net, candidates[0]), lo, hi)
+    if polished is not None:
+        candidates.append(polished[1])
+    values = [_model_value(model, x, shape, index) for x in candidates]
+    best = int(np.argmax(values))
+    x_best, value = candidates[best], float(values[best])
+    tol = _tolerance(model, value)
+    if abs(float(net.forward(x_best[None])[0]) - value) > tol:
+        raise RuntimeError("exact_maximum: the linearized network disagrees with the model's "
+                           "forward pass; unsupported layer semantics")
+    dual = getattr(res, "mip_dual_bound", None)
+    ub = -float(dual) + b_out if dual is not None and math.isfinite(dual) else interval_ub
+    if status == "optimal":
+        # optimal means primal and dual agree within the solver gaps (1e-9 relative and absolute)
+        milp_value = -float(res.fun) + b_out
+        if value < milp_value - tol:
+            raise RuntimeError(f"exact_maximum: argmax attains {value!r} by a forward pass, below "
+                               f"the solver's optimum {milp_value!r}")
+        ub = min(ub, milp_value + 1e-9 * max(1.0, abs(milp_value)))
+    ub = max(ub, value)
+    return Certificate(
+        value=value,
+        argmax=torch.as_tensor(x_best, dtype=torch.float64).reshape(shape),
+        status=status,
+        upper_bound=ub,
+        mip_gap=(ub - value) / max(1.0, abs(value)),
+        solve_seconds=seconds,
+        n_binaries=form.n_binaries,
+        n_nodes=int(res.mip_node_count or 0),
+        n_units=sum(net.widths),
+        cached=False,
+        key=k,
+    )
+
+
+def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearNet,
+                 shape: tuple[int, ...], index: int, k: str) -> Certificate | None:
+    """A cached certificate, re-verified by a forward pass; None if it does not check out."""
+    try:
+        x = np.asarray(record["argmax"], dtype=np.float64).reshape(-1)
+        value = float(record["value"])
+        value_now = _model_value(model, x, shape, index)
+        if abs(value_now - value) > _tolerance(model, value):
+            return None
+        return Certificate(
+            value=value_now, argmax=torch.as_tensor(x).reshape(shape), status="optimal",
+            upper_bound=max(float(record["upper_bound"]), value_now),
+            mip_gap=float(record["mip_gap"]), solve_seconds=float(record["solve_seconds"]),
+            n_binaries=int(record["n_binaries"]), n_nodes=int(record["n_nodes"]),
+            n_units=int(record["n_units"]), cached=True, key=k)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _model_value(model: nn.Module, x: np.ndarray, shape: tuple[int, ...], index: int) -> float:
+    """The model's own forward value at x (cast to its parameter dtype)."""
+    param = next(model.parameters(), None)
+    dtype = param.dtype if param is not None else torch.float64
+    with torch.no_grad():
+        out = model(torch.as_tensor(x, dtype=torch.float64).reshape(1, *shape).to(dtype))
+    return float(out.reshape(1, -1)[0, index])
+
+
+def _tolerance(model: nn.Module, value: float) -> float:
+    """Agreement tolerance between solver and forward values: 1e-6 (float64) or 1e-3 (lower)."""
+    param = next(model.parameters(), None)
+    wide = param is None or param.dtype == torch.float64
+    return (1e-6 if wide else 1e-3) * (1.0 + abs(value))
+
+
+def _check_shape(input_shape: Any) -> tuple[int, ...]:
+    shape = (input_shape,) if isinstance(input_shape, int) else input_shape
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}") from None
+    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in shape):
+        raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+    return shape
+
+
+def _check_bounds(bounds: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be a pair (lo, hi) of numbers, got {bounds!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"bounds must be finite with lo < hi, got {bounds!r}")
+    return lo, hi
