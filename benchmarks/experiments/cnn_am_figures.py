@@ -1,0 +1,133 @@
+"""Figures of ``cnn-am``, each a pure function of the records.
+
+- ``cnn-am-stimuli-<model>``: the best input of start 0 for the same units, plain against the
+  large-slope proxy (and every other method), one row per unit; the title gives ``f_best``.
+- ``cnn-am-trace``: activation against step, per model: the median over units and starts of
+  ``(f(x_t) - f(x_0)) / max_m |F_m(u) - f(x_0)|`` (each unit scaled by its largest gain over methods).
+- ``cnn-am-depth``: median attained ratio ``rho_m(u)`` (see ``cnn_am_analysis``) against layer depth.
+
+Models with random weights carry ``[random-init]`` in every panel title.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import plotting
+from benchmarks.experiments.cnn_am_analysis import large_slope_method, per_unit
+
+MAX_UNITS = 6
+
+
+def _parse(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+def _title(model: str, weights: str) -> str:
+    return f"{model} [random-init]" if weights == "random-init" else model
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name)
+
+
+def _image(stim: dict) -> np.ndarray:
+    x = np.asarray(stim["values"], dtype=float).reshape(stim["shape"])
+    x = np.clip((x + 1.0) / 2.0, 0.0, 1.0)  # the AM box [-1, 1] shown as [0, 1]
+    return x[0] if x.shape[0] == 1 else np.transpose(x[:3], (1, 2, 0))
+
+
+def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
+    """One figure per model: rows = units (at most ``MAX_UNITS``), columns = methods (plain first)."""
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
+    first = records[(records["start"] == 0) & records["stimulus"].notna() & (records["stimulus"] != "")]
+    for (model, opt), g in first.groupby(["model", "optimizer"], sort=False):
+        methods = list(dict.fromkeys(g["method"]))
+        big = large_slope_method(methods)
+        order = ["plain"] + ([big] if big and big != "plain" else [])
+        order += [m for m in methods if m not in order]
+        units = list(dict.fromkeys(g["unit"]))[:MAX_UNITS]
+        fig, axes = plt.subplots(len(units), len(order), figsize=(1.6 * len(order), 1.7 * len(units)),
+                                 squeeze=False)
+        for i, unit in enumerate(units):
+            for j, method in enumerate(order):
+                ax = axes[i][j]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                row = g[(g["unit"] == unit) & (g["method"] == method)]
+                if row.empty:
+                    continue
+                r = row.iloc[0]
+                img = _image(_parse(r["stimulus"]))
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+                ax.set_title(f"{method}\n{r['f_best']:.3g}", fontsize=6)
+                if j == 0:
+                    ax.set_ylabel(unit, fontsize=6)
+        fig.suptitle(f"{_title(model, str(g['weights'].iloc[0]))}, {opt}: best stimuli", fontsize=8)
+        paths += plotting.save(fig, out, _safe(f"cnn-am-stimuli-{model}-{opt}"))
+    return paths
+
+
+def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Normalized activation against step, median over units and starts, per model and method."""
+    import matplotlib.pyplot as plt
+
+    df = records.copy()
+    df["trace"] = df["trace"].map(_parse)
+    df["trace_steps"] = df["trace_steps"].map(_parse)
+    keys = ["model", "optimizer", "unit"]
+    scale = (df["f_best"] - df["f_start"]).abs().groupby([df[k] for k in keys]).max()
+    groups = list(df.groupby(["model", "optimizer"], sort=False))
+    methods = list(dict.fromkeys(df["method"]))
+    colours = plotting.palette(methods)
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 2.6), squeeze=False)
+    for ax, ((model, opt), g) in zip(axes[0], groups):
+        for method, gm in g.groupby("method", sort=False):
+            curves = []
+            for r in gm.itertuples():
+                s = scale.get((r.model, r.optimizer, r.unit), 0.0)
+                if s > 0:
+                    curves.append((np.asarray(r.trace, dtype=float) - r.f_start) / s)
+            if curves:
+                ax.plot(gm["trace_steps"].iloc[0], np.median(np.vstack(curves), axis=0),
+                        label=method, color=colours[method])
+        ax.set_title(f"{_title(model, str(g['weights'].iloc[0]))} ({opt})", fontsize=8)
+        ax.set_xlabel("step")
+        ax.set_ylabel("normalized gain")
+    axes[0][-1].legend(fontsize=6)
+    return plotting.save(fig, out, "cnn-am-trace")
+
+
+def depth_figure(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Median attained ratio against layer depth, per model and method (plain is 1 by definition)."""
+    import matplotlib.pyplot as plt
+
+    units = per_unit(records)
+    methods = list(dict.fromkeys(records["method"]))  # the same colours as the trace figure
+    units = units[units["method"] != "plain"]
+    groups = list(units.groupby(["model", "optimizer"], sort=False))
+    colours = plotting.palette(methods)
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(3.2 * max(1, len(groups)), 2.6), squeeze=False)
+    for ax, ((model, opt), g) in zip(axes[0], groups):
+        for method, gm in g.groupby("method", sort=False):
+            med = gm.groupby("layer_depth")["ratio"].median().dropna()
+            ax.plot(med.index, med.to_numpy(), marker="o", label=method, color=colours[method])
+        ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+        ax.set_title(f"{_title(model, str(g['weights'].iloc[0]))} ({opt})", fontsize=8)
+        ax.set_xlabel("layer depth (fraction of modules)")
+        ax.set_ylabel("attained ratio vs plain")
+    axes[0][-1].legend(fontsize=6)
+    return plotting.save(fig, out, "cnn-am-depth")
+
+
+def figures(records: pd.DataFrame, out: Path) -> list[Path]:
+    """All ``cnn-am`` figures written into ``out``."""
+    plotting.setup()
+    out = Path(out)
+    return stimuli_grid(records, out) + trace_figure(records, out) + depth_figure(records, out)
