@@ -73,9 +73,9 @@ class SuiteModel:
 
 SUITE: dict[str, SuiteModel] = {
     "fmnist-vgg-relu": SuiteModel("fmnist-vgg-relu", "vgg_small", activation="relu",
-                                  epochs=1, lr=0.05, batch_size=64, seed=0, train_limit=12000),
+                                  epochs=2, lr=0.05, batch_size=64, seed=0, train_limit=None),
     "fmnist-vgg-leaky": SuiteModel("fmnist-vgg-leaky", "vgg_small", activation="leaky", negative_slope=0.01,
-                                   epochs=1, lr=0.05, batch_size=64, seed=0, train_limit=12000),
+                                   epochs=2, lr=0.05, batch_size=64, seed=0, train_limit=None),
     "fmnist-tiny8": SuiteModel("fmnist-tiny8", "tiny8", activation="relu", input_size=8,
                                epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
 }
