@@ -161,6 +161,23 @@ def test_time_limit_returns_incumbent_and_bound(tmp_path):
         assert float(model(x).max()) <= cert.upper_bound
 
 
+def test_node_limit_is_machine_independent_and_never_claims_optimality(tmp_path):
+    model = _mlp(16, (48, 48, 48), 0)
+    first = exact_maximum(model, (16,), node_limit=3, cache_dir=tmp_path)
+    again = exact_maximum(model, (16,), node_limit=3, cache_dir=False)
+    assert first.status == "node_limit"
+    assert first.upper_bound > first.value and first.mip_gap > 0
+    assert (first.value, first.upper_bound) == (again.value, again.upper_bound)  # no clock involved
+    assert torch.equal(first.argmax, again.argmax)
+    assert list(tmp_path.glob("*.json")) == []
+    x = torch.rand(5000, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        assert float(model(x).max()) <= first.upper_bound
+    for bad in (0, -1, 2.5, True, "10"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            exact_maximum(model, (16,), node_limit=bad, cache_dir=False)
+
+
 @pytest.mark.parametrize("layer, needle", [
     (nn.Tanh(), "Tanh"), (nn.Sigmoid(), "Sigmoid"), (nn.MaxPool2d(2), "MaxPool2d"),
     (nn.LeakyReLU(1.5), "negative_slope=1.5"), (nn.LeakyReLU(-0.1), "negative_slope=-0.1"),
@@ -216,3 +233,12 @@ def test_numpy_forward_matches_torch():
     with torch.no_grad():
         ref = model(torch.as_tensor(x))[:, 0].numpy()
     assert np.allclose(net.forward(x), ref, rtol=0, atol=1e-12)
+
+
+def test_ascent_incumbent_is_attained_and_not_above_the_maximum():
+    from toy_functions.regions import ascent_incumbent
+    net = linearize(_mlp(3, (5, 4), 1), (3,))
+    value, x = ascent_incumbent(net, -1.0, 1.0)
+    best, _ = brute_force_maximum(net, -1.0, 1.0)
+    assert abs(float(net.forward(x[None])[0]) - value) <= 1e-12
+    assert value <= best + 1e-9 and x.min() >= -1.0 and x.max() <= 1.0

@@ -4,9 +4,14 @@ max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers a
 (0 <= s < 1) is the mixed-integer program of `formulation.Formulation` (one binary per unit whose
 pre-activation bounds straddle 0; stable units need none), solved by HiGHS through
 `scipy.optimize.milp` with relative and absolute gaps of 1e-9. Bounds come from interval arithmetic
-(exact for the first layer), tightened by one LP per bound from the second hidden layer on. The
+(exact for the first layer), tightened by one LP per bound from the second hidden layer on (not
+for last-layer units with output weight <= 0, which need no bounds: see `lp_tighten`). The
 solver's point is polished by the LP of its activation region, then re-evaluated by a real forward
 pass of `model`, which must attain the solver's value: `value` is always that forward value.
+A starting incumbent from multi-start gradient ascent polished by region LPs
+(`regions.ascent_incumbent`) is passed to HiGHS as an objective cutoff just below its value, with
+HiGHS's own primal heuristics off unless a time limit is set; the optimum still has to be found and
+proven by the MILP.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from . import cache
 from .bounds import interval_affine, rectify
 from .formulation import Formulation, lp_tighten
 from .network import PiecewiseLinearNet, linearize
-from .regions import pattern_of, region_lp
+from .regions import ascent_incumbent, pattern_of, region_lp
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,8 @@ class Certificate:
     """The result of `exact_maximum`.
 
     value: f(argmax) by a forward pass of the model; argmax: a maximiser of shape input_shape
-    (float64); status: "optimal" (value is the maximum up to the 1e-9 solver gap) or "time_limit"
+    (float64); status: "optimal" (value is the maximum up to the 1e-9 solver gap), "time_limit" or
+    "node_limit"
     (value is only the incumbent); upper_bound: a proven bound, max f <= upper_bound;
     mip_gap: (upper_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
     that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
@@ -71,6 +77,7 @@ def exact_maximum(
     cache_dir: str | Path | None | bool = None,
     *,
     tighten: bool = True,
+    node_limit: int | None = None,
 ) -> Certificate:
     """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
 
@@ -79,6 +86,9 @@ def exact_maximum(
     upper bound; without it a non-optimal solver status raises ValueError. `cache_dir`: None for
     the default directory (`cache.default_dir()`), a path, or False to disable the cache; only
     optimal certificates are stored. `tighten`: LP bound tightening (on by default).
+    `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
+    speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
+    limit no step of the solve depends on the clock.
     """
     shape = _check_shape(input_shape)
     lo, hi = _check_bounds(bounds)
@@ -86,6 +96,9 @@ def exact_maximum(
                                    not isinstance(time_limit, (int, float)) or
                                    not math.isfinite(time_limit) or time_limit <= 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if node_limit is not None and (isinstance(node_limit, bool) or not isinstance(node_limit, int)
+                                   or node_limit <= 0):
+        raise ValueError(f"node_limit must be a positive int, got {node_limit!r}")
     if not (cache_dir is None or cache_dir is False or isinstance(cache_dir, (str, Path))):
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
     net = linearize(model, shape, output_index)
@@ -99,7 +112,7 @@ def exact_maximum(
             hit = _from_record(record, model, net, shape, index, k)
             if hit is not None:
                 return hit
-    cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k)
+    cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit)
     if directory is not None and cert.status == "optimal":
         rec = cert.as_dict()
         rec.pop("key")
@@ -108,36 +121,68 @@ def exact_maximum(
 
 
 def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
-           lo: float, hi: float, time_limit: float | None, tighten: bool, k: str) -> Certificate:
+           lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
+           node_limit: int | None = None) -> Certificate:
     start = time.perf_counter()
+    budgeted = time_limit is not None or node_limit is not None
     deadline = None if time_limit is None else start + 0.5 * time_limit
     n_in = net.weights[0].shape[1]
     form = Formulation(n_in, lo, hi)
     y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
     for layer, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
         l, u = interval_affine(w, b, y_lo, y_hi)
-        if tighten and layer > 0:
-            l, u = lp_tighten(form, w, b, l, u, deadline)
         last = layer == len(net.slopes) - 1
+        if tighten and layer > 0:
+            l, u = lp_tighten(form, w, b, l, u, deadline, net.weights[-1][0] if last else None)
         form.add_layer(w, b, l, u, s, objective=net.weights[-1][0] if last else None)
         y_lo, y_hi = rectify(l, s), rectify(u, s)
     w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
     interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
+    # a good starting incumbent, passed to HiGHS as a cutoff slightly below its value (in
+    # maximisation terms), so the optimum stays feasible and must still be found and proven
+    work = sum(w.size for w in net.weights)
+    inc_value, inc_x = ascent_incumbent(
+        net, lo, hi, n_starts=int(np.clip(2e6 // work, 8, 256)),
+        deadline=None if time_limit is None else time.perf_counter() + 0.1 * time_limit)
+    cutoff = -(inc_value - b_out) + 1e-5 * (1.0 + abs(inc_value))
+    cost = -form.objective(w_out)
     remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
-    res = form.solve(-form.objective(w_out), integral=True, time_limit=remaining)
+    # HiGHS's primal heuristics mostly re-find the incumbent, so they are off when optimality must
+    # be proven anyway; under a time limit they stay on: a run stopped without a solution of its
+    # own reports no dual bound through scipy
+    res = form.solve(cost, integral=True, time_limit=remaining, cutoff=cutoff,
+                     heuristics=budgeted, node_limit=node_limit)
+    if res.status == 2 or (res.status == 0 and -float(res.fun) + b_out
+                           < inc_value - 1e-6 * (1.0 + abs(inc_value))):
+        # "infeasible", or "optimal" below the incumbent, under the cutoff: numerically possible
+        # only, and then the cutoff is not trusted: solve plainly
+        remaining = None if time_limit is None else \
+            max(time_limit - (time.perf_counter() - start), 1e-3)
+        res = form.solve(cost, integral=True, time_limit=remaining, node_limit=node_limit)
+    # HiGHS reports a reached node limit as "solution limit" (scipy status 4)
+    stopped = res.status == 1 or (node_limit is not None and res.status == 4
+                                  and "limit reached" in str(res.message).lower())
+    if stopped and res.x is None:  # no dual bound: the root LP relaxation bound instead
+        root = form.solve(cost, integral=False)
+        if root.status == 0:
+            interval_ub = min(interval_ub, -float(root.fun) + b_out)
     seconds = time.perf_counter() - start
     if res.status == 0:
         status = "optimal"
-    elif res.status == 1 and time_limit is not None:
-        status = "time_limit"
+    elif stopped and budgeted:
+        elapsed = time.perf_counter() - start
+        status = "time_limit" if time_limit is not None and elapsed >= time_limit else "node_limit"
+        if node_limit is None:
+            status = "time_limit"
     else:
         raise ValueError(f"exact_maximum: solver ended with status {res.status} "
                          f"({res.message}); no certificate")
-    candidates = [np.clip(res.x[:n_in], lo, hi)] if res.x is not None else \
-        [np.full(n_in, (lo + hi) / 2.0)]
+    candidates = [np.clip(res.x[:n_in], lo, hi)] if res.x is not None else [inc_x]
     polished = region_lp(net, pattern_of(net, candidates[0]), lo, hi)
     if polished is not None:
         candidates.append(polished[1])
+    if res.x is not None:
+        candidates.append(inc_x)
     values = [_model_value(model, x, shape, index) for x in candidates]
     best = int(np.argmax(values))
     x_best, value = candidates[best], float(values[best])

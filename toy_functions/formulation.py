@@ -24,6 +24,12 @@ from .bounds import rectify
 
 # HiGHS gaps: the default relative gap (1e-4) is far too loose for a certificate
 SOLVER_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9}
+# with a cutoff from a good incumbent, HiGHS's primal heuristics (RENS / RINS sub-MIPs and the
+# rest) mostly re-find that incumbent; switching them off more than halves typical solve times
+NO_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rens": False,
+                 "mip_heuristic_run_rins": False, "mip_heuristic_run_feasibility_jump": False,
+                 "mip_heuristic_run_root_reduced_cost": False, "mip_heuristic_run_shifting": False,
+                 "mip_heuristic_run_zi_round": False}
 
 
 class Formulation:
@@ -111,8 +117,15 @@ class Formulation:
         c[self.layer_vars[-1]] = w_row
         return c
 
-    def solve(self, cost: np.ndarray, *, integral: bool, time_limit: float | None = None):
-        """Minimise cost . vars with HiGHS (binaries relaxed unless `integral`)."""
+    def solve(self, cost: np.ndarray, *, integral: bool, time_limit: float | None = None,
+              cutoff: float | None = None, heuristics: bool = True, node_limit: int | None = None):
+        """Minimise cost . vars with HiGHS (binaries relaxed unless `integral`).
+
+        `cutoff`: HiGHS's `objective_bound`, an upper limit on the objective known to be feasible
+        (strictly above a known solution's cost): branch-and-bound nodes whose bound reaches it
+        are pruned from the start, as if that solution had been found. `heuristics=False` switches
+        HiGHS's primal heuristics off (`NO_HEURISTICS`).
+        """
         a = coo_matrix((self.vals, (self.rows, self.cols)),
                        shape=(len(self.row_lb), self.n_vars)).tocsr()
         cons = [LinearConstraint(a, np.array(self.row_lb), np.array(self.row_ub))] \
@@ -120,6 +133,12 @@ class Formulation:
         options = dict(SOLVER_OPTIONS)
         if time_limit is not None:
             options["time_limit"] = max(float(time_limit), 1e-3)
+        if node_limit is not None:
+            options["node_limit"] = int(node_limit)
+        if cutoff is not None:
+            options["objective_bound"] = float(cutoff)
+        if not heuristics:
+            options.update(NO_HEURISTICS)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the verbatim gap options
             return milp(cost, integrality=np.array(self.integral) if integral else None,
@@ -128,14 +147,20 @@ class Formulation:
 
 
 def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
-               deadline: float | None) -> tuple[np.ndarray, np.ndarray]:
+               deadline: float | None, objective: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Tighten [l, u] of z = W y_last + b for the unstable units by LP over the relaxation in `form`.
 
     Stops early (keeping the interval bounds) once `deadline` (time.perf_counter()) has passed.
+    `objective`: for the last hidden layer, the output weights c; units with c_j <= 0 are skipped,
+    since `Formulation.add_layer` models them exactly by y >= z, y >= s z whatever their bounds.
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
-    for j in np.nonzero((l < 0.0) & (u > 0.0))[0]:
+    todo = (l < 0.0) & (u > 0.0)
+    if objective is not None:
+        todo &= objective > 0.0
+    for j in np.nonzero(todo)[0]:
         if deadline is not None and time.perf_counter() > deadline:
             break
         cost = np.zeros(form.n_vars)

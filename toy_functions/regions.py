@@ -9,6 +9,8 @@ region of a given point is a local polish that never decreases f.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy.optimize import linprog
 
@@ -92,3 +94,53 @@ def brute_force_maximum(net: PiecewiseLinearNet, lo: float, hi: float) -> tuple[
 
     visit(0, [], [], np.eye(n_in), np.zeros(n_in), [], [])
     return best[0]
+
+
+def ascent_incumbent(net: PiecewiseLinearNet, lo: float, hi: float, *, n_starts: int = 256,
+                     steps: int = 100, n_polish: int = 4, seed: int = 0,
+                     deadline: float | None = None) -> tuple[float, np.ndarray]:
+    """A good (not proven) maximiser: multi-start projected sign-gradient ascent, then the LP of the
+    activation region (`region_lp`) at the best few distinct end points.
+
+    Deterministic (fixed seed) unless `deadline` (time.perf_counter()) cuts the ascent or the
+    polishing short. Returns (f(x), x) with f evaluated by `net.forward`; used as the MILP's
+    starting cutoff, so its quality affects speed, never correctness.
+    """
+    n_in = net.weights[0].shape[1]
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(lo, hi, size=(n_starts, n_in))
+    x[0] = (lo + hi) / 2.0
+    c = net.weights[-1][0]
+    for t in range(steps):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        masks = []
+        y = x
+        for w, b, s in zip(net.weights[:-1], net.biases[:-1], net.slopes):
+            z = y @ w.T + b
+            m = np.where(z >= 0.0, 1.0, s)
+            masks.append(m)
+            y = z * m
+        g = np.broadcast_to(c, y.shape)
+        for w, m in zip(reversed(net.weights[:-1]), reversed(masks)):
+            g = (g * m) @ w
+        x = np.clip(x + 0.05 * (hi - lo) * (1.0 - t / steps) * np.sign(g), lo, hi)
+    values = net.forward(x)
+    best_v, best_x = float(values.max()), x[int(np.argmax(values))].copy()
+    seen: set[bytes] = set()
+    for i in np.argsort(-values, kind="stable"):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        pattern = pattern_of(net, x[i])
+        k = b"".join(np.packbits(p).tobytes() for p in pattern)
+        if k in seen:
+            continue
+        seen.add(k)
+        got = region_lp(net, pattern, lo, hi)
+        if got is not None:
+            v = float(net.forward(got[1][None])[0])
+            if v > best_v:
+                best_v, best_x = v, got[1]
+        if len(seen) >= n_polish:
+            break
+    return best_v, best_x

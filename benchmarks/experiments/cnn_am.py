@@ -84,6 +84,7 @@ class Config:
     seed: int
     dataset_limit: int | None
     certify_time_limit: float
+    certify_node_limit: int | None
 
 
 def _parse_model(r: Reader) -> ModelCfg:
@@ -129,6 +130,7 @@ def parse_config(raw: dict) -> Config:
         lr=r.float("lr", min=0.0, min_exclusive=True), seed=r.int("seed", 0, min=0),
         dataset_limit=r.int("dataset_limit", None, min=1),
         certify_time_limit=r.float("certify_time_limit", 60.0, min=0.0, min_exclusive=True),
+        certify_node_limit=r.int("certify_node_limit", None, min=1),
     )
     r.done()
     return cfg
@@ -304,13 +306,17 @@ def certifiable(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> t
 
 
 def _certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, time_limit: float,
-                 cache_dir: Path | None) -> dict[str, Any]:
+                 cache_dir: Path | None, node_limit: int | None = None) -> dict[str, Any]:
+    """The certifier's bound for one unit.  With ``node_limit`` the solve is truncated by
+    branch-and-bound nodes, not by the clock (``time_limit`` is then unused), so the bound of an
+    unproven unit repeats exactly on any machine."""
     from toy_functions import exact_maximum
 
     net, out_index = certifiable(zm, kind, layer, index)
     net = copy.deepcopy(net).cpu()  # the certifier reads the layers on the CPU
     cert = exact_maximum(net, zm.input_shape, bounds=(-1.0, 1.0), output_index=out_index,
-                         time_limit=time_limit, cache_dir=None if cache_dir is None else str(cache_dir))
+                         time_limit=None if node_limit is not None else time_limit, node_limit=node_limit,
+                         cache_dir=None if cache_dir is None else str(cache_dir))
     proven = str(cert.status) == "optimal"
     return {"upper_bound": float(cert.upper_bound), "incumbent": float(cert.value),
             "optimum": float(cert.value) if proven else math.nan, "cert_status": str(cert.status),
@@ -349,7 +355,8 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     cert: dict[str, Any] = {"upper_bound": math.nan, "incumbent": math.nan, "optimum": math.nan,
                             "cert_status": "none", "mip_gap": math.nan}
     if m.certify:
-        cert = _certificate(zm, kind, layer, index, cfg.certify_time_limit, getattr(ctx, "cache_dir", None))
+        cert = _certificate(zm, kind, layer, index, cfg.certify_time_limit, getattr(ctx, "cache_dir", None),
+                            cfg.certify_node_limit)
     rows: list[dict[str, Any]] = []
     for method in cfg.methods:
         args = _methods.resolve(method, forward_slope=zm.forward_slope, steps=cfg.steps)
