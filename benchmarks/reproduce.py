@@ -115,7 +115,7 @@ def provenance(args: list[str], profile: str) -> dict[str, Any]:
     prog = "proxygrad-bench" if Path(sys.argv[0]).name == "proxygrad-bench" else "python -m benchmarks"
     command = f"{prog} reproduce {shlex.join(args)}"
     if os.environ.get("MAKELEVEL"):
-        command += f"  (run by `make reproduce PROFILE={profile}`)"
+        command = f"make reproduce PROFILE={profile}, which runs: {command}"
     return {"command": command, "git_commit": git_commit(), "machine": machine(), "versions": versions(),
             "suite_version": suite_version(), "profile": profile, "date": utc_now()}
 
