@@ -191,7 +191,8 @@ def render_provenance(prov: dict[str, Any]) -> list[str]:
     v = prov.get("versions", {})
     return [
         "## Provenance", "",
-        f"- **Command:** `{prov.get('command', 'unknown')}`",
+        (f"- **Command:** `{prov['make_command']}`, which runs `{prov.get('command', 'unknown')}`"
+         if prov.get("make_command") else f"- **Command:** `{prov.get('command', 'unknown')}`"),
         f"- **Commit:** `{prov.get('git_commit', 'unknown')}`",
         f"- **Machine:** {m.get('hostname', '?')}, {m.get('platform', '?')}, {m.get('cpu_count', '?')} CPUs",
         "- **Versions:** " + ", ".join(f"{k} {val}" for k, val in v.items()),

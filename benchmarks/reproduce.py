@@ -114,9 +114,8 @@ def provenance(args: list[str], profile: str) -> dict[str, Any]:
     """Command, commit, machine, versions and date for the report's provenance block."""
     prog = "proxygrad-bench" if Path(sys.argv[0]).name == "proxygrad-bench" else "python -m benchmarks"
     command = f"{prog} reproduce {shlex.join(args)}"
-    if os.environ.get("MAKELEVEL"):
-        command = f"make reproduce PROFILE={profile}, which runs: {command}"
-    return {"command": command, "git_commit": git_commit(), "machine": machine(), "versions": versions(),
+    make_command = f"make reproduce PROFILE={profile}" if os.environ.get("MAKELEVEL") else None
+    return {"command": command, "make_command": make_command, "git_commit": git_commit(), "machine": machine(), "versions": versions(),
             "suite_version": suite_version(), "profile": profile, "date": utc_now()}
 
 

@@ -227,3 +227,14 @@ def test_citation_matches_the_suite_version_and_cites_the_paper():
     assert [a["family-names"] for a in paper["authors"]] == ["Linse", "Barth", "Martinetz"]
     assert paper["year"] == 2024 and "2410.16958" in paper["url"]
     assert paper["doi"] in rp.PAPER and "2410.16958" in rp.PAPER
+
+
+def test_provenance_names_the_make_command_and_what_it_runs():
+    from benchmarks.report import render_provenance
+
+    lines = render_provenance({"command": "python -m benchmarks reproduce --profile quick --out results/quick",
+                               "make_command": "make reproduce PROFILE=quick", "git_commit": "abc"})
+    assert ("- **Command:** `make reproduce PROFILE=quick`, which runs "
+            "`python -m benchmarks reproduce --profile quick --out results/quick`") in lines
+    plain = render_provenance({"command": "python -m benchmarks reproduce --profile smoke --out x"})
+    assert "- **Command:** `python -m benchmarks reproduce --profile smoke --out x`" in plain
