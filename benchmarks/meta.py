@@ -29,12 +29,15 @@ def utc_now() -> str:
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
-    """The checked-out commit hash (with ``+dirty`` if the tree has changes), or ``"unknown"``."""
+    """The checked-out commit hash (with ``+dirty`` if the code has uncommitted changes), or ``"unknown"``.
+
+    Changes under ``results/`` (the outputs a run writes) do not make the code dirty."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return "unknown"
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 ":(exclude)results"], cwd=root,
                                 capture_output=True, text=True, timeout=10)
         dirty = "+dirty" if status.returncode == 0 and status.stdout.strip() else ""
         return head.stdout.strip() + dirty
