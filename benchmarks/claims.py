@@ -26,6 +26,8 @@ class Claim:
     verdict: one of ``VERDICTS``.
     rationale: how the verdict follows from the effect (the decision rule, stated).
     table: an optional supporting table built from the records.
+    rule: the name of the decision rule of :mod:`benchmarks.compare` that made the verdict ("" for a claim
+        decided by a rule of its own, stated in ``rationale``).
     """
 
     key: str
@@ -35,6 +37,7 @@ class Claim:
     verdict: Verdict
     rationale: str = ""
     table: pd.DataFrame | None = field(default=None, compare=False)
+    rule: str = ""
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:

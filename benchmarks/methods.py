@@ -1,24 +1,31 @@
-"""The AM methods compared by the experiments, by name, as arguments of ``proxygrad.maximize``.
+"""The AM methods compared by the experiments: a method is a value, parsed once from its name.
 
-A method name resolves to ``dict(backward_slope=..., proxy=...)`` for a network whose rectifiers have
-forward (negative-side) slope ``a`` (0 for ReLU, 0.01 for the paper's Leaky ReLU):
+A :class:`Method` is a frozen value ``(kind, slope)``; its :attr:`~Method.label` is an output (records,
+tables, figures) and is never parsed back: code that needs the kind or the slope reads the fields, and
+records carry them as the columns ``method``, ``method_kind`` and ``method_slope``. :func:`parse` is the
+only place that reads a name. For a network whose rectifiers have forward (negative-side) slope ``a``
+(0 for ReLU, 0.01 for the paper's Leaky ReLU), :meth:`Method.maximize_kwargs` gives the arguments of
+``proxygrad.maximize``:
 
 - ``plain``: the autograd gradient, ``backward_slope=None``.
 - ``proxy-<s>``: ProxyGrad, every rectifier passes factor ``s`` on its negative side in the backward
-  pass only (``rules.slope(s)``, forward unchanged).
+  pass only (``rules.slope(s)``, forward unchanged). ``straight-through`` is an alias of ``proxy-1.0``
+  (factor 1: LinBP), and its label is ``proxy-1.0``.
 - ``network-<s>``: the proxy network, rectifiers become LeakyReLU(s) in both passes (``proxy="network"``).
 - ``anneal`` / ``anneal-<s>``: slope going linearly from ``s`` (default 1.0) to ``a`` over the first
   half of the steps, then plain (``schedules.linear_anneal(s, end=a, fraction=0.5)``).
 - ``redirected``: Lucid's redirected ReLU for the first ``min(16, steps)`` steps, then plain.
-- ``bsilu``, ``nelu``: the SUGAR surrogate derivatives on the negative side.
-- ``straight-through``: factor 1 on the negative side (LinBP).
+- ``bsilu``, ``nelu``: the SUGAR surrogate derivatives on the negative side (default parameters).
 
-Fixed names live in ``METHODS``; parametrised names (``<prefix>-<number>``) in ``PARAMETRIC``.
+Slopes are finite and ``>= 0``. A new backward rule is one constructor in ``proxygrad/rules.py`` and one
+entry of :data:`KINDS` here.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 #: Steps of the redirected-ReLU phase (Lucid uses it during the first steps only).
 REDIRECTED_STEPS = 16
@@ -27,113 +34,166 @@ ANNEAL_START = 1.0
 ANNEAL_FRACTION = 0.5
 
 
-def _plain(forward_slope: float, steps: int) -> dict[str, Any]:
+def _plain(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     return {"backward_slope": None, "proxy": "mixed"}
 
 
-def _anneal(start: float, forward_slope: float, steps: int) -> dict[str, Any]:
+def _proxy(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
+    from proxygrad import rules
+
+    return {"backward_slope": rules.slope(slope), "proxy": "mixed"}
+
+
+def _network(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
+    return {"backward_slope": slope, "proxy": "network"}
+
+
+def _anneal(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     from proxygrad import schedules
 
+    start = ANNEAL_START if slope is None else slope
     return {"backward_slope": schedules.linear_anneal(start, end=forward_slope, fraction=ANNEAL_FRACTION),
             "proxy": "mixed"}
 
 
-def _redirected(forward_slope: float, steps: int) -> dict[str, Any]:
+def _redirected(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     from proxygrad import rules, schedules
 
     return {"backward_slope": schedules.first_steps(rules.redirected(), steps=min(REDIRECTED_STEPS, steps)),
             "proxy": "mixed"}
 
 
-def _bsilu(forward_slope: float, steps: int) -> dict[str, Any]:
+def _bsilu(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     from proxygrad import rules
 
     return {"backward_slope": rules.bsilu(), "proxy": "mixed"}
 
 
-def _nelu(forward_slope: float, steps: int) -> dict[str, Any]:
+def _nelu(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     from proxygrad import rules
 
     return {"backward_slope": rules.nelu(), "proxy": "mixed"}
 
 
-def _straight_through(forward_slope: float, steps: int) -> dict[str, Any]:
-    from proxygrad import rules
+@dataclass(frozen=True)
+class Kind:
+    """One method kind: whether it takes a slope (``"required"``, ``"optional"`` or ``"none"``) and how it
+    becomes ``maximize`` arguments ``(slope, forward_slope, steps) -> kwargs``."""
 
-    return {"backward_slope": rules.straight_through(), "proxy": "mixed"}
-
-
-def _proxy(s: float, forward_slope: float, steps: int) -> dict[str, Any]:
-    from proxygrad import rules
-
-    return {"backward_slope": rules.slope(s), "proxy": "mixed"}
+    slope: str
+    kwargs: Callable[[float | None, float, int], dict[str, Any]]
 
 
-def _network(s: float, forward_slope: float, steps: int) -> dict[str, Any]:
-    return {"backward_slope": s, "proxy": "network"}
-
-
-METHODS: dict[str, Callable[[float, int], dict[str, Any]]] = {
-    "plain": _plain,
-    "anneal": lambda a, steps: _anneal(ANNEAL_START, a, steps),
-    "redirected": _redirected,
-    "bsilu": _bsilu,
-    "nelu": _nelu,
-    "straight-through": _straight_through,
+KINDS: dict[str, Kind] = {
+    "plain": Kind("none", _plain),
+    "proxy": Kind("required", _proxy),
+    "network": Kind("required", _network),
+    "anneal": Kind("optional", _anneal),
+    "redirected": Kind("none", _redirected),
+    "bsilu": Kind("none", _bsilu),
+    "nelu": Kind("none", _nelu),
 }
+"""Method kind -> its definition (the one place a kind is declared)."""
 
-PARAMETRIC: dict[str, Callable[[float, float, int], dict[str, Any]]] = {
-    "proxy": _proxy,
-    "network": _network,
-    "anneal": _anneal,
-}
+ALIASES: dict[str, str] = {"straight-through": "proxy-1.0"}
+"""Other names of a method: parsed to the value of the name they stand for."""
 
 
-def _split(name: str) -> tuple[str, float] | None:
-    """``"proxy-0.5"`` -> ``("proxy", 0.5)``; None when ``name`` has no numeric suffix."""
-    prefix, sep, number = name.rpartition("-")
-    if not sep or prefix not in PARAMETRIC:
-        return None
+def _check_slope(slope: float, name: str) -> float:
+    if not math.isfinite(slope) or slope < 0:
+        raise ValueError(f"method {name!r}: slope must be finite and >= 0, got {slope!r}")
+    return float(slope)
+
+
+@dataclass(frozen=True)
+class Method:
+    """An AM method as a value: ``kind`` (a key of :data:`KINDS`) and ``slope`` (None for kinds without one)."""
+
+    kind: str
+    slope: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown method kind {self.kind!r}; known: {sorted(KINDS)}")
+        need = KINDS[self.kind].slope
+        if self.slope is None and need == "required":
+            raise ValueError(f"method kind {self.kind!r} needs a slope")
+        if self.slope is not None:
+            if need == "none":
+                raise ValueError(f"method kind {self.kind!r} takes no slope, got {self.slope!r}")
+            object.__setattr__(self, "slope", _check_slope(float(self.slope), f"{self.kind}-{self.slope!r}"))
+
+    @property
+    def label(self) -> str:
+        """The method's name in records and tables: ``kind`` or ``kind-<slope>`` (an output, never parsed)."""
+        return self.kind if self.slope is None else f"{self.kind}-{self.slope!r}"
+
+    @property
+    def is_plain(self) -> bool:
+        """True for the reference every other method is compared against."""
+        return self.kind == "plain"
+
+    def columns(self) -> dict[str, Any]:
+        """The record columns of this method: ``method`` (label), ``method_kind``, ``method_slope``."""
+        return {"method": self.label, "method_kind": self.kind, "method_slope": self.slope}
+
+    def maximize_kwargs(self, forward_slope: float, steps: int) -> dict[str, Any]:
+        """The ``maximize`` arguments ``{"backward_slope": ..., "proxy": ...}`` of this method.
+
+        ``forward_slope`` is the network's negative-side slope ``a`` (plain AM back-propagates ``a``);
+        ``steps`` is the AM step budget (bounds the redirected phase).
+        """
+        if not math.isfinite(forward_slope) or forward_slope < 0:
+            raise ValueError(f"forward_slope must be finite and >= 0, got {forward_slope!r}")
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"steps must be a positive int, got {steps!r}")
+        return KINDS[self.kind].kwargs(self.slope, float(forward_slope), steps)
+
+
+def parse(name: str) -> Method:
+    """The method named ``name`` (``kind``, ``kind-<slope>`` or an alias); ValueError naming it otherwise."""
+    if isinstance(name, Method):
+        return name
+    if not isinstance(name, str):
+        raise ValueError(f"method name must be a string, got {name!r}")
+    name = ALIASES.get(name, name)
+    if name in KINDS:
+        if KINDS[name].slope == "required":
+            raise ValueError(f"method {name!r} needs a slope: {name}-<slope>")
+        return Method(name)
+    kind, sep, number = name.partition("-")
+    if not sep or kind not in KINDS or KINDS[kind].slope == "none":
+        raise ValueError(f"unknown method {name!r}; known: "
+                         f"{sorted(k for k, v in KINDS.items() if v.slope != 'required') + sorted(ALIASES)} or "
+                         f"{[k + '-<slope>' for k, v in sorted(KINDS.items()) if v.slope != 'none']}")
     try:
-        value = float(number)
+        slope = float(number)
     except ValueError:
-        return None
-    return prefix, value
+        raise ValueError(f"method {name!r}: {number!r} is not a number") from None
+    _check_slope(slope, name)
+    return Method(kind, slope)
+
+
+def parse_all(names: list[str], key: str = "methods") -> tuple[Method, ...]:
+    """Parse a config's method list; ValueError naming ``key`` on a bad or repeated method (aliases included)."""
+    out: list[Method] = []
+    for n in names:
+        try:
+            m = parse(n)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+        if m in out:
+            raise ValueError(f"{key}: {n!r} repeats the method {m.label!r}")
+        out.append(m)
+    return tuple(out)
 
 
 def validate(name: str) -> str:
     """Return ``name`` if it names a method, else raise ``ValueError`` naming it."""
-    if not isinstance(name, str):
-        raise ValueError(f"method name must be a string, got {name!r}")
-    if name in METHODS:
-        return name
-    split = _split(name)
-    if split is None:
-        raise ValueError(f"unknown method {name!r}; known: {sorted(METHODS)} or "
-                         f"{[p + '-<slope>' for p in sorted(PARAMETRIC)]}")
-    _, s = split
-    if not math.isfinite(s) or s < 0:
-        raise ValueError(f"method {name!r}: slope must be finite and >= 0, got {s!r}")
+    parse(name)
     return name
 
 
 def resolve(name: str, *, forward_slope: float, steps: int) -> dict[str, Any]:
-    """The ``maximize`` arguments ``{"backward_slope": ..., "proxy": ...}`` of method ``name``.
-
-    ``forward_slope`` is the network's negative-side slope ``a`` (plain AM back-propagates ``a``);
-    ``steps`` is the AM step budget (bounds the redirected phase).
-    """
-    validate(name)
-    if not math.isfinite(forward_slope) or forward_slope < 0:
-        raise ValueError(f"forward_slope must be finite and >= 0, got {forward_slope!r}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if name in METHODS:
-        return METHODS[name](forward_slope, steps)
-    prefix, s = _split(name)  # type: ignore[misc]
-    return PARAMETRIC[prefix](s, forward_slope, steps)
-
-
-def is_plain(name: str) -> bool:
-    """True for the reference method every other method is compared against."""
-    return name == "plain"
+    """``parse(name).maximize_kwargs(forward_slope, steps)``."""
+    return parse(name).maximize_kwargs(forward_slope, steps)

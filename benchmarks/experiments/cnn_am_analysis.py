@@ -18,14 +18,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmarks import stats
+from benchmarks import compare, stats
 from benchmarks.claims import Claim
 
 EXPERIMENT = "cnn-am"
 UNIT_KEYS: list[str] = ["model", "weights", "trained", "optimizer", "layer", "layer_depth", "unit"]
 ALPHA = 0.05
-#: Fewest units for which a two-sided Wilcoxon signed-rank test can reach p < 0.05 (2 / 2^6 = 0.031).
-MIN_UNITS = 6
 #: A method reaches a proven optimum when ``F_m >= optimum - OPT_TOL * max(1, |optimum|)``.
 OPT_TOL = 1e-4
 
@@ -78,25 +76,21 @@ def attained_table(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def tests_table(units: pd.DataFrame) -> pd.DataFrame:
-    """Paired Wilcoxon of each method against plain, per layer and over all layers; Holm within (model, optimizer)."""
-    rows = []
+    """Paired Wilcoxon of each method against plain, per layer and over all layers; one Holm family per
+    (model, optimizer)."""
+    parts = []
     for (model, weights, opt), g in units.groupby(["model", "weights", "optimizer"], sort=False):
-        family = []
+        pairs = []
         layers = [("all", g)] + list(g.groupby("layer", sort=False))
         for layer, gl in layers:
             for method, gm in gl.groupby("method", sort=False):
                 if method == "plain":
                     continue
-                t = stats.wilcoxon_paired(gm["F"].to_numpy(), gm["F_plain"].to_numpy())
-                family.append({"model": model, "weights": weights, "optimizer": opt, "layer": layer,
-                               "method": method, "units": t.n, "wins": t.wins, "ties": t.ties,
-                               "losses": t.losses, "median_diff": float((gm["F"] - gm["F_plain"]).median()),
-                               "rank_biserial": t.effect, "p": t.p})
-        adjusted = stats.holm([r["p"] for r in family]) if family else []
-        for r, p_adj in zip(family, adjusted):
-            r["p_holm"] = float(p_adj)
-        rows += family
-    return pd.DataFrame(rows)
+                pairs.append(compare.Pair({"model": model, "weights": weights, "optimizer": opt, "layer": layer,
+                                           "method": method}, gm["F"].to_numpy(), gm["F_plain"].to_numpy()))
+        parts.append(compare.family_table(pairs, test="wilcoxon", alpha=ALPHA))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return table.rename(columns={"n": "units", "effect": "rank_biserial"})
 
 
 def _tol(values: pd.Series) -> pd.Series:
@@ -166,28 +160,24 @@ def claim_slope(units: pd.DataFrame) -> Claim:
         why = "no trained model in the records" if trained.empty else "no proxy method in the records"
         return Claim("slope-raises-maxima", statement, EXPERIMENT, why, "not tested",
                      "needs plain and a proxy-s method on at least one trained network")
-    rows = []
+    pairs, ratios = [], []
     for (model, opt), g in trained.groupby(["model", "optimizer"], sort=False):
         gm = g[g["method"] == method]
-        t = stats.wilcoxon_paired(gm["F"].to_numpy(), gm["F_plain"].to_numpy())
-        rows.append({"model": model, "optimizer": opt, "method": method, "units": t.n, "wins": t.wins,
-                     "ties": t.ties, "losses": t.losses, "median_ratio": float(gm["ratio"].median()),
-                     "rank_biserial": t.effect, "p": t.p})
-    table = pd.DataFrame(rows)
-    table["p_holm"] = stats.holm(table["p"].to_numpy())
-    up = (table["p_holm"] < ALPHA) & (table["rank_biserial"] > 0)
-    verdict = "reproduced" if up.all() else "partly reproduced" if up.any() else "not reproduced"
-    if (table["units"] < MIN_UNITS).all():
-        verdict = "not tested"  # no test on so few units can reach significance
+        pairs.append(compare.Pair({"model": model, "optimizer": opt, "method": method},
+                                  gm["F"].to_numpy(), gm["F_plain"].to_numpy()))
+        ratios.append(float(gm["ratio"].median()))
+    table = compare.family_table(pairs, test="wilcoxon", alpha=ALPHA)
+    table.insert(table.columns.get_loc("statistic"), "median_ratio", ratios)
+    decision = compare.decide("slope-raises-maxima", table, alpha=ALPHA)
+    verdict = decision.verdict
     effect = "; ".join(
-        f"{r.model} ({r.optimizer}): {method} vs plain over {r.units} units, wins/ties/losses "
+        f"{r.model} ({r.optimizer}): {method} vs plain over {r.n} units, wins/ties/losses "
         f"{r.wins}/{r.ties}/{r.losses}, median attained ratio {_fmt(r.median_ratio)}, "
-        f"rank-biserial {_fmt(r.rank_biserial)}, Holm p {_fmt(r.p_holm)}" for r in table.itertuples())
-    rationale = (f"reproduced when the paired Wilcoxon test (best of starts per unit) of {method} against plain "
-                 f"has Holm-adjusted p < {ALPHA} and a positive effect on every trained (model, optimizer); "
-                 f"partly when on some; not tested when every group has fewer than {MIN_UNITS} units; "
-                 "random-init models are excluded")
-    return Claim("slope-raises-maxima", statement, EXPERIMENT, effect, verdict, rationale, table)
+        f"rank-biserial {_fmt(r.effect)}, Holm p {compare.format_p(r.p_holm)}" for r in table.itertuples())
+    rationale = (f"Per trained (model, optimizer), paired Wilcoxon signed-rank of {method} against plain over "
+                 f"units (best of starts per unit); random-init models are excluded. {decision.rationale}")
+    return Claim("slope-raises-maxima", statement, EXPERIMENT, effect, verdict, rationale, table,
+                 rule=decision.rule)
 
 
 def claim_certified(units: pd.DataFrame) -> Claim:

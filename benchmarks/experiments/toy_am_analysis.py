@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks import stats
+from benchmarks import compare, stats
 from benchmarks.claims import Claim
 
 PAIR_KEYS = ["dim", "seed", "start"]
@@ -83,8 +83,8 @@ def paired(records: pd.DataFrame, family: str, optimizer: str, method: str, refe
 
 def vs_table(records: pd.DataFrame, reference: str = "plain", methods: list[str] | None = None,
              optimizers: list[str] | None = None) -> pd.DataFrame:
-    """Each method against ``reference`` on ``f_best``, paired; Holm over all rows of the table."""
-    rows = []
+    """Each method against ``reference`` on ``f_best``, paired (Wilcoxon); one Holm family over all rows."""
+    pairs, attained = [], []
     for fam in ordered(records["family"]):
         rf = records[records["family"] == fam]
         for opt in optimizers or ordered(rf["optimizer"]):
@@ -94,16 +94,15 @@ def vs_table(records: pd.DataFrame, reference: str = "plain", methods: list[str]
                 a, b = paired(records, fam, opt, m, reference)
                 if a.size == 0:
                     continue
-                t = stats.wilcoxon_paired(a, b)
+                pairs.append(compare.Pair({"family": fam, "optimizer": opt, "method": m, "reference": reference},
+                                          a, b))
                 ma, mb = paired(records, fam, opt, m, reference, "attained")
-                rows.append({"family": fam, "optimizer": opt, "method": m, "reference": reference, "n": t.n,
-                             "wins": t.wins, "ties": t.ties, "losses": t.losses,
-                             "median_diff": float(np.median(a - b)),
-                             "attained": float(np.median(ma)), "attained_ref": float(np.median(mb)),
-                             "W": t.statistic, "p": t.p, "rank_biserial": t.effect})
-    df = pd.DataFrame(rows)
+                attained.append((float(np.median(ma)), float(np.median(mb))))
+    df = compare.family_table(pairs, test="wilcoxon", alpha=ALPHA)
     if not df.empty:
-        df["p_holm"] = stats.holm(df["p"].to_numpy(float))
+        df.insert(df.columns.get_loc("statistic"), "attained", [x for x, _ in attained])
+        df.insert(df.columns.get_loc("statistic"), "attained_ref", [y for _, y in attained])
+        df = df.rename(columns={"statistic": "W", "effect": "rank_biserial"})
     return df
 
 
@@ -143,10 +142,6 @@ def _target(records: pd.DataFrame) -> float:
 
 def _hand_built(records: pd.DataFrame) -> pd.DataFrame:
     return records[~records["family_name"].astype(str).str.startswith("random")]
-
-
-def _fmt_p(p: float) -> str:
-    return "n/a" if not math.isfinite(p) else f"{p:.2g}"
 
 
 def am_fails(records: pd.DataFrame) -> Claim:
@@ -220,19 +215,12 @@ def _compare_claim(records: pd.DataFrame, key: str, statement: str, methods: lis
         parts.append(f"{m} vs {reference} ({opt}): {better_word} on {int((up['method'] == m).sum())}/{len(t)} "
                      f"families and worse on {int((down['method'] == m).sum())} (Holm p < {ALPHA}); pooled attained "
                      f"fraction median {np.median(np.concatenate(a)):.3f} vs {np.median(np.concatenate(b)):.3f}, "
-                     f"rank-biserial r = {pooled.effect:.2f}, Wilcoxon p = {_fmt_p(pooled.p)}, "
+                     f"rank-biserial r = {pooled.effect:.2f}, Wilcoxon p = {compare.format_p(pooled.p)}, "
                      f"W/T/L {pooled.wins}/{pooled.ties}/{pooled.losses}")
-    n_cmp = len(table)
-    if len(up) > n_cmp / 2 and down.empty:
-        verdict = "reproduced"
-    elif len(up) > 0:
-        verdict = "partly reproduced"
-    else:
-        verdict = "not reproduced"
-    rationale = (f"Per family, paired Wilcoxon signed-rank on f_best over the same starts, Holm-corrected over the "
-                 f"{n_cmp} comparisons; reproduced when significantly higher (rank-biserial > 0, p_holm < {ALPHA}) "
-                 f"on more than half of them and significantly lower on none; partly when higher on at least one.")
-    return Claim(key, statement, "toy-am", "; ".join(parts), verdict, rationale, table)
+    decision = compare.decide(key, table.rename(columns={"rank_biserial": "effect"}), alpha=ALPHA)
+    verdict, rationale = decision.verdict, (f"Per family, paired Wilcoxon signed-rank on f_best over the same "
+                                            f"instances and starts ({opt}). {decision.rationale}")
+    return Claim(key, statement, "toy-am", "; ".join(parts), verdict, rationale, table, rule=decision.rule)
 
 
 def claims(records: pd.DataFrame) -> list[Claim]:

@@ -6,12 +6,12 @@ have (paired design: same initial weights, same data order): paired t-test (effe
 interval of the mean difference) and Wilcoxon signed-rank (effect rank-biserial r). Within each
 (dataset, arch) the p-values of all variants are Holm-adjusted, separately per test.
 
-Verdict rule (per dataset/arch, ProxyGrad = the ``proxygrad`` and ``proxygrad-leaky`` variants):
-ProxyGrad "beat" conventional training when some ProxyGrad variant has a higher mean final test accuracy
-than ReLU with Holm-adjusted paired t-test p < 0.05; it is "higher, not significant" when its mean is
-higher without that; else "not higher". The claim (ProxyGrad wins on some benchmarks) is "reproduced"
-if it beat ReLU on at least one real dataset/arch, "partly reproduced" if it was only higher without
-significance somewhere, "not reproduced" otherwise, and "not tested" on synthetic data alone.
+The claim (ProxyGrad wins on some benchmarks) is one family of tests (:func:`claim_family`): every
+ProxyGrad variant (the ``proxygrad`` and ``proxygrad-leaky`` methods) against ReLU on every real
+dataset/arch, paired t-test, Holm over the whole family, decided by the ``some-gain`` rule of
+:mod:`benchmarks.compare` (the same comparison module as every other claim); "not tested" on
+synthetic data alone. Per dataset/arch the ``verdicts`` table shows the best ProxyGrad variant:
+"beat" (significantly higher in the family), "higher, not significant" or "not higher".
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import stats
+from benchmarks import compare, stats
 from benchmarks.claims import Claim
 
 BASELINE = "relu"
@@ -61,35 +61,62 @@ def final_accuracy(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _pairs(fin: pd.DataFrame, ds: str, arch: str, variants: list[str]) -> list[compare.Pair]:
+    """Each of ``variants`` against ``relu`` on the seeds both have (paired: same init and data order)."""
+    g = fin[(fin["dataset"] == ds) & (fin["arch"] == arch)]
+    base = g[g["variant"] == BASELINE].set_index("seed")["test_acc"]
+    pairs = []
+    for v in variants:
+        gv = g[g["variant"] == v].set_index("seed")["test_acc"]
+        seeds = sorted(set(gv.index) & set(base.index))
+        pairs.append(compare.Pair({"dataset": ds, "arch": arch, "variant": v,
+                                   "method": g[g["variant"] == v]["method"].iloc[0], "baseline": BASELINE},
+                                  gv.loc[seeds].to_numpy(float), base.loc[seeds].to_numpy(float)))
+    return pairs
+
+
 def paired_tests(records: pd.DataFrame) -> pd.DataFrame:
-    """Each non-baseline variant against ``relu`` per (dataset, arch), over shared seeds, Holm-adjusted."""
+    """Each non-baseline variant against ``relu`` per (dataset, arch), over shared seeds: paired t-test and
+    Wilcoxon, each Holm-adjusted within the (dataset, arch)."""
     fin = final_rows(records)
     out = []
     for (ds, arch), g in fin.groupby(GROUP, sort=False):
-        base = g[g["variant"] == BASELINE].set_index("seed")["test_acc"]
-        rows = []
-        for v in _order(g):
-            if v == BASELINE or base.empty:
-                continue
-            gv = g[g["variant"] == v].set_index("seed")["test_acc"]
-            seeds = sorted(set(gv.index) & set(base.index))
-            a, b = gv.loc[seeds].to_numpy(float), base.loc[seeds].to_numpy(float)
-            t, w = stats.paired_t(a, b), stats.wilcoxon_paired(a, b)
-            rows.append({"dataset": ds, "arch": arch, "variant": v, "method": g[g["variant"] == v]["method"].iloc[0],
-                         "baseline": BASELINE, "n": len(seeds), "mean_diff": t.mean_diff,
-                         "diff_low": t.low, "diff_high": t.high, "wins": t.wins, "ties": t.ties,
-                         "losses": t.losses, "t": t.statistic, "p_t": t.p, "cohen_dz": t.effect,
-                         "p_wilcoxon": w.p, "rank_biserial": w.effect})
-        if rows:
-            part = pd.DataFrame(rows)
-            part["p_t_holm"] = stats.holm(part["p_t"].to_numpy(float))
-            part["p_wilcoxon_holm"] = stats.holm(part["p_wilcoxon"].to_numpy(float))
-            out.append(part)
+        if (g["variant"] == BASELINE).sum() == 0:
+            continue
+        pairs = _pairs(fin, ds, arch, [v for v in _order(g) if v != BASELINE])
+        if not pairs:
+            continue
+        t = compare.family_table(pairs, test="t", alpha=ALPHA)
+        w = compare.family_table(pairs, test="wilcoxon", alpha=ALPHA)
+        part = t[["dataset", "arch", "variant", "method", "baseline", "n", "mean_diff", "diff_low", "diff_high",
+                  "wins", "ties", "losses", "statistic", "p", "effect"]].rename(
+            columns={"statistic": "t", "p": "p_t", "effect": "cohen_dz"})
+        part["p_wilcoxon"] = w["p"].to_numpy()
+        part["rank_biserial"] = w["effect"].to_numpy()
+        part["p_t_holm"] = t["p_holm"].to_numpy()
+        part["p_wilcoxon_holm"] = w["p_holm"].to_numpy()
+        part["mde_dz"] = t["mde_dz"].to_numpy()
+        out.append(part)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
+def claim_family(records: pd.DataFrame) -> pd.DataFrame:
+    """The family of the training claim: every ProxyGrad variant against ReLU on every real (dataset, arch),
+    paired t-test on final test accuracy, Holm-adjusted together (:func:`benchmarks.compare.family_table`)."""
+    fin = final_rows(records)
+    pairs: list[compare.Pair] = []
+    for (ds, arch), g in fin.groupby(GROUP, sort=False):
+        if ds == "synthetic" or (g["variant"] == BASELINE).sum() == 0:
+            continue
+        pairs += _pairs(fin, ds, arch, [v for v in _order(g) if g[g["variant"] == v]["method"].iloc[0]
+                                        in PROXY_METHODS])
+    return compare.family_table(pairs, test="t", alpha=ALPHA)
+
+
 def verdicts(records: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, arch): the best ProxyGrad variant against ReLU and the outcome under the verdict rule."""
+    """Per (dataset, arch): the best ProxyGrad variant against ReLU, from the claim's family (real data) or,
+    for synthetic data, from the per-(dataset, arch) tests."""
+    family = claim_family(records)
     tests = paired_tests(records)
     out = []
     if tests.empty:
@@ -98,16 +125,21 @@ def verdicts(records: pd.DataFrame) -> pd.DataFrame:
         proxy = g[g["method"].isin(PROXY_METHODS)]
         if proxy.empty:
             continue
-        sig = proxy[(proxy["mean_diff"] > 0) & (proxy["p_t_holm"] < ALPHA)]
-        if not sig.empty:
-            best, outcome = sig.loc[sig["mean_diff"].idxmax()], "beat"
+        fam = family[(family["dataset"] == ds) & (family["arch"] == arch)] if not family.empty else family
+        if not fam.empty:
+            higher = fam[fam["higher"]]
+            best = (higher if not higher.empty else fam).sort_values("mean_diff", ascending=False).iloc[0]
+            p_claim = float(best["p_holm"])
+            outcome = ("beat" if bool(best["higher"]) else
+                       "higher, not significant" if best["mean_diff"] > 0 else "not higher")
         else:
-            best = proxy.loc[proxy["mean_diff"].idxmax()]
+            best, p_claim = proxy.loc[proxy["mean_diff"].idxmax()], math.nan
             outcome = "higher, not significant" if best["mean_diff"] > 0 else "not higher"
+        row = tests[(tests["dataset"] == ds) & (tests["arch"] == arch) & (tests["variant"] == best["variant"])].iloc[0]
         out.append({"dataset": ds, "arch": arch, "synthetic": ds == "synthetic", "best_variant": best["variant"],
-                    "n": int(best["n"]), "mean_diff": best["mean_diff"], "diff_low": best["diff_low"],
-                    "diff_high": best["diff_high"], "p_t_holm": best["p_t_holm"],
-                    "p_wilcoxon_holm": best["p_wilcoxon_holm"], "outcome": outcome})
+                    "n": int(row["n"]), "mean_diff": row["mean_diff"], "diff_low": row["diff_low"],
+                    "diff_high": row["diff_high"], "p_t_holm": row["p_t_holm"], "p_claim_holm": p_claim,
+                    "p_wilcoxon_holm": row["p_wilcoxon_holm"], "outcome": outcome})
     return pd.DataFrame(out)
 
 
@@ -124,45 +156,36 @@ def summarize(records: pd.DataFrame) -> dict[str, float]:
             for r in table.itertuples(index=False)}
 
 
-def _fmt_p(p: float) -> str:
-    return "n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g}"
-
-
 def claims(records: pd.DataFrame) -> list[Claim]:
-    """The paper's training claim, judged by the verdict rule of this module's docstring."""
+    """The paper's training claim, decided by the ``some-gain`` rule of :mod:`benchmarks.compare`."""
     statement = ("CNNs trained with ProxyGrad (forward slope unchanged, large negative slope in the backward "
                  "pass) outperform conventionally trained (ReLU) networks on some benchmarks.")
     table = verdicts(records)
-    rule = ("Per dataset/arch, ProxyGrad beat ReLU if a ProxyGrad variant's mean final test accuracy is higher "
-            f"with Holm-adjusted paired t-test p < {ALPHA} (Holm over all variants compared with ReLU on that "
-            "dataset/arch). Reproduced: beat on at least one real dataset/arch; partly reproduced: higher but "
-            "not significant somewhere; not reproduced: otherwise.")
+    design = ("Each ProxyGrad variant against ReLU on every real dataset/arch, paired over seeds (same initial "
+              "weights and data order), paired t-test on the final test accuracy, Holm over all of them.")
     if table.empty:
         return [Claim("training", statement, "training", "no ProxyGrad runs with a ReLU baseline in the records",
-                      "not tested", rule)]
+                      "not tested", design, rule=compare.CLAIM_RULES["training"])]
     lines = []
     for r in table.itertuples(index=False):
         lines.append(f"{r.dataset}/{r.arch}: best ProxyGrad variant {r.best_variant} vs relu, final test accuracy "
                      f"difference {r.mean_diff:+.4f} (95% CI {r.diff_low:+.4f} to {r.diff_high:+.4f}, n={r.n} "
-                     f"seeds), Holm p (t) = {_fmt_p(r.p_t_holm)}, Holm p (Wilcoxon) = "
-                     f"{_fmt_p(r.p_wilcoxon_holm)}: {r.outcome}.")
+                     f"seeds), Holm p (t, claim family) = {compare.format_p(r.p_claim_holm)}, Holm p (Wilcoxon, "
+                     f"per dataset/arch) = {compare.format_p(r.p_wilcoxon_holm)}: {r.outcome}.")
     n_min = int(table["n"].min())
     power = ""
     if n_min < 6:
         power = (f" Power is low: with {n_min} seeds per comparison the paired t-test detects only large effects, "
                  f"and the two-sided Wilcoxon test cannot go below p = {2 / 2 ** n_min:.3g}, so it can never "
                  "reach 0.05.")
-    real = table[~table["synthetic"]]
-    if real.empty:
-        verdict, why = "not tested", "Only the synthetic smoke data set was run; it is no benchmark."
-    elif (real["outcome"] == "beat").any():
-        verdict, why = "reproduced", "ProxyGrad beat ReLU significantly on at least one dataset/arch."
-    elif (real["outcome"] == "higher, not significant").any():
-        verdict, why = "partly reproduced", "ProxyGrad's mean was higher somewhere, but not significantly."
-    else:
-        verdict, why = "not reproduced", "No ProxyGrad variant reached a higher mean than ReLU."
-    return [Claim("training", statement, "training", " ".join(lines), verdict,  # type: ignore[arg-type]
-                  f"{rule} {why}{power}", table)]
+    family = claim_family(records)
+    if family.empty:
+        return [Claim("training", statement, "training", " ".join(lines), "not tested",
+                      f"{design} Only the synthetic smoke data set was run; it is no benchmark.{power}", table,
+                      rule=compare.CLAIM_RULES["training"])]
+    decision = compare.decide("training", family, alpha=ALPHA)
+    return [Claim("training", statement, "training", " ".join(lines), decision.verdict,  # type: ignore[arg-type]
+                  f"{design} {decision.rationale}{power}", table, rule=decision.rule)]
 
 
 def curves(records: pd.DataFrame) -> pd.DataFrame:
