@@ -85,7 +85,11 @@ class Constant(Schedule):
 
 @dataclass(frozen=True)
 class LinearAnneal(Schedule):
-    """``s(t) = start + (end - start) * min(t / (fraction * T), 1)``; ``end`` when ``fraction * T = 0``."""
+    """``s(t) = (1 - p) start + p end`` with ``p = min(t / (fraction * T), 1)``; ``end`` when ``fraction * T = 0``.
+
+    The two-term form is exact at both ends: ``s = start`` at ``p = 0`` and ``s = end`` (bit for bit, so the
+    plain phase after the anneal is the plain gradient) from ``p = 1`` on.
+    """
 
     start: float
     end: float = 0.0
@@ -108,7 +112,7 @@ class LinearAnneal(Schedule):
         if span <= 0.0:
             return float(self.end)
         progress = min(step / span, 1.0)
-        return float(self.start) + (float(self.end) - float(self.start)) * progress
+        return (1.0 - progress) * float(self.start) + progress * float(self.end)
 
 
 @dataclass(frozen=True)
