@@ -5,6 +5,12 @@ A baseline ``results/baselines/<experiment>-<profile>.json`` holds the experimen
 Every metric is "higher is better" (attained fractions, success rates), so ``check`` flags a
 regression when ``current < baseline - tolerance``, when a metric disappears, or when it becomes NaN.
 Metrics may only be rewritten on purpose, with ``baseline --update``, which prints the diff.
+
+A baseline is validated before anything is re-run (ConfigError naming the file and the bad entry):
+``metrics`` must be a non-empty table of finite numbers (no null, NaN, infinity, string or bool), and
+``tolerance`` a number in :data:`TOLERANCE_RANGE` ``= [0, 0.5]``: the metrics are fractions in [0, 1],
+so a tolerance of 0.5 or more would let almost any value pass.  ``baseline --update`` writes only
+finite metrics and refuses a measurement with none.
 """
 from __future__ import annotations
 
@@ -15,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import store, suite_version
+from benchmarks import bounds, store, suite_version
 from benchmarks.config import ConfigError, config_hash, load_profile
 from benchmarks.meta import REPO_ROOT
 
 BASELINE_DIR = REPO_ROOT / "results" / "baselines"
 DEFAULT_TOLERANCE = 0.05
+TOLERANCE_RANGE: tuple[float, float] = (0.0, 0.5)
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def measure(experiment: str, profile: str, *, progress: bool = False, keep: Path
     with tempfile.TemporaryDirectory(prefix=f"check-{experiment}-") as tmp:
         out = Path(keep) if keep is not None else Path(tmp) / "run"
         run(module, cfg, out, profile=profile, progress=progress)
-        metrics = {k: float(v) for k, v in module.summarize(store.read_csv(out / store.RECORDS)).items()}
+        metrics = {k: float(v) for k, v in module.summarize(store.load_records(out)).items()}
     return Measurement(metrics, config_hash(cfg))
 
 
@@ -66,23 +73,56 @@ def measurement_from_run(out: Path, experiment: str, profile: str) -> Measuremen
                           f"{str(meta.get('config_hash'))[:12]}, not of {experiment}/{profile} ({cfg_hash[:12]})")
     if not meta.get("finished_utc"):
         raise ConfigError(f"{out} is not finished; complete it with `run ... --resume` first")
-    metrics = {k: float(v) for k, v in module.summarize(store.load_records(out)).items()}
+    records = store.load_records(out)
+    bounds.check(records, module, str(out))
+    metrics = {k: float(v) for k, v in module.summarize(records).items()}
     return Measurement(metrics, cfg_hash)
 
 
-def read(path: Path) -> dict[str, Any]:
-    """A baseline file as a dict (ConfigError when missing or malformed)."""
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def check_tolerance(tol: Any, path: Path) -> float:
+    """``tol`` as a float when it is a number in :data:`TOLERANCE_RANGE` (ConfigError naming it otherwise)."""
+    lo, hi = TOLERANCE_RANGE
+    if not _is_number(tol) or not lo <= tol <= hi:
+        raise ConfigError(f"{path}: tolerance must be a number in [{lo:g}, {hi:g}] (the metrics are fractions "
+                          f"in [0, 1]), got {tol!r}")
+    return float(tol)
+
+
+def check_metrics(metrics: Any, path: Path) -> dict[str, float]:
+    """The baseline's metrics when they are a non-empty table of finite numbers (ConfigError otherwise)."""
+    if not isinstance(metrics, dict):
+        raise ConfigError(f"{path}: no 'metrics' table")
+    if not metrics:
+        raise ConfigError(f"{path}: 'metrics' is empty: a baseline must check at least one metric; "
+                          f"rebuild it with `baseline EXPERIMENT --profile P --update`")
+    for key, value in metrics.items():
+        if not _is_number(value) or not math.isfinite(value):
+            raise ConfigError(f"{path}: metric {key!r} has the value {value!r}; every baseline metric must be "
+                              f"a finite number")
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def read(path: Path, *, require_metrics: bool = True) -> dict[str, Any]:
+    """A baseline file as a dict, validated (ConfigError naming the file and the bad entry).
+
+    ``require_metrics=False`` (used by ``--update``, which rewrites them) checks only the tolerance and
+    that ``metrics`` is a table.
+    """
     if not Path(path).is_file():
         raise ConfigError(f"no baseline at {path}; create it with `baseline EXPERIMENT --profile P --update`")
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
-    if not isinstance(doc.get("metrics"), dict):
+    if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict):
         raise ConfigError(f"{path}: no 'metrics' table")
-    tol = doc.get("tolerance", DEFAULT_TOLERANCE)
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
-        raise ConfigError(f"{path}: tolerance must be a number >= 0, got {tol!r}")
+    check_tolerance(doc.get("tolerance", DEFAULT_TOLERANCE), path)
+    if require_metrics:
+        check_metrics(doc["metrics"], path)
     return doc
 
 
@@ -131,10 +171,6 @@ def _isnan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
-def _json_metric(v: float) -> float | None:
-    return None if math.isnan(v) else v
-
-
 def check(experiment: str, profile: str, *, base_dir: Path | None = None, progress: bool = False,
           measurement: Measurement | None = None) -> tuple[bool, list[str]]:
     """Re-run the profile and compare with its baseline; returns ``(ok, report lines)``."""
@@ -142,7 +178,7 @@ def check(experiment: str, profile: str, *, base_dir: Path | None = None, progre
     doc = read(path)
     m = measurement or measure(experiment, profile, progress=progress)
     tolerance = float(doc.get("tolerance", DEFAULT_TOLERANCE))
-    base = {k: (math.nan if v is None else float(v)) for k, v in doc["metrics"].items()}
+    base = check_metrics(doc["metrics"], path)
     regressions, notes = compare(base, m.metrics, tolerance)
     lines = []
     if doc.get("config_hash") != m.config_hash:
@@ -159,10 +195,16 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
            write: bool = True, measurement: Measurement | None = None) -> tuple[Path, list[str]]:
     """Measure the profile and (if ``write``) rewrite its baseline; returns the path and the diff lines."""
     path = baseline_path(experiment, profile, base_dir)
-    old: dict[str, Any] = read(path) if path.is_file() else {"metrics": {}}
+    old: dict[str, Any] = read(path, require_metrics=False) if path.is_file() else {"metrics": {}}
     m = measurement or measure(experiment, profile, progress=progress)
-    old_metrics = {k: (math.nan if v is None else float(v)) for k, v in old["metrics"].items()}
+    old_metrics = {k: (float(v) if _is_number(v) else math.nan) for k, v in old["metrics"].items()}
     lines = diff(old_metrics, m.metrics)
+    if write:
+        bad = [k for k, v in m.metrics.items() if not math.isfinite(v)]
+        if bad or not m.metrics:
+            raise ConfigError(f"not writing {path}: the measurement has "
+                              + (f"non-finite metrics {bad[:5]}" if bad else "no metrics")
+                              + "; a baseline holds finite numbers only")
     if write:
         doc = {
             "experiment": experiment,
@@ -172,7 +214,7 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
             "tolerance": old.get("tolerance", DEFAULT_TOLERANCE),
             "direction": "higher is better for every metric; check fails when current < baseline - tolerance",
             "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update",
-            "metrics": {k: _json_metric(v) for k, v in sorted(m.metrics.items())},
+            "metrics": dict(sorted(m.metrics.items())),
         }
         store.atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return path, lines

@@ -1,8 +1,10 @@
 """Command line of the suite: ``python -m benchmarks`` / ``proxygrad-bench``.
 
 Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``data``, ``reproduce``.
-Exit codes: 0 success; 1 a failed check or a failed step; 2 bad input (unknown experiment, profile,
-key or value, unusable output directory), reported on stderr before anything is written.
+Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
+(:mod:`benchmarks.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
+profile, key or value, unusable output directory, an invalid baseline, an incomplete or damaged run
+directory, named), reported on stderr before anything is written.
 """
 from __future__ import annotations
 
@@ -12,17 +14,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import store
+from benchmarks import bounds, store
 from benchmarks.config import ConfigError, load_profile, profiles
 from benchmarks.experiments import EXPERIMENTS, ExperimentUnavailable, load, present
 
+VIOLATIONS_TABLE = "BOUND_VIOLATIONS"
 DELEGATED = {"data": "benchmarks.data", "reproduce": "benchmarks.reproduce"}
 
 
-def make_report(out: Path) -> list[Path]:
-    """Tables (``out/tables/*.{csv,md,tex}``) and figures (``out/figures/*.{png,pdf}``) of one run dir.
+def report_run(out: Path) -> tuple[list[Path], list[str]]:
+    """Tables (``out/tables/*.{csv,md,tex}``) and figures (``out/figures/*.{png,pdf}``) of one run dir,
+    and the bound-violation lines (empty when every record is within its declared bound).
 
-    The experiment is read from ``out/meta.json``; ``records.csv`` is rebuilt from the cell files first.
+    The run must be complete and undamaged (:func:`benchmarks.store.load_records`: RunDirError naming the
+    file otherwise; nothing is written then).  Violations are also written, all of them, to
+    ``out/tables/BOUND_VIOLATIONS.{csv,md,tex}``.
     """
     from benchmarks.tables import write_table
 
@@ -30,11 +36,23 @@ def make_report(out: Path) -> list[Path]:
     meta = store.read_meta(out)
     module = load(meta["experiment"])
     records = store.load_records(out)
+    violations = bounds.violations(records, bounds.declared(module))
     written: list[Path] = []
     for name, df in module.analyze(records, out / "tables").items():
         written += write_table(df, out / "tables", name)
     written += list(module.figures(records, out / "figures"))
-    return written
+    for suffix in (".csv", ".md", ".tex"):
+        (out / "tables" / f"{VIOLATIONS_TABLE}{suffix}").unlink(missing_ok=True)
+    lines: list[str] = []
+    if len(violations):
+        written += write_table(violations, out / "tables", VIOLATIONS_TABLE)
+        lines = bounds.describe(violations, str(out))
+    return written, lines
+
+
+def make_report(out: Path) -> list[Path]:
+    """The tables and figures of :func:`report_run` (bound violations are written, not raised)."""
+    return report_run(out)[0]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,11 +104,12 @@ def _cmd_list() -> int:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from benchmarks.runner import check_device, run
+    from benchmarks.runner import check_device, check_out, run
 
     module = load(a.experiment)
     cfg = module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config))
     check_device(a.device)
+    check_out(a.out)
     records = run(module, cfg, a.out, resume=a.resume, device=a.device, executor=a.executor,
                   scheduler=a.scheduler, progress=not a.no_progress, profile=a.profile, data_dir=a.data)
     print(f"records: {records}")
@@ -101,16 +120,28 @@ def _cmd_report(a: argparse.Namespace) -> int:
     for d in a.dirs:
         if not (d / store.META).is_file():
             raise ConfigError(f"{d} is not a run directory (no {store.META})")
+    for d in a.dirs:  # every run is verified before any table is written
+        store.verify_run(d)
+    failed = False
     for d in a.dirs:
-        for path in make_report(d):
+        written, violations = report_run(d)
+        for path in written:
             print(path)
-    return 0
+        if violations:
+            failed = True
+            print("\n".join(violations), file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_check(a: argparse.Namespace) -> int:
     from benchmarks import baseline
 
-    ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress)
+    try:
+        ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress)
+    except bounds.BoundViolationError as exc:
+        print("\n".join(exc.lines), file=sys.stderr)
+        print(f"FAILED: {a.experiment}/{a.profile}: the rerun has records above their certified bound")
+        return 1
     print("\n".join(lines))
     return 0 if ok else 1
 
@@ -120,8 +151,13 @@ def _cmd_baseline(a: argparse.Namespace) -> int:
 
     load(a.experiment)
     load_profile(a.experiment, a.profile)
-    m = None if a.from_run is None else baseline.measurement_from_run(a.from_run, a.experiment, a.profile)
-    path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m)
+    try:
+        m = None if a.from_run is None else baseline.measurement_from_run(a.from_run, a.experiment, a.profile)
+        path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m)
+    except bounds.BoundViolationError as exc:
+        print("\n".join(exc.lines), file=sys.stderr)
+        print("baseline not changed: a run with records above their certified bound is not summarized")
+        return 1
     print("\n".join(lines) if lines else "no change")
     print(f"{'wrote' if a.update else 'unchanged (pass --update to rewrite)'}: {path}")
     return 0
@@ -153,7 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(a)
         if a.command == "baseline":
             return _cmd_baseline(a)
-    except (ConfigError, ExperimentUnavailable, FileNotFoundError) as exc:
+    except bounds.BoundViolationError as exc:
+        print("\n".join(exc.lines), file=sys.stderr)
+        return 1
+    except (ConfigError, ExperimentUnavailable, FileNotFoundError, store.RunDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

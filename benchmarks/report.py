@@ -63,6 +63,8 @@ class ExperimentResult:
     """What one experiment contributed: its claims when it ran, else why it is not tested.
 
     status: ``"ran"``, ``"unavailable"`` (module, data or profile missing) or ``"failed"``.
+    violations: lines naming the records above their certified bound (:mod:`benchmarks.bounds`); an
+    experiment with any is ``"failed"`` and the report opens with them.
     """
 
     name: str
@@ -70,6 +72,7 @@ class ExperimentResult:
     reason: str = ""
     claims: tuple[Claim, ...] = ()
     artifacts: tuple[Path, ...] = field(default=(), compare=False)
+    violations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in ("ran", "unavailable", "failed"):
@@ -218,6 +221,19 @@ def render_experiments(results: Sequence[ExperimentResult], root: Path | None) -
     return lines + [""]
 
 
+def render_violations(results: Sequence[ExperimentResult]) -> list[str]:
+    """A section listing every experiment's bound violations, or nothing when there are none."""
+    bad = [r for r in results if r.violations]
+    if not bad:
+        return []
+    lines = ["## BOUND VIOLATIONS: records above their certified bound", "",
+             "These records exceed the optimum or upper bound certified for their unit, which is impossible for "
+             "a correct run; the experiments below are marked failed and their claims are not reported.", ""]
+    for r in bad:
+        lines += [f"### {r.name}", "", "```", *r.violations, "```", ""]
+    return lines
+
+
 def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any], root: Path | None = None) -> str:
     """The whole ``REPORT.md`` text (links relative to ``root``, the reproduction's output directory)."""
     sections = build_sections(results)
@@ -226,6 +242,7 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
     lines = [f"# proxygrad-bench reproduction report (profile `{provenance.get('profile', '?')}`)", "",
              f"Claims of {PAPER}, tested claim by claim. Every number and table below is computed from "
              "the records of this run by the suite's code.", ""]
+    lines += render_violations(results)
     lines += render_provenance(provenance)
     lines += ["## Summary", "", "| # | finding | verdict |", "|---:|:---|:---|"]
     lines += [f"| {i} | {s.title} | {s.verdict} |" for i, s in enumerate(sections, 1)]

@@ -7,7 +7,9 @@ and collect its claims from the records.  Then write ``DIR/REPORT.md`` (:mod:`be
 the command, commit, machine and date.
 
 An experiment whose module, data or profile is missing is reported as "not tested" with the reason;
-one that fails is reported the same way and makes the exit code 1 after the report is written.  A run
+one that fails is reported the same way and makes the exit code 1 after the report is written.  An
+experiment with records above their certified bound (:mod:`benchmarks.bounds`) fails: its tables are
+written, its claims are not, and ``REPORT.md`` opens with the violations.  A run
 directory made under a different config cannot be resumed (the failure names it): delete it to rerun.
 Exit codes: 0 done, 1 an experiment failed, 2 bad arguments (nothing written), 130 interrupted.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import store, suite_version
-from benchmarks.config import PROFILES, load_profile, profiles
+from benchmarks.config import PROFILES, ConfigError, load_profile, profiles
 from benchmarks.experiments import EXPERIMENTS, ExperimentUnavailable, load
 from benchmarks.meta import git_commit, machine, utc_now, versions
 from benchmarks.report import ExperimentResult, write_report
@@ -75,7 +77,8 @@ def _is_data_missing(exc: BaseException) -> bool:
 
 def run_experiment(name: str, opts: Options) -> ExperimentResult:
     """Run (resuming), report and collect the claims of one experiment; never raises except on interrupt."""
-    from benchmarks.cli import make_report
+    from benchmarks.bounds import BoundViolationError
+    from benchmarks.cli import report_run
     from benchmarks.runner import run
 
     run_dir = opts.out / name
@@ -92,10 +95,18 @@ def run_experiment(name: str, opts: Options) -> ExperimentResult:
         cfg = module.parse_config(load_profile(name, opts.profile))
         if not opts.report_only:
             stage = "run"
-            run(module, cfg, run_dir, resume=True, device=opts.device, executor=opts.executor,
-                scheduler=opts.scheduler, progress=opts.progress, profile=opts.profile, data_dir=opts.data)
+            try:
+                run(module, cfg, run_dir, resume=True, device=opts.device, executor=opts.executor,
+                    scheduler=opts.scheduler, progress=opts.progress, profile=opts.profile, data_dir=opts.data)
+            except BoundViolationError:
+                pass  # the run directory is complete; the report below lists the violations
         stage = "report"
-        written = make_report(run_dir)
+        written, violations = report_run(run_dir)
+        if violations:
+            print("\n".join(violations), file=sys.stderr)
+            shown = tuple(p for p in written if p.suffix in SHOWN_ARTIFACTS)
+            return ExperimentResult(name, "failed", f"{violations[-1].removeprefix('FAILED: ')}; see "
+                                    f"{run_dir / 'tables'}", artifacts=shown, violations=tuple(violations))
         records = store.load_records(run_dir)
         stage = "claims"
         claims = tuple(module.claims(records))
@@ -124,6 +135,13 @@ def main(args: list[str]) -> int:
     ns = _parser().parse_args(args)
     if ns.profile not in PROFILES:
         print(f"error: unknown profile {ns.profile!r}; choose from {', '.join(PROFILES)}", file=sys.stderr)
+        return 2
+    from benchmarks.runner import check_out
+
+    try:
+        check_out(ns.out)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     opts = Options(ns.profile, ns.out, ns.executor, ns.scheduler, ns.device, ns.data, not ns.no_progress,
                    ns.report_only)

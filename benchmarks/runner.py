@@ -4,23 +4,30 @@ A run is ``cells(cfg)`` -> ``run_cell(cfg, cell, ctx)`` for each cell not yet fi
 stored atomically as it finishes -> ``records.csv`` merged in the canonical cell order.  Since
 ``run_cell`` is a pure function of ``(cfg, cell)``, the records do not depend on the executor, on the
 order in which cells finish, or on interruptions: a killed run loses only the cells in flight and
-``resume=True`` completes it to the same bytes as an uninterrupted run.
+``resume=True`` completes it to the same bytes as an uninterrupted run.  A cell whose files are
+incomplete or damaged (see :mod:`benchmarks.store`) is run again on resume, with one line on stderr
+naming the file.  When all cells are merged, the records are checked against the experiment's declared
+bounds (:mod:`benchmarks.bounds`); a violation fails the run after ``meta.json`` is finished.
 """
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks import store
+from benchmarks import bounds, store
 from benchmarks.config import ConfigError
 from benchmarks.meta import REPO_ROOT, build_meta, utc_now
 
 EXECUTORS: tuple[str, ...] = ("local", "dask")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 DEFAULT_CACHE = REPO_ROOT / ".cache"
+BOUND_VIOLATIONS = "bound_violations.csv"
+"""Written into the run directory, listing every violating record, when a run exceeds a declared bound."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,26 @@ def check_device(device: str) -> str:
     return device
 
 
+def check_out(out: Path) -> Path:
+    """``out`` must be a directory or creatable as one, and writable (ConfigError naming the path otherwise).
+
+    Nothing is written: an existing file, a path under a file and a folder without write permission are
+    refused before the run starts.
+    """
+    out = Path(out)
+    path = out.absolute()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {out} is an existing file, not a directory; choose another --out")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out} cannot be created: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out} is not writable: no write permission on {existing}")
+    return out
+
+
 def prepare(out: Path, meta: dict[str, Any], *, resume: bool) -> dict[str, Any]:
     """Validate ``out`` for a new or resumed run and write its ``meta.json``; returns the meta in force.
 
@@ -102,13 +129,34 @@ def prepare(out: Path, meta: dict[str, Any], *, resume: bool) -> dict[str, Any]:
             raise ConfigError(f"cannot resume {out}: the experiment's cell list changed since the run started")
         old["resumed_utc"] = list(old.get("resumed_utc") or []) + [utc_now()]
         old["finished_utc"] = None
+        old.pop("records", None)
+        old.pop("bound_violations", None)
         meta = old
     elif store.is_nonempty_dir(out):
         hint = "pass --resume to continue it, or" if meta_file.is_file() else "it is not a run directory;"
         raise ConfigError(f"output directory {out} exists and is not empty: {hint} choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    store.write_meta(out, meta)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        store.write_meta(out, meta)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the run directory --out {out}: {exc.strerror or exc}") from exc
     return meta
+
+
+def pending_cells(out: Path, cells: list[Cell], *, resume: bool) -> list[Cell]:
+    """The cells to run: all of them, or on resume those not complete in ``out`` (a started but
+    incomplete or damaged one is announced on stderr with the file and the reason)."""
+    if not resume:
+        return list(cells)
+    pending = []
+    for cell in cells:
+        problem = store.cell_problem(out, cell.key)
+        if problem is None:
+            continue
+        if store.cell_started(out, cell.key):
+            print(f"re-running cell {cell.key}: {problem}", file=sys.stderr, flush=True)
+        pending.append(cell)
+    return pending
 
 
 def _dask_executor() -> ModuleType:
@@ -136,20 +184,23 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     executor ``"local"`` is a plain loop (tqdm bar when ``progress``); ``"dask"`` hands the pending cells to
     ``benchmarks.dask_executor.map_cells(run_fn, cells, scheduler=scheduler)``, which yields
     ``(cell, rows)`` as cells finish.  Each finished cell is stored atomically at once.
+    ConfigError (nothing written) for a bad executor, device or ``out``; BoundViolationError, after the
+    run directory is complete, when a record exceeds a bound declared in the module's ``BOUNDS``.
     """
     module = load_experiment(experiment)
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     check_device(device)
     dask_executor = _dask_executor() if executor == "dask" else None
+    check_out(Path(out))
+    declared_bounds = bounds.declared(module)
     cells = list(module.cells(cfg))
     keys = _check_cells(cells)
     out = Path(out)
     meta = build_meta(module.NAME, profile, cfg, keys, device=device, executor=executor)
     meta = prepare(out, meta, resume=resume)
 
-    done = store.finished_keys(out) & set(keys) if resume else set()
-    pending = [c for c in cells if c.key not in done]
+    pending = pending_cells(out, cells, resume=resume)
     ctx = RunContext(device=device, data_dir=None if data_dir is None else Path(data_dir),
                      cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE,
                      out_dir=out, progress=False)
@@ -170,6 +221,13 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
             bar.update(1)
 
     records = store.merge_records(out, keys)
+    violations = bounds.violations(store.read_csv(records), declared_bounds)
+    meta["records"] = store.records_record(out)
+    meta["bound_violations"] = len(violations)
     meta["finished_utc"] = utc_now()
     store.write_meta(out, meta)
+    (out / BOUND_VIOLATIONS).unlink(missing_ok=True)
+    if len(violations):
+        store.atomic_write_text(out / BOUND_VIOLATIONS, violations.to_csv(index=False))
+        raise bounds.BoundViolationError(bounds.describe(violations, str(out)), violations)
     return records

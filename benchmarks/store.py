@@ -1,24 +1,42 @@
-"""The run directory: per-cell record files, the merged records and ``meta.json``.
+"""The run directory: per-cell record files with their commit markers, the merged records and ``meta.json``.
 
 Layout of a run directory ``out/``::
 
-    out/meta.json           resolved config, its hash, versions, machine, times (see benchmarks.meta)
-    out/cells/<key>.csv     the rows of one finished cell, written atomically (tmp file + os.replace)
-    out/records.csv         all cells' rows merged in the canonical cell order (rebuilt at the end)
-    out/tables/, figures/   written by ``report``
+    out/meta.json              resolved config, its hash, versions, machine, times (see benchmarks.meta);
+                               once the run finished also ``records``, the completeness record of records.csv
+    out/cells/<key>.csv        the rows of one finished cell, written atomically (tmp file + os.replace)
+    out/cells/<key>.done.json  the cell's commit marker, written atomically AFTER the cell's files
+    out/records.csv            all cells' rows merged in the canonical cell order (rebuilt at the end)
+    out/tables/, figures/      written by ``report``
 
-Floats are written with ``repr`` (shortest round-trip text), so a CSV read back with
-:func:`read_csv` gives bit-identical floats and two identical runs give byte-identical files.
-Values that are dicts or lists are written as canonical JSON text.
+A cell is complete exactly when its marker exists and parses, every file it lists exists with the
+listed byte count and sha256, and its CSV has the listed header and number of rows.  The marker::
+
+    {"format": 1, "key": "<key>", "rows": N, "columns": [...],
+     "files": {"<key>.csv": {"bytes": B, "sha256": "<hex>"}, "<other file of the cell>": {...}}}
+
+``files`` may list several files of one cell (e.g. array files beside the CSV, passed to
+:func:`write_cell` as ``extra_files``).  Writing a cell first removes its old marker, then writes its
+files, then the marker, so a marker only vouches for the files written with it: a cell cut off by a
+kill, a truncated, emptied or edited file and a missing marker all read as incomplete, and
+:func:`cell_problem` names the file and says why.  ``meta.json``'s ``records`` entry is the same kind
+of record for ``records.csv`` (``rows``, ``columns``, ``bytes``, ``sha256``), so a committed run
+directory that keeps only ``records.csv`` and ``meta.json`` is verifiable too.
+
+Floats are written with ``repr`` (shortest round-trip text), so a CSV read back with :func:`read_csv`
+gives bit-identical floats and two identical runs give byte-identical files.  Values that are dicts or
+lists are written as canonical JSON text.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +47,12 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*$")
 META = "meta.json"
 RECORDS = "records.csv"
 CELLS = "cells"
+MARKER_SUFFIX = ".done.json"
+MARKER_FORMAT = 1
+
+
+class RunDirError(ValueError):
+    """A run directory or one of its files is incomplete, damaged or unreadable; the message names the file."""
 
 
 def check_key(key: str) -> str:
@@ -84,19 +108,126 @@ def cell_path(out: Path, key: str) -> Path:
     return Path(out) / CELLS / f"{check_key(key)}.csv"
 
 
-def write_cell(out: Path, key: str, rows: Sequence[dict[str, Any]]) -> Path:
-    """Store one finished cell's rows atomically; returns the file."""
+def marker_path(out: Path, key: str) -> Path:
+    """Where a cell's commit marker is stored."""
+    return Path(out) / CELLS / f"{check_key(key)}{MARKER_SUFFIX}"
+
+
+def digest(data: bytes) -> dict[str, Any]:
+    """``{"bytes": len(data), "sha256": hex digest}`` of a file's contents."""
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def csv_shape(text: str, name: str) -> tuple[list[str], int]:
+    """``(header, number of data rows)`` of CSV ``text``; RunDirError naming ``name`` when a row's field
+    count differs from the header's (a cut-off row, or one glued onto the next)."""
+    if not text:
+        return [], 0
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    n = 0
+    for n, fields in enumerate(reader, 1):
+        if len(fields) != len(header):
+            raise RunDirError(f"{name}: data row {n} has {len(fields)} fields, the header {len(header)} "
+                              f"(a cut-off or glued row): the file is damaged")
+    if not text.endswith("\n"):
+        raise RunDirError(f"{name}: the last row is not terminated (the file was cut off)")
+    return header, n
+
+
+def write_cell(out: Path, key: str, rows: Sequence[dict[str, Any]], extra_files: Sequence[Path] = ()) -> Path:
+    """Store one finished cell's rows atomically, then its commit marker; returns the CSV file.
+
+    ``extra_files``: further files of the cell, already written in ``out/cells/``, that the marker covers.
+    """
     path = cell_path(out, key)
-    atomic_write_text(path, rows_to_csv(rows))
+    marker = marker_path(out, key)
+    marker.unlink(missing_ok=True)
+    text = rows_to_csv(rows)
+    atomic_write_text(path, text)
+    files = {path.name: digest(text.encode("utf-8"))}
+    for extra in map(Path, extra_files):
+        if extra.parent.resolve() != path.parent.resolve() or extra.name in files or extra.name.endswith(MARKER_SUFFIX):
+            raise ValueError(f"extra file {extra} of cell {key!r} must be another file in {path.parent}")
+        files[extra.name] = digest(extra.read_bytes())
+    record = {"format": MARKER_FORMAT, "key": key, "rows": len(rows), "columns": list(rows[0]) if rows else [],
+              "files": files}
+    atomic_write_text(marker, json.dumps(record, sort_keys=True) + "\n")
     return path
 
 
+def cell_started(out: Path, key: str) -> bool:
+    """True when any file of the cell (its CSV or its marker) exists, complete or not."""
+    return cell_path(out, key).exists() or marker_path(out, key).exists()
+
+
+def _read_marker(marker: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{marker}: unreadable commit marker ({exc})") from exc
+    ok = (isinstance(record, dict) and record.get("format") == MARKER_FORMAT and isinstance(record.get("rows"), int)
+          and isinstance(record.get("columns"), list) and isinstance(record.get("files"), dict)
+          and all(isinstance(v, dict) and isinstance(v.get("bytes"), int) and isinstance(v.get("sha256"), str)
+                  for v in record["files"].values()))
+    if not ok:
+        raise RunDirError(f"{marker}: malformed commit marker (expected format {MARKER_FORMAT} with rows, "
+                          f"columns and files)")
+    return record
+
+
+def check_file(path: Path, expected: dict[str, Any], what: str) -> bytes:
+    """The bytes of ``path`` when they match ``expected`` (``bytes`` and ``sha256``); RunDirError naming it
+    otherwise.  ``what`` says whose record it was checked against."""
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing (listed in {what})")
+    data = path.read_bytes()
+    if len(data) != expected["bytes"]:
+        raise RunDirError(f"{path} has {len(data)} bytes where {what} records {expected['bytes']}: "
+                          f"the file is truncated or damaged")
+    if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+        raise RunDirError(f"{path}: sha256 differs from {what}: the file is damaged")
+    return data
+
+
+def read_cell_text(out: Path, key: str) -> str:
+    """The CSV text of a complete cell, every file of it checked against its marker (RunDirError otherwise)."""
+    path, marker = cell_path(out, key), marker_path(out, key)
+    if not marker.is_file():
+        if path.exists():
+            raise RunDirError(f"{path} has no commit marker {marker.name}: the cell did not finish writing")
+        raise RunDirError(f"{path} is missing: the cell has not run")
+    record = _read_marker(marker)
+    if record.get("key") != key or path.name not in record["files"]:
+        raise RunDirError(f"{marker}: the marker is not that of cell {key!r}")
+    text = ""
+    for name, expected in record["files"].items():
+        data = check_file(path.parent / name, expected, f"its commit marker {marker.name}")
+        if name == path.name:
+            text = data.decode("utf-8")
+    columns, rows = csv_shape(text, str(path))
+    if columns != record["columns"] or rows != record["rows"]:
+        raise RunDirError(f"{path} has {rows} rows and columns {columns}, its marker records {record['rows']} "
+                          f"rows and columns {record['columns']}")
+    return text
+
+
+def cell_problem(out: Path, key: str) -> str | None:
+    """None when the cell is complete, else why not (the message names the file)."""
+    try:
+        read_cell_text(out, key)
+    except RunDirError as exc:
+        return str(exc)
+    return None
+
+
 def finished_keys(out: Path) -> set[str]:
-    """Keys of the cells whose files exist (temporary files of cells in flight are ignored)."""
+    """Keys of the complete cells (see :func:`cell_problem`); cells in flight or damaged are left out."""
     d = Path(out) / CELLS
     if not d.is_dir():
         return set()
-    return {p.stem for p in d.glob("*.csv") if not p.name.startswith(".")}
+    keys = {p.name[: -len(MARKER_SUFFIX)] for p in d.glob(f"*{MARKER_SUFFIX}") if not p.name.startswith(".")}
+    return {k for k in keys if _KEY_RE.match(k) and cell_problem(out, k) is None}
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -109,12 +240,13 @@ def read_csv(path: Path) -> pd.DataFrame:
 def merge_records(out: Path, keys: Iterable[str]) -> Path:
     """Concatenate the cell files of ``keys`` (in that order) into ``out/records.csv``, byte for byte.
 
-    All non-empty cells must share one header.  Raises FileNotFoundError for a missing cell.
+    Every cell must be complete (RunDirError naming the first that is not); all non-empty cells must
+    share one header.
     """
     header: str | None = None
     body: list[str] = []
     for key in keys:
-        text = cell_path(out, key).read_text(encoding="utf-8")
+        text = read_cell_text(out, key)
         if not text:
             continue
         first, _, rest = text.partition("\n")
@@ -128,24 +260,93 @@ def merge_records(out: Path, keys: Iterable[str]) -> Path:
     return path
 
 
-def load_records(out: Path) -> pd.DataFrame:
-    """Read ``out/records.csv``, rebuilding it first from the cells listed in ``meta.json``."""
+def records_record(out: Path) -> dict[str, Any]:
+    """The completeness record of ``out/records.csv`` for ``meta.json``: rows, columns, bytes, sha256."""
+    path = Path(out) / RECORDS
+    data = path.read_bytes()
+    columns, rows = csv_shape(data.decode("utf-8"), str(path))
+    return {"rows": rows, "columns": columns, **digest(data)}
+
+
+_WARNED: set[str] = set()
+"""records.csv files already warned about in this process (the warning is said once)."""
+
+
+def _check_records_file(out: Path, meta: dict[str, Any]) -> None:
+    """``out/records.csv`` against ``meta['records']``; an older meta without it gets the CSV check only."""
+    path, meta_path = Path(out) / RECORDS, Path(out) / META
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing and {Path(out) / CELLS} is absent: the run's records are lost")
+    expected = meta.get("records")
+    if expected is None:
+        csv_shape(path.read_text(encoding="utf-8"), str(path))
+        if str(path) in _WARNED:
+            return
+        _WARNED.add(str(path))
+        print(f"warning: {meta_path} has no completeness record of {RECORDS} (written before the suite kept "
+              f"one); only the CSV structure of {path} was checked", file=sys.stderr)
+        return
+    if not (isinstance(expected, dict) and isinstance(expected.get("bytes"), int)
+            and isinstance(expected.get("sha256"), str)):
+        raise RunDirError(f"{meta_path}: malformed 'records' entry (expected rows, columns, bytes, sha256)")
+    text = check_file(path, expected, f"the 'records' entry of {meta_path}").decode("utf-8")
+    columns, rows = csv_shape(text, str(path))
+    if rows != expected.get("rows") or columns != expected.get("columns"):
+        raise RunDirError(f"{path} has {rows} rows and columns {columns}; {meta_path} records "
+                          f"{expected.get('rows')} rows and columns {expected.get('columns')}")
+
+
+def verify_run(out: Path) -> dict[str, Any]:
+    """Check that ``out`` holds a finished, complete and undamaged run; returns its meta.
+
+    With ``out/cells/`` present every cell of ``meta['cells']`` must be complete (then ``records.csv``
+    is rebuilt from them by :func:`load_records`); without it (a committed run keeps only
+    ``records.csv`` and ``meta.json``) ``records.csv`` must match ``meta['records']``.  RunDirError names
+    the first file that is missing, incomplete or damaged.
+    """
+    out = Path(out)
     meta = read_meta(out)
     keys = meta.get("cells")
-    if keys is not None and all(cell_path(out, k).is_file() for k in keys):
-        merge_records(out, keys)
-    path = Path(out) / RECORDS
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist and the cells of the run are incomplete")
-    return read_csv(path)
+    if not isinstance(keys, list):
+        raise RunDirError(f"{out / META}: no 'cells' list: not a run directory of this suite")
+    cells_dir = out / CELLS
+    if not meta.get("finished_utc"):
+        problem = next((p for p in (cell_problem(out, k) for k in keys) if p is not None), None)
+        raise RunDirError(f"{out} is an unfinished run ({problem or 'finished_utc not set in ' + str(out / META)}); "
+                          f"complete it with `run ... --resume`")
+    if cells_dir.is_dir() and any(cells_dir.iterdir()):
+        for key in keys:
+            read_cell_text(out, key)
+    else:
+        _check_records_file(out, meta)
+    return meta
+
+
+def load_records(out: Path) -> pd.DataFrame:
+    """The records of a verified run (:func:`verify_run`); ``records.csv`` is rebuilt from the cells when
+    they are present, and then checked against ``meta['records']`` too."""
+    out = Path(out)
+    meta = verify_run(out)
+    cells_dir = out / CELLS
+    if cells_dir.is_dir() and any(cells_dir.iterdir()):
+        merge_records(out, meta["cells"])
+        if meta.get("records") is not None:
+            _check_records_file(out, meta)
+    return read_csv(out / RECORDS)
 
 
 def read_meta(out: Path) -> dict[str, Any]:
-    """``out/meta.json`` as a dict (FileNotFoundError naming the path when absent)."""
+    """``out/meta.json`` as a dict (FileNotFoundError naming the path when absent, RunDirError when damaged)."""
     path = Path(out) / META
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {out} is not a run directory")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path} is damaged: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise RunDirError(f"{path} is damaged: expected a JSON object, got {type(meta).__name__}")
+    return meta
 
 
 def write_meta(out: Path, meta: dict[str, Any]) -> Path:

@@ -165,3 +165,15 @@ def test_interrupted_reproduction_resumes_where_it_stopped(fake_suite, monkeypat
     reproduce.main(["--profile", "smoke", "--out", str(fresh), "--no-progress"])
     assert (out / "toy-am" / "records.csv").read_bytes() == (fresh / "toy-am" / "records.csv").read_bytes()
     assert (out / "REPORT.md").is_file()
+
+
+def test_bound_violation_fails_the_experiment_and_opens_the_report(fake_suite, monkeypatch):
+    out = fake_suite
+    monkeypatch.setattr(sys.modules["fake_exp_toy"], "BOUNDS", {"proxy": ("plain", ("i",))}, raising=False)
+    assert reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"]) == 1
+    report = (out / "REPORT.md").read_text()
+    head = report.split("## Provenance")[0]
+    assert "## BOUND VIOLATIONS" in head and "i=0: proxy=0.5 > plain=0.3333333333333333" in head
+    assert "FAILED: 3 record(s) of" in head
+    assert "| toy-am | not tested (failed) | 3 record(s) of" in report
+    assert (out / "toy-am" / "tables" / "BOUND_VIOLATIONS.md").is_file()

@@ -90,7 +90,8 @@ def test_run_writes_cells_records_and_meta(fake, tmp_path):
     cfg = fake.parse_config({"n_cells": 3, "rows": 4})
     out = tmp_path / "run"
     records = run(fake, cfg, out, progress=False, profile="smoke")
-    assert sorted(p.name for p in (out / "cells").iterdir()) == ["c00.csv", "c01.csv", "c02.csv"]
+    assert sorted(p.name for p in (out / "cells").iterdir()) == sorted(
+        [f"c0{i}.csv" for i in range(3)] + [f"c0{i}.done.json" for i in range(3)])
     df = store.read_csv(records)
     assert list(df["cell"]) == ["c00"] * 4 + ["c01"] * 4 + ["c02"] * 4
     assert df["maybe"].isna().sum() == 3

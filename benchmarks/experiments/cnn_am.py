@@ -46,6 +46,8 @@ TRACE_POINTS = 17
 STIMULUS_SIDE = 32
 #: Tolerance of the check ``f_best <= upper_bound`` (float32 network against the certifier's arithmetic).
 BOUND_TOL = 1e-4
+#: Certified bounds (benchmarks.bounds): f_best <= upper_bound exactly where the unit is certified.
+BOUNDS = {"f_best": ("upper_bound", ("model", "unit", "optimizer", "method", "start"))}
 
 
 @dataclass(frozen=True)

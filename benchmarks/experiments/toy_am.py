@@ -36,6 +36,8 @@ from benchmarks.runner import Cell, RunContext
 NAME = "toy-am"
 OPTIMIZERS: tuple[str, ...] = ("ascent", "normalized", "adam")
 TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
+#: Certified bounds (benchmarks.bounds): f_best <= f_star exactly, per instance and start.
+BOUNDS = {"f_best": ("f_star", ("family", "dim", "seed", "method", "optimizer", "start"))}
 
 
 @dataclass(frozen=True)

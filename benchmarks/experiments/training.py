@@ -35,6 +35,8 @@ METHODS: tuple[str, ...] = ("relu", "leaky", "proxygrad", "proxygrad-leaky", "su
 PROXY_METHODS: tuple[str, ...] = ("proxygrad", "proxygrad-leaky")
 BASELINE = "relu"
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+#: Certified bounds (benchmarks.bounds): none, training records have no certified optimum.
+BOUNDS: dict = {}
 
 
 @dataclass(frozen=True)
