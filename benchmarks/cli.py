@@ -89,7 +89,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from benchmarks.runner import check_device, run
 
     module = load(a.experiment)
-    cfg = module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config))
+    cfg = module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config), data_dir=a.data)
     check_device(a.device)
     records = run(module, cfg, a.out, resume=a.resume, device=a.device, executor=a.executor,
                   scheduler=a.scheduler, progress=not a.no_progress, profile=a.profile, data_dir=a.data)

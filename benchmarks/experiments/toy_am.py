@@ -116,8 +116,9 @@ def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str,
         raise ConfigError(f"{where} ({name}, dims={list(dims)}, params={params}): {exc}") from exc
 
 
-def parse_config(raw: dict[str, Any]) -> Config:
+def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
     """Validate a raw profile into :class:`Config`; ConfigError names any bad key or value.
+    (``data_dir`` is accepted like every experiment's; toy-am reads no data set.)
 
     Each hand-built family is built once per dim (first seed) so that unknown or bad parameters and
     dims are reported here, before anything runs (random families: parameter names only).
