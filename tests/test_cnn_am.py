@@ -357,3 +357,19 @@ def test_certify_on_a_network_the_certifier_cannot_take_fails_before_writing(tmp
     code = main(["run", "cnn-am", "--profile", "p", "--config", str(conf), "--out", str(out), "--no-progress",
                  "--data", str(tmp_path / "nothing-here")])
     assert code == 2 and not out.exists()
+
+
+def test_damaged_model_manifest_is_a_config_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  fashion_mnist_dir) -> None:
+    import shutil
+
+    for suffix in (".pt", ".json"):
+        shutil.copy(zoo.MODELS_DIR / f"fmnist-tiny8{suffix}", tmp_path / f"fmnist-tiny8{suffix}")
+    (tmp_path / "fmnist-tiny8.json").write_text("{garbage")
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path)
+    cnn_am._load.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=f"manifest {tmp_path / 'fmnist-tiny8.json'}"):
+            cnn_am.cells(cnn_am.parse_config(_smoke_raw(), data_dir=fashion_mnist_dir))
+    finally:
+        cnn_am._load.cache_clear()

@@ -192,7 +192,10 @@ def cells(cfg: Config) -> list:
 
     out = []
     for mi, m in enumerate(cfg.models):
-        zm = load_model(m, cfg.seed)
+        try:
+            zm = load_model(m, cfg.seed)
+        except zoo.WeightsError as exc:
+            raise ConfigError(f"{NAME}.models[{mi}] = {m.name!r} (weights {m.weights!r}): {exc}") from exc
         depths = _layer_depths(zm.model)
         if m.certify and (zm.preprocess is not None or not isinstance(zm.model, nn.Sequential)):
             raise ConfigError(f"{NAME}: model {m.name!r} cannot be certified (certify = true needs a plain "
