@@ -107,7 +107,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from benchmarks.runner import check_device, check_out, run
 
     module = load(a.experiment)
-    cfg = module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config))
+    cfg = module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config), data_dir=a.data)
     check_device(a.device)
     check_out(a.out)
     records = run(module, cfg, a.out, resume=a.resume, device=a.device, executor=a.executor,

@@ -175,6 +175,16 @@ def _cifar(dataset: str, split: str, data_dir: str | Path | None) -> tuple[np.nd
     return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, dtype=np.int64)
 
 
+def require(dataset: str, data_dir: str | Path | None = None) -> None:
+    """Raise ``DataMissingError`` (saying how to get it) unless ``dataset`` can be found; cheap: it
+    looks for the files, it does not read them (``load`` checks their format)."""
+    _check_choice("dataset", dataset, DATASETS)
+    if dataset == "fashion-mnist" and find_fashion_mnist(data_dir) is None:
+        raise DataMissingError(_how_to_get(dataset))
+    if dataset in _CIFAR_DIRS and find_cifar(dataset, data_dir) is None:
+        raise DataMissingError(_how_to_get(dataset))
+
+
 # ---------------------------------------------------------------------------------------- synthetic
 def _synthetic(split: str) -> tuple[np.ndarray, np.ndarray]:
     """10 classes of 28x28 images: class ``k < 5`` is a horizontal bar at rows ``3+5k .. 5+5k``, class

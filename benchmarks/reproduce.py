@@ -92,7 +92,7 @@ def run_experiment(name: str, opts: Options) -> ExperimentResult:
         return ExperimentResult(name, "unavailable", f"no run directory {run_dir} (--report-only)")
     stage = "config"
     try:
-        cfg = module.parse_config(load_profile(name, opts.profile))
+        cfg = module.parse_config(load_profile(name, opts.profile), data_dir=opts.data)
         if not opts.report_only:
             stage = "run"
             try:

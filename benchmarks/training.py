@@ -14,9 +14,11 @@ two methods with the same seed see the same batches (paired design).
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ __all__ = ["train", "evaluate", "build_seeded", "NonFiniteLossError", "lr_at", "
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS: frozenset[str] = frozenset({"fingerprint", "model", "optimizer", "generator", "rng", "rows"})
 ROW_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr")
 
 
@@ -101,6 +104,26 @@ def _rule_label(rule: Any) -> str:
     return str(getattr(rule, "label", rule))
 
 
+def _discard(path: Path, reason: BaseException) -> None:
+    """Warn that checkpoint ``path`` is damaged (naming it and why), delete it: the run starts over."""
+    warnings.warn(f"damaged training checkpoint {path} ({type(reason).__name__}: {reason}); "
+                  "it is deleted and the run is recomputed from the start", RuntimeWarning, stacklevel=3)
+    path.unlink(missing_ok=True)
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint's state, or None after `_discard` when it cannot be read or lacks a part."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or not CHECKPOINT_KEYS <= set(state):
+            have = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"expected the parts {sorted(CHECKPOINT_KEYS)}, found {have}")
+    except Exception as exc:  # truncated, garbage, foreign pickle, missing parts
+        _discard(path, exc)
+        return None
+    return state
+
+
 def _save_atomic(state: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     torch.save(state, tmp)
@@ -131,7 +154,9 @@ def train(
     ``evaluate`` after the epoch; ``lr`` is the rate of the epoch's first step; ``seconds`` the epoch's
     wall time. With ``checkpoint_dir``, a checkpoint (model, optimizer, step, data-order generator, RNG,
     rows) is written atomically after every epoch, and an existing one is resumed: the result equals an
-    uninterrupted run bit for bit (on a CPU). A NaN/inf loss raises ``NonFiniteLossError``.
+    uninterrupted run bit for bit (on a CPU). A damaged checkpoint (unreadable, or with a missing or
+    ill-fitting part) is named in a ``RuntimeWarning``, deleted, and the run starts over. A checkpoint
+    of another configuration raises ``ValueError``. A NaN/inf loss raises ``NonFiniteLossError``.
     """
     _check_args(epochs, lr, batch_size, seed, momentum, weight_decay, lr_schedule)
     x_train, y_train = _tensors(train_set, "train_set")
@@ -155,15 +180,27 @@ def train(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # any randomness inside the model (none in ours) is seeded too
-        if ckpt is not None and ckpt.is_file():
-            state = torch.load(ckpt, map_location=device, weights_only=True)
+        state = _read_checkpoint(ckpt, device) if ckpt is not None and ckpt.is_file() else None
+        if state is not None:
             if state["fingerprint"] != fingerprint:
                 raise ValueError(f"checkpoint {ckpt} belongs to another run: {state['fingerprint']} != {fingerprint}")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["rng"])
-            rows = [dict(r) for r in state["rows"]]
+            initial = copy.deepcopy(model.state_dict())
+            try:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                generator.set_state(state["generator"])
+                torch.set_rng_state(state["rng"])
+                rows = [dict(r) for r in state["rows"]]
+                if [r.get("epoch") for r in rows] != list(range(1, len(rows) + 1)) or len(rows) > epochs:
+                    raise ValueError(f"its rows are not epochs 1..k of {epochs}")
+            except Exception as exc:  # parts of the wrong shape or type: start over from the same init
+                _discard(ckpt, exc)  # type: ignore[arg-type]
+                model.load_state_dict(initial)
+                optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                                            weight_decay=weight_decay)
+                generator = torch.Generator().manual_seed(seed)
+                torch.manual_seed(seed)
+                rows = []
         if ckpt is not None:
             ckpt.parent.mkdir(parents=True, exist_ok=True)
         for epoch in range(len(rows) + 1, epochs + 1):

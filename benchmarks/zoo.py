@@ -132,7 +132,16 @@ def read_manifest(name: str, models_dir: str | Path | None = None) -> dict[str, 
     if not path.is_file():
         raise WeightsError(f"no manifest {path} for suite model {name!r}; "
                            f"train it with `python -m benchmarks.train_models --only {name}`")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"manifest {path} of suite model {name!r} is damaged ({exc}); restore the "
+                           f"committed file (git checkout -- {path.name}) or retrain with "
+                           f"`python -m benchmarks.train_models --only {name}`") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str):
+        raise WeightsError(f"manifest {path} of suite model {name!r} is damaged: it holds no sha256 "
+                           f"string; restore the committed file or retrain the model")
+    return manifest
 
 
 def torchvision_names() -> list[str]:
@@ -256,7 +265,9 @@ def load_torchvision(name: str, weights: str | Path | None = None, *, input_size
         except Exception as exc:  # offline: URLError / OSError / RuntimeError from the hub
             raise WeightsError(
                 f"cannot fetch the ImageNet weights {enum} of {name!r} ({type(exc).__name__}: {exc}); "
-                f"without network access download {enum.url} elsewhere and pass it as --weights PATH, "
+                f"without network access download {enum.url} elsewhere and give its path as the model's "
+                f"weights (weights = \"PATH\" in the cnn-am profile's model table; "
+                f"zoo.load({name!r}, weights=PATH) from Python), "
                 f"or place it in torch's hub cache ({torch.hub.get_dir()}/checkpoints)") from exc
         label = f"imagenet:{enum}"
     else:

@@ -46,8 +46,8 @@ def test_methods_resolve() -> None:
 
 
 @pytest.mark.parametrize("profile", config.PROFILES)
-def test_profiles_parse(profile: str) -> None:
-    cfg = cnn_am.parse_config(config.load_profile("cnn-am", profile))
+def test_profiles_parse(profile: str, fashion_mnist_dir) -> None:
+    cfg = cnn_am.parse_config(config.load_profile("cnn-am", profile), data_dir=fashion_mnist_dir)
     assert "plain" in cfg.methods and cfg.models
 
 
@@ -64,23 +64,23 @@ def _smoke_raw() -> dict:
     (lambda r: r["models"][0].update(weights="imagenet"), "ImageNet"),
     (lambda r: r["models"][0].update(logits=[], layers=[]), "no units"),
 ])
-def test_bad_config_names_the_value(change, match: str) -> None:
+def test_bad_config_names_the_value(change, match: str, fashion_mnist_dir) -> None:
     raw = _smoke_raw()
     change(raw)
     with pytest.raises(ConfigError, match=match):
-        cnn_am.parse_config(raw)
+        cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
 
 
-def test_unknown_layer_in_config_is_named() -> None:
+def test_unknown_layer_in_config_is_named(fashion_mnist_dir) -> None:
     raw = _smoke_raw()
     raw["models"][0]["layers"] = ["features.99"]
-    cfg = cnn_am.parse_config(raw)
+    cfg = cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
     with pytest.raises(ValueError, match="features.99"):
         cnn_am.cells(cfg)
 
 
-def test_cells_are_deterministic_and_valid_keys() -> None:
-    cfg = cnn_am.parse_config(config.load_profile("cnn-am", "quick"))
+def test_cells_are_deterministic_and_valid_keys(fashion_mnist_dir) -> None:
+    cfg = cnn_am.parse_config(config.load_profile("cnn-am", "quick"), data_dir=fashion_mnist_dir)
     a, b = cnn_am.cells(cfg), cnn_am.cells(cfg)
     assert a == b
     for c in a:
@@ -93,11 +93,11 @@ def test_cells_are_deterministic_and_valid_keys() -> None:
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[cnn_am.Config, pd.DataFrame]:
-    cfg = cnn_am.parse_config(_smoke_raw())
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir) -> tuple[cnn_am.Config, pd.DataFrame]:
+    cfg = cnn_am.parse_config(_smoke_raw(), data_dir=fashion_mnist_dir)
     cfg = replace(cfg, certify_time_limit=1.5, optimizers=("ascent",))
     out = tmp_path_factory.mktemp("cnn-am-smoke")
-    path = runner.run(cnn_am, cfg, out / "run", progress=False, cache_dir=out / "cache")
+    path = runner.run(cnn_am, cfg, out / "run", progress=False, cache_dir=out / "cache", data_dir=fashion_mnist_dir)
     return cfg, store.read_csv(path)
 
 
@@ -124,10 +124,10 @@ def test_smoke_records_share_starts_and_hold_original_values(smoke_run) -> None:
     assert has.all() and (df.loc[has, "beats_dataset"].astype(bool) == (df.loc[has, "f_best"] > df.loc[has, "dataset_max"])).all()
 
 
-def test_f_best_is_the_original_network_value() -> None:
+def test_f_best_is_the_original_network_value(fashion_mnist_dir) -> None:
     raw = _smoke_raw()
     raw["models"][0].update(certify=False, logits=[3])
-    cfg = replace(cnn_am.parse_config(raw), optimizers=("ascent",), steps=8)
+    cfg = replace(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), optimizers=("ascent",), steps=8)
     cell = cnn_am.cells(cfg)[0]
     rows = cnn_am.run_cell(cfg, cell, runner.RunContext())
     zm = cnn_am.load_model(cfg.models[0], cfg.seed)
@@ -145,10 +145,10 @@ def test_f_best_is_the_original_network_value() -> None:
         assert got == pytest.approx(res.best_value.double().tolist(), rel=1e-6)
 
 
-def test_run_cell_is_deterministic() -> None:
+def test_run_cell_is_deterministic(fashion_mnist_dir) -> None:
     raw = _smoke_raw()
     raw["models"][0]["certify"] = False
-    cfg = cnn_am.parse_config(raw)
+    cfg = cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
     cfg = replace(cfg, optimizers=("ascent",), steps=5)
     cell = cnn_am.cells(cfg)[-1]
     a = cnn_am.run_cell(cfg, cell, runner.RunContext())
@@ -162,7 +162,7 @@ def _write_idx(path: Path, array: np.ndarray, magic: int) -> None:
         fh.write(header + array.astype(np.uint8).tobytes())
 
 
-def test_dataset_max_from_a_test_made_idx_file(tmp_path: Path) -> None:
+def test_dataset_max_from_a_test_made_idx_file(tmp_path: Path, fashion_mnist_dir) -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(7, 28, 28))
     labels = rng.integers(0, 10, size=7)
@@ -171,7 +171,7 @@ def test_dataset_max_from_a_test_made_idx_file(tmp_path: Path) -> None:
         _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", labels, 0x801)
     raw = _smoke_raw()
     raw["models"][0].update(certify=False, logits=[0, 7])
-    cfg = replace(cnn_am.parse_config(raw), steps=3, optimizers=("ascent",))
+    cfg = replace(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=3, optimizers=("ascent",))
     assert {c.params["kind"] for c in cnn_am.cells(cfg)} == {"logit", "channel"}
     for cell in cnn_am.cells(cfg):
         rows = cnn_am.run_cell(cfg, cell, runner.RunContext(data_dir=tmp_path))
@@ -184,13 +184,14 @@ def test_dataset_max_from_a_test_made_idx_file(tmp_path: Path) -> None:
         assert all(r["dataset_max"] == pytest.approx(expected, rel=1e-6, abs=1e-6) for r in rows)
 
 
-def test_missing_data_labels_the_dataset_max_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_data_labels_the_dataset_max_unavailable(monkeypatch: pytest.MonkeyPatch, fashion_mnist_dir) -> None:
+    """Data that disappears after validation: run_cell labels the dataset maximum unavailable."""
+    raw = _smoke_raw()
+    raw["models"][0]["certify"] = False
+    cfg = replace(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=2, optimizers=("ascent",))
     monkeypatch.setattr(data, "find_fashion_mnist", lambda data_dir=None: None)
     cnn_am._dataset_max.cache_clear()
     try:
-        raw = _smoke_raw()
-        raw["models"][0]["certify"] = False
-        cfg = replace(cnn_am.parse_config(raw), steps=2, optimizers=("ascent",))
         rows = cnn_am.run_cell(cfg, cnn_am.cells(cfg)[0], runner.RunContext())
     finally:
         cnn_am._dataset_max.cache_clear()
@@ -198,10 +199,10 @@ def test_missing_data_labels_the_dataset_max_unavailable(monkeypatch: pytest.Mon
     assert all(r["dataset_max_source"].startswith("unavailable") for r in rows)
 
 
-def test_random_init_models_are_labelled_in_every_record() -> None:
+def test_random_init_models_are_labelled_in_every_record(fashion_mnist_dir) -> None:
     raw = {"methods": ["plain", "proxy-0.5"], "optimizers": ["ascent"], "starts": 1, "steps": 2, "lr": 0.05,
            "models": [{"name": zoo_tv(), "weights": "random-init", "input_size": 32, "logits": [3]}]}
-    cfg = cnn_am.parse_config(raw)
+    cfg = cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
     rows = cnn_am.run_cell(cfg, cnn_am.cells(cfg)[0], runner.RunContext())
     assert {r["weights"] for r in rows} == {"random-init"} and not any(r["trained"] for r in rows)
     assert all(math.isnan(r["dataset_max"]) for r in rows)
@@ -282,12 +283,93 @@ def test_analysis_and_figures_from_stored_records(smoke_run, tmp_path: Path) -> 
     assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths)
 
 
-def test_out_of_range_logit_and_uncertifiable_model_are_config_errors() -> None:
+def test_out_of_range_logit_and_uncertifiable_model_are_config_errors(fashion_mnist_dir) -> None:
     raw = _smoke_raw()
     raw["models"][0]["logits"] = [10]
     with pytest.raises(ConfigError, match=r"\[10\]"):
-        cnn_am.cells(cnn_am.parse_config(raw))
+        cnn_am.cells(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir))
     raw = {"methods": ["plain"], "starts": 1, "steps": 1, "lr": 0.1,
            "models": [{"name": zoo_tv(), "input_size": 32, "logits": [0], "certify": True}]}
     with pytest.raises(ConfigError, match="cannot be certified"):
-        cnn_am.cells(cnn_am.parse_config(raw))
+        cnn_am.cells(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir))
+
+
+# ------------------------------------------------------------------------------------------ fresh machine, bad values
+
+
+def test_smoke_dataset_max_comes_from_the_tests_own_files(smoke_run) -> None:
+    from conftest import TINY_SIZES
+
+    _, df = smoke_run
+    assert (df["dataset_max_n"] == TINY_SIZES["test"]).all()
+    assert df["dataset_max_source"].eq(f"fashion-mnist:test[:{TINY_SIZES['test']}]").all()
+
+
+def test_every_row_carries_the_suite_version(smoke_run) -> None:
+    from benchmarks import suite_version
+
+    _, df = smoke_run
+    assert df["suite_version"].astype(str).eq(suite_version()).all()
+
+
+def test_missing_data_set_is_a_config_error_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setenv("PROXYGRAD_DATA", str(tmp_path / "no-cache"))
+    with pytest.raises(ConfigError, match=r"cnn-am.models\[0\] = 'fmnist-tiny8' needs the data set 'fashion-mnist'"):
+        cnn_am.parse_config(_smoke_raw(), data_dir=tmp_path / "empty")
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("starts", 10**12, "cnn-am.starts must be <= 1024, got 1000000000000"),
+    ("steps", 2**63 - 1, f"cnn-am.steps must be <= 100000, got {2**63 - 1}"),
+    ("lr", float("nan"), "cnn-am.lr must be finite, got nan"),
+])
+def test_sizes_have_upper_limits(key: str, value, needle: str, fashion_mnist_dir) -> None:
+    raw = _smoke_raw()
+    raw[key] = value
+    with pytest.raises(ConfigError) as exc:
+        cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
+    assert needle in str(exc.value)
+
+
+def test_certify_on_a_network_the_certifier_cannot_take_fails_before_writing(tmp_path: Path, capsys,
+                                                                            fashion_mnist_dir) -> None:
+    """fmnist-vgg-relu has MaxPool2d: the certifier's own layer reader refuses it at validation."""
+    from benchmarks.cli import main
+    from toy_functions.network import leaves
+
+    zm = zoo.load("fmnist-vgg-relu")
+    try:
+        leaves(zm.model)
+    except ValueError as exc:
+        refusal = str(exc)
+    else:
+        pytest.skip("the certifier takes every layer of fmnist-vgg-relu")
+    conf = tmp_path / "c.toml"
+    conf.write_text('[p]\nmethods = ["plain"]\nstarts = 1\nsteps = 2\nlr = 0.05\n'
+                    '[[p.models]]\nname = "fmnist-vgg-relu"\nlogits = [0]\ncertify = true\n')
+    out = tmp_path / "out"
+    code = main(["run", "cnn-am", "--profile", "p", "--config", str(conf), "--out", str(out),
+                 "--data", str(fashion_mnist_dir), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "certify = true" in err and "fmnist-vgg-relu" in err and refusal in err
+    assert not out.exists()
+    code = main(["run", "cnn-am", "--profile", "p", "--config", str(conf), "--out", str(out), "--no-progress",
+                 "--data", str(tmp_path / "nothing-here")])
+    assert code == 2 and not out.exists()
+
+
+def test_damaged_model_manifest_is_a_config_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  fashion_mnist_dir) -> None:
+    import shutil
+
+    for suffix in (".pt", ".json"):
+        shutil.copy(zoo.MODELS_DIR / f"fmnist-tiny8{suffix}", tmp_path / f"fmnist-tiny8{suffix}")
+    (tmp_path / "fmnist-tiny8.json").write_text("{garbage")
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path)
+    cnn_am._load.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=f"manifest {tmp_path / 'fmnist-tiny8.json'}"):
+            cnn_am.cells(cnn_am.parse_config(_smoke_raw(), data_dir=fashion_mnist_dir))
+    finally:
+        cnn_am._load.cache_clear()

@@ -24,7 +24,7 @@ class FakeConfig:
     fail: bool
 
 
-def _parse_config(raw: dict) -> FakeConfig:
+def _parse_config(raw: dict, *, data_dir=None) -> FakeConfig:
     return FakeConfig(int(raw["n"]), bool(raw.get("fail", False)))
 
 

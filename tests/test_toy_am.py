@@ -89,6 +89,63 @@ def test_bad_config_is_named(mutate, needle):
     assert needle in str(exc.value)
 
 
+BAD_VALUES = [
+    (lambda r: r["families"].append({"name": "random_mlp", "dims": [2], "params": {"widths": [-3]}}),
+     "widths entry must be >= 1 and <= 4096, got -3"),
+    (lambda r: r["families"].append({"name": "random_cnn", "dims": [2]}), "dim must be >= 4 for random_cnn"),
+    (lambda r: r["families"].append({"name": "random_mlp", "dims": [2], "params": {"negative_slope": float("nan")}}),
+     "negative_slope must lie in [0.0, 1.0), got nan"),
+    (lambda r: r["families"][0].update(params={"negative_slope": float("nan")}), "negative_slope"),
+    (lambda r: r.update(starts=10**12), "toy-am.starts must be <= 4096, got 1000000000000"),
+    (lambda r: r.update(steps=2**63 - 1), f"toy-am.steps must be <= 100000, got {2**63 - 1}"),
+    (lambda r: r.update(instances=10**9), "toy-am.instances must be <= 1000, got 1000000000"),
+]
+
+
+@pytest.mark.parametrize("mutate, needle", BAD_VALUES)
+def test_bad_values_fail_validation_naming_key_and_value(mutate, needle):
+    raw = copy.deepcopy(RAW)
+    mutate(raw)
+    with pytest.raises(ConfigError) as exc:
+        toy_am.parse_config(raw)
+    assert needle in str(exc.value)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, float) and v != v:
+        return "nan"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
+@pytest.mark.parametrize("mutate, needle", BAD_VALUES)
+def test_bad_values_exit_2_before_anything_is_written(mutate, needle, tmp_path, capsys):
+    raw = copy.deepcopy(RAW)
+    mutate(raw)
+    conf = tmp_path / "bad.toml"
+    conf.write_text("[p]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in raw.items()))
+    out = tmp_path / "out"
+    assert main(["run", "toy-am", "--profile", "p", "--config", str(conf), "--out", str(out), "--no-progress"]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_records_never_exceed_f_star_not_even_by_one_ulp():
+    """Runs that end on the argmax corner (dead_unit, deep_chain, d = 2 and 8, quick-sized batches):
+    f_best <= f_star exactly, so gap >= 0 and attained <= 1 in every row."""
+    raw = {**copy.deepcopy(RAW), "instances": 6, "starts": 16, "steps": 40,
+           "methods": ["plain", "proxy-1.0", "straight-through"], "optimizers": [{"name": "ascent", "lr": 0.1}],
+           "families": [{"name": n, "dims": [2, 8]} for n in ("dead_unit", "dead_unit_leaky", "deep_chain")]}
+    cfg = toy_am.parse_config(raw)
+    r = pd.DataFrame([row for c in toy_am.cells(cfg) for row in toy_am.run_cell(cfg, c, RunContext())])
+    assert (r["f_best"] == r["f_star"]).sum() > 100  # many runs reach the optimum exactly
+    assert (r["f_best"] <= r["f_star"]).all(), r.loc[r["f_best"] > r["f_star"], ["family", "dim", "seed"]]
+    assert (r["gap"] >= 0).all() and (r["attained"] <= 1).all()
+
+
 def test_cells_are_instances_in_config_order(cfg):
     keys = [c.key for c in toy_am.cells(cfg)]
     assert keys == ["dead_unit.d2.s0", "dead_unit.d2.s1", "race_of_patterns_leaky.d2.s0",
@@ -107,6 +164,7 @@ def test_record_semantics(records):
     r = records
     assert (r["f_best"] >= r["f_start"]).all()
     assert (r["f_best"] <= r["f_star"] + 1e-9).all(), "AM exceeded the certified optimum"
+    assert (r["f_best"] <= r["f_star"]).all() and (r["gap"] >= 0).all() and (r["attained"] <= 1).all()
     np.testing.assert_array_equal(r["gap"], r["f_star"] - r["f_best"])
     scale = r["f_star"] - r["f_start"]
     expect = np.where(scale > 0, r["gap"] / scale.where(scale > 0, 1.0), 0.0)

@@ -13,7 +13,7 @@ import toy_functions as tf
 from toy_functions.network import linearize
 from toy_functions.regions import pattern_of, region_lp
 
-HAND_BUILT = [n for n in tf.names() if not n.startswith("random_")]
+HAND_BUILT = [n for n in tf.names() if tf.optimum_kind(n) == tf.CLOSED_FORM]
 CONVEX = [n for n in HAND_BUILT if not n.startswith("bumps")]
 
 
@@ -246,3 +246,66 @@ def test_random_cnn_is_certified(tmp_path):
     x = torch.rand(4000, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
     with torch.no_grad():
         assert float(f(x).max()) <= f.optimum + 1e-12
+
+
+# ---- the stated optimum is the value the network attains at its argmax (no record can exceed it) ----
+
+def test_each_family_declares_how_its_optimum_is_known():
+    kinds = {n: tf.optimum_kind(n) for n in tf.names()}
+    assert set(kinds.values()) == {tf.CLOSED_FORM, tf.CERTIFIED}
+    assert kinds["random_mlp"] == kinds["random_cnn"] == tf.CERTIFIED
+    assert all(kinds[n] == tf.CLOSED_FORM for n in ("dead_unit", "bumps_leaky", "deep_chain", "race_of_patterns"))
+    with pytest.raises(ValueError, match="no_such"):
+        tf.optimum_kind("no_such")
+
+
+@pytest.mark.parametrize("name", HAND_BUILT)
+@pytest.mark.parametrize("dim", [2, 8, 32, 128])
+def test_optimum_is_the_largest_value_computed_at_the_argmax(name, dim):
+    """Batches of sizes outside PROBE_BATCHES, every row: none exceeds `optimum`; the closed form
+    agrees with it within the documented tolerance."""
+    if name.startswith("bumps") and dim > 32:
+        pytest.skip("bumps is built for d <= 32 here")
+    for seed in range(4):
+        f = tf.get(name, dim=dim, seed=seed)
+        a = f.argmax[None]
+        with torch.no_grad():
+            for n in (65, 100, 333, 2048):
+                assert float(f(a.repeat(n, 1)).max()) <= f.optimum
+            assert float(f(a).max()) <= f.optimum
+        assert f.check_optimum() == f.optimum - f.stated_optimum
+        assert abs(f.optimum - f.stated_optimum) <= tf.base.STATED_RTOL * max(1.0, abs(f.stated_optimum))
+
+
+def test_a_wrong_closed_form_is_caught_at_construction():
+    f = tf.get("dead_unit", dim=3, seed=0)
+    with pytest.raises(ValueError, match="stated optimum"):
+        tf.ToyFunction(f.net, name="wrong", params={}, input_shape=(3,), optimum=f.stated_optimum * (1 - 1e-9),
+                       argmax=f.argmax, certificate=tf.ClosedForm("wrong on purpose"), forward_slope=0.0)
+
+
+def test_the_optimum_follows_dtype_and_assignment_sets_the_stated_value():
+    f = tf.get("deep_chain", dim=8, seed=1)
+    g = tf.get("deep_chain", dim=8, seed=1).to(torch.float32)
+    with torch.no_grad():
+        assert g.optimum == max(float(g(g.argmax[None].repeat(n, 1)).max()) for n in tf.base.PROBE_BATCHES)
+    assert g.optimum != f.optimum  # float32 rounding
+    before = f.optimum
+    f.optimum = 123.0
+    assert f.stated_optimum == 123.0 and f.optimum == before
+
+
+@pytest.mark.parametrize("name", HAND_BUILT)
+def test_gradient_ascent_never_beats_the_optimum_not_even_by_one_ulp(name):
+    """Many AM runs that end on the argmax (the corner for dead_unit/deep_chain): f_best <= optimum
+    exactly, for batch layouts 1..64 starts."""
+    from proxygrad import maximize, rules
+
+    for dim in (2, 8):
+        for seed in range(12):
+            f = tf.get(name, dim=dim, seed=seed)
+            for starts, slope in ((1, 1.0), (3, 0.5), (16, 1.0), (64, 0.3)):
+                res = maximize(f, shape=f.input_shape, starts=starts, steps=60, lr=0.1, seed=seed,
+                               dtype=torch.float64, backward_slope=rules.slope(slope))
+                best = res.trace.max(dim=0).values
+                assert (best <= f.optimum).all(), (name, dim, seed, starts, float(best.max()) - f.optimum)

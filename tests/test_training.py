@@ -153,15 +153,15 @@ def test_evaluate_counts_exactly():
 
 
 # ------------------------------------------------------------------------------------ the experiment
-def test_profiles_parse_and_cells_are_paired():
+def test_profiles_parse_and_cells_are_paired(all_data_dir):
     for prof in config.PROFILES:
-        cfg = exp.parse_config(config.load_profile("training", prof))
+        cfg = exp.parse_config(config.load_profile("training", prof), data_dir=all_data_dir)
         cells = exp.cells(cfg)
         assert len(cells) == len(cfg.datasets) * len(cfg.archs) * len(exp.variants(cfg)) * len(cfg.seeds)
         assert len({c.key for c in cells}) == len(cells)
         for c in cells:
             store.check_key(c.key)
-    quick = exp.parse_config(config.load_profile("training", "quick"))
+    quick = exp.parse_config(config.load_profile("training", "quick"), data_dir=all_data_dir)
     assert quick.datasets == ("fashion-mnist",) and len(quick.seeds) == 3 and quick.test_limit is None
 
 
@@ -262,3 +262,74 @@ def test_run_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     rows = exp.run_cell(cfg, cell, ctx)
     assert _strip(rows) == _strip(ref) and rows[0]["rule"] == "slope=0.3" and rows[0]["forward_slope"] == 0.01
     assert not (tmp_path / "checkpoints" / cell.key).exists()
+
+
+# ------------------------------------------------------------------------------------ damaged checkpoints, bad values
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing parts", "wrong shapes"])
+def test_damaged_checkpoint_is_named_and_the_run_recomputed(sets, tmp_path, damage):
+    ref_rows = training.train(models.build_seeded(5, "small_cnn"), *sets, rule=rules.slope(0.3), **KW)
+    path = tmp_path / training.CHECKPOINT_NAME
+    if damage == "garbage":
+        path.write_bytes(b"not a checkpoint at all")
+    else:
+        training.train(models.build_seeded(5, "small_cnn"), *sets, rule=rules.slope(0.3), checkpoint_dir=tmp_path,
+                       **{**KW, "epochs": 1})
+        state = torch.load(path, weights_only=True)
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[:3000])
+        elif damage == "missing parts":
+            del state["optimizer"]
+            torch.save(state, path)
+        else:
+            state["fingerprint"]["epochs"] = KW["epochs"]
+            state["model"] = {k: v[:1] for k, v in state["model"].items()}
+            torch.save(state, path)
+    with pytest.warns(RuntimeWarning, match=f"damaged training checkpoint {path}"):
+        rows = training.train(models.build_seeded(5, "small_cnn"), *sets, rule=rules.slope(0.3),
+                              checkpoint_dir=tmp_path, **KW)
+    assert _strip(rows) == _strip(ref_rows)
+
+
+def test_timing_columns_are_declared_and_the_rest_repeats(tmp_path):
+    assert exp.TIMING_COLUMNS == ("seconds",)
+    raw = {**config.load_profile("training", "smoke"), "methods": ["relu"], "seeds": [0], "train_limit": 64,
+           "test_limit": 32, "epochs": 1, "batch_size": 32}
+    cfg = exp.parse_config(raw)
+    a = exp.run_cell(cfg, exp.cells(cfg)[0], RunContext(out_dir=tmp_path / "a"))
+    b = exp.run_cell(cfg, exp.cells(cfg)[0], RunContext(out_dir=tmp_path / "b"))
+    assert set(exp.TIMING_COLUMNS) <= set(a[0])
+    drop = lambda rows: [{k: v for k, v in r.items() if k not in exp.TIMING_COLUMNS} for r in rows]  # noqa: E731
+    assert drop(a) == drop(b)
+
+
+BAD_TRAINING = [
+    ({"backward_slopes": [1e300]}, "training.backward_slopes[0] must be <= 10.0, got 1e+300"),
+    ({"epochs": 2**63 - 1}, f"training.epochs must be <= 1000, got {2**63 - 1}"),
+    ({"batch_size": 10**12}, "training.batch_size must be <= 65536"),
+    ({"seeds": list(range(101))}, "training.seeds lists 101 seeds; at most 100"),
+    ({"datasets": ["fashion-mnist"]}, "training.datasets[0] = 'fashion-mnist' is not on this machine"),
+]
+
+
+@pytest.mark.parametrize("patch, needle", BAD_TRAINING)
+def test_bad_values_exit_2_naming_key_and_value_before_writing(patch, needle, tmp_path, capsys, monkeypatch):
+    from benchmarks.cli import main
+
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setenv("PROXYGRAD_DATA", str(tmp_path / "no-cache"))
+    raw = {**config.load_profile("training", "smoke"), **patch}
+    with pytest.raises(ConfigError) as exc:
+        exp.parse_config(raw, data_dir=tmp_path / "empty")
+    assert needle in str(exc.value)
+    conf = tmp_path / "c.toml"
+    conf.write_text("[p]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in raw.items()))
+    out = tmp_path / "out"
+    assert main(["run", "training", "--profile", "p", "--config", str(conf), "--out", str(out), "--no-progress",
+                 "--data", str(tmp_path / "empty")]) == 2
+    assert needle.replace("'", '"') in capsys.readouterr().err.replace("'", '"')
+    assert not out.exists()
+
+
+def test_data_given_with_data_dir_is_found(fashion_mnist_dir):
+    raw = {**config.load_profile("training", "smoke"), "datasets": ["fashion-mnist"]}
+    assert exp.parse_config(raw, data_dir=fashion_mnist_dir).datasets == ("fashion-mnist",)

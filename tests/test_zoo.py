@@ -116,8 +116,19 @@ def test_imagenet_weights_offline_give_a_clear_error(monkeypatch: pytest.MonkeyP
         raise urllib.error.URLError("network is unreachable")
 
     monkeypatch.setattr(api, "load_state_dict_from_url", offline)
-    with pytest.raises(zoo.WeightsError, match=r"--weights PATH"):
+    with pytest.raises(zoo.WeightsError, match=r"weights = \"PATH\" in the cnn-am profile") as exc:
         zoo.load(SMALL_TV, "imagenet")
+    assert "--weights" not in str(exc.value)  # no such flag exists
+
+
+@pytest.mark.parametrize("text", ["{not json", "", "[1, 2]", '{"sha256": 3}', "\xff\xfe"])
+def test_damaged_manifest_is_named(tmp_path: Path, text: str) -> None:
+    for suffix in (".pt", ".json"):
+        shutil.copy(zoo.MODELS_DIR / f"fmnist-tiny8{suffix}", tmp_path / f"fmnist-tiny8{suffix}")
+    path = tmp_path / "fmnist-tiny8.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(zoo.WeightsError, match=f"manifest {path} of suite model 'fmnist-tiny8' is damaged"):
+        zoo.load("fmnist-tiny8", models_dir=tmp_path)
 
 
 def test_bad_weights_and_names_give_clear_errors(tmp_path: Path) -> None:

@@ -44,9 +44,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (ClosedForm, ToyFunction, check_float, check_int, check_slope, generator, linear,
+from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_slope, generator, linear,
                    random_signs, rectifier)
 
+OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"n_bumps": 3, "gap": 0.25, "coverage": 0.9, "plateau": 0.5, "negative_slope": 0.0}
 
 

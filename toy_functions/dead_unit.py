@@ -19,9 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (ClosedForm, ToyFunction, check_float, check_slope, generator, linear,
+from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_slope, generator, linear,
                    random_signs, rectifier)
 
+OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"threshold": 0.6, "negative_slope": 0.0}
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import DTYPE, ToyFunction, check_int, check_slope, generator, rectifier
+from .base import CERTIFIED, DTYPE, ToyFunction, check_int, check_slope, generator, rectifier
 from .certifier import exact_maximum
 
+OPTIMUM_KIND = CERTIFIED  # by the MILP certifier at construction
 MLP_DEFAULTS = {"widths": (16, 16), "negative_slope": 0.0}
 CNN_DEFAULTS = {"channels": (2, 4), "negative_slope": 0.0}
 
@@ -95,3 +96,21 @@ def build_cnn(dim: int, seed: int, *, channels: object, negative_slope: float, n
     _init_(net, g)
     params = {"dim": dim, "seed": seed, "channels": [c1, c2], "negative_slope": s}
     return _certified(net, name, params, (1, dim, dim), s, cache_dir)
+
+
+def check_params(name: str, dim: int, **params: object) -> None:
+    """The checks `build_mlp` / `build_cnn` make before certifying, without solving anything:
+    ValueError naming a bad `dim` or parameter of family `name` ("random_mlp" or "random_cnn")."""
+    defaults = MLP_DEFAULTS if name == "random_mlp" else CNN_DEFAULTS
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r}; accepted: {sorted(defaults)}")
+    resolved = {**defaults, **params}
+    check_int("dim", dim, 1, 4096)
+    check_slope(resolved["negative_slope"])
+    if name == "random_mlp":
+        _sizes("widths", resolved["widths"], 1, 8)
+    else:
+        if dim < 4:
+            raise ValueError(f"dim must be >= 4 for random_cnn (input 1 x dim x dim), got {dim!r}")
+        _sizes("channels", resolved["channels"], 2, 2)

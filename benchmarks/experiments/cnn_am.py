@@ -34,8 +34,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from benchmarks import data as _data
 from benchmarks import methods as _methods
-from benchmarks import zoo
+from benchmarks import suite_version, zoo
 from benchmarks.config import ConfigError, Reader
 
 NAME = "cnn-am"
@@ -48,6 +49,17 @@ STIMULUS_SIDE = 32
 BOUND_TOL = 1e-4
 #: Certified bounds (benchmarks.bounds): f_best <= upper_bound exactly where the unit is certified.
 BOUNDS = {"f_best": ("upper_bound", ("model", "unit", "optimizer", "method", "start"))}
+#: No column is a wall time: every one is a pure function of the config.
+TIMING_COLUMNS: tuple[str, ...] = ()
+#: Upper limits (documented in benchmarks/configs/cnn-am.toml), validated before anything is written.
+MAX_STARTS = 1024
+MAX_STEPS = 100_000
+MAX_LR = 10.0
+MAX_SEED = 2**31 - 1
+MAX_DATASET_LIMIT = 10_000_000
+MAX_CHANNELS_PER_LAYER = 4096
+MAX_NODE_LIMIT = 10_000_000
+MAX_TIME_LIMIT = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,7 @@ def _parse_model(r: Reader) -> ModelCfg:
     input_size = r.int("input_size", None, min=4)
     logits = r.list("logits", int, [], min_len=0, min=0)
     layers = r.list("layers", str, [], min_len=0)
-    per_layer = r.int("channels_per_layer", 0 if not layers else 2, min=0)
+    per_layer = r.int("channels_per_layer", 0 if not layers else 2, min=0, max=MAX_CHANNELS_PER_LAYER)
     certify = r.bool("certify", False)
     r.done()
     if not logits and not (layers and per_layer):
@@ -110,10 +122,23 @@ def _parse_model(r: Reader) -> ModelCfg:
     return ModelCfg(name, weights, input_size, logits, layers, per_layer, certify)
 
 
-def parse_config(raw: dict) -> Config:
-    """Validate a raw profile table into a ``Config`` (``ConfigError`` naming the key and value)."""
+def parse_config(raw: dict, *, data_dir: str | Path | None = None) -> Config:
+    """Validate a raw profile table into a ``Config`` (``ConfigError`` naming the key and value).
+
+    The test set of every suite model's data set must be found (in ``data_dir`` or the data module's
+    default places): ``dataset_max`` is part of the records, so a missing data set stops the run
+    before anything is written. (torchvision models have no suite data set; their records say so.)
+    """
     r = Reader(raw, NAME)
     models = tuple(_parse_model(m) for m in r.tables("models"))
+    for i, m in enumerate(models):
+        dataset = zoo.SUITE[m.name].dataset if m.name in zoo.SUITE else None
+        if dataset is not None:
+            try:
+                _data.require(dataset, data_dir)
+            except _data.DataMissingError as exc:
+                raise ConfigError(f"{NAME}.models[{i}] = {m.name!r} needs the data set {dataset!r} "
+                                  f"(its dataset_max), which is not on this machine: {exc}") from exc
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"{NAME}.models lists a model twice: {labels}")
@@ -128,11 +153,11 @@ def parse_config(raw: dict) -> Config:
     cfg = Config(
         models=models, methods=names,
         optimizers=r.list("optimizers", str, ["adam"], choices=OPTIMIZERS),
-        starts=r.int("starts", min=1), steps=r.int("steps", min=1),
-        lr=r.float("lr", min=0.0, min_exclusive=True), seed=r.int("seed", 0, min=0),
-        dataset_limit=r.int("dataset_limit", None, min=1),
-        certify_time_limit=r.float("certify_time_limit", 60.0, min=0.0, min_exclusive=True),
-        certify_node_limit=r.int("certify_node_limit", None, min=1),
+        starts=r.int("starts", min=1, max=MAX_STARTS), steps=r.int("steps", min=1, max=MAX_STEPS),
+        lr=r.float("lr", min=0.0, min_exclusive=True, max=MAX_LR), seed=r.int("seed", 0, min=0, max=MAX_SEED),
+        dataset_limit=r.int("dataset_limit", None, min=1, max=MAX_DATASET_LIMIT),
+        certify_time_limit=r.float("certify_time_limit", 60.0, min=0.0, min_exclusive=True, max=MAX_TIME_LIMIT),
+        certify_node_limit=r.int("certify_node_limit", None, min=1, max=MAX_NODE_LIMIT),
     )
     r.done()
     return cfg
@@ -169,7 +194,10 @@ def cells(cfg: Config) -> list:
 
     out = []
     for mi, m in enumerate(cfg.models):
-        zm = load_model(m, cfg.seed)
+        try:
+            zm = load_model(m, cfg.seed)
+        except zoo.WeightsError as exc:
+            raise ConfigError(f"{NAME}.models[{mi}] = {m.name!r} (weights {m.weights!r}): {exc}") from exc
         depths = _layer_depths(zm.model)
         if m.certify and (zm.preprocess is not None or not isinstance(zm.model, nn.Sequential)):
             raise ConfigError(f"{NAME}: model {m.name!r} cannot be certified (certify = true needs a plain "
@@ -198,7 +226,25 @@ def cells(cfg: Config) -> list:
                 key = _sanitize(f"{m.label},{opt},{unit}")
                 out.append(Cell(key, {"model": mi, "optimizer": opt, "kind": kind, "layer": layer,
                                       "index": idx, "depth": depth, "unit": unit}))
+        if m.certify:
+            for kind, layer, idx, _ in units:
+                _check_certifier_takes(zm, kind, layer, idx, f"{NAME}.models[{mi}]")
     return out
+
+
+def _check_certifier_takes(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, where: str) -> None:
+    """ConfigError unless the exact certifier accepts the network of unit ``(kind, layer, index)``:
+    its own layer reader (``leaves``, which every solve starts with) decides, without solving."""
+    try:
+        from toy_functions.certify.network import leaves  # type: ignore[import-not-found]
+    except ImportError:
+        from toy_functions.network import leaves
+    try:
+        net, _ = certifiable(zm, kind, layer, index)
+        leaves(net)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: certify = true, but the certifier cannot take model {zm.name!r} "
+                          f"({'logits' if kind == 'logit' else 'layer ' + repr(layer)}): {exc}") from exc
 
 
 def objective(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> nn.Module:
@@ -372,7 +418,7 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
             fb = float(f_best[s])
             ub = cert["upper_bound"]
             rows.append({
-                "experiment": NAME, "model": m.label, "source": zm.source, "weights": zm.weights_label,
+                "experiment": NAME, "suite_version": suite_version(), "model": m.label, "source": zm.source, "weights": zm.weights_label,
                 "trained": zm.trained, "model_sha256": zm.sha256 or "", "forward_slope": zm.forward_slope,
                 "optimizer": p["optimizer"], "unit": p["unit"], "unit_kind": kind,
                 "layer": "logits" if kind == "logit" else layer, "layer_depth": p["depth"], "index": index,

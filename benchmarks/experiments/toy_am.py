@@ -38,6 +38,12 @@ OPTIMIZERS: tuple[str, ...] = ("ascent", "normalized", "adam")
 TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
 #: Certified bounds (benchmarks.bounds): f_best <= f_star exactly, per instance and start.
 BOUNDS = {"f_best": ("f_star", ("family", "dim", "seed", "method", "optimizer", "start"))}
+#: Upper limits of the sizes (documented in benchmarks/configs/toy-am.toml): a profile beyond them is
+#: a typo or would not finish (``steps`` and ``starts`` bound one ``maximize`` call's time and memory).
+MAX_INSTANCES = 1000
+MAX_STARTS = 4096
+MAX_STEPS = 100_000
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,11 @@ def _family_names() -> list[str]:
 
 
 def build(name: str, dim: int, seed: int, params: dict[str, Any], cache_dir: Any = None):
-    """``toy_functions.get(name, dim=dim, seed=seed, **params)``; random families cache their
-    certificates under ``cache_dir`` (None: toy_functions' default directory)."""
+    """``toy_functions.get(name, dim=dim, seed=seed, **params)``; families with a certified optimum
+    cache their certificates under ``cache_dir`` (None: toy_functions' default directory)."""
     import toy_functions
 
-    if name.startswith("random") and cache_dir is not None:
+    if toy_functions.optimum_kind(name) == toy_functions.CERTIFIED and cache_dir is not None:
         return toy_functions.get(name, dim=dim, seed=seed, cache_dir=cache_dir, **params)
     return toy_functions.get(name, dim=dim, seed=seed, **params)
 
@@ -97,25 +103,24 @@ def _safe_label(text: str, where: str) -> str:
 
 
 def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str, Any], where: str) -> None:
-    """Build a hand-built family at each dim to validate its parameters (cheap, closed form); for the
-    random families, whose construction solves a MILP, only the parameter names are checked here."""
+    """Build a closed-form family at each dim to validate its parameters (cheap); for a certified
+    family, whose construction solves a MILP, run the builder's own checks without solving."""
     import toy_functions
+    from toy_functions import random_nets
 
     try:
-        if name in toy_functions.RANDOM:
-            accepted = toy_functions.FAMILIES[name][1]
-            unknown = sorted(set(params) - set(accepted))
-            if unknown:
-                raise ValueError(f"unknown parameter {unknown[0]!r}; accepted: {sorted(accepted)}")
-        else:
-            for dim in dims:
+        for dim in dims:
+            if toy_functions.optimum_kind(name) == toy_functions.CERTIFIED:
+                random_nets.check_params(name, dim, **params)
+            else:
                 build(name, dim, seed, params)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where} ({name}, dims={list(dims)}, params={params}): {exc}") from exc
 
 
-def parse_config(raw: dict[str, Any]) -> Config:
+def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
     """Validate a raw profile into :class:`Config`; ConfigError names any bad key or value.
+    (``data_dir`` is accepted like every experiment's; toy-am reads no data set.)
 
     Each hand-built family is built once per dim (first seed) so that unknown or bad parameters and
     dims are reported here, before anything runs (random families: parameter names only).
@@ -135,14 +140,14 @@ def parse_config(raw: dict[str, Any]) -> Config:
         o.done()
     if len({o.name for o in optimizers}) != len(optimizers):
         raise ConfigError(f"{NAME}.optimizers lists an optimizer twice")
-    cfg_seed = r.int("seed", 0, min=0)
+    cfg_seed = r.int("seed", 0, min=0, max=MAX_SEED)
     known = _family_names()
     families = []
     for fr in r.tables("families"):
         name = choice(fr.str("name"), known, f"family in {fr.where}")
         params = dict(fr.table("params", {}).raw)
         label = _safe_label(fr.str("label", name), f"{fr.where}.label")
-        dims = fr.list("dims", int, min=1)
+        dims = fr.list("dims", int, min=1, max=4096)
         fr.done()
         _check_family(name, dims, cfg_seed, params, fr.where)
         families.append(Family(name, label, dims, params))
@@ -154,10 +159,10 @@ def parse_config(raw: dict[str, Any]) -> Config:
         families=tuple(families),
         methods=methods,
         optimizers=tuple(optimizers),
-        instances=r.int("instances", min=1),
+        instances=r.int("instances", min=1, max=MAX_INSTANCES),
         seed=cfg_seed,
-        starts=r.int("starts", min=1),
-        steps=r.int("steps", min=1),
+        starts=r.int("starts", min=1, max=MAX_STARTS),
+        steps=r.int("steps", min=1, max=MAX_STEPS),
         targets=tuple(sorted(r.list("targets", float, min=0.0, max=1.0, min_exclusive=True), reverse=True)),
     )
     r.done()

@@ -37,6 +37,16 @@ BASELINE = "relu"
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 #: Certified bounds (benchmarks.bounds): none, training records have no certified optimum.
 BOUNDS: dict = {}
+#: Wall-time columns: the only ones that are not a pure function of the config.
+TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
+#: Upper limits (documented in benchmarks/configs/training.toml), validated before anything is written.
+MAX_BACKWARD_SLOPE = 10.0
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 65536
+MAX_SEEDS = 100
+MAX_SEED = 2**31 - 1
+MAX_LIMIT = 10_000_000
+MAX_LR = 10.0
 
 
 @dataclass(frozen=True)
@@ -60,30 +70,40 @@ class Config:
     checkpoint: bool
 
 
-def parse_config(raw: dict[str, Any]) -> Config:
+def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> Config:
     """Validate a raw profile table into a :class:`Config` (ConfigError naming the bad key/value).
 
-    ``train_limit`` / ``test_limit`` = 0 (or absent) means the whole split.
+    ``train_limit`` / ``test_limit`` = 0 (or absent) means the whole split. Every data set must be
+    found (in ``data_dir`` or the data module's default places), so a missing one stops the run
+    before anything is written.
     """
     r = Reader(raw, NAME)
     cfg = Config(
         datasets=r.list("datasets", str, choices=_data.DATASETS),
         archs=r.list("archs", str, choices=_models.ARCHS),
         methods=r.list("methods", str, choices=METHODS),
-        backward_slopes=r.list("backward_slopes", float, (), min_len=0, min=0.0, min_exclusive=True),
+        backward_slopes=r.list("backward_slopes", float, (), min_len=0, min=0.0, min_exclusive=True,
+                               max=MAX_BACKWARD_SLOPE),
         leaky_slope=r.float("leaky_slope", 0.01, min=0.0, max=1.0, min_exclusive=True),
-        seeds=r.list("seeds", int, min=0),
-        epochs=r.int("epochs", min=1),
-        lr=r.float("lr", min=0.0, min_exclusive=True),
-        batch_size=r.int("batch_size", min=1),
+        seeds=r.list("seeds", int, min=0, max=MAX_SEED),
+        epochs=r.int("epochs", min=1, max=MAX_EPOCHS),
+        lr=r.float("lr", min=0.0, min_exclusive=True, max=MAX_LR),
+        batch_size=r.int("batch_size", min=1, max=MAX_BATCH_SIZE),
         momentum=r.float("momentum", 0.9, min=0.0, max=0.999),
-        weight_decay=r.float("weight_decay", 5e-4, min=0.0),
+        weight_decay=r.float("weight_decay", 5e-4, min=0.0, max=1.0),
         lr_schedule=r.str("lr_schedule", "cosine", choices=LR_SCHEDULES),
-        train_limit=r.int("train_limit", 0, min=0) or None,
-        test_limit=r.int("test_limit", 0, min=0) or None,
+        train_limit=r.int("train_limit", 0, min=0, max=MAX_LIMIT) or None,
+        test_limit=r.int("test_limit", 0, min=0, max=MAX_LIMIT) or None,
         checkpoint=r.bool("checkpoint", True),
     )
     r.done()
+    if len(cfg.seeds) > MAX_SEEDS:
+        raise ConfigError(f"{NAME}.seeds lists {len(cfg.seeds)} seeds; at most {MAX_SEEDS}")
+    for i, ds in enumerate(cfg.datasets):
+        try:
+            _data.require(ds, data_dir)
+        except _data.DataMissingError as exc:
+            raise ConfigError(f"{NAME}.datasets[{i}] = {ds!r} is not on this machine: {exc}") from exc
     if BASELINE not in cfg.methods:
         raise ConfigError(f"{NAME}.methods must include the baseline {BASELINE!r} (paired tests are against it)")
     if any(m in PROXY_METHODS for m in cfg.methods) and not cfg.backward_slopes:
