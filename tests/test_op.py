@@ -74,11 +74,41 @@ def test_non_contiguous_input():
     assert torch.equal(base.grad, reference_grad(base.detach(), torch.ones_like(base), 0.4))
 
 
-def test_saves_only_a_boolean_mask():
-    x = torch.randn(100, requires_grad=True)
-    y = proxy_relu(x * 1.0, 0.5)
+@pytest.mark.parametrize("rule", [0.5, rules.redirected()])
+@pytest.mark.parametrize("forward_slope, upper, inplace, saves", [
+    (0.0, None, False, "output"), (0.0, None, True, "output"), (0.01, None, False, "input"),
+    (0.01, None, True, "output"), (0.0, 6.0, False, "input"), (0.0, 6.0, True, "output")])
+def test_saves_what_pytorch_saves_and_nothing_else(rule, forward_slope, upper, inplace, saves):
+    """One saved tensor, the same PyTorch's own rectifier saves: no mask, no extra memory."""
+    leaf = torch.randn(100, requires_grad=True)
+    h = leaf * 1.0
+    x_before = h.detach().clone()
+    y = rectify(h, rule, forward_slope=forward_slope, upper=upper, inplace=inplace)
     saved = y.grad_fn.saved_tensors
-    assert len(saved) == 1 and saved[0].dtype == torch.bool
+    assert len(saved) == 1 and saved[0].dtype == torch.float32
+    expected = y if saves == "output" else h
+    assert saved[0].data_ptr() == expected.data_ptr() and torch.equal(saved[0], expected)
+    if saves == "input":
+        assert torch.equal(saved[0], x_before)
+
+
+@pytest.mark.parametrize("forward_slope, upper", [(0.0, None), (0.2, None), (0.0, 6.0)])
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_saving_variant_matches_the_reference_gradient(dtype, inplace, forward_slope, upper):
+    """Gradients from the saved output or input equal the written-out rule, at x = 0 and at the clip."""
+    x = (sample_with_zeros((7, 9), torch.float64, "cpu", seed=4) * 4).to(dtype)
+    x.view(-1)[::11] = 6.0  # exactly at the clip
+    up = sample_with_zeros((7, 9), dtype, "cpu", seed=5)
+    leaf = x.clone().requires_grad_()
+    y = rectify(leaf * 1, 0.3, forward_slope=forward_slope, upper=upper, inplace=inplace)
+    plain = F.hardtanh(x, 0.0, upper) if upper is not None else F.leaky_relu(x, forward_slope)
+    assert torch.equal(y, plain)
+    y.backward(up)
+    expected = reference_grad(x, up, 0.3)
+    if upper is not None:
+        expected = expected.masked_fill(x >= upper, 0)
+    assert torch.equal(leaf.grad, expected)
 
 
 def test_inplace_modifies_input_and_keeps_gradient():
