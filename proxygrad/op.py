@@ -93,13 +93,20 @@ class _SlopeFunction(torch.autograd.Function):
 
 
 def _surrogate_factor(rule: BackwardRule, x: Tensor) -> Tensor:
-    """The negative-side derivative of a SUGAR surrogate at ``x`` (see ``proxygrad.rules``)."""
+    """The negative-side derivative of a SUGAR surrogate at ``x`` (see ``proxygrad.rules``).
+
+    Evaluated as ``sig + (x + alpha) * sig * (1 - sig)`` (B-SiLU, ``sig = sigmoid(x)``) and
+    ``2 alpha x / (1 + x^2)^2`` (NeLU) in exactly this order of operations, in reused buffers.
+    """
     alpha = rule.param("alpha")
     if rule.name == "bsilu":
         sig = torch.sigmoid(x)
-        return sig + (x + alpha) * sig * (1 - sig)
+        factor = torch.add(x, alpha).mul_(sig)     # (x + alpha) * sig
+        factor.mul_(torch.rsub(sig, 1))            # ... * (1 - sig)
+        return factor.add_(sig)                    # sig + ...
     if rule.name == "nelu":
-        return 2 * alpha * x / (1 + x * x) ** 2
+        denominator = torch.mul(x, x).add_(1).pow_(2)   # (1 + x * x) ** 2
+        return torch.mul(x, 2 * alpha).div_(denominator)
     raise ValueError(f"no surrogate derivative for rule {rule.label}")
 
 
@@ -127,10 +134,11 @@ class _SurrogateFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         (x,) = ctx.saved_tensors
-        factor = _surrogate_factor(ctx.rule, x)
-        grad_in = torch.where(x > 0, grad, grad * factor)
+        # where(x > 0, grad, grad * factor), in the factor's buffer
+        grad_in = _surrogate_factor(ctx.rule, x).mul_(grad)
+        grad_in = torch.where(x > 0, grad, grad_in, out=grad_in)
         if ctx.upper is not None:
-            grad_in = grad_in.masked_fill(x >= ctx.upper, 0)
+            grad_in = grad_in.masked_fill_(x >= ctx.upper, 0)
         return grad_in, None, None, None, None
 
 
@@ -149,14 +157,16 @@ class _RedirectedFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         (saved,) = ctx.saved_tensors
         plain = _slope_backward(grad, saved, ctx.upper, ctx.forward_slope)
-        redirected = torch.where((saved > 0) | (grad > 0), grad, torch.zeros_like(grad))
-        if ctx.upper is not None:
-            redirected = redirected.masked_fill(saved >= ctx.upper, 0)
         if plain.dim() == 0:
             alive = plain != 0
         else:
             alive = plain.reshape(plain.shape[0], -1).ne(0).any(dim=1)
             alive = alive.reshape((-1,) + (1,) * (plain.dim() - 1))
+        if plain.device.type == "cpu" and bool(alive.all()):
+            return plain, None, None, None  # no batch item needs the redirection (a free check on CPU)
+        redirected = torch.where((saved > 0) | (grad > 0), grad, 0.0)
+        if ctx.upper is not None:
+            redirected = redirected.masked_fill_(saved >= ctx.upper, 0)
         return torch.where(alive, plain, redirected), None, None, None
 
 
