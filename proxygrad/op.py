@@ -11,8 +11,12 @@ Backward with the slope rule ``s`` (the proxy network's Leaky ReLU slope):
     dL/dx = dL/dy             where x > 0   (and x < upper; 0 at and above upper)
     dL/dx = s * dL/dy         where x <= 0  (PyTorch's leaky_relu convention at 0)
 
-Only a boolean mask is saved for the slope rule (not the input).  The surrogate rules of SUGAR need
-the input values on the negative side and save the input.
+Memory: the slope and redirected rules save exactly the tensor PyTorch's own rectifier saves (the
+output of ``relu``, ``relu_`` and of every in-place call; the input of out-of-place ``leaky_relu`` and
+``hardtanh``/``relu6``), since ``y > 0`` exactly where ``x > 0`` and ``y >= upper`` exactly where
+``x >= upper``: no mask and no second read of ``x`` in the forward.  Their memory and in-place
+restrictions are those of the plain op.  The surrogate rules of SUGAR need the input values on the
+negative side and save the input (an in-place call saves a copy of it).
 """
 from __future__ import annotations
 
@@ -36,56 +40,84 @@ def _forward_value(x: Tensor, forward_slope: float, upper: Optional[float], inpl
     return F.leaky_relu_(x, forward_slope) if inplace else F.leaky_relu(x, forward_slope)
 
 
-def _slope_backward(grad: Tensor, positive: Tensor, upper_clip: Optional[Tensor], s: float) -> Tensor:
-    """dL/dx for the slope rule from the saved masks (``upper_clip`` marks x >= upper)."""
-    if s == 0.0:
-        grad_in = grad * positive
-    else:
-        # one fused kernel: grad where positive, s * grad elsewhere (the mask stands in for the input)
-        grad_in = torch.ops.aten.leaky_relu_backward(grad, positive, s, False)
-    if upper_clip is not None:
-        grad_in = grad_in.masked_fill(upper_clip, 0)
+def _saves_output(forward_slope: float, upper: Optional[float], inplace: bool) -> bool:
+    """Whether PyTorch's own op saves its output (else its input) for the backward pass.
+
+    ``relu`` / ``relu_`` and every in-place rectifier save the output; out-of-place ``leaky_relu`` and
+    ``hardtanh`` (``relu6``) save the input.  The op saves the same tensor, so it keeps exactly the
+    memory, and the in-place restrictions, of the op it stands in for.
+    """
+    return inplace or (forward_slope == 0.0 and upper is None)
+
+
+def _slope_backward(grad: Tensor, saved: Tensor, upper: Optional[float], s: float) -> Tensor:
+    """dL/dx for the slope rule from the saved input or output ``saved``.
+
+    ``saved > 0`` exactly where ``x > 0`` (the output of ReLU, of Leaky ReLU with a slope >= 0 and of
+    ``hardtanh(x, 0, upper)`` is positive exactly where the input is), and ``saved >= upper`` exactly
+    where ``x >= upper``.  One fused kernel gives ``grad`` where ``saved > 0`` and ``s * grad`` elsewhere.
+    """
+    grad_in = torch.ops.aten.leaky_relu_backward(grad, saved, s, False)
+    if upper is not None:
+        grad_in = grad_in.masked_fill(saved >= upper, 0)
     return grad_in
 
 
+def _forward_saving(ctx, x: Tensor, forward_slope: float, upper: Optional[float], inplace: bool) -> Tensor:
+    """Run the forward value and save what PyTorch's own op saves (see :func:`_saves_output`)."""
+    out = _forward_value(x, forward_slope, upper, inplace)
+    if inplace:
+        ctx.mark_dirty(x)
+    ctx.save_for_backward(out if _saves_output(forward_slope, upper, inplace) else x)
+    ctx.upper = upper
+    return out
+
+
 class _SlopeFunction(torch.autograd.Function):
-    """Forward unchanged; backward factor 1 on x > 0 and a constant ``s`` on x <= 0 (mask saved only)."""
+    """Forward unchanged; backward factor 1 on x > 0 and a constant ``s`` on x <= 0.
+
+    Memory: the one tensor PyTorch's own rectifier saves (its output for ``relu``, ``relu_`` and every
+    in-place call; its input for out-of-place ``leaky_relu`` and ``hardtanh``/``relu6``), nothing else.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, forward_slope: float, backward_slope: float,
                 upper: Optional[float], inplace: bool) -> Tensor:
-        positive = x > 0
-        upper_clip = (x >= upper) if upper is not None else None
-        out = _forward_value(x, forward_slope, upper, inplace)
-        if inplace:
-            ctx.mark_dirty(x)
         ctx.backward_slope = backward_slope
-        if upper_clip is None:
-            ctx.save_for_backward(positive)
-        else:
-            ctx.save_for_backward(positive, upper_clip)
-        return out
+        return _forward_saving(ctx, x, forward_slope, upper, inplace)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        saved = ctx.saved_tensors
-        upper_clip = saved[1] if len(saved) == 2 else None
-        return _slope_backward(grad, saved[0], upper_clip, ctx.backward_slope), None, None, None, None
+        (saved,) = ctx.saved_tensors
+        return _slope_backward(grad, saved, ctx.upper, ctx.backward_slope), None, None, None, None
 
 
 def _surrogate_factor(rule: BackwardRule, x: Tensor) -> Tensor:
-    """The negative-side derivative of a SUGAR surrogate at ``x`` (see ``proxygrad.rules``)."""
+    """The negative-side derivative of a SUGAR surrogate at ``x`` (see ``proxygrad.rules``).
+
+    Evaluated as ``sig + (x + alpha) * sig * (1 - sig)`` (B-SiLU, ``sig = sigmoid(x)``) and
+    ``2 alpha x / (1 + x^2)^2`` (NeLU) in exactly this order of operations, in reused buffers.
+    """
     alpha = rule.param("alpha")
     if rule.name == "bsilu":
         sig = torch.sigmoid(x)
-        return sig + (x + alpha) * sig * (1 - sig)
+        factor = torch.add(x, alpha).mul_(sig)     # (x + alpha) * sig
+        factor.mul_(torch.rsub(sig, 1))            # ... * (1 - sig)
+        return factor.add_(sig)                    # sig + ...
     if rule.name == "nelu":
-        return 2 * alpha * x / (1 + x * x) ** 2
+        denominator = torch.mul(x, x).add_(1).pow_(2)   # (1 + x * x) ** 2
+        return torch.mul(x, 2 * alpha).div_(denominator)
     raise ValueError(f"no surrogate derivative for rule {rule.label}")
 
 
 class _SurrogateFunction(torch.autograd.Function):
-    """Forward unchanged; backward factor 1 on x > 0 and a SUGAR surrogate derivative on x <= 0."""
+    """Forward unchanged; backward factor 1 on x > 0 and a SUGAR surrogate derivative on x <= 0.
+
+    Memory: the input ``x`` (the surrogate needs its negative values, which the output of a ReLU no
+    longer holds): one tensor like ``x`` per call; an in-place call saves a copy of ``x`` made before
+    the overwrite.  Against plain ReLU (which saves its output, usually kept by the next layer anyway)
+    this is one extra tensor of the input's size per rectifier.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, forward_slope: float, rule: BackwardRule,
@@ -102,41 +134,39 @@ class _SurrogateFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         (x,) = ctx.saved_tensors
-        factor = _surrogate_factor(ctx.rule, x)
-        grad_in = torch.where(x > 0, grad, grad * factor)
+        # where(x > 0, grad, grad * factor), in the factor's buffer
+        grad_in = _surrogate_factor(ctx.rule, x).mul_(grad)
+        grad_in = torch.where(x > 0, grad, grad_in, out=grad_in)
         if ctx.upper is not None:
-            grad_in = grad_in.masked_fill(x >= ctx.upper, 0)
+            grad_in = grad_in.masked_fill_(x >= ctx.upper, 0)
         return grad_in, None, None, None, None
 
 
 class _RedirectedFunction(torch.autograd.Function):
-    """Forward unchanged; Lucid's redirected gradient when the plain gradient of a batch item is all zero."""
+    """Forward unchanged; Lucid's redirected gradient when the plain gradient of a batch item is all zero.
+
+    Memory: as :class:`_SlopeFunction`, the one tensor PyTorch's own rectifier saves.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, forward_slope: float, upper: Optional[float], inplace: bool) -> Tensor:
-        positive = x > 0
-        upper_clip = (x >= upper) if upper is not None else None
-        out = _forward_value(x, forward_slope, upper, inplace)
-        if inplace:
-            ctx.mark_dirty(x)
         ctx.forward_slope = forward_slope
-        ctx.save_for_backward(positive, upper_clip) if upper_clip is not None else ctx.save_for_backward(positive)
-        return out
+        return _forward_saving(ctx, x, forward_slope, upper, inplace)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        saved = ctx.saved_tensors
-        positive = saved[0]
-        upper_clip = saved[1] if len(saved) == 2 else None
-        plain = _slope_backward(grad, positive, upper_clip, ctx.forward_slope)
-        redirected = torch.where(positive | (grad > 0), grad, torch.zeros_like(grad))
-        if upper_clip is not None:
-            redirected = redirected.masked_fill(upper_clip, 0)
+        (saved,) = ctx.saved_tensors
+        plain = _slope_backward(grad, saved, ctx.upper, ctx.forward_slope)
         if plain.dim() == 0:
             alive = plain != 0
         else:
             alive = plain.reshape(plain.shape[0], -1).ne(0).any(dim=1)
             alive = alive.reshape((-1,) + (1,) * (plain.dim() - 1))
+        if plain.device.type == "cpu" and bool(alive.all()):
+            return plain, None, None, None  # no batch item needs the redirection (a free check on CPU)
+        redirected = torch.where((saved > 0) | (grad > 0), grad, 0.0)
+        if ctx.upper is not None:
+            redirected = redirected.masked_fill_(saved >= ctx.upper, 0)
         return torch.where(alive, plain, redirected), None, None, None
 
 
@@ -169,7 +199,8 @@ def proxy_relu(x: Tensor, backward_slope: float, forward_slope: float = 0.0, inp
     backward factor 1 where ``x > 0`` and ``backward_slope`` where ``x <= 0``.
 
     Slopes are finite floats >= 0 (values above 1 allowed); anything else raises ``ValueError``.
-    Only a boolean mask is saved for the backward pass.
+    Saved for the backward pass: what PyTorch's own op saves (the output ``y`` of ``relu`` and of
+    in-place calls, the input of out-of-place ``leaky_relu``), no mask.
     """
     backward_slope = check_slope(backward_slope, "backward_slope")
     forward_slope = check_slope(forward_slope, "forward_slope")

@@ -11,10 +11,14 @@ its forward value and back-propagates with the proxy rule (see :mod:`proxygrad.o
 
 How: a ``TorchFunctionMode`` is pushed by a forward pre-hook on ``model`` and popped by a forward hook
 that runs even when the forward raises, so only calls made during this model's forward are touched
-(other models, and code outside the forward, are not).  Nothing about the model is modified: on exit
+(other models, code outside the forward, and other threads are not: only forwards run by the thread
+that entered the block are intercepted, so a second thread's forward and backward through the same
+model stay plain).  Nothing about the model is modified: on exit
 the hooks are removed and the model has the same module objects, types, state_dict and plain
 gradients as before.  Nested blocks work; the innermost block's rule wins.  Calling
 ``model.forward(x)`` directly bypasses hooks, and therefore the proxy: call ``model(x)``.
+``use(rule)`` changes the rule inside an open block (``None``: plain gradients) for the forwards that
+follow, so a loop whose rule changes per step enters the block once.
 
 ``mode="network"`` is the paper's literal proxy network: inside the block the model *is* the copy whose
 rectifiers are Leaky ReLUs with slope ``backward_slope`` in both passes (same weights, nothing
@@ -23,6 +27,7 @@ value must evaluate the model outside the block.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Optional
 
 import torch
@@ -79,7 +84,7 @@ def _network_rectifier(x: Tensor, slope: float, upper: Optional[float], inplace:
 class _Interceptor(TorchFunctionMode):
     """Replaces every rectifier call by the proxy rule; passes every other call through unchanged."""
 
-    def __init__(self, rule: BackwardRule, mode: str) -> None:
+    def __init__(self, rule: Optional[BackwardRule], mode: str) -> None:
         super().__init__()
         self.rule = rule
         self.mode = mode
@@ -87,7 +92,7 @@ class _Interceptor(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        parsed = _parse_call(func, args, kwargs)
+        parsed = _parse_call(func, args, kwargs) if self.rule is not None else None
         if parsed is None or not isinstance(parsed[0], Tensor):
             return func(*args, **kwargs)
         x, forward_slope, upper, inplace = parsed
@@ -100,6 +105,7 @@ class _Interceptor(TorchFunctionMode):
 
 
 def _validate(backward_slope: RuleLike, mode: str) -> BackwardRule:
+    """The rule of ``backward_slope`` after checking that ``mode`` can use it; ``ValueError`` names the value."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     rule = as_rule(backward_slope)
@@ -121,13 +127,19 @@ class rectifier_mode:
     """
 
     def __init__(self, backward_slope: RuleLike, mode: str = "mixed") -> None:
-        self.rule = _validate(backward_slope, mode)
+        self.rule: Optional[BackwardRule] = _validate(backward_slope, mode)
         self.mode = mode
         self._interceptor: Optional[_Interceptor] = None
 
     @property
     def calls(self) -> int:
         return 0 if self._interceptor is None else self._interceptor.calls
+
+    def use(self, backward_slope: Optional[RuleLike]) -> None:
+        """Follow ``backward_slope`` from now on (``None``: leave rectifier calls plain)."""
+        self.rule = None if backward_slope is None else _validate(backward_slope, self.mode)
+        if self._interceptor is not None:
+            self._interceptor.rule = self.rule
 
     def __enter__(self) -> "rectifier_mode":
         self._interceptor = _Interceptor(self.rule, self.mode)
@@ -159,25 +171,36 @@ class proxify:
         if not isinstance(model, nn.Module):
             raise ValueError(f"proxify needs an nn.Module, got {type(model).__name__}")
         self.model = model
-        self.rule = _validate(backward_slope, mode)
+        self.rule: Optional[BackwardRule] = _validate(backward_slope, mode)
         self.mode = mode
         self.calls = 0
-        self._active: list[_Interceptor] = []
+        self._owner: Optional[int] = None
+        self._active: list[Optional[_Interceptor]] = []
         self._handles: list[Any] = []
         self._has_rectifier_modules = any(
             isinstance(m, RECTIFIER_MODULES) or (isinstance(m, nn.Hardtanh) and m.min_val == 0.0)
             for m in model.modules()
         )
 
+    def use(self, backward_slope: Optional[RuleLike]) -> None:
+        """Follow ``backward_slope`` in the forwards that follow (``None``: plain gradients)."""
+        self.rule = None if backward_slope is None else _validate(backward_slope, self.mode)
+
     def _push(self, module: nn.Module, args: tuple) -> None:
-        interceptor = _Interceptor(self.rule, self.mode)
-        interceptor.__enter__()
+        if threading.get_ident() != self._owner:
+            return  # another thread's forward: untouched
+        interceptor = None
+        if self.rule is not None:
+            interceptor = _Interceptor(self.rule, self.mode)
+            interceptor.__enter__()
         self._active.append(interceptor)
 
     def _pop(self, module: nn.Module, args: tuple, output: Any) -> None:
-        if not self._active:
+        if threading.get_ident() != self._owner or not self._active:
             return
         interceptor = self._active.pop()
+        if interceptor is None:
+            return
         interceptor.__exit__(None, None, None)
         self.calls += interceptor.calls
         if interceptor.calls == 0 and not self._has_rectifier_modules:
@@ -188,6 +211,9 @@ class proxify:
             )
 
     def __enter__(self) -> "proxify":
+        if self._handles:
+            raise RuntimeError("this proxify block is already open; create one proxify per block")
+        self._owner = threading.get_ident()
         self._handles = [
             self.model.register_forward_pre_hook(self._push),
             self.model.register_forward_hook(self._pop, prepend=True, always_call=True),
@@ -199,4 +225,7 @@ class proxify:
             handle.remove()
         self._handles = []
         while self._active:  # only if a forward was interrupted before its hook could run
-            self._active.pop().__exit__(None, None, None)
+            interceptor = self._active.pop()
+            if interceptor is not None:
+                interceptor.__exit__(None, None, None)
+        self._owner = None

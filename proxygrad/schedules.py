@@ -13,29 +13,21 @@ rectifiers use: a float slope ``s`` (ProxyGrad with factor ``s`` on the negative
 """
 from __future__ import annotations
 
-import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Union
+
+from .rules import check_slope
 
 RuleLike = Union[float, Any, None]  # float slope, a BackwardRule, or None (plain gradient)
 
 
-def _check_slope(name: str, value: float) -> float:
-    """Return ``value`` as a float when it is a finite slope ``>= 0``, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0.0:
-        raise ValueError(f"{name} must be a finite slope >= 0, got {value!r}")
-    return value
-
-
 def _check_rule(name: str, value: RuleLike) -> RuleLike:
-    """Validate a schedule entry: ``None``, a slope (via ``_check_slope``) or a rule with ``.label``."""
+    """Validate a schedule entry: ``None``, a slope (via ``rules.check_slope``) or a rule with ``.label``."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _check_slope(name, value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return check_slope(value, name)
     if not hasattr(value, "label"):
         raise ValueError(f"{name} must be a float slope, a BackwardRule or None, got {value!r}")
     return value
@@ -96,8 +88,8 @@ class LinearAnneal(Schedule):
     fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_slope("linear_anneal start", self.start)
-        _check_slope("linear_anneal end", self.end)
+        check_slope(self.start, "linear_anneal start")
+        check_slope(self.end, "linear_anneal end")
         if (isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float))
                 or not 0.0 <= float(self.fraction) <= 1.0):
             raise ValueError(f"linear_anneal fraction must be in [0, 1], got {self.fraction!r}")

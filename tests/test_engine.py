@@ -84,7 +84,12 @@ def test_proxygrad_reaches_the_corner_of_a_dead_unit(proxy: str, slope) -> None:
     optimum = corner_max(f, w.numel())
     assert optimum == pytest.approx(float(w.abs().sum()) - b, abs=1e-12)
     assert torch.equal(res.final_input, torch.sign(w).expand_as(x0))
-    assert torch.equal(res.best_value, torch.full((5,), optimum, dtype=F64))
+    # the optimum as f itself attains it at the argmax corner, evaluated in the run's batch shape
+    # (a batch of 64 corners may round the matmul differently, by an ulp)
+    with torch.no_grad():
+        attained_at_argmax = f(torch.sign(w).expand_as(x0).contiguous())
+    assert torch.allclose(attained_at_argmax, torch.full((5,), optimum, dtype=F64), rtol=0, atol=1e-12)
+    assert torch.equal(res.best_value, attained_at_argmax)
     assert res.trace[0].eq(0).all()  # the original's value at the start, not the leaky proxy's
     assert res.grad_evals == 40
     assert res.forward_evals == (41 if proxy == "mixed" else 81)
@@ -298,10 +303,112 @@ def test_dtype_device_defaults_and_config() -> None:
     assert res.trace.shape == (2, 2) and res.seconds >= 0
     json.dumps(res.config)
     assert res.config["backward_slope"] == "plain" and res.config["x0"] == "uniform"
-    res = maximize(lambda x: x.sum(dim=1), shape=2, starts=2, steps=0)
-    assert res.trace.shape == (1, 2) and res.grad_evals == 0 and res.forward_evals == 1
+    res = maximize(lambda x: x.sum(dim=1), shape=2, starts=2, steps=1)
+    assert res.trace.shape == (2, 2) and res.grad_evals == 1 and res.forward_evals == 2
+    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
+        maximize(lambda x: x.sum(dim=1), shape=2, starts=2, steps=0)
 
 
 def test_progress_bar_runs(capsys) -> None:
     maximize(lambda x: x.sum(dim=1), shape=2, steps=3, progress=True)
     assert "maximize" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(shape=3, steps=0), "steps must be an int >= 1, got 0"),
+    (dict(shape=3, steps=-5), "got -5"),
+    (dict(shape=3, steps=2.5), "got 2.5"),
+    (dict(shape=3, lr=0), "lr must be a finite number > 0, got 0"),
+    (dict(shape=3, lr=0.0), "got 0.0"),
+    (dict(shape=3, lr=-0.1), "got -0.1"),
+    (dict(shape=3, lr=float("inf")), "got inf"),
+    (dict(shape=3, lr=True), "got True"),
+    (dict(shape=3, optimizer=42), "got 42"),
+    (dict(shape=3, optimizer=lambda p: "not an optimizer"), "str"),
+    (dict(shape=3, callback="print"), "'print'"),
+    (dict(shape=3, param="fourier"), "'fourier'"),
+])
+def test_degenerate_steps_lr_and_bad_extension_points_raise_naming_the_value(kwargs: dict, message: str) -> None:
+    model = Counting()
+    with pytest.raises(ValueError, match=message):
+        maximize(model, **kwargs)
+    assert model.calls == 0
+
+
+@pytest.mark.parametrize("shape", [5, (3, 2), (4,)])
+def test_a_shape_the_model_cannot_take_raises_value_error_naming_it(shape) -> None:
+    """Counting is Linear(3, 1): inputs [N, 5], [N, 3, 2] or [N, 4] fail inside its matmul."""
+    with pytest.raises(ValueError, match=r"shape \(" + ", ".join(str(d) for d in (shape if isinstance(shape, tuple)
+                                                                                      else (shape,)))):
+        maximize(Counting(), shape=shape, starts=2, steps=3, backward_slope=0.5)
+
+
+def test_one_interception_per_call_with_the_rule_changing_per_step(monkeypatch) -> None:
+    """A module maximized under a schedule: proxify is built and entered once, hooks registered once,
+    and each step still follows its rule (x_T = x0 + lr * sum_t s_t on an inactive unit)."""
+    from proxygrad import engine
+
+    built: list[object] = []
+    entered: list[object] = []
+
+    class CountingProxify(engine.proxify):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+        def __enter__(self):
+            entered.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(engine, "proxify", CountingProxify)
+    f = DeadUnit(torch.ones(1, dtype=F64), 90.0)
+    x0 = torch.full((1, 1), -50.0, dtype=F64)
+    sched = lambda t: None if t % 3 else 2.0  # noqa: E731
+    hooks: list[int] = []
+    original = nn.Module.register_forward_pre_hook
+    monkeypatch.setattr(nn.Module, "register_forward_pre_hook",
+                        lambda self, *a, **k: hooks.append(1) or original(self, *a, **k))
+    res = maximize(f, x0, steps=20, lr=0.5, backward_slope=sched, bounds=(-100.0, 100.0))
+    total = sum(sched(t) or 0.0 for t in range(20))
+    assert float(res.final_input) == -50.0 + 0.5 * total
+    assert len(built) == 1 and len(entered) == 1 and len(hooks) == 1
+    assert not f._forward_hooks and not f._forward_pre_hooks
+    plain = maximize(f, x0, steps=5, lr=0.5, bounds=(-100.0, 100.0))
+    assert len(built) == 1 and torch.equal(plain.final_input, x0)  # no interception for plain runs
+
+
+@pytest.mark.parametrize("proxy", ["mixed", "network"])
+def test_callback_sees_every_step_with_the_original_value(proxy: str) -> None:
+    """callback(t, x_t, v_t) for t = 0..T: v_t is the original f at x_t (= trace[t]), also when the
+    callback itself calls f (it runs without the proxy), and its copies cannot disturb the run."""
+    f, w, b, x0 = dead_unit_setup()
+    seen: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def observe(t: int, x: torch.Tensor, v: torch.Tensor) -> None:
+        seen.append((t, x.clone(), v.clone(), f(x)))
+        x.fill_(0.0)
+        v.fill_(-1.0)
+
+    res = maximize(f, x0, steps=12, lr=0.2, backward_slope=0.5, proxy=proxy, callback=observe)
+    again = maximize(f, x0, steps=12, lr=0.2, backward_slope=0.5, proxy=proxy)
+    assert [t for t, *_ in seen] == list(range(13))
+    for t, x, v, f_in_callback in seen:
+        assert torch.equal(v, res.trace[t]) and torch.equal(f_in_callback, v)
+    assert torch.equal(seen[0][1], x0) and torch.equal(seen[-1][1], res.final_input)
+    assert torch.equal(res.trace, again.trace) and torch.equal(res.final_input, again.final_input)
+
+
+def test_optimizer_factory_matches_the_builtin_updates() -> None:
+    """SGD(lr) on -f is ascent with the same lr, bit for bit; Adam(maximize=True) is "adam"."""
+    model = TinyConv()
+    kwargs = dict(shape=(2, 8, 8), starts=3, seed=4, steps=6, lr=0.1, backward_slope=0.5)
+    ascent = maximize(model, **kwargs)
+    sgd = maximize(model, **{**kwargs, "optimizer": lambda p: torch.optim.SGD(p, lr=0.1)})
+    assert torch.equal(sgd.trace, ascent.trace) and torch.equal(sgd.final_input, ascent.final_input)
+    assert sgd.config["optimizer"].startswith("factory(")
+    adam = maximize(model, **{**kwargs, "optimizer": "adam"})
+    factory = maximize(model, **{**kwargs, "optimizer": lambda p: torch.optim.Adam(p, lr=0.1, maximize=True)})
+    assert torch.equal(adam.trace, factory.trace)
+    momentum = maximize(model, **{**kwargs, "optimizer": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)})
+    assert not torch.equal(momentum.trace, ascent.trace)
+    check_consistent(model, momentum)

@@ -74,11 +74,41 @@ def test_non_contiguous_input():
     assert torch.equal(base.grad, reference_grad(base.detach(), torch.ones_like(base), 0.4))
 
 
-def test_saves_only_a_boolean_mask():
-    x = torch.randn(100, requires_grad=True)
-    y = proxy_relu(x * 1.0, 0.5)
+@pytest.mark.parametrize("rule", [0.5, rules.redirected()])
+@pytest.mark.parametrize("forward_slope, upper, inplace, saves", [
+    (0.0, None, False, "output"), (0.0, None, True, "output"), (0.01, None, False, "input"),
+    (0.01, None, True, "output"), (0.0, 6.0, False, "input"), (0.0, 6.0, True, "output")])
+def test_saves_what_pytorch_saves_and_nothing_else(rule, forward_slope, upper, inplace, saves):
+    """One saved tensor, the same PyTorch's own rectifier saves: no mask, no extra memory."""
+    leaf = torch.randn(100, requires_grad=True)
+    h = leaf * 1.0
+    x_before = h.detach().clone()
+    y = rectify(h, rule, forward_slope=forward_slope, upper=upper, inplace=inplace)
     saved = y.grad_fn.saved_tensors
-    assert len(saved) == 1 and saved[0].dtype == torch.bool
+    assert len(saved) == 1 and saved[0].dtype == torch.float32
+    expected = y if saves == "output" else h
+    assert saved[0].data_ptr() == expected.data_ptr() and torch.equal(saved[0], expected)
+    if saves == "input":
+        assert torch.equal(saved[0], x_before)
+
+
+@pytest.mark.parametrize("forward_slope, upper", [(0.0, None), (0.2, None), (0.0, 6.0)])
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_saving_variant_matches_the_reference_gradient(dtype, inplace, forward_slope, upper):
+    """Gradients from the saved output or input equal the written-out rule, at x = 0 and at the clip."""
+    x = (sample_with_zeros((7, 9), torch.float64, "cpu", seed=4) * 4).to(dtype)
+    x.view(-1)[::11] = 6.0  # exactly at the clip
+    up = sample_with_zeros((7, 9), dtype, "cpu", seed=5)
+    leaf = x.clone().requires_grad_()
+    y = rectify(leaf * 1, 0.3, forward_slope=forward_slope, upper=upper, inplace=inplace)
+    plain = F.hardtanh(x, 0.0, upper) if upper is not None else F.leaky_relu(x, forward_slope)
+    assert torch.equal(y, plain)
+    y.backward(up)
+    expected = reference_grad(x, up, 0.3)
+    if upper is not None:
+        expected = expected.masked_fill(x >= upper, 0)
+    assert torch.equal(leaf.grad, expected)
 
 
 def test_inplace_modifies_input_and_keeps_gradient():
@@ -153,3 +183,53 @@ def test_rule_labels_and_as_rule():
         rules.as_rule("x")
     assert math.isclose(rules.nelu(0.2).param("alpha"), 0.2)
     assert proxygrad.BackwardRule is rules.BackwardRule
+
+
+@pytest.mark.parametrize("upper", [None, 6.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_surrogate_gradients_bit_identical_to_the_written_formulas(dtype, upper):
+    """The buffered evaluation gives the bits of where(x > 0, g, g * r(x)) written out term by term."""
+    x = (sample_with_zeros((6, 50), torch.float64, "cpu", seed=6) * 4).to(dtype)
+    x.view(-1)[::13] = 6.0
+    up = sample_with_zeros((6, 50), dtype, "cpu", seed=7)
+    for rule in (rules.bsilu(1.67), rules.nelu(0.1)):
+        alpha = rule.param("alpha")
+        if rule.name == "bsilu":
+            sig = torch.sigmoid(x)
+            factor = sig + (x + alpha) * sig * (1 - sig)
+        else:
+            factor = 2 * alpha * x / (1 + x * x) ** 2
+        expected = torch.where(x > 0, up, up * factor)
+        if upper is not None:
+            expected = expected.masked_fill(x >= upper, 0)
+        leaf = x.clone().requires_grad_()
+        rectify(leaf, rule, upper=upper).backward(up)
+        assert torch.equal(leaf.grad.view(torch.int16 if dtype == torch.bfloat16 else
+                                          {torch.float32: torch.int32, torch.float64: torch.int64}[dtype]),
+                           expected.view(torch.int16 if dtype == torch.bfloat16 else
+                                         {torch.float32: torch.int32, torch.float64: torch.int64}[dtype]))
+
+
+@pytest.mark.parametrize("upper", [None, 6.0])
+def test_redirected_rule_bit_identical_to_the_written_rule(upper):
+    """Items with some plain gradient keep it; dead items pass the upstream where it is > 0."""
+    x = sample_with_zeros((8, 3, 5), torch.float64, "cpu", seed=8) * 4
+    x.view(-1)[::17] = 6.0
+    x[2] = -x[2].abs() - 0.1  # a dead item
+    x[5] = -x[5].abs()
+    up = sample_with_zeros((8, 3, 5), torch.float64, "cpu", seed=9)
+    plain = torch.where(x > 0, up, up * 0.0)
+    redirected = torch.where((x > 0) | (up > 0), up, torch.zeros_like(up))
+    if upper is not None:
+        plain = plain.masked_fill(x >= upper, 0)
+        redirected = redirected.masked_fill(x >= upper, 0)
+    alive = plain.reshape(8, -1).ne(0).any(dim=1).view(8, 1, 1)
+    assert not bool(alive.all())
+    expected = torch.where(alive, plain, redirected)
+    for inplace in (False, True):
+        leaf = x.clone().requires_grad_()
+        rectify(leaf * 1, rules.redirected(), upper=upper, inplace=inplace).backward(up)
+        assert torch.equal(leaf.grad.view(torch.int64), expected.view(torch.int64))
+    leaf = x.clone().abs().add(0.5).requires_grad_()  # every item alive: the plain gradient
+    rectify(leaf, rules.redirected()).backward(up)
+    assert torch.equal(leaf.grad, torch.where(leaf.detach() > 0, up, 0.0))

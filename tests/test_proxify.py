@@ -280,3 +280,76 @@ def test_errors():
         proxify(relu_net, rules.bsilu(), mode="network")
     with pytest.raises(ValueError, match="nn.Module"):
         proxify(lambda t: t, 0.5)
+
+
+def test_block_affects_only_the_thread_that_entered_it():
+    """While one thread runs proxy steps inside ``proxify``, a second thread's plain forward and
+    backward through the same model give exactly the plain gradient (never the proxy's), and no
+    thread sees a mode-stack error.  Many overlapping trials: a leak shows up in most of them."""
+    import threading
+
+    torch.manual_seed(8)
+    model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)).double()
+    x = torch.randn(64, 6, dtype=torch.float64) - 0.5
+    _, g_plain = input_grad(model, x)
+    _, g_proxy = input_grad(model, x, 1.0)
+    assert not torch.equal(g_plain, g_proxy)
+    trials = 200
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+    plain_results: list[bool] = []
+    proxy_results: list[bool] = []
+
+    def proxy_thread():
+        try:
+            with proxify(model, 1.0):
+                start.wait()
+                for _ in range(trials):
+                    xr = x.clone().requires_grad_()
+                    model(xr).sum().backward()
+                    proxy_results.append(torch.equal(xr.grad, g_proxy))
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    def plain_thread():
+        try:
+            start.wait()
+            for _ in range(trials):
+                xr = x.clone().requires_grad_()
+                model(xr).sum().backward()
+                plain_results.append(torch.equal(xr.grad, g_plain))
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=proxy_thread), threading.Thread(target=plain_thread)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(plain_results) == len(proxy_results) == trials
+    assert all(proxy_results), f"{proxy_results.count(False)} of {trials} proxy steps got other gradients"
+    assert all(plain_results), f"{plain_results.count(False)} of {trials} plain steps got proxy gradients"
+    assert not model._forward_hooks and not model._forward_pre_hooks
+
+
+def test_use_changes_the_rule_inside_one_block():
+    torch.manual_seed(9)
+    model = Mixed().double()
+    x = torch.randn(4, 6, dtype=torch.float64)
+    _, g_plain = input_grad(model, x)
+    _, g_03 = input_grad(model, x, 0.3)
+    _, g_bsilu = input_grad(model, x, rules.bsilu())
+    with proxify(model, 0.3) as ctx:
+        grads = []
+        for rule in (0.3, None, rules.bsilu(), 0.3):
+            ctx.use(rule)
+            xr = x.clone().requires_grad_()
+            model(xr).sum().backward()
+            grads.append(xr.grad)
+        with pytest.raises(ValueError, match="-1"):
+            ctx.use(-1.0)
+    assert torch.equal(grads[0], g_03) and torch.equal(grads[1], g_plain)
+    assert torch.equal(grads[2], g_bsilu) and torch.equal(grads[3], g_03)
+    with pytest.raises(ValueError, match="slope rule"):
+        proxify(model, 0.5, mode="network").use(rules.bsilu())

@@ -75,3 +75,22 @@ def test_callable_bad_value_and_step_range() -> None:
         sched.at(0, 3)
     with pytest.raises(ValueError, match="step 3"):
         schedules.constant(0.5).at(3, 3)
+
+
+def test_schedules_use_the_library_slope_validator(monkeypatch) -> None:
+    """One slope validator: every schedule slope goes through ``rules.check_slope``."""
+    seen: list[object] = []
+    original = rules.check_slope
+
+    def spy(value, name="backward_slope"):
+        seen.append(value)
+        return original(value, name)
+
+    monkeypatch.setattr(schedules, "check_slope", spy)
+    schedules.constant(0.25)
+    schedules.linear_anneal(0.75, 0.5)
+    schedules.first_steps(0.125, then=0.0625)
+    assert seen == [0.25, 0.75, 0.5, 0.125, 0.0625]
+    assert not hasattr(schedules, "_check_slope")
+    with pytest.raises(ValueError, match="True"):
+        schedules.linear_anneal(True)

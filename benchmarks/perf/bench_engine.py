@@ -3,7 +3,7 @@
 - Vectorized multi-start: time per step with 256 starts of a small MLP over time per step with
   1 start (goal: at most 10x).
 - Overhead against a minimal hand-written ascent loop on resnet18 (random weights), plain and
-  ProxyGrad (goal: at most 1.1x).
+  ProxyGrad (goal: at most 1.05x; the hand loop enters ``proxify`` once, as ``maximize`` does).
 
 Each round first times the reference (1 start, or the hand loop) in pytest-benchmark's untimed
 ``setup`` and then the engine as the benchmarked target, so the two alternate.  Reported (printed
@@ -33,9 +33,9 @@ FIGURES = [
     ("maximize MLP: 256 starts / 1 start, per step", "test_multistart_mlp_256_vs_1", "per_step_ratio_256_vs_1",
      10.0),
     ("maximize / hand loop, resnet18 plain", "test_resnet18_overhead_vs_hand_loop[plain]", "overhead_ratio_plain",
-     1.1),
+     1.05),
     ("maximize / hand loop, resnet18 proxy", "test_resnet18_overhead_vs_hand_loop[proxy]", "overhead_ratio_proxy",
-     1.1),
+     1.05),
 ]
 
 
@@ -108,7 +108,7 @@ def resnet18_logit() -> nn.Module:
 
 @pytest.mark.parametrize("slope", [None, 0.5], ids=["plain", "proxy"])
 def test_resnet18_overhead_vs_hand_loop(benchmark, resnet18_logit: nn.Module, slope: Optional[float]) -> None:
-    """Engine over hand loop on resnet18 logit 1, batch 4 at 3x112x112 (goal <= 1.1)."""
+    """Engine over hand loop on resnet18 logit 1, batch 4 at 3x112x112 (goal <= 1.05)."""
     f = resnet18_logit
     batch, size, steps, rounds = (4, 112, 5, 8) if benchmark.enabled else (1, 32, 1, 1)
     warmup = 1 if benchmark.enabled else 0

@@ -1,28 +1,44 @@
 """Cost of the op and of ``proxify`` against plain PyTorch, measured side by side in one run.
 
-Figures (printed as ratios by ``make bench``):
-- op forward+backward on 2^24 float32 elements against ``torch.relu`` forward+backward (goal <= 1.5x);
+Figures (printed by ``make bench``; each round times the plain reference, then the proxy, and the
+figure is the median over rounds of proxy / plain time, see ``paired`` in ``conftest.py``):
+- op forward+backward on 2^24 float32 elements (``[16, 64, 128, 128]``) against ``torch.relu``,
+  slope rule (goal <= 1.05x); the redirected and SUGAR (B-SiLU, NeLU) rules are measured the same
+  way without a goal (they compute more in their backward);
 - resnet18, batch 8x3x224x224, forward+backward to the input, under ``proxify`` against plain
-  (goal <= 1.05x).
-Under ``--benchmark-disable`` (``make test``) each function runs once on the full sizes.
+  (goal <= 1.03x).
+Torch runs on one thread here: on a shared machine two threads that wait for each other make timings
+swing by several times.  Under ``--benchmark-disable`` (``make test``) each pair runs once on small
+sizes.  Run with ``.venv/bin/python -m pytest benchmarks/perf/bench_op.py --benchmark-only -s``.
 """
 import pytest
 import torch
 import torchvision
 
-from proxygrad import proxify, proxy_relu
+from proxygrad import proxify, proxy_relu, rectify, rules
 
-RATIOS = [
-    ("op fwd+bwd, 2^24 float32, vs torch.relu", "test_op_proxy_relu", "test_op_torch_relu", 1.5),
-    ("resnet18 8x3x224x224 fwd+bwd to input, proxify vs plain", "test_resnet18_proxify", "test_resnet18_plain", 1.05),
+FIGURES = [
+    # (figure, test, extra_info key, goal)
+    ("op fwd+bwd, 2^24 float32, slope rule vs torch.relu", "test_op_vs_torch_relu[slope]", "op_ratio_slope", 1.05),
+    ("op fwd+bwd, 2^24 float32, redirected vs torch.relu", "test_op_vs_torch_relu[redirected]",
+     "op_ratio_redirected", None),
+    ("op fwd+bwd, 2^24 float32, SUGAR bsilu vs torch.relu", "test_op_vs_torch_relu[bsilu]", "op_ratio_bsilu", None),
+    ("op fwd+bwd, 2^24 float32, SUGAR nelu vs torch.relu", "test_op_vs_torch_relu[nelu]", "op_ratio_nelu", None),
+    ("resnet18 8x3x224x224 fwd+bwd to input, proxify vs plain", "test_resnet18_proxify_vs_plain",
+     "proxify_ratio", 1.03),
 ]
 
-N_ELEMENTS = 2**24
+SHAPE = (16, 64, 128, 128)  # 2^24 elements, batch items for the redirected rule's per-item test
+RULES = {"slope": 0.5, "redirected": rules.redirected(), "bsilu": rules.bsilu(), "nelu": rules.nelu()}
 
 
-@pytest.fixture(scope="module")
-def big_input():
-    return torch.randn(N_ELEMENTS, generator=torch.Generator().manual_seed(0)).requires_grad_()
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run torch on one thread during each benchmark; restore the setting after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _fwd_bwd(fn, x):
@@ -32,27 +48,15 @@ def _fwd_bwd(fn, x):
     return x.grad
 
 
-@pytest.mark.benchmark(group="op")
-def test_op_torch_relu(benchmark, big_input):
-    grad = benchmark(_fwd_bwd, torch.relu, big_input)
-    assert torch.equal(grad, (big_input > 0).float())
-
-
-@pytest.mark.benchmark(group="op")
-def test_op_proxy_relu(benchmark, big_input):
-    grad = benchmark(_fwd_bwd, lambda t: proxy_relu(t, 0.5), big_input)
-    assert torch.equal(grad, torch.where(big_input > 0, 1.0, 0.5))
-
-
-@pytest.fixture(scope="module")
-def resnet18():
-    torch.manual_seed(0)
-    return torchvision.models.resnet18(weights=None).eval()
-
-
-@pytest.fixture(scope="module")
-def images():
-    return torch.rand(8, 3, 224, 224, generator=torch.Generator().manual_seed(1)) * 2 - 1
+@pytest.mark.parametrize("rule", list(RULES))
+def test_op_vs_torch_relu(benchmark, paired, rule):
+    shape = SHAPE if benchmark.enabled else (2, 4, 8, 8)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    op = lambda t: rectify(t, RULES[rule])  # noqa: E731
+    paired(lambda: _fwd_bwd(op, x), lambda: _fwd_bwd(torch.relu, x), f"op_ratio_{rule}", rounds=11)
+    if rule == "slope":
+        assert torch.equal(_fwd_bwd(op, x), torch.where(x > 0, 1.0, 0.5))
+        assert torch.equal(_fwd_bwd(lambda t: proxy_relu(t, 0.5), x), torch.where(x > 0, 1.0, 0.5))
 
 
 def _input_grad(model, x, slope=None):
@@ -66,13 +70,11 @@ def _input_grad(model, x, slope=None):
     return x.grad
 
 
-@pytest.mark.benchmark(group="resnet18", min_rounds=3, warmup=True)
-def test_resnet18_plain(benchmark, resnet18, images):
-    grad = benchmark.pedantic(_input_grad, args=(resnet18, images), rounds=3, warmup_rounds=1)
-    assert torch.isfinite(grad).all()
-
-
-@pytest.mark.benchmark(group="resnet18", min_rounds=3, warmup=True)
-def test_resnet18_proxify(benchmark, resnet18, images):
-    grad = benchmark.pedantic(_input_grad, args=(resnet18, images, 0.5), rounds=3, warmup_rounds=1)
-    assert torch.isfinite(grad).all()
+def test_resnet18_proxify_vs_plain(benchmark, paired):
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    batch, size = (8, 224) if benchmark.enabled else (1, 64)
+    images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    paired(lambda: _input_grad(model, images, 0.5), lambda: _input_grad(model, images), "proxify_ratio",
+           rounds=5)
+    assert torch.isfinite(_input_grad(model, images, 0.5)).all()

@@ -16,6 +16,14 @@ A test that measures its figure itself (for example a reference timed in pytest-
         ("maximize 256 starts / 1 start, per step", "test_multistart", "per_step_ratio_256_vs_1", 10.0),
     ]
 
+A goal of ``None`` declares a figure that is measured and printed without a goal (met reads ``"-"``).
+
+The ``paired`` fixture measures a figure side by side: each round times the reference (in
+pytest-benchmark's untimed ``setup``) and then the target, so the two alternate, and the figure is the
+median over rounds of ``target time / reference time`` (warm-up rounds dropped), stored in
+``extra_info`` for a ``FIGURES`` entry.  After the table a line says whether CUDA figures exist: the
+suite measures on the CPU, and a machine without a GPU has none to show.
+
 Test names are benchmark names within the same file, with the parameter id where the test is
 parametrized (``"test_step[256]"``).  The measured figure is ``median(numerator) / median(denominator)``
 of pytest-benchmark's per-round times, or the numerator's median in seconds when the denominator is
@@ -26,12 +34,14 @@ printed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
 
-Declared = tuple[str, str, str | None, float]
+Declared = tuple[str, str, str | None, float | None]
 _STASH = pytest.StashKey[list[tuple[str, str, Declared]]]()
 
 
@@ -42,8 +52,10 @@ def check_ratio(entry: Any, where: str) -> Declared:
     figure, num, den, goal = entry
     if not isinstance(figure, str) or not isinstance(num, str) or not (den is None or isinstance(den, str)):
         raise ValueError(f"{where}: figure and test names must be strings (denominator may be None), got {entry!r}")
+    if goal is None:
+        return figure, num, den, None
     if isinstance(goal, bool) or not isinstance(goal, (int, float)) or not math.isfinite(goal) or goal <= 0:
-        raise ValueError(f"{where}: goal must be a positive finite number, got {goal!r} in {entry!r}")
+        raise ValueError(f"{where}: goal must be a positive finite number or None, got {goal!r} in {entry!r}")
     return figure, num, den, float(goal)
 
 
@@ -66,12 +78,13 @@ def figure_rows(declared: Sequence[tuple[str, str, Declared]], medians: Mapping[
             top = medians.get((path, num))
             bottom = 1.0 if den is None else medians.get((path, den))
             unit = "s" if den is None else "x"
-        goal_text = f"<= {goal:g}{unit}"
+        goal_text = "no goal" if goal is None else f"<= {goal:g}{unit}"
         if not isinstance(top, (int, float)) or bottom is None or bottom <= 0:
             rows.append((figure, "not measured", goal_text, "-"))
             continue
         value = top / bottom
-        rows.append((figure, f"{value:.3g}{unit}", goal_text, "yes" if value <= goal else "NO"))
+        met = "-" if goal is None else ("yes" if value <= goal else "NO")
+        rows.append((figure, f"{value:.3g}{unit}", goal_text, met))
     return rows
 
 
@@ -120,3 +133,49 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("-", "goal figures (median per round; met when measured <= goal)")
     for line in format_table(figure_rows(declared, medians, extras)):
         terminalreporter.write_line(line)
+    terminalreporter.write_line(cuda_note())
+
+
+def cuda_note() -> str:
+    """The line printed after the table about CUDA figures (this suite times the CPU only)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return (f"CUDA: {torch.cuda.get_device_name(0)} present, but this suite times the CPU only; "
+                "no CUDA figures in this table")
+    return "CUDA: no GPU on this machine (torch.cuda.is_available() is False); no CUDA figures measured"
+
+
+def _timed(fn: Callable[[], object], into: list[float]) -> None:
+    start = time.perf_counter()
+    fn()
+    into.append(time.perf_counter() - start)
+
+
+@pytest.fixture
+def paired(benchmark: Any) -> Callable[..., float]:
+    """``paired(target, reference, key, rounds=9, warmup=1) -> ratio``: side-by-side rounds.
+
+    Each round times ``reference`` in pytest-benchmark's untimed ``setup``, then ``target`` as the
+    benchmarked call.  ``extra_info[key]`` = median over timed rounds of target / reference time;
+    ``key + "_min"`` = min(target) / min(reference).  Under ``--benchmark-disable`` one untimed round.
+    """
+
+    def run(target: Callable[[], object], reference: Callable[[], object], key: str,
+            rounds: int = 9, warmup: int = 1) -> float:
+        targets: list[float] = []
+        references: list[float] = []
+        if not benchmark.enabled:
+            rounds, warmup = 1, 0
+        benchmark.pedantic(lambda: _timed(target, targets), setup=lambda: _timed(reference, references),
+                           rounds=rounds, warmup_rounds=warmup)
+        targets, references = targets[warmup:], references[warmup:]
+        ratio = statistics.median(t / r for t, r in zip(targets, references))
+        best = min(targets) / min(references)
+        benchmark.extra_info.update({key: ratio, f"{key}_min": best, "target_median_s": statistics.median(targets),
+                                     "reference_median_s": statistics.median(references)})
+        print(f"\n{key}: {ratio:.3f} (median of {len(targets)} paired rounds; fastest rounds {best:.3f}; "
+              f"target median {statistics.median(targets):.4f} s, reference {statistics.median(references):.4f} s)")
+        return ratio
+
+    return run
