@@ -1,4 +1,4 @@
-"""On-disk cache of certificates, keyed by a hash of the linearized weights and the box.
+"""On-disk cache of certificates, keyed by a hash of the linearized weights, the box and the settings.
 
 Default directory: `$PROXYGRAD_CACHE`, else `~/.cache/proxygrad-bench/certificates`. One JSON file
 per key, written atomically (temporary file + rename), so concurrent harness workers are safe.
@@ -17,7 +17,7 @@ import numpy as np
 
 from .network import PiecewiseLinearNet
 
-FORMAT = "toy_functions.certificate.v1"
+FORMAT = "toy_functions.certificate.v2"
 
 
 def default_dir() -> Path:
@@ -26,10 +26,13 @@ def default_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "proxygrad-bench" / "certificates"
 
 
-def key(net: PiecewiseLinearNet, input_shape: tuple[int, ...], lo: float, hi: float) -> str:
-    """sha256 over the format tag, the input shape, the box and every weight, bias and slope."""
+def key(net: PiecewiseLinearNet, input_shape: tuple[int, ...], lo: float, hi: float,
+        settings: dict[str, Any]) -> str:
+    """sha256 over the format tag, the input shape, the box, the solve `settings` (every limit,
+    solver option and version that can change the answer) and every weight, bias and slope."""
     h = hashlib.sha256()
-    h.update(json.dumps([FORMAT, list(input_shape), repr(lo), repr(hi), list(net.slopes)]).encode())
+    h.update(json.dumps([FORMAT, list(input_shape), repr(lo), repr(hi), list(net.slopes),
+                         settings], sort_keys=True, default=repr).encode())
     for w, b in zip(net.weights, net.biases):
         h.update(np.asarray(w.shape, dtype=np.int64).tobytes())
         h.update(np.ascontiguousarray(w, dtype=np.float64).tobytes())

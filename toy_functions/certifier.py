@@ -16,6 +16,7 @@ proven by the MILP.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -26,11 +27,17 @@ import numpy as np
 import torch
 from torch import nn
 
+import scipy
+
 from . import cache
 from .bounds import interval_affine, rectify
-from .formulation import Formulation, lp_tighten
+from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, Formulation, lp_tighten
 from .network import PiecewiseLinearNet, linearize
 from .regions import ascent_incumbent, pattern_of, region_lp
+
+
+#: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
+CERTIFIER_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,9 @@ class Certificate:
     (value is only the incumbent); upper_bound: a proven bound, max f <= upper_bound;
     mip_gap: (upper_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
     that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
-    units; cached: read from the disk cache; key: the cache key.
+    units; cached: read from the disk cache; key: the cache key, a hash of the linearized network,
+    the box and every setting that can change the answer (`solve_settings`), so a cache hit is the
+    certificate a fresh solve would give. `bound` and `incumbent` name upper_bound and value.
     """
 
     value: float
@@ -58,6 +67,16 @@ class Certificate:
     cached: bool
     key: str
     kind: str = "milp"
+
+    @property
+    def bound(self) -> float:
+        """The proven upper bound (alias of upper_bound)."""
+        return self.upper_bound
+
+    @property
+    def incumbent(self) -> float:
+        """The best value found, f(argmax) (alias of value)."""
+        return self.value
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary (argmax as a nested list)."""
@@ -84,8 +103,9 @@ def exact_maximum(
     `output_index` selects the output unit (required when there is more than one).
     `time_limit` (seconds, whole solve): when hit, status "time_limit" with the incumbent and the
     upper bound; without it a non-optimal solver status raises ValueError. `cache_dir`: None for
-    the default directory (`cache.default_dir()`), a path, or False to disable the cache; only
-    optimal certificates are stored. `tighten`: LP bound tightening (on by default).
+    the default directory (`cache.default_dir()`), a path, or False to disable the cache; optimal
+    certificates solved without a time limit are stored, under a key that includes the limits and
+    solver settings, so a cache hit equals a fresh solve bit for bit. `tighten`: LP bound tightening (on by default).
     `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
     speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
     limit no step of the solve depends on the clock.
@@ -103,17 +123,21 @@ def exact_maximum(
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
     net = linearize(model, shape, output_index)
     index = 0 if output_index is None else output_index
-    k = cache.key(net, shape, lo, hi)
+    k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
+                                                    tighten=tighten))
     directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
                                                  else Path(cache_dir))
     if directory is not None:
         record = cache.load(directory, k)
-        if record is not None and record.get("status") == "optimal":
+        if record is not None:
             hit = _from_record(record, model, net, shape, index, k)
             if hit is not None:
                 return hit
-    cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit)
-    if directory is not None and cert.status == "optimal":
+    with _one_thread():
+        cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit)
+    # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
+    # to repeat (its limit is small): not stored either
+    if directory is not None and time_limit is None and cert.status == "optimal":
         rec = cert.as_dict()
         rec.pop("key")
         cache.store(directory, k, rec)
@@ -221,17 +245,46 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
     try:
         x = np.asarray(record["argmax"], dtype=np.float64).reshape(-1)
         value = float(record["value"])
-        value_now = _model_value(model, x, shape, index)
-        if abs(value_now - value) > _tolerance(model, value):
+        status = str(record["status"])
+        if status != "optimal":
+            return None
+        with _one_thread():
+            value_now = _model_value(model, x, shape, index)
+        if value_now != value:  # another machine's arithmetic, or a damaged record: solve afresh
+            return None
+        ub = float(record["upper_bound"])
+        if not ub >= value:
             return None
         return Certificate(
-            value=value_now, argmax=torch.as_tensor(x).reshape(shape), status="optimal",
-            upper_bound=max(float(record["upper_bound"]), value_now),
-            mip_gap=float(record["mip_gap"]), solve_seconds=float(record["solve_seconds"]),
+            value=value, argmax=torch.as_tensor(x).reshape(shape), status=status,
+            upper_bound=ub, mip_gap=(ub - value) / max(1.0, abs(value)),
+            solve_seconds=float(record["solve_seconds"]),
             n_binaries=int(record["n_binaries"]), n_nodes=int(record["n_nodes"]),
             n_units=int(record["n_units"]), cached=True, key=k)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool
+                   ) -> dict[str, Any]:
+    """Everything besides the network and the box that can change a certificate (the cache key)."""
+    return {"certifier": CERTIFIER_VERSION, "solver": "highs", "scipy": scipy.__version__,
+            "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS, "tighten": bool(tighten),
+            "time_limit": time_limit, "node_limit": node_limit,
+            "torch": torch.__version__, "numpy": np.__version__}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """torch on one intra-op thread: forward passes then sum in one order on every run."""
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
 
 
 def _model_value(model: nn.Module, x: np.ndarray, shape: tuple[int, ...], index: int) -> float:

@@ -22,8 +22,9 @@ from scipy.sparse import coo_matrix
 
 from .bounds import rectify
 
-# HiGHS gaps: the default relative gap (1e-4) is far too loose for a certificate
-SOLVER_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9}
+# HiGHS gaps: the default relative gap (1e-4) is far too loose for a certificate. One thread and a
+# fixed random seed: the search (and so every truncated bound) is then a function of the input only
+SOLVER_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9, "threads": 1, "random_seed": 0}
 # with a cutoff from a good incumbent, HiGHS's primal heuristics (RENS / RINS sub-MIPs and the
 # rest) mostly re-find that incumbent; switching them off more than halves typical solve times
 NO_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rens": False,
