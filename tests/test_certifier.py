@@ -242,3 +242,55 @@ def test_ascent_incumbent_is_attained_and_not_above_the_maximum():
     best, _ = brute_force_maximum(net, -1.0, 1.0)
     assert abs(float(net.forward(x[None])[0]) - value) <= 1e-12
     assert value <= best + 1e-9 and x.min() >= -1.0 and x.max() <= 1.0
+
+
+def _fields(cert) -> tuple:
+    """Everything of a certificate that a record may use (not the timing or the cache flag)."""
+    return (cert.status, cert.upper_bound.hex(), cert.value.hex(), cert.mip_gap.hex(),
+            cert.argmax.numpy().tobytes(), cert.n_nodes, cert.n_binaries, cert.key)
+
+
+@pytest.mark.parametrize("d, widths, node_limit", [(6, (10, 8), None), (16, (48, 48, 48), 3)])
+def test_cold_and_warm_cache_give_identical_certificates(tmp_path, d, widths, node_limit):
+    """Two cold solves and a warm cache agree bit for bit (status, bound, incumbent, gap, argmax);
+    optimal certificates come from the cache, truncated ones are solved again."""
+    model = _mlp(d, widths, 11 if node_limit is None else 0)
+    cold_a = exact_maximum(model, (d,), cache_dir=tmp_path / "a", node_limit=node_limit)
+    cold_b = exact_maximum(model, (d,), cache_dir=tmp_path / "b", node_limit=node_limit)
+    warm = exact_maximum(model, (d,), cache_dir=tmp_path / "a", node_limit=node_limit)
+    assert cold_a.status == ("optimal" if node_limit is None else "node_limit")
+    assert not cold_a.cached and not cold_b.cached and warm.cached == (node_limit is None)
+    assert _fields(cold_a) == _fields(cold_b) == _fields(warm)
+    assert (cold_a.bound, cold_a.incumbent) == (cold_a.upper_bound, cold_a.value)
+
+
+def test_cache_key_covers_the_limits(tmp_path):
+    """A certificate cached under one limit is never returned for another (the cached optimum of a
+    longer solve must not replace a truncated one)."""
+    model = _mlp(8, (16, 16), 1)
+    full = exact_maximum(model, (8,), cache_dir=tmp_path)
+    assert full.status == "optimal" and full.n_nodes > 2
+    short = exact_maximum(model, (8,), cache_dir=tmp_path, node_limit=1)
+    fresh = exact_maximum(model, (8,), cache_dir=False, node_limit=1)
+    assert short.key != full.key and not short.cached
+    assert _fields(short) == _fields(fresh)
+    assert exact_maximum(model, (8,), cache_dir=tmp_path, tighten=False).key != full.key
+
+
+def test_time_limited_certificates_are_not_cached(tmp_path):
+    model = _mlp(3, (4, 4), 7)
+    exact_maximum(model, (3,), cache_dir=tmp_path, time_limit=30.0)
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_solve_is_independent_of_torch_threads(tmp_path):
+    model = _mlp(16, (48, 48, 48), 0).float()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = exact_maximum(model, (16,), cache_dir=False, node_limit=3)
+        torch.set_num_threads(1)
+        b = exact_maximum(model, (16,), cache_dir=False, node_limit=3)
+    finally:
+        torch.set_num_threads(before)
+    assert _fields(a) == _fields(b) and torch.get_num_threads() == before

@@ -3,7 +3,9 @@
     toy_functions.names()                              -> the family names a config can use
     toy_functions.get(name, dim=..., seed=..., **p)    -> ToyFunction (nn.Module, float64)
     toy_functions.exact_maximum(model, input_shape, bounds=(-1, 1), output_index=None,
-                                time_limit=None, cache_dir=None) -> Certificate
+                                time_limit=None, cache_dir=None, *, tighten=True,
+                                node_limit=None) -> Certificate   (toy_functions.certify)
+    toy_functions.check_certifiable(model)             -> None, or ValueError naming the layer
 
 Hand-built families (closed-form optimum, derived in each module's docstring): dead_unit,
 race_of_patterns, bumps, deep_chain; each accepts `negative_slope`, and "<family>_leaky" is the same
@@ -20,7 +22,7 @@ from typing import Any, Callable
 
 from . import bumps, dead_unit, deep_chain, race_of_patterns, random_nets
 from .base import CERTIFIED, CLOSED_FORM, ClosedForm, ToyFunction, check_int
-from .certifier import Certificate, exact_maximum
+from .certify import Certificate, check_certifiable, exact_maximum
 
 LEAKY_SLOPE = 0.01
 
@@ -77,4 +79,5 @@ def get(name: str, dim: int | None = None, seed: int = 0, *,
     return builder(dim, seed, name=name, **resolved)
 
 
-__all__ = ["CERTIFIED", "CLOSED_FORM", "Certificate", "ClosedForm", "FAMILIES", "ToyFunction", "exact_maximum", "get", "names", "optimum_kind"]
+__all__ = ["CERTIFIED", "CLOSED_FORM", "Certificate", "ClosedForm", "FAMILIES", "ToyFunction", "check_certifiable",
+           "exact_maximum", "get", "names", "optimum_kind"]

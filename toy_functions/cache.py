@@ -1,65 +1,7 @@
-"""On-disk cache of certificates, keyed by a hash of the linearized weights and the box.
+"""Alias of `toy_functions.certify.cache` (the certifier lives in `toy_functions.certify`)."""
 
-Default directory: `$PROXYGRAD_CACHE`, else `~/.cache/proxygrad-bench/certificates`. One JSON file
-per key, written atomically (temporary file + rename), so concurrent harness workers are safe.
-"""
+import sys
 
-from __future__ import annotations
+from .certify import cache as _module
 
-import hashlib
-import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-
-from .network import PiecewiseLinearNet
-
-FORMAT = "toy_functions.certificate.v1"
-
-
-def default_dir() -> Path:
-    """`$PROXYGRAD_CACHE` or `~/.cache/proxygrad-bench/certificates`."""
-    env = os.environ.get("PROXYGRAD_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "proxygrad-bench" / "certificates"
-
-
-def key(net: PiecewiseLinearNet, input_shape: tuple[int, ...], lo: float, hi: float) -> str:
-    """sha256 over the format tag, the input shape, the box and every weight, bias and slope."""
-    h = hashlib.sha256()
-    h.update(json.dumps([FORMAT, list(input_shape), repr(lo), repr(hi), list(net.slopes)]).encode())
-    for w, b in zip(net.weights, net.biases):
-        h.update(np.asarray(w.shape, dtype=np.int64).tobytes())
-        h.update(np.ascontiguousarray(w, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(b, dtype=np.float64).tobytes())
-    return h.hexdigest()
-
-
-def load(directory: Path, k: str) -> dict[str, Any] | None:
-    """The stored record for key `k`, or None when absent or unreadable."""
-    path = Path(directory) / f"{k}.json"
-    try:
-        with open(path, encoding="utf-8") as fh:
-            record = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return record if record.get("format") == FORMAT else None
-
-
-def store(directory: Path, k: str, record: dict[str, Any]) -> Path:
-    """Write `record` for key `k` atomically; returns the file path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{k}.json"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{k[:16]}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"format": FORMAT, **record}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+sys.modules[__name__] = _module

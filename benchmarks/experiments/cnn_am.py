@@ -296,61 +296,21 @@ def _dataset_max(name: str, weights: str, input_size: int | None, seed: int, kin
 
 
 # ------------------------------------------------------------------------------------------ certificate
-_PER_CHANNEL = (nn.ReLU, nn.LeakyReLU, nn.AvgPool2d, nn.Identity)
-
-
-def _last_conv(layers: list[nn.Module]) -> nn.Module | None:
-    convs = [m for m in layers if isinstance(m, nn.Conv2d)]
-    return convs[-1] if convs else None
-
-
 def _only_channel(layers: list[nn.Module], c: int) -> tuple[list[nn.Module], int]:
-    """Drop every channel but ``c`` of the last conv when only per-channel layers follow it.
+    """``toy_functions.certify.only_channel``."""
+    from toy_functions.certify import only_channel
 
-    Returns (layers, channel index): channel ``c`` of the output becomes channel 0 of the pruned
-    network, with the same values, so the certifier needs binaries for channel ``c``'s units only.
-    """
-    conv = _last_conv(layers)
-    if conv is None or conv.groups != 1:
-        return layers, c
-    at = max(i for i, m in enumerate(layers) if m is conv)
-    if not all(isinstance(m, _PER_CHANNEL) for m in layers[at + 1:]):
-        return layers, c
-    one = nn.Conv2d(conv.in_channels, 1, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                    dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode)
-    with torch.no_grad():
-        one.weight.copy_(conv.weight[c:c + 1])
-        if conv.bias is not None:
-            one.bias.copy_(conv.bias[c:c + 1])
-    return layers[:at] + [one] + layers[at + 1:], 0
+    return only_channel(layers, c)
 
 
 def certifiable(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> tuple[nn.Sequential, int]:
-    """A plain ``nn.Sequential`` computing ``f_u`` as output ``index`` for the exact certifier.
+    """A plain ``nn.Sequential`` computing ``f_u`` as output ``index`` for the exact certifier
+    (``toy_functions.certify.unit_network``)."""
+    from toy_functions.certify import unit_network
 
-    Logits: the model itself. Channel units: the model up to ``layer``, then (for a map output)
-    Flatten and a Linear layer with weight ``1/(HW)`` on channel ``c``'s positions (``index`` 0).
-    """
     if zm.preprocess is not None or not isinstance(zm.model, nn.Sequential):
         raise ValueError(f"model {zm.name!r} is not a plain nn.Sequential on [-1, 1] inputs; cannot certify")
-    if kind == "logit":
-        return zm.model, index
-    names = [n for n, _ in zm.model.named_children()]
-    if layer not in names:
-        raise ValueError(f"certification needs a top-level layer of {zm.name!r}, got {layer!r}; known {names}")
-    layers, index = _only_channel(list(zm.model.children())[: names.index(layer) + 1], index)
-    prefix = nn.Sequential(*layers)
-    with torch.no_grad():
-        out = prefix(torch.zeros(1, *zm.input_shape))
-    if out.dim() == 2:
-        return prefix, index
-    c, hw = out.shape[1], int(np.prod(out.shape[2:]))
-    head = nn.Linear(c * hw, 1)
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.zero_()
-        head.weight[0, index * hw:(index + 1) * hw] = 1.0 / hw
-    return nn.Sequential(*prefix, nn.Flatten(), head), 0
+    return unit_network(zm.model, zm.input_shape, kind, layer, index)
 
 
 def _certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, time_limit: float,

@@ -1,0 +1,22 @@
+"""The exact certifier: global maxima of ReLU / LeakyReLU networks over a box, by MILP.
+
+    exact_maximum(model, input_shape, bounds=(-1, 1), output_index=None, time_limit=None,
+                  cache_dir=None, *, tighten=True, node_limit=None) -> Certificate
+    check_certifiable(model) -> None        (ValueError naming the unsupported layer)
+    unit_network(model, input_shape, kind, layer, index) -> (nn.Sequential, output index)
+
+Modules: network (layers -> alternating affine maps and rectifiers), bounds (pre-activation
+bounds and the box check), formulation (the big-M MILP and the HiGHS call), regions (activation
+regions, brute force, the ascent incumbent), cache (certificates on disk), certifier (the solve),
+surgery (the unit to certify as a network).
+"""
+
+from .bounds import check_box
+from .certifier import CERTIFIER_VERSION, Certificate, exact_maximum, solve_settings
+from .network import PiecewiseLinearNet, linearize
+from .regions import brute_force_maximum
+from .surgery import check_certifiable, only_channel, unit_network
+
+__all__ = ["CERTIFIER_VERSION", "Certificate", "PiecewiseLinearNet", "brute_force_maximum",
+           "check_box", "check_certifiable", "exact_maximum", "linearize", "only_channel",
+           "solve_settings", "unit_network"]

@@ -1,0 +1,314 @@
+"""`exact_maximum`: the exact global maximum of a ReLU / LeakyReLU network over a box, by MILP.
+
+max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers act(z) = max(z, s z)
+(0 <= s < 1) is the mixed-integer program of `formulation.Formulation` (one binary per unit whose
+pre-activation bounds straddle 0; stable units need none), solved by HiGHS through
+`scipy.optimize.milp` with relative and absolute gaps of 1e-9. Bounds come from interval arithmetic
+(exact for the first layer), tightened by one LP per bound from the second hidden layer on (not
+for last-layer units with output weight <= 0, which need no bounds: see `lp_tighten`). The
+solver's point is polished by the LP of its activation region, then re-evaluated by a real forward
+pass of `model`, which must attain the solver's value: `value` is always that forward value.
+A starting incumbent from multi-start gradient ascent polished by region LPs
+(`regions.ascent_incumbent`) is passed to HiGHS as an objective cutoff just below its value, with
+HiGHS's own primal heuristics off unless a time limit is set; the optimum still has to be found and
+proven by the MILP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import scipy
+
+from . import cache
+from .bounds import check_box, interval_affine, rectify
+from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, Formulation, lp_tighten
+from .network import PiecewiseLinearNet, linearize
+from .regions import ascent_incumbent, pattern_of, region_lp
+
+
+#: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
+CERTIFIER_VERSION = "2"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The result of `exact_maximum`.
+
+    value: f(argmax) by a forward pass of the model; argmax: a maximiser of shape input_shape
+    (float64); status: "optimal" (value is the maximum up to the 1e-9 solver gap), "time_limit" or
+    "node_limit"
+    (value is only the incumbent); upper_bound: a proven bound, max f <= upper_bound;
+    mip_gap: (upper_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
+    that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
+    units; cached: read from the disk cache; key: the cache key, a hash of the linearized network,
+    the box and every setting that can change the answer (`solve_settings`), so a cache hit is the
+    certificate a fresh solve would give. `bound` and `incumbent` name upper_bound and value.
+    """
+
+    value: float
+    argmax: torch.Tensor
+    status: str
+    upper_bound: float
+    mip_gap: float
+    solve_seconds: float
+    n_binaries: int
+    n_nodes: int
+    n_units: int
+    cached: bool
+    key: str
+    kind: str = "milp"
+
+    @property
+    def bound(self) -> float:
+        """The proven upper bound (alias of upper_bound)."""
+        return self.upper_bound
+
+    @property
+    def incumbent(self) -> float:
+        """The best value found, f(argmax) (alias of value)."""
+        return self.value
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able summary (argmax as a nested list)."""
+        return {"kind": self.kind, "value": self.value, "status": self.status,
+                "upper_bound": self.upper_bound, "mip_gap": self.mip_gap,
+                "solve_seconds": self.solve_seconds, "n_binaries": self.n_binaries,
+                "n_nodes": self.n_nodes, "n_units": self.n_units, "key": self.key,
+                "argmax": self.argmax.tolist()}
+
+
+def exact_maximum(
+    model: nn.Module,
+    input_shape: tuple[int, ...] | list[int] | int,
+    bounds: tuple[float, float] = (-1.0, 1.0),
+    output_index: int | None = None,
+    time_limit: float | None = None,
+    cache_dir: str | Path | None | bool = None,
+    *,
+    tighten: bool = True,
+    node_limit: int | None = None,
+) -> Certificate:
+    """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
+
+    `output_index` selects the output unit (required when there is more than one).
+    `time_limit` (seconds, whole solve): when hit, status "time_limit" with the incumbent and the
+    upper bound; without it a non-optimal solver status raises ValueError. `cache_dir`: None for
+    the default directory (`cache.default_dir()`), a path, or False to disable the cache; optimal
+    certificates solved without a time limit are stored, under a key that includes the limits and
+    solver settings, so a cache hit equals a fresh solve bit for bit. `tighten`: LP bound tightening (on by default).
+    `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
+    speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
+    limit no step of the solve depends on the clock.
+    """
+    shape = _check_shape(input_shape)
+    lo, hi = check_box(bounds)
+    if time_limit is not None and (isinstance(time_limit, bool) or
+                                   not isinstance(time_limit, (int, float)) or
+                                   not math.isfinite(time_limit) or time_limit <= 0):
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if node_limit is not None and (isinstance(node_limit, bool) or not isinstance(node_limit, int)
+                                   or node_limit <= 0):
+        raise ValueError(f"node_limit must be a positive int, got {node_limit!r}")
+    if not (cache_dir is None or cache_dir is False or isinstance(cache_dir, (str, Path))):
+        raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
+    net = linearize(model, shape, output_index)
+    index = 0 if output_index is None else output_index
+    k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
+                                                    tighten=tighten))
+    directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
+                                                 else Path(cache_dir))
+    if directory is not None:
+        record = cache.load(directory, k)
+        if record is not None:
+            hit = _from_record(record, model, net, shape, index, k)
+            if hit is not None:
+                return hit
+    with _one_thread():
+        cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit)
+    # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
+    # to repeat (its limit is small): not stored either
+    if directory is not None and time_limit is None and cert.status == "optimal":
+        rec = cert.as_dict()
+        rec.pop("key")
+        cache.store(directory, k, rec)
+    return cert
+
+
+def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
+           lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
+           node_limit: int | None = None) -> Certificate:
+    start = time.perf_counter()
+    budgeted = time_limit is not None or node_limit is not None
+    deadline = None if time_limit is None else start + 0.5 * time_limit
+    n_in = net.weights[0].shape[1]
+    form = Formulation(n_in, lo, hi)
+    y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
+    for layer, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
+        l, u = interval_affine(w, b, y_lo, y_hi)
+        last = layer == len(net.slopes) - 1
+        if tighten and layer > 0:
+            l, u = lp_tighten(form, w, b, l, u, deadline, net.weights[-1][0] if last else None)
+        form.add_layer(w, b, l, u, s, objective=net.weights[-1][0] if last else None)
+        y_lo, y_hi = rectify(l, s), rectify(u, s)
+    w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
+    interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
+    # a good starting incumbent, passed to HiGHS as a cutoff slightly below its value (in
+    # maximisation terms), so the optimum stays feasible and must still be found and proven
+    work = sum(w.size for w in net.weights)
+    inc_value, inc_x = ascent_incumbent(
+        net, lo, hi, n_starts=int(np.clip(2e6 // work, 8, 256)),
+        deadline=None if time_limit is None else time.perf_counter() + 0.1 * time_limit)
+    cutoff = -(inc_value - b_out) + 1e-5 * (1.0 + abs(inc_value))
+    cost = -form.objective(w_out)
+    remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
+    # HiGHS's primal heuristics mostly re-find the incumbent, so they are off when optimality must
+    # be proven anyway; under a time limit they stay on: a run stopped without a solution of its
+    # own reports no dual bound through scipy
+    res = form.solve(cost, integral=True, time_limit=remaining, cutoff=cutoff,
+                     heuristics=budgeted, node_limit=node_limit)
+    if res.status == 2 or (res.status == 0 and -float(res.fun) + b_out
+                           < inc_value - 1e-6 * (1.0 + abs(inc_value))):
+        # "infeasible", or "optimal" below the incumbent, under the cutoff: numerically possible
+        # only, and then the cutoff is not trusted: solve plainly
+        remaining = None if time_limit is None else \
+            max(time_limit - (time.perf_counter() - start), 1e-3)
+        res = form.solve(cost, integral=True, time_limit=remaining, node_limit=node_limit)
+    # HiGHS reports a reached node limit as "solution limit" (scipy status 4)
+    stopped = res.status == 1 or (node_limit is not None and res.status == 4
+                                  and "limit reached" in str(res.message).lower())
+    if stopped and res.x is None:  # no dual bound: the root LP relaxation bound instead
+        root = form.solve(cost, integral=False)
+        if root.status == 0:
+            interval_ub = min(interval_ub, -float(root.fun) + b_out)
+    seconds = time.perf_counter() - start
+    if res.status == 0:
+        status = "optimal"
+    elif stopped and budgeted:
+        elapsed = time.perf_counter() - start
+        status = "time_limit" if time_limit is not None and elapsed >= time_limit else "node_limit"
+        if node_limit is None:
+            status = "time_limit"
+    else:
+        raise ValueError(f"exact_maximum: solver ended with status {res.status} "
+                         f"({res.message}); no certificate")
+    candidates = [np.clip(res.x[:n_in], lo, hi)] if res.x is not None else [inc_x]
+    polished = region_lp(net, pattern_of(net, candidates[0]), lo, hi)
+    if polished is not None:
+        candidates.append(polished[1])
+    if res.x is not None:
+        candidates.append(inc_x)
+    values = [_model_value(model, x, shape, index) for x in candidates]
+    best = int(np.argmax(values))
+    x_best, value = candidates[best], float(values[best])
+    tol = _tolerance(model, value)
+    if abs(float(net.forward(x_best[None])[0]) - value) > tol:
+        raise RuntimeError("exact_maximum: the linearized network disagrees with the model's "
+                           "forward pass; unsupported layer semantics")
+    dual = getattr(res, "mip_dual_bound", None)
+    ub = -float(dual) + b_out if dual is not None and math.isfinite(dual) else interval_ub
+    if status == "optimal":
+        # optimal means primal and dual agree within the solver gaps (1e-9 relative and absolute)
+        milp_value = -float(res.fun) + b_out
+        if value < milp_value - tol:
+            raise RuntimeError(f"exact_maximum: argmax attains {value!r} by a forward pass, below "
+                               f"the solver's optimum {milp_value!r}")
+        ub = min(ub, milp_value + 1e-9 * max(1.0, abs(milp_value)))
+    ub = max(ub, value)
+    return Certificate(
+        value=value,
+        argmax=torch.as_tensor(x_best, dtype=torch.float64).reshape(shape),
+        status=status,
+        upper_bound=ub,
+        mip_gap=(ub - value) / max(1.0, abs(value)),
+        solve_seconds=seconds,
+        n_binaries=form.n_binaries,
+        n_nodes=int(res.mip_node_count or 0),
+        n_units=sum(net.widths),
+        cached=False,
+        key=k,
+    )
+
+
+def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearNet,
+                 shape: tuple[int, ...], index: int, k: str) -> Certificate | None:
+    """A cached certificate, re-verified by a forward pass; None if it does not check out."""
+    try:
+        x = np.asarray(record["argmax"], dtype=np.float64).reshape(-1)
+        value = float(record["value"])
+        status = str(record["status"])
+        if status != "optimal":
+            return None
+        with _one_thread():
+            value_now = _model_value(model, x, shape, index)
+        if value_now != value:  # another machine's arithmetic, or a damaged record: solve afresh
+            return None
+        ub = float(record["upper_bound"])
+        if not ub >= value:
+            return None
+        return Certificate(
+            value=value, argmax=torch.as_tensor(x).reshape(shape), status=status,
+            upper_bound=ub, mip_gap=(ub - value) / max(1.0, abs(value)),
+            solve_seconds=float(record["solve_seconds"]),
+            n_binaries=int(record["n_binaries"]), n_nodes=int(record["n_nodes"]),
+            n_units=int(record["n_units"]), cached=True, key=k)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool
+                   ) -> dict[str, Any]:
+    """Everything besides the network and the box that can change a certificate (the cache key)."""
+    return {"certifier": CERTIFIER_VERSION, "solver": "highs", "scipy": scipy.__version__,
+            "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS, "tighten": bool(tighten),
+            "time_limit": time_limit, "node_limit": node_limit,
+            "torch": torch.__version__, "numpy": np.__version__}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """torch on one intra-op thread: forward passes then sum in one order on every run."""
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
+
+
+def _model_value(model: nn.Module, x: np.ndarray, shape: tuple[int, ...], index: int) -> float:
+    """The model's own forward value at x (cast to its parameter dtype)."""
+    param = next(model.parameters(), None)
+    dtype = param.dtype if param is not None else torch.float64
+    with torch.no_grad():
+        out = model(torch.as_tensor(x, dtype=torch.float64).reshape(1, *shape).to(dtype))
+    return float(out.reshape(1, -1)[0, index])
+
+
+def _tolerance(model: nn.Module, value: float) -> float:
+    """Agreement tolerance between solver and forward values: 1e-6 (float64) or 1e-3 (lower)."""
+    param = next(model.parameters(), None)
+    wide = param is None or param.dtype == torch.float64
+    return (1e-6 if wide else 1e-3) * (1.0 + abs(value))
+
+
+def _check_shape(input_shape: Any) -> tuple[int, ...]:
+    shape = (input_shape,) if isinstance(input_shape, int) else input_shape
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}") from None
+    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in shape):
+        raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+    return shape

@@ -1,0 +1,177 @@
+"""The big-M mixed-integer formulation of a piecewise-linear network over a box.
+
+Variables: the input x, one variable y_j per hidden unit, one binary d_j per unstable unit.
+For a unit with pre-activation z = w . y_prev + b in [l, u] and act(z) = max(z, s z), 0 <= s < 1:
+* stable active (l >= 0):    y = z;
+* stable inactive (u <= 0):  y = s z;
+* unstable (l < 0 < u):      y >= z,  y >= s z,
+                             y <= z - (1 - s) l (1 - d),   y <= s z + (1 - s) u d,   d in {0, 1}.
+With d = 1 the first and third rows give y = z and then y >= s z forces z >= 0; with d = 0 the second
+and fourth give y = s z and y >= z forces z <= 0, so the rows describe y = act(z) exactly. Relaxing
+d to [0, 1] gives the convex hull of the graph of act on [l, u] (the triangle relaxation).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+from scipy.optimize import LinearConstraint, milp
+from scipy.sparse import coo_matrix
+
+from .bounds import rectify
+
+# HiGHS gaps: the default relative gap (1e-4) is far too loose for a certificate. One thread and a
+# fixed random seed: the search (and so every truncated bound) is then a function of the input only
+SOLVER_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9, "threads": 1, "random_seed": 0}
+# with a cutoff from a good incumbent, HiGHS's primal heuristics (RENS / RINS sub-MIPs and the
+# rest) mostly re-find that incumbent; switching them off more than halves typical solve times
+NO_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rens": False,
+                 "mip_heuristic_run_rins": False, "mip_heuristic_run_feasibility_jump": False,
+                 "mip_heuristic_run_root_reduced_cost": False, "mip_heuristic_run_shifting": False,
+                 "mip_heuristic_run_zi_round": False}
+
+
+class Formulation:
+    """Incrementally built constraint system; layers are added in order."""
+
+    def __init__(self, n_in: int, lo: float, hi: float) -> None:
+        self.var_lb: list[float] = [lo] * n_in
+        self.var_ub: list[float] = [hi] * n_in
+        self.integral: list[int] = [0] * n_in
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.row_lb: list[float] = []
+        self.row_ub: list[float] = []
+        self.layer_vars: list[np.ndarray] = [np.arange(n_in)]
+        self.n_binaries = 0
+
+    @property
+    def n_vars(self) -> int:
+        return len(self.var_lb)
+
+    def _row(self, coefs: tuple[np.ndarray, np.ndarray], lb: float, ub: float) -> None:
+        """Append the row lb <= sum_k val_k var_{idx_k} <= ub, coefs = (idx, val)."""
+        r = len(self.row_lb)
+        idx, val = coefs
+        self.rows.extend([r] * len(idx))
+        self.cols.extend(int(i) for i in idx)
+        self.vals.extend(float(v) for v in val)
+        self.row_lb.append(lb)
+        self.row_ub.append(ub)
+
+    def _var(self, lb: float, ub: float, integral: int = 0) -> int:
+        self.var_lb.append(lb)
+        self.var_ub.append(ub)
+        self.integral.append(integral)
+        return self.n_vars - 1
+
+    def add_layer(self, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray, s: float,
+                  objective: np.ndarray | None = None) -> None:
+        """Add hidden units y = act(W y_prev + b) with pre-activation bounds [l, u].
+
+        `objective`: for the last hidden layer, the output weights c. A unit with c_j <= 0 is
+        needed only through c_j y_j, which the maximisation pushes down onto the convex lower
+        envelope y = max(z, s z), so its rows y >= z, y >= s z are exact without a binary.
+        """
+        prev = self.layer_vars[-1]
+        ylo, yhi = rectify(l, s), rectify(u, s)
+        new = []
+        for j in range(w.shape[0]):
+            nz = np.nonzero(w[j])[0]
+            idx, wj = prev[nz], w[j, nz]
+            y = self._var(float(ylo[j]), float(yhi[j]))
+            new.append(y)
+            if l[j] >= 0.0:       # y - w.y_prev = b
+                self._row((np.append(idx, y), np.append(-wj, 1.0)), b[j], b[j])
+            elif u[j] <= 0.0:     # y - s w.y_prev = s b
+                if s == 0.0:
+                    self.var_lb[y] = self.var_ub[y] = 0.0
+                else:
+                    self._row((np.append(idx, y), np.append(-s * wj, 1.0)), s * b[j], s * b[j])
+            elif objective is not None and objective[j] <= 0.0:
+                self._row((np.append(idx, y), np.append(wj, -1.0)), -np.inf, -b[j])
+                if s > 0.0:
+                    self._row((np.append(idx, y), np.append(s * wj, -1.0)), -np.inf, -s * b[j])
+            else:
+                d = self._var(0.0, 1.0, 1)
+                self.n_binaries += 1
+                lj, uj = float(l[j]), float(u[j])
+                # w.y_prev - y <= -b            (y >= z)
+                self._row((np.append(idx, y), np.append(wj, -1.0)), -np.inf, -b[j])
+                # s w.y_prev - y <= -s b        (y >= s z)
+                if s > 0.0:
+                    self._row((np.append(idx, y), np.append(s * wj, -1.0)), -np.inf, -s * b[j])
+                # y - w.y_prev - (1-s) l d <= b - (1-s) l
+                self._row((np.append(idx, [y, d]), np.concatenate([-wj, [1.0, -(1 - s) * lj]])),
+                          -np.inf, b[j] - (1 - s) * lj)
+                # y - s w.y_prev - (1-s) u d <= s b
+                self._row((np.append(idx, [y, d]), np.concatenate([-s * wj, [1.0, -(1 - s) * uj]])),
+                          -np.inf, s * b[j])
+        self.layer_vars.append(np.array(new, dtype=np.int64))
+
+    def objective(self, w_row: np.ndarray) -> np.ndarray:
+        """Cost vector c with c . vars = w_row . y_last (the constant is added by the caller)."""
+        c = np.zeros(self.n_vars)
+        c[self.layer_vars[-1]] = w_row
+        return c
+
+    def solve(self, cost: np.ndarray, *, integral: bool, time_limit: float | None = None,
+              cutoff: float | None = None, heuristics: bool = True, node_limit: int | None = None):
+        """Minimise cost . vars with HiGHS (binaries relaxed unless `integral`).
+
+        `cutoff`: HiGHS's `objective_bound`, an upper limit on the objective known to be feasible
+        (strictly above a known solution's cost): branch-and-bound nodes whose bound reaches it
+        are pruned from the start, as if that solution had been found. `heuristics=False` switches
+        HiGHS's primal heuristics off (`NO_HEURISTICS`).
+        """
+        a = coo_matrix((self.vals, (self.rows, self.cols)),
+                       shape=(len(self.row_lb), self.n_vars)).tocsr()
+        cons = [LinearConstraint(a, np.array(self.row_lb), np.array(self.row_ub))] \
+            if self.row_lb else []
+        options = dict(SOLVER_OPTIONS)
+        if time_limit is not None:
+            options["time_limit"] = max(float(time_limit), 1e-3)
+        if node_limit is not None:
+            options["node_limit"] = int(node_limit)
+        if cutoff is not None:
+            options["objective_bound"] = float(cutoff)
+        if not heuristics:
+            options.update(NO_HEURISTICS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the verbatim gap options
+            return milp(cost, integrality=np.array(self.integral) if integral else None,
+                        bounds=(np.array(self.var_lb), np.array(self.var_ub)),
+                        constraints=cons, options=options)
+
+
+def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
+               deadline: float | None, objective: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Tighten [l, u] of z = W y_last + b for the unstable units by LP over the relaxation in `form`.
+
+    Stops early (keeping the interval bounds) once `deadline` (time.perf_counter()) has passed.
+    `objective`: for the last hidden layer, the output weights c; units with c_j <= 0 are skipped,
+    since `Formulation.add_layer` models them exactly by y >= z, y >= s z whatever their bounds.
+    """
+    l, u = l.copy(), u.copy()
+    prev = form.layer_vars[-1]
+    todo = (l < 0.0) & (u > 0.0)
+    if objective is not None:
+        todo &= objective > 0.0
+    for j in np.nonzero(todo)[0]:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        cost = np.zeros(form.n_vars)
+        cost[prev] = w[j]
+        hi = form.solve(-cost, integral=False)
+        if hi.status == 0:
+            u[j] = min(u[j], -hi.fun + b[j] + 1e-6 * (1.0 + abs(hi.fun)))
+        if u[j] <= 0.0:
+            continue
+        lo = form.solve(cost, integral=False)
+        if lo.status == 0:
+            l[j] = max(l[j], lo.fun + b[j] - 1e-6 * (1.0 + abs(lo.fun)))
+    return l, u
