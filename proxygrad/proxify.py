@@ -203,7 +203,8 @@ class proxify:
             return
         interceptor.__exit__(None, None, None)
         self.calls += interceptor.calls
-        if interceptor.calls == 0 and not self._has_rectifier_modules:
+        # output None: the forward raised (always_call hooks still run); its own error is the one to see
+        if interceptor.calls == 0 and not self._has_rectifier_modules and output is not None:
             kinds = _activation_types(self.model) or ["none"]
             raise ValueError(
                 f"proxify: {type(self.model).__name__} has no rectifier (ReLU, LeakyReLU, ReLU6 or inline "
