@@ -16,8 +16,10 @@ and ``trace[T] = f(x_T)``, for ``T >= 1`` steps and ``lr > 0``.  With an input p
 respect to ``z``) and ``x_t = param(z_t)``, inside the box by construction.  One interception
 (``proxify`` for a module, ``rectifier_mode`` for a callable) is opened per call; its rule follows the
 schedule step by step and is off outside the gradient forward (so the original's values, and the
-``callback(t, x_t, v_t)`` observer, see the plain function).  The result keeps, per start, the best value ``max_t v_t`` of the
-original function, the first step reaching it and the input there, so ``best_value == f(best_input)``.
+``callback(t, x_t, v_t)`` observer, see the plain function).
+
+The result keeps, per start, the best value ``max_t v_t`` of the original function, the first step
+reaching it and the input there, so ``best_value == f(best_input)``.
 Starts never interact: modules run in eval mode and every per-start quantity is computed row by row.
 """
 from __future__ import annotations

@@ -50,6 +50,12 @@ def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any) -> Any:
     return kwargs.get(name, default)
 
 
+RECTIFIER_FUNCTIONS: frozenset = frozenset({
+    F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.leaky_relu, F.leaky_relu_,
+    F.relu6, F.hardtanh, F.hardtanh_,
+})
+
+
 def _parse_call(func: Callable, args: tuple, kwargs: dict) -> Optional[tuple[Tensor, float, Optional[float], bool]]:
     """``(x, forward_slope, upper, inplace)`` if ``func`` is a rectifier call, else ``None``."""
     if func in (F.relu, torch.Tensor.relu, torch.relu):
@@ -92,7 +98,9 @@ class _Interceptor(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        parsed = _parse_call(func, args, kwargs) if self.rule is not None else None
+        if self.rule is None or func not in RECTIFIER_FUNCTIONS:  # the fast path for every other call
+            return func(*args, **kwargs)
+        parsed = _parse_call(func, args, kwargs)
         if parsed is None or not isinstance(parsed[0], Tensor):
             return func(*args, **kwargs)
         x, forward_slope, upper, inplace = parsed
@@ -203,7 +211,8 @@ class proxify:
             return
         interceptor.__exit__(None, None, None)
         self.calls += interceptor.calls
-        if interceptor.calls == 0 and not self._has_rectifier_modules:
+        # output None: the forward raised (always_call hooks still run); its own error is the one to see
+        if interceptor.calls == 0 and not self._has_rectifier_modules and output is not None:
             kinds = _activation_types(self.model) or ["none"]
             raise ValueError(
                 f"proxify: {type(self.model).__name__} has no rectifier (ReLU, LeakyReLU, ReLU6 or inline "

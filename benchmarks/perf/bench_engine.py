@@ -5,10 +5,10 @@
 - Overhead against a minimal hand-written ascent loop on resnet18 (random weights), plain and
   ProxyGrad (goal: at most 1.05x; the hand loop enters ``proxify`` once, as ``maximize`` does).
 
-Each round first times the reference (1 start, or the hand loop) in pytest-benchmark's untimed
-``setup`` and then the engine as the benchmarked target, so the two alternate.  Reported (printed
-and stored in ``extra_info``): the ratio of the fastest rounds and the median of the per-round
-ratios (the headline figure, declared in ``FIGURES`` for the goal table of ``conftest.py``).
+Each round times the reference (1 start, or the hand loop) and the engine one after the other, in
+alternating order (``paired`` in ``conftest.py``).  Reported (printed and stored in ``extra_info``):
+the ratio of the fastest rounds and the median of the per-round ratios (the headline figure,
+declared in ``FIGURES`` for the goal table of ``conftest.py``).
 Torch runs on one thread here: on a shared machine two threads that wait for each other make
 timings swing by several times.  Run with
 ``.venv/bin/python -m pytest benchmarks/perf/bench_engine.py --benchmark-only -s``.
@@ -16,9 +16,7 @@ timings swing by several times.  Run with
 from __future__ import annotations
 
 import contextlib
-import statistics
-import time
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 import torch
@@ -48,40 +46,13 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _timed(fn: Callable[[], object], into: list[float]) -> None:
-    start = time.perf_counter()
-    fn()
-    into.append(time.perf_counter() - start)
-
-
-def _ratio(benchmark, name: str, engine: list[float], reference: list[float], warmup: int) -> float:
-    """The median over rounds of engine / reference time, timed rounds only (warm-up dropped).
-
-    Stored in ``benchmark.extra_info[name]``; ``min(engine) / min(reference)`` goes to ``name + "_min"``.
-    Pairing each engine round with the reference timed just before it cancels slow load drift.
-    """
-    engine, reference = engine[warmup:], reference[warmup:]
-    paired = statistics.median(e / r for e, r in zip(engine, reference))
-    best = min(engine) / min(reference)
-    benchmark.extra_info.update({name: paired, f"{name}_min": best,
-                                 "engine_min_s": min(engine), "reference_min_s": min(reference)})
-    print(f"\n{name}: {paired:.3f} (median of paired rounds; ratio of fastest rounds {best:.3f}; engine "
-          f"{min(engine):.4f} s, reference {min(reference):.4f} s, {len(engine)} rounds)")
-    return paired
-
-
-def test_multistart_mlp_256_vs_1(benchmark) -> None:
+def test_multistart_mlp_256_vs_1(benchmark, paired) -> None:
     """256 starts vs 1 start, same number of steps: ratio of time per step (goal <= 10)."""
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(32, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
     steps = 50 if benchmark.enabled else 2
     run = lambda n: maximize(mlp, shape=32, starts=n, steps=steps, lr=0.05, backward_slope=0.3)  # noqa: E731
-    one: list[float] = []
-    many: list[float] = []
-    warmup = 1 if benchmark.enabled else 0
-    benchmark.pedantic(lambda: _timed(lambda: run(256), many), setup=lambda: _timed(lambda: run(1), one),
-                       rounds=10 if benchmark.enabled else 1, warmup_rounds=warmup)
-    ratio = _ratio(benchmark, "per_step_ratio_256_vs_1", many, one, warmup)
+    ratio = paired(lambda: run(256), lambda: run(1), "per_step_ratio_256_vs_1", rounds=10)
     if benchmark.enabled:
         assert ratio <= 10.0, f"256 starts take {ratio:.2f}x the time per step of 1 start"
 
@@ -107,16 +78,11 @@ def resnet18_logit() -> nn.Module:
 
 
 @pytest.mark.parametrize("slope", [None, 0.5], ids=["plain", "proxy"])
-def test_resnet18_overhead_vs_hand_loop(benchmark, resnet18_logit: nn.Module, slope: Optional[float]) -> None:
+def test_resnet18_overhead_vs_hand_loop(benchmark, paired, resnet18_logit: nn.Module, slope: Optional[float]) -> None:
     """Engine over hand loop on resnet18 logit 1, batch 4 at 3x112x112 (goal <= 1.05)."""
     f = resnet18_logit
     batch, size, steps, rounds = (4, 112, 5, 8) if benchmark.enabled else (1, 32, 1, 1)
-    warmup = 1 if benchmark.enabled else 0
     x0 = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    hand: list[float] = []
-    engine: list[float] = []
-    benchmark.pedantic(
-        lambda: _timed(lambda: maximize(f, x0, steps=steps, lr=0.01, backward_slope=slope), engine),
-        setup=lambda: _timed(lambda: _hand_loop(f, x0, steps, 0.01, slope), hand),
-        rounds=rounds, warmup_rounds=warmup)
-    _ratio(benchmark, f"overhead_ratio_{'plain' if slope is None else 'proxy'}", engine, hand, warmup)
+    paired(lambda: maximize(f, x0, steps=steps, lr=0.01, backward_slope=slope),
+           lambda: _hand_loop(f, x0, steps, 0.01, slope),
+           f"overhead_ratio_{'plain' if slope is None else 'proxy'}", rounds=rounds)

@@ -1,7 +1,7 @@
 """Cost of the op and of ``proxify`` against plain PyTorch, measured side by side in one run.
 
-Figures (printed by ``make bench``; each round times the plain reference, then the proxy, and the
-figure is the median over rounds of proxy / plain time, see ``paired`` in ``conftest.py``):
+Figures (printed by ``make bench``; each round times the plain reference and the proxy, in alternating
+order, and the figure is the median over rounds of proxy / plain time, see ``paired`` in ``conftest.py``):
 - op forward+backward on 2^24 float32 elements (``[16, 64, 128, 128]``) against ``torch.relu``,
   slope rule (goal <= 1.05x); the redirected and SUGAR (B-SiLU, NeLU) rules are measured the same
   way without a goal (they compute more in their backward);

@@ -4,8 +4,9 @@ A step is what ``benchmarks.training.train`` does per batch: zero the gradients,
 backward, SGD update (momentum 0.9, weight decay 5e-4). The proxy step runs inside ``proxify(model,
 slope(0.3))``, entered once around the timed steps as ``train`` enters it once per epoch.
 
-Figures (printed by ``make bench``; each round times a plain step, then a proxy step of an identical
-copy, and the figure is the median over rounds of proxy / plain time, see ``paired`` in ``conftest.py``):
+Figures (printed by ``make bench``; each round times a plain step and a proxy step of an identical copy,
+in alternating order, and the figure is the median over rounds of proxy / plain time, see ``paired``
+in ``conftest.py``):
 - small_cnn, batch 128x1x28x28 (goal <= 1.05x);
 - resnet18_cifar, batch 8x3x32x32 (goal <= 1.03x).
 Torch runs on one thread.  Under ``--benchmark-disable`` (``make test``) each pair runs once.

@@ -18,18 +18,19 @@ A test that measures its figure itself (for example a reference timed in pytest-
 
 A goal of ``None`` declares a figure that is measured and printed without a goal (met reads ``"-"``).
 
-The ``paired`` fixture measures a figure side by side: each round times the reference (in
-pytest-benchmark's untimed ``setup``) and then the target, so the two alternate, and the figure is the
-median over rounds of ``target time / reference time`` (warm-up rounds dropped), stored in
-``extra_info`` for a ``FIGURES`` entry.  After the table a line says whether CUDA figures exist: the
+The ``paired`` fixture measures a figure side by side: each round times the reference and the target
+one after the other, in alternating order, and the figure is the median over rounds of
+``target time / reference time`` (warm-up rounds dropped), stored in ``extra_info`` for a ``FIGURES``
+entry.  pytest-benchmark's own statistics for such a test are those of the whole round (both calls),
+which is what ``make bench-check`` compares between runs.  After the table a line says whether CUDA figures exist: the
 suite measures on the CPU, and a machine without a GPU has none to show.
 
 Test names are benchmark names within the same file, with the parameter id where the test is
 parametrized (``"test_step[256]"``).  The measured figure is ``median(numerator) / median(denominator)``
 of pytest-benchmark's per-round times, or the numerator's median in seconds when the denominator is
 ``None``, or the stored ``extra_info`` value; a figure is met when ``measured <= goal``.  Both
-benchmarks of a ratio run in the same session, side by side.  Under ``--benchmark-disable`` (``make test``) no timings exist and nothing is
-printed.
+benchmarks of a ratio run in the same session, side by side.  Under ``--benchmark-disable``
+(``make test``) no timings exist and nothing is printed.
 """
 from __future__ import annotations
 
@@ -156,8 +157,9 @@ def _timed(fn: Callable[[], object], into: list[float]) -> None:
 def paired(benchmark: Any) -> Callable[..., float]:
     """``paired(target, reference, key, rounds=9, warmup=1) -> ratio``: side-by-side rounds.
 
-    Each round times ``reference`` in pytest-benchmark's untimed ``setup``, then ``target`` as the
-    benchmarked call.  ``extra_info[key]`` = median over timed rounds of target / reference time;
+    Each benchmarked round runs both calls, timed apart, in alternating order (reference first in
+    even rounds, target first in odd ones) so that neither always profits from the other's warm
+    caches.  ``extra_info[key]`` = median over timed rounds of target / reference time;
     ``key + "_min"`` = min(target) / min(reference).  Under ``--benchmark-disable`` one untimed round.
     """
 
@@ -167,15 +169,24 @@ def paired(benchmark: Any) -> Callable[..., float]:
         references: list[float] = []
         if not benchmark.enabled:
             rounds, warmup = 1, 0
-        benchmark.pedantic(lambda: _timed(target, targets), setup=lambda: _timed(reference, references),
-                           rounds=rounds, warmup_rounds=warmup)
+
+        def one_round() -> None:
+            if len(targets) % 2 == 0:
+                _timed(reference, references)
+                _timed(target, targets)
+            else:
+                _timed(target, targets)
+                _timed(reference, references)
+
+        benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=warmup)
         targets, references = targets[warmup:], references[warmup:]
         ratio = statistics.median(t / r for t, r in zip(targets, references))
         best = min(targets) / min(references)
         benchmark.extra_info.update({key: ratio, f"{key}_min": best, "target_median_s": statistics.median(targets),
                                      "reference_median_s": statistics.median(references)})
-        print(f"\n{key}: {ratio:.3f} (median of {len(targets)} paired rounds; fastest rounds {best:.3f}; "
-              f"target median {statistics.median(targets):.4f} s, reference {statistics.median(references):.4f} s)")
+        print(f"\n{key}: {ratio:.3f} (median of {len(targets)} paired rounds, alternating order; fastest "
+              f"rounds {best:.3f}; target median {statistics.median(targets):.4f} s, reference "
+              f"{statistics.median(references):.4f} s)")
         return ratio
 
     return run
