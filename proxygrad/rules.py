@@ -10,7 +10,7 @@ with ``r`` given by the rule:
 
 - ``slope(s)``            r = s  (ProxyGrad; ``s`` = the forward slope gives the plain gradient,
                           ``s = 1`` is the identity backward of straight-through / LinBP / BPDA)
-- ``straight_through()``  r = 1, named apart for reports
+- ``straight_through()``  an alias: the value ``slope(1.0)`` (one rule, one name)
 - ``bsilu(alpha)``        r = sigma(x) + (x + alpha) sigma(x) (1 - sigma(x)), the derivative of
                           B-SiLU(x) = (x + alpha) sigma(x) - alpha / 2 (SUGAR)
 - ``nelu(alpha)``         r = 2 alpha x / (1 + x^2)^2, the derivative of NeLU(x) = -alpha / (1 + x^2)
@@ -77,16 +77,14 @@ class BackwardRule:
 
     @property
     def is_slope(self) -> bool:
-        """True for rules whose negative-side factor is a constant (``slope`` and ``straight_through``)."""
-        return self.name in ("slope", "straight_through")
+        """True for rules whose negative-side factor is a constant (``slope``)."""
+        return self.name == "slope"
 
     @property
     def constant_slope(self) -> float:
         """The constant negative-side factor of a slope rule."""
         if self.name == "slope":
             return self.param("s")
-        if self.name == "straight_through":
-            return 1.0
         raise ValueError(f"rule {self.label} has no constant slope")
 
 
@@ -96,8 +94,11 @@ def slope(s: float) -> BackwardRule:
 
 
 def straight_through() -> BackwardRule:
-    """Identity backward (straight-through estimator, LinBP, BPDA): factor 1 on the negative side."""
-    return BackwardRule("straight_through")
+    """Identity backward (straight-through estimator, LinBP, BPDA): factor 1 on the negative side.
+
+    An alias of ``slope(1.0)``: it returns that very value, so the rule has one name in records.
+    """
+    return slope(1.0)
 
 
 def bsilu(alpha: float = 1.67) -> BackwardRule:

@@ -74,3 +74,11 @@ def test_maximize_kwargs():
         Method("plain").maximize_kwargs(0.0, 0)
     with pytest.raises(ValueError, match="forward_slope"):
         Method("plain").maximize_kwargs(-1.0, 10)
+
+
+def test_straight_through_is_one_rule_with_slope_one():
+    from proxygrad import rules
+
+    assert rules.straight_through() == rules.slope(1.0)
+    assert methods.resolve("straight-through", forward_slope=0.0, steps=5) == \
+        methods.resolve("proxy-1.0", forward_slope=0.0, steps=5)

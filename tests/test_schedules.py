@@ -41,7 +41,7 @@ def test_first_steps_switches_after_k_steps() -> None:
     to_slope = schedules.first_steps(rules.straight_through(), steps=1, then=0.2)
     assert to_slope.at(0, 3) == rules.straight_through()
     assert to_slope.at(1, 3) == 0.2
-    assert to_slope.label == "first_steps(straight_through,1,then=slope=0.2)"
+    assert to_slope.label == "first_steps(slope=1,1,then=slope=0.2)"  # straight_through() is slope(1.0)
 
 
 def test_callable_and_coercion() -> None:
