@@ -106,6 +106,39 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def write_idx(path: str | Path, array: np.ndarray) -> Path:
+    """Write ``array`` (uint8, 3-d images or 1-d labels) as an idx file, gzipped when ``path`` ends in
+    ``.gz``: the inverse of :func:`read_idx`."""
+    path = Path(path)
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    magic = {3: _IDX_IMAGES_MAGIC, 1: _IDX_LABELS_MAGIC}.get(array.ndim)
+    if magic is None:
+        raise ValueError(f"idx arrays here are 3-d images or 1-d labels, got shape {array.shape}")
+    header = magic.to_bytes(4, "big") + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as fh:
+        fh.write(header + array.tobytes())
+    return path
+
+
+def write_fashion_mnist_sample(directory: str | Path, *, train: int = 64, test: int = 32, seed: int = 0) -> Path:
+    """A tiny data set in Fashion-MNIST's file format (gzipped idx, the real file names) in
+    ``directory``, for tests and benchmarks on machines without the real data: 28x28 images of noise
+    in 0..79 with a bright two-row bar at rows ``2+2k, 3+2k`` for label ``k = i mod 10``. Returns it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("test", test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 80, size=(n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 2 + 2 * k: 4 + 2 * k, :] = 220
+        images_stem, labels_stem = _IDX_STEMS[split]
+        write_idx(directory / f"{images_stem}.gz", images)
+        write_idx(directory / f"{labels_stem}.gz", labels)
+    return directory
+
+
 def _find_idx(directory: Path, stem: str) -> Path | None:
     for sub in (directory, directory / "FashionMNIST" / "raw", directory / "fashion-mnist"):
         for name in (stem, stem + ".gz"):

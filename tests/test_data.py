@@ -168,3 +168,26 @@ def test_real_fashion_mnist_if_installed():
     x, y = ds.tensors
     assert x.shape == (10000, 1, 28, 28)
     assert torch.equal(torch.bincount(y), torch.full((10,), 1000))  # the test split is balanced
+
+
+def test_write_idx_is_the_inverse_of_read_idx_and_the_sample_loads(tmp_path):
+    rng = np.random.default_rng(3)
+    for name, array in (("a.gz", rng.integers(0, 256, size=(3, 5, 7))), ("b", rng.integers(0, 10, size=11))):
+        assert np.array_equal(data.read_idx(data.write_idx(tmp_path / name, array)), array)
+    with pytest.raises(ValueError, match="shape"):
+        data.write_idx(tmp_path / "c", np.zeros((2, 2)))
+    root = data.write_fashion_mnist_sample(tmp_path / "fm", train=20, test=10)
+    assert data.find_fashion_mnist(root)["test"][0].parent == root
+    images, labels = data.load("fashion-mnist", "test", root).tensors
+    assert images.shape == (10, 1, 28, 28) and labels.tolist() == list(range(10))
+    data.require("fashion-mnist", root)
+    data.require("synthetic")
+
+
+def test_require_names_a_missing_data_set(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setenv("PROXYGRAD_DATA", str(tmp_path / "no-cache"))
+    with pytest.raises(data.DataMissingError, match="Fashion-MNIST was not found"):
+        data.require("fashion-mnist", tmp_path / "empty")
+    with pytest.raises(data.DataMissingError, match="cifar10 was not found"):
+        data.require("cifar10", tmp_path / "empty")

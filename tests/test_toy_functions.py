@@ -250,6 +250,15 @@ def test_random_cnn_is_certified(tmp_path):
 
 # ---- the stated optimum is the value the network attains at its argmax (no record can exceed it) ----
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: the networks are tiny and the machine's cores may be shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_each_family_declares_how_its_optimum_is_known():
     kinds = {n: tf.optimum_kind(n) for n in tf.names()}
     assert set(kinds.values()) == {tf.CLOSED_FORM, tf.CERTIFIED}
@@ -261,7 +270,7 @@ def test_each_family_declares_how_its_optimum_is_known():
 
 @pytest.mark.parametrize("name", HAND_BUILT)
 @pytest.mark.parametrize("dim", [2, 8, 32, 128])
-def test_optimum_is_the_largest_value_computed_at_the_argmax(name, dim):
+def test_optimum_is_the_largest_value_computed_at_the_argmax(name, dim, one_thread):
     """Batches of sizes outside PROBE_BATCHES, every row: none exceeds `optimum`; the closed form
     agrees with it within the documented tolerance."""
     if name.startswith("bumps") and dim > 32:
@@ -296,7 +305,7 @@ def test_the_optimum_follows_dtype_and_assignment_sets_the_stated_value():
 
 
 @pytest.mark.parametrize("name", HAND_BUILT)
-def test_gradient_ascent_never_beats_the_optimum_not_even_by_one_ulp(name):
+def test_gradient_ascent_never_beats_the_optimum_not_even_by_one_ulp(name, one_thread):
     """Many AM runs that end on the argmax (the corner for dead_unit/deep_chain): f_best <= optimum
     exactly, for batch layouts 1..64 starts."""
     from proxygrad import maximize, rules

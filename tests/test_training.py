@@ -333,3 +333,21 @@ def test_bad_values_exit_2_naming_key_and_value_before_writing(patch, needle, tm
 def test_data_given_with_data_dir_is_found(fashion_mnist_dir):
     raw = {**config.load_profile("training", "smoke"), "datasets": ["fashion-mnist"]}
     assert exp.parse_config(raw, data_dir=fashion_mnist_dir).datasets == ("fashion-mnist",)
+
+
+def test_resume_over_a_garbage_checkpoint_names_it_and_recomputes_the_cell(tmp_path):
+    raw = {**config.load_profile("training", "smoke"), "methods": ["relu"], "seeds": [0], "train_limit": 64,
+           "test_limit": 32, "epochs": 2, "batch_size": 32}
+    cfg = exp.parse_config(raw)
+    ref = tmp_path / "ref"
+    run("training", cfg, ref, profile="smoke", progress=False)
+    out = tmp_path / "run"
+    run("training", cfg, out, profile="smoke", progress=False)
+    key = exp.cells(cfg)[0].key
+    (out / "cells" / f"{key}.csv").unlink()  # as if killed while the cell was training
+    (out / "checkpoints" / key).mkdir(parents=True)
+    (out / "checkpoints" / key / training.CHECKPOINT_NAME).write_bytes(b"\x00garbage")
+    with pytest.warns(RuntimeWarning, match=f"damaged training checkpoint .*{key}"):
+        run("training", cfg, out, profile="smoke", progress=False, resume=True)
+    cols = [c for c in store.load_records(ref).columns if c not in exp.TIMING_COLUMNS]
+    pd.testing.assert_frame_equal(store.load_records(out)[cols], store.load_records(ref)[cols])

@@ -10,8 +10,11 @@
 Hand-built families (closed-form optimum, derived in each module's docstring): dead_unit,
 race_of_patterns, bumps, deep_chain; each accepts `negative_slope`, and "<family>_leaky" is the same
 family with negative_slope = 0.01 by default (it must be > 0). Random families (optimum by MILP at
-construction, cached on disk): random_mlp, random_cnn. dim = 2 gives the 2-D instance of every
-hand-built family. This package imports nothing else of the project.
+construction, cached on disk): random_mlp, random_cnn. Each family module declares which with
+`OPTIMUM_KIND`; `optimum_kind(name)` reads it. `ToyFunction.optimum` is the value the network attains
+at its argmax (`stated_optimum` is the closed form or the certificate's value; see base.py).
+dim = 2 gives the 2-D instance of every hand-built family. This package imports nothing else of
+the project.
 """
 
 from __future__ import annotations

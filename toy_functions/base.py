@@ -113,7 +113,8 @@ class ToyFunction(nn.Module):
         if key not in self._attained:
             with torch.no_grad():
                 a = self._argmax.to(device=p.device)[None]
-                best = max(float(self.forward(a.expand(n, *self.input_shape).contiguous()).max()) for n in PROBE_BATCHES)
+                batches = (a.expand(n, *self.input_shape).contiguous() for n in PROBE_BATCHES)
+                best = max(float(self.forward(x).max()) for x in batches)
             self._attained = {key: best}
         return self._attained[key]
 
@@ -134,7 +135,8 @@ class ToyFunction(nn.Module):
 
     @property
     def argmax(self) -> torch.Tensor:
-        """A point of the box (shape `input_shape`) with f(argmax) == optimum."""
+        """A point of the box (shape `input_shape`) where the network computes `optimum` (in one of
+        the probed batch layouts; in others it may compute a few ulps less)."""
         return self._argmax
 
     @property

@@ -235,8 +235,8 @@ def cells(cfg: Config) -> list:
 def _check_certifier_takes(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, where: str) -> None:
     """ConfigError unless the exact certifier accepts the network of unit ``(kind, layer, index)``:
     its own layer reader (``leaves``, which every solve starts with) decides, without solving."""
-    try:
-        from toy_functions.certify.network import leaves  # type: ignore[import-not-found]
+    try:  # the certifier's package layout: toy_functions/certify/ where present
+        from toy_functions.certify.network import leaves
     except ImportError:
         from toy_functions.network import leaves
     try:
@@ -378,7 +378,8 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
             fb = float(f_best[s])
             ub = cert["upper_bound"]
             rows.append({
-                "experiment": NAME, "suite_version": suite_version(), "model": m.label, "source": zm.source, "weights": zm.weights_label,
+                "experiment": NAME, "suite_version": suite_version(),
+                "model": m.label, "source": zm.source, "weights": zm.weights_label,
                 "trained": zm.trained, "model_sha256": zm.sha256 or "", "forward_slope": zm.forward_slope,
                 "optimizer": p["optimizer"], "unit": p["unit"], "unit_kind": kind,
                 "layer": "logits" if kind == "logit" else layer, "layer_depth": p["depth"], "index": index,

@@ -8,8 +8,12 @@ RAW = {"methods": ["plain", "proxy-0.5"], "optimizers": ["adam"], "starts": 4, "
        "dataset_limit": 100, "models": [{"name": "fmnist-vgg-relu", "logits": [3]}]}
 
 
-def test_cnn_am_cell_vgg_logit(benchmark) -> None:
-    cfg = cnn_am.parse_config(RAW)
+def test_cnn_am_cell_vgg_logit(benchmark, tmp_path) -> None:
+    from benchmarks import data
+
+    # the real test set where installed, else a tiny one in its format (the cell's dataset maximum)
+    data_dir = None if data.find_fashion_mnist() else data.write_fashion_mnist_sample(tmp_path)
+    cfg = cnn_am.parse_config(RAW, data_dir=data_dir)
     cell = cnn_am.cells(cfg)[0]
-    rows = benchmark(cnn_am.run_cell, cfg, cell, runner.RunContext())
+    rows = benchmark(cnn_am.run_cell, cfg, cell, runner.RunContext(data_dir=data_dir))
     assert len(rows) == 2 * 4 and all(r["f_best"] >= r["f_start"] for r in rows)
