@@ -137,6 +137,13 @@ class Method:
         """The record columns of this method: ``method`` (label), ``method_kind``, ``method_slope``."""
         return {"method": self.label, "method_kind": self.kind, "method_slope": self.slope}
 
+    def constant_backward_slope(self, forward_slope: float) -> float:
+        """The constant negative-side backward factor: ``slope`` for ``proxy``, the forward slope for
+        ``plain``, NaN for every other kind (their factor is not one constant)."""
+        if self.kind == "proxy":
+            return float(self.slope)  # type: ignore[arg-type]
+        return float(forward_slope) if self.is_plain else math.nan
+
     def maximize_kwargs(self, forward_slope: float, steps: int) -> dict[str, Any]:
         """The ``maximize`` arguments ``{"backward_slope": ..., "proxy": ...}`` of this method.
 

@@ -32,7 +32,7 @@ def test_methods_resolve() -> None:
     assert methods.resolve("plain", forward_slope=0.0, steps=10) == {"backward_slope": None, "proxy": "mixed"}
     assert methods.resolve("proxy-0.5", forward_slope=0.0, steps=10)["backward_slope"] == rules.slope(0.5)
     assert methods.resolve("network-0.25", forward_slope=0.01, steps=10) == {"backward_slope": 0.25, "proxy": "network"}
-    assert methods.resolve("straight-through", forward_slope=0.0, steps=10)["backward_slope"] == rules.straight_through()
+    assert methods.resolve("straight-through", forward_slope=0.0, steps=10)["backward_slope"] == rules.straight_through() == rules.slope(1.0)
     anneal = methods.resolve("anneal", forward_slope=0.01, steps=100)["backward_slope"]
     assert isinstance(anneal, schedules.Schedule)
     redirected = methods.resolve("redirected", forward_slope=0.0, steps=8)["backward_slope"]
@@ -48,7 +48,7 @@ def test_methods_resolve() -> None:
 @pytest.mark.parametrize("profile", config.PROFILES)
 def test_profiles_parse(profile: str, fashion_mnist_dir) -> None:
     cfg = cnn_am.parse_config(config.load_profile("cnn-am", profile), data_dir=fashion_mnist_dir)
-    assert "plain" in cfg.methods and cfg.models
+    assert "plain" in [m.label for m in cfg.methods] and cfg.models
 
 
 def _smoke_raw() -> dict:
@@ -233,7 +233,7 @@ def _records(gain: float, units: int = 8, weights: str = "suite:abc", bound: boo
         for method, extra in (("plain", 0.0), ("proxy-0.5", gain)):
             f = 1.0 + u + extra
             rows.append({"model": "m", "weights": weights, "trained": weights != "random-init", "optimizer": "adam",
-                         "layer": "logits", "layer_depth": 1.0, "unit": f"logit={u}", "method": method, "start": 0,
+                         "layer": "logits", "layer_depth": 1.0, "unit": f"logit={u}", **methods.parse(method).columns(), "start": 0,
                          "f_best": f, "f_start": 0.0, "dataset_max": 1.5 + u,
                          "upper_bound": 1.0 + u + 2.0 if bound else math.nan,
                          "incumbent": 1.0 + u + 1.0 if bound else math.nan,

@@ -90,7 +90,7 @@ class Config:
     """A resolved ``cnn-am`` profile."""
 
     models: tuple[ModelCfg, ...]
-    methods: tuple[str, ...]
+    methods: tuple[_methods.Method, ...]
     optimizers: tuple[str, ...]
     starts: int
     steps: int
@@ -142,14 +142,12 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None) -> Config:
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"{NAME}.models lists a model twice: {labels}")
-    names = r.list("methods", str)
-    for i, m in enumerate(names):
-        try:
-            _methods.validate(m)
-        except ValueError as exc:
-            raise ConfigError(f"{NAME}.methods[{i}]: {exc}") from exc
-    if "plain" not in names:
-        raise ConfigError(f"{NAME}.methods must include 'plain' (the reference), got {list(names)}")
+    try:
+        names = _methods.parse_all(r.list("methods", str))
+    except ValueError as exc:
+        raise ConfigError(f"{NAME}.{exc}") from exc
+    if _methods.Method("plain") not in names:
+        raise ConfigError(f"{NAME}.methods must include 'plain' (the reference), got {[m.label for m in names]}")
     cfg = Config(
         models=models, methods=names,
         optimizers=r.list("optimizers", str, ["adam"], choices=OPTIMIZERS),
@@ -367,7 +365,7 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                             cfg.certify_node_limit)
     rows: list[dict[str, Any]] = []
     for method in cfg.methods:
-        args = _methods.resolve(method, forward_slope=zm.forward_slope, steps=cfg.steps)
+        args = method.maximize_kwargs(zm.forward_slope, cfg.steps)
         res = maximize(f, starts=cfg.starts, seed=seed, steps=cfg.steps, lr=cfg.lr, optimizer=p["optimizer"],
                        bounds=(-1.0, 1.0), shape=zm.input_shape, **args)
         with torch.no_grad():
@@ -383,7 +381,7 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                 "trained": zm.trained, "model_sha256": zm.sha256 or "", "forward_slope": zm.forward_slope,
                 "optimizer": p["optimizer"], "unit": p["unit"], "unit_kind": kind,
                 "layer": "logits" if kind == "logit" else layer, "layer_depth": p["depth"], "index": index,
-                "method": method, "start": s, "steps": cfg.steps, "lr": cfg.lr, "seed": seed,
+                **method.columns(), "start": s, "steps": cfg.steps, "lr": cfg.lr, "seed": seed,
                 "f_start": float(res.trace[0, s]), "f_best": fb, "f_final": float(res.value[s]),
                 "best_step": int(res.best_step[s]), "grad_evals": int(res.grad_evals),
                 "dataset_max": dmax, "dataset_max_n": n_data, "dataset_max_source": source,

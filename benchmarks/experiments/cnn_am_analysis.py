@@ -41,7 +41,8 @@ def per_unit(records: pd.DataFrame) -> pd.DataFrame:
     agg = df.groupby(UNIT_KEYS + ["method"], sort=False, dropna=False).agg(
         F=("f_best", "max"), F_start=("f_start", "max"), dataset_max=("dataset_max", "first"),
         upper_bound=("upper_bound", "first"), incumbent=("incumbent", "first"), optimum=("optimum", "first"),
-        cert_status=("cert_status", "first")).reset_index()
+        cert_status=("cert_status", "first"), method_kind=("method_kind", "first"),
+        method_slope=("method_slope", "first")).reset_index()
     plain = agg[agg["method"] == "plain"].set_index(UNIT_KEYS)["F"].rename("F_plain")
     agg = agg.join(plain, on=UNIT_KEYS)
     denom = agg["F_plain"].abs().replace(0.0, np.nan)
@@ -132,19 +133,13 @@ def summarize(records: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def large_slope_method(methods: list[str]) -> str | None:
-    """The configured method with the largest ProxyGrad slope (``proxy-s``), else straight-through."""
-    slopes = {}
-    for m in methods:
-        prefix, _, number = m.rpartition("-")
-        if prefix == "proxy":
-            try:
-                slopes[m] = float(number)
-            except ValueError:
-                continue
-    if slopes:
-        return max(slopes, key=lambda m: slopes[m])
-    return "straight-through" if "straight-through" in methods else None
+def large_slope_method(table: pd.DataFrame) -> str | None:
+    """The label of the configured ProxyGrad method (``method_kind == "proxy"``) with the largest slope, read
+    from the ``method``/``method_kind``/``method_slope`` columns of records or of :func:`per_unit`."""
+    proxies = table[table["method_kind"] == "proxy"].drop_duplicates("method")
+    if proxies.empty:
+        return None
+    return str(proxies.loc[proxies["method_slope"].astype(float).idxmax(), "method"])
 
 
 def _fmt(x: float) -> str:
@@ -155,7 +150,7 @@ def claim_slope(units: pd.DataFrame) -> Claim:
     """``slope-raises-maxima``: the large-slope method against plain, on trained models only."""
     statement = "A large backward slope raises the maxima AM finds on trained CNNs."
     trained = units[units["trained"]]
-    method = large_slope_method(list(units["method"].unique()))
+    method = large_slope_method(units)
     if trained.empty or method is None:
         why = "no trained model in the records" if trained.empty else "no proxy method in the records"
         return Claim("slope-raises-maxima", statement, EXPERIMENT, why, "not tested",
@@ -185,7 +180,7 @@ def claim_certified(units: pd.DataFrame) -> Claim:
     statement = ("On a trained CNN whose units are certified exactly, plain AM stops short of the maximum "
                  "and the large-slope proxy narrows the certified gap.")
     table = certified_table(units[units["trained"]])
-    method = large_slope_method(list(units["method"].unique()))
+    method = large_slope_method(units)
     if table.empty or method is None or "plain" not in set(table["method"]):
         return Claim("beyond:certified-gaps-cnn", statement, EXPERIMENT,
                      "no certified bounds (or no proxy method) in the records", "not tested",

@@ -49,7 +49,7 @@ def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
     first = records[(records["start"] == 0) & records["stimulus"].notna() & (records["stimulus"] != "")]
     for (model, opt), g in first.groupby(["model", "optimizer"], sort=False):
         methods = list(dict.fromkeys(g["method"]))
-        big = large_slope_method(methods)
+        big = large_slope_method(g)
         order = ["plain"] + ([big] if big and big != "plain" else [])
         order += [m for m in methods if m not in order]
         units = list(dict.fromkeys(g["unit"]))[:MAX_UNITS]

@@ -69,7 +69,7 @@ class Config:
     """The resolved ``toy-am`` profile (see ``benchmarks/configs/toy-am.toml``)."""
 
     families: tuple[Family, ...]
-    methods: tuple[str, ...]
+    methods: tuple[_methods.Method, ...]
     optimizers: tuple[Optimizer, ...]
     instances: int
     seed: int
@@ -126,13 +126,11 @@ def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
     dims are reported here, before anything runs (random families: parameter names only).
     """
     r = Reader(raw, NAME)
-    methods = r.list("methods", str)
-    for i, m in enumerate(methods):
-        try:
-            _methods.validate(m)
-        except ValueError as exc:
-            raise ConfigError(f"{NAME}.methods[{i}]: {exc}") from exc
-    if "plain" not in methods:
+    try:
+        methods = _methods.parse_all(r.list("methods", str))
+    except ValueError as exc:
+        raise ConfigError(f"{NAME}.{exc}") from exc
+    if _methods.Method("plain") not in methods:
         raise ConfigError(f"{NAME}.methods must include 'plain' (the reference of the paired tests)")
     optimizers = []
     for o in r.tables("optimizers"):
@@ -209,18 +207,6 @@ def target_column(tau: float) -> str:
     return f"steps_to_{tau:g}"
 
 
-def backward_slope_of(method: str, forward_slope: float) -> float:
-    """The constant negative-side backward factor of a method (plain: the forward slope), else NaN."""
-    if method == "plain":
-        return forward_slope
-    if method == "straight-through":
-        return 1.0
-    prefix, _, number = method.rpartition("-")
-    if prefix == "proxy":
-        return float(number)
-    return math.nan
-
-
 def _family(cfg: Config, label: str) -> Family:
     return next(f for f in cfg.families if f.label == label)
 
@@ -241,7 +227,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for opt in cfg.optimizers:
         for method in cfg.methods:
-            kw = _methods.resolve(method, forward_slope=float(f.forward_slope), steps=cfg.steps)
+            kw = method.maximize_kwargs(float(f.forward_slope), cfg.steps)
             res = maximize(f, x0, steps=cfg.steps, lr=opt.lr, optimizer=opt.name, seed=seed, **kw)
             trace = res.trace.detach().cpu().numpy().astype(np.float64)      # [T+1, N]
             best_so_far = np.maximum.accumulate(trace, axis=0)
@@ -252,7 +238,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     return rows
 
 
-def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, method: str, rcfg: dict,
+def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, method: _methods.Method, rcfg: dict,
          opt: Optimizer, j: int, trace: np.ndarray, best: np.ndarray, f_star: float, ckpts: list[int],
          grad_evals: int, seconds: float) -> dict[str, Any]:
     f_start, f_best = float(trace[0]), float(best[-1])
@@ -267,10 +253,10 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
         "dim": dim,
         "seed": seed,
         "forward_slope": forward_slope,
-        "method": method,
+        **method.columns(),
         "backward_rule": str(rcfg.get("backward_slope")),
         "proxy": rcfg.get("proxy"),
-        "backward_slope": backward_slope_of(method, forward_slope),
+        "backward_slope": method.constant_backward_slope(forward_slope),
         "optimizer": opt.name,
         "lr": opt.lr,
         "steps": cfg.steps,

@@ -11,7 +11,6 @@ Tables (per family x optimizer x method):
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 from benchmarks import compare, stats
 from benchmarks.claims import Claim
+from benchmarks.methods import Method
 
 PAIR_KEYS = ["dim", "seed", "start"]
 ALPHA = 0.05
@@ -185,13 +185,9 @@ def am_fails(records: pd.DataFrame) -> Claim:
     return Claim("am-fails", statement, "toy-am", effect, verdict, rationale, table)
 
 
-def _proxy_slopes(records: pd.DataFrame) -> dict[str, float]:
-    out = {}
-    for m in ordered(records["method"]):
-        mm = re.fullmatch(r"proxy-([0-9.eE+-]+)", m)
-        if mm:
-            out[m] = float(mm.group(1))
-    return out
+def _method_fields(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per method label with its ``method_kind`` and ``method_slope``, in the config's order."""
+    return records.drop_duplicates("method")[["method", "method_kind", "method_slope"]].reset_index(drop=True)
 
 
 def _compare_claim(records: pd.DataFrame, key: str, statement: str, methods: list[str], reference: str,
@@ -230,27 +226,28 @@ def _compare_claim(records: pd.DataFrame, key: str, statement: str, methods: lis
 def claims(records: pd.DataFrame) -> list[Claim]:
     """The paper's toy-function claims and the beyond-the-paper findings, each with its decision rule."""
     out = [am_fails(records)]
-    slopes = _proxy_slopes(records)
-    methods = set(ordered(records["method"]))
-    if slopes:
-        big = max(slopes, key=slopes.get)
+    fields = _method_fields(records)
+    proxies = fields[fields["method_kind"] == "proxy"]
+    if not proxies.empty:
+        big = str(proxies.loc[proxies["method_slope"].astype(float).idxmax(), "method"])
         out.append(_compare_claim(records, "slope-raises-maxima",
-                                  "A large backward slope (ProxyGrad) raises the maxima that AM finds.",
+                                  "A large backward slope (ProxyGrad) raises the maxima AM finds.",
                                   [big], "plain", "higher"))
-    peers = [m for m in ("redirected", "bsilu", "nelu", "straight-through") if m in methods]
+    peers = [str(m) for m, k in zip(fields["method"], fields["method_kind"]) if k in ("redirected", "bsilu", "nelu")]
     if peers:
         out.append(_compare_claim(records, "beyond:peers",
-                                  "Other backward rules (Lucid's redirected ReLU, SUGAR B-SiLU / NeLU, "
-                                  "straight-through) also raise the maxima AM finds.", peers, "plain", "higher"))
-    if "anneal" in methods:
+                                  "Other backward rules (Lucid's redirected ReLU, SUGAR B-SiLU / NeLU) also raise "
+                                  "the maxima AM finds.", peers, "plain", "higher"))
+    anneals = [str(m) for m, k in zip(fields["method"], fields["method_kind"]) if k == "anneal"]
+    if anneals:
         out.append(_compare_claim(records, "beyond:anneal",
                                   "Annealing the backward slope down to the forward slope raises the maxima AM finds.",
-                                  ["anneal"], "plain", "higher"))
-    nets = [m for m in ordered(records["method"]) if m.startswith("network-")]
-    for m in nets:
-        ref = "proxy-" + m[len("network-"):]
-        if ref in methods:
-            out.append(_compare_claim(records, f"beyond:network-{m[len('network-'):]}",
-                                      f"Gradients of the proxy network ({m}) find higher maxima than ProxyGrad's "
-                                      f"mixed gradient ({ref}).", [m], ref, "higher"))
+                                  anneals, "plain", "higher"))
+    labels = set(fields["method"])
+    for row in fields[fields["method_kind"] == "network"].itertuples(index=False):
+        ref = Method("proxy", float(row.method_slope)).label
+        if ref in labels:
+            out.append(_compare_claim(records, f"beyond:network-{float(row.method_slope):g}",
+                                      f"Gradients of the proxy network ({row.method}) find higher maxima than "
+                                      f"ProxyGrad's mixed gradient ({ref}).", [str(row.method)], ref, "higher"))
     return out

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from benchmarks import plotting
+from benchmarks.methods import Method
 from benchmarks.experiments.toy_am_analysis import ordered, target_columns
 
 
@@ -142,14 +143,12 @@ class TraceRecorder(nn.Module):
         return self.f(x)
 
 
-def _trajectories(f, x0, method: str, steps: int, lr: float, optimizer: str, seed: int) -> np.ndarray:
+def _trajectories(f, x0, method: Method, steps: int, lr: float, optimizer: str, seed: int) -> np.ndarray:
     """Iterates ``x_0..x_T`` of ``maximize`` ([T+1, N, 2]), read from the inputs f is evaluated at."""
     from proxygrad import maximize
 
-    from benchmarks import methods as _methods
-
     rec = TraceRecorder(f)
-    kw = _methods.resolve(method, forward_slope=float(f.forward_slope), steps=steps)
+    kw = method.maximize_kwargs(float(f.forward_slope), steps)
     maximize(rec, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed, **kw)
     return np.stack([x.numpy() for x in rec.xs])
 
@@ -160,11 +159,12 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
 
     from benchmarks.experiments.toy_am import build, draw_starts
 
-    proxies = [m for m in ordered(records["method"]) if m.startswith("proxy-")]
-    if not proxies:
+    proxies = records[records["method_kind"] == "proxy"]
+    if proxies.empty:
         return []
-    proxy = max(proxies, key=lambda m: float(m[len("proxy-"):]))
-    two = records[(records["dim"] == 2) & (records["method"].isin(["plain", proxy]))]
+    big = float(proxies["method_slope"].astype(float).max())
+    methods = [Method("plain"), Method("proxy", big)]
+    two = records[(records["dim"] == 2) & (records["method"].isin([m.label for m in methods]))]
     paths: list[Path] = []
     for fam in ordered(two["family"]):
         sel = two[two["family"] == fam]
@@ -182,7 +182,7 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
         with torch.no_grad():
             z = f(torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))).numpy().reshape(gx.shape)
         fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.2), sharey=True, layout="constrained")
-        for ax, m in zip(axes, ["plain", proxy]):
+        for ax, m in zip(axes, methods):
             cs = ax.contourf(gx, gy, z, levels=20, cmap="viridis")
             cs.set_rasterized(True)  # keeps the PDF small and quick to write
             traj = _trajectories(f, x0, m, int(row["steps"]), float(row["lr"]), opt, seed)
@@ -193,7 +193,7 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
             a = f.argmax.numpy()
             ax.plot(a[0], a[1], "*", color="gold", ms=12, mec="black", label="certified argmax", clip_on=False,
                     zorder=5)
-            ax.set_title(f"{fam}, seed {seed}\n{m} ({opt}, {int(row['steps'])} steps)", fontsize=9)
+            ax.set_title(f"{fam}, seed {seed}\n{m.label} ({opt}, {int(row['steps'])} steps)", fontsize=9)
             ax.set_xlabel("x1")
             ax.set_aspect("equal")
         axes[0].set_ylabel("x2")
