@@ -140,7 +140,7 @@ def test_f_best_is_the_original_network_value(fashion_mnist_dir) -> None:
                        lr=cfg.lr, optimizer=cell.params["optimizer"], shape=zm.input_shape, **args)
         with torch.no_grad():
             plain_value = f(res.best_input)  # the plain network, no interception
-        got = [r["f_best"] for r in rows if r["method"] == method]
+        got = [r["f_best"] for r in rows if r["method"] == method.label]
         assert got == [float(v) for v in plain_value.double()]
         assert got == pytest.approx(res.best_value.double().tolist(), rel=1e-6)
 
