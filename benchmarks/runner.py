@@ -54,8 +54,37 @@ class RunContext:
     progress: bool = False
 
 
+#: The columns every record of every experiment begins with, in this order: ``experiment`` and
+#: ``suite_version`` are stamped here; ``method``, ``method_kind``, ``method_slope`` (the fields of a
+#: :class:`benchmarks.methods.Method`) and ``seed`` come from the experiment's rows.
+COMMON_HEADER: tuple[str, ...] = ("experiment", "suite_version", "method", "method_kind", "method_slope", "seed")
+
+
+def stamp(experiment: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with the common header first (see :data:`COMMON_HEADER`), then their other columns.
+
+    ValueError naming the experiment and the column when a row lacks one of the experiment's header
+    columns, or carries an ``experiment`` / ``suite_version`` that differs from the stamped one.
+    """
+    from benchmarks import suite_version
+
+    stamped = {"experiment": experiment, "suite_version": suite_version()}
+    out = []
+    for i, row in enumerate(rows):
+        for key, value in stamped.items():
+            if key in row and row[key] != value:
+                raise ValueError(f"experiment {experiment!r}: row {i} has {key}={row[key]!r}, expected {value!r}")
+        missing = [c for c in COMMON_HEADER if c not in stamped and c not in row]
+        if missing:
+            raise ValueError(f"experiment {experiment!r}: row {i} lacks the common column(s) {missing}")
+        out.append({**stamped, **{c: row[c] for c in COMMON_HEADER if c not in stamped},
+                    **{k: v for k, v in row.items() if k not in COMMON_HEADER}})
+    return out
+
+
 class CellRunner:
-    """A picklable ``cell -> rows`` callable: imports the experiment module by name, then runs the cell."""
+    """A picklable ``cell -> rows`` callable: imports the experiment module by name, runs the cell and
+    stamps the common header on its rows (:func:`stamp`)."""
 
     def __init__(self, module_name: str, cfg: Any, ctx: RunContext) -> None:
         self.module_name = module_name
@@ -64,7 +93,7 @@ class CellRunner:
 
     def __call__(self, cell: Cell) -> list[dict[str, Any]]:
         module = importlib.import_module(self.module_name)
-        return module.run_cell(self.cfg, cell, self.ctx)
+        return stamp(module.NAME, module.run_cell(self.cfg, cell, self.ctx))
 
 
 def _check_cells(cells: list[Cell]) -> list[str]:

@@ -36,7 +36,7 @@ FAKE = textwrap.dedent('''
         over: bool = True
 
 
-    def parse_config(raw):
+    def parse_config(raw, data_dir=None):
         return Config(**raw)
 
 
@@ -49,7 +49,7 @@ FAKE = textwrap.dedent('''
         for s in range(2):
             star = 0.8668811230108956
             best = float(np.nextafter(star, np.inf)) if cfg.over and cell.key == "c01" and s == 1 else star
-            rows.append({"unit": f"u{cell.params['i']}", "start": s, "f_best": best, "f_star": star})
+            rows.append({"method": "plain", "method_kind": "plain", "method_slope": None, "seed": 0, "unit": f"u{cell.params['i']}", "start": s, "f_best": best, "f_star": star})
         return rows
 
 

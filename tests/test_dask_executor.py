@@ -166,7 +166,7 @@ def cells(cfg: FakeConfig) -> list:
 
 def run_cell(cfg: FakeConfig, cell, ctx) -> list[dict]:
     """The training-like rows of :func:`fake_run_cell` without the process id."""
-    return [{k: v for k, v in r.items() if k != "pid"} for r in fake_run_cell(cell)]
+    return [{"method": "plain", "method_kind": "plain", "method_slope": None, **{k: v for k, v in r.items() if k != "pid"}} for r in fake_run_cell(cell)]
 
 
 @pytest.mark.slow

@@ -37,7 +37,8 @@ def _run_cell(cfg: FakeConfig, cell: Cell, ctx) -> list[dict]:
     if cfg.fail and cell.params["i"] == 1:
         raise ZeroDivisionError("fake failure in cell i=1")
     i = cell.params["i"]
-    return [{"i": i, "plain": 1.0 / (i + 3), "proxy": 1.0 / (i + 2)}]
+    return [{"method": "plain", "method_kind": "plain", "method_slope": None, "seed": 0,
+             "i": i, "plain": 1.0 / (i + 3), "proxy": 1.0 / (i + 2)}]
 
 
 def _analyze(records: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import store
+from benchmarks import runner, store
 from benchmarks.cli import main
 from benchmarks.config import ConfigError, config_hash, load_profile
 from benchmarks.experiments import EXPERIMENTS
@@ -52,7 +52,8 @@ FAKE = textwrap.dedent('''
     def run_cell(cfg, cell, ctx):
         CALLS.append(cell.key)
         rng = np.random.default_rng(cell.params["seed"])
-        return [{"cell": cell.key, "i": i, "x": float(rng.standard_normal())} for i in range(cfg.rows)]
+        return [{"method": "plain", "method_kind": "plain", "method_slope": None, "seed": cell.params["seed"], "cell": cell.key, "i": i, "x": float(rng.standard_normal())}
+                for i in range(cfg.rows)]
 
 
     def analyze(records, out):
@@ -167,7 +168,7 @@ def test_committed_run_detects_a_damaged_records_file(fake, tmp_path, capsys):
     out = tmp_path / "run"
     _run(fake, out)
     meta = store.read_meta(out)
-    assert meta["records"]["rows"] == 450 and meta["records"]["columns"] == ["cell", "i", "x"]
+    assert meta["records"]["rows"] == 450 and meta["records"]["columns"] == [*runner.COMMON_HEADER, "cell", "i", "x"]
     good = _committed_copy(out, tmp_path / "good")
     assert len(store.load_records(good)) == 450
     for name, damage in (("trunc", lambda b: b[:3000]), ("empty", lambda b: b""),

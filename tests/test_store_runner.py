@@ -51,7 +51,8 @@ FAKE = textwrap.dedent('''
         CALLS.append(cell.key)
         time.sleep(cfg.delay)
         rng = np.random.default_rng(cell.params["seed"])
-        return [{"cell": cell.key, "i": i, "x": float(rng.standard_normal()), "tag": {"s": cell.params["seed"]},
+        return [{"method": "plain", "method_kind": "plain", "method_slope": None, "seed": cell.params["seed"], "cell": cell.key, "i": i, "x": float(rng.standard_normal()),
+                 "tag": {"s": cell.params["seed"]},
                  "maybe": float("nan") if i == 0 else 1.0 / 3.0}
                 for i in range(cfg.rows)]
 ''')

@@ -209,10 +209,12 @@ def _fake_records(diffs: dict[str, list[float]], dataset: str = "fashion-mnist",
     rows = []
     for variant, d in {"relu": [0.0] * n, **diffs}.items():
         method = variant.split("(")[0]
+        am = exp.method_of(method, 0.3 if method.startswith("proxygrad") else None)
         for seed in range(n):
             for ep in range(1, epochs + 1):
                 acc = base[seed] + d[seed] - 0.1 * (epochs - ep)
-                rows.append({"dataset": dataset, "arch": "small_cnn", "method": method, "variant": variant,
+                rows.append({"dataset": dataset, "arch": "small_cnn", **am.columns(), "training_method": method,
+                             "variant": variant,
                              "seed": seed, "epoch": ep, "train_loss": 1.0 / ep, "train_acc": acc,
                              "test_loss": 1.0 / ep, "test_acc": acc, "seconds": 1.0, "lr": 0.1})
     return pd.DataFrame(rows)

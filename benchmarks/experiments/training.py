@@ -26,6 +26,7 @@ from typing import Any
 
 from benchmarks import data as _data
 from benchmarks import models as _models
+from benchmarks import methods as _methods
 from benchmarks import suite_version
 from benchmarks.config import ConfigError, Reader
 from benchmarks.runner import Cell, RunContext
@@ -138,13 +139,21 @@ def cells(cfg: Config) -> list[Cell]:
     return out
 
 
+#: The AM method (one vocabulary for AM and training) of each training method's backward pass.
+BACKWARD: dict[str, str] = {"relu": "plain", "leaky": "plain", "proxygrad": "proxy", "proxygrad-leaky": "proxy",
+                            "sugar-bsilu": "bsilu", "sugar-nelu": "nelu"}
+
+
+def method_of(method: str, backward_slope: float | None) -> _methods.Method:
+    """The :class:`~benchmarks.methods.Method` of a training method's backward pass (``proxygrad`` with
+    slope ``s`` is ``proxy-s``; ``relu`` and ``leaky`` train with the plain gradient)."""
+    kind = BACKWARD[method]
+    return _methods.Method(kind, float(backward_slope) if kind == "proxy" else None)  # type: ignore[arg-type]
+
+
 def rule_of(method: str, backward_slope: float | None) -> Any:
     """The ``proxygrad`` backward rule of a method (None: conventional training)."""
-    from proxygrad import rules
-
-    if method in PROXY_METHODS:
-        return rules.slope(float(backward_slope))  # type: ignore[arg-type]
-    return {"sugar-bsilu": rules.bsilu(), "sugar-nelu": rules.nelu()}.get(method)
+    return method_of(method, backward_slope).maximize_kwargs(0.0, 1)["backward_slope"]
 
 
 def activation_of(method: str) -> str:
@@ -182,7 +191,8 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     if ckpt_dir is not None:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     activation = activation_of(method)
-    base = {"dataset": ds, "synthetic": ds == "synthetic", "arch": arch, "method": method,
+    base = {**method_of(method, s).columns(), "training_method": method,
+            "dataset": ds, "synthetic": ds == "synthetic", "arch": arch,
             "variant": variant_name(method, s), "activation": activation,
             "forward_slope": cfg.leaky_slope if activation == "leaky" else 0.0,
             "backward_slope": math.nan if s is None else float(s),

@@ -25,7 +25,8 @@ from benchmarks import compare, stats
 from benchmarks.claims import Claim
 
 BASELINE = "relu"
-PROXY_METHODS: tuple[str, ...] = ("proxygrad", "proxygrad-leaky")
+#: The ``method_kind`` of the ProxyGrad variants (``proxygrad`` and ``proxygrad-leaky`` in the config).
+PROXY_KIND = "proxy"
 ALPHA = 0.05
 GROUP = ["dataset", "arch"]
 
@@ -108,8 +109,8 @@ def claim_family(records: pd.DataFrame) -> pd.DataFrame:
     for (ds, arch), g in fin.groupby(GROUP, sort=False):
         if ds == "synthetic" or (g["variant"] == BASELINE).sum() == 0:
             continue
-        pairs += _pairs(fin, ds, arch, [v for v in _order(g) if g[g["variant"] == v]["method"].iloc[0]
-                                        in PROXY_METHODS])
+        pairs += _pairs(fin, ds, arch, [v for v in _order(g) if g[g["variant"] == v]["method_kind"].iloc[0]
+                                        == PROXY_KIND])
     return compare.family_table(pairs, test="t", alpha=ALPHA)
 
 
@@ -122,7 +123,7 @@ def verdicts(records: pd.DataFrame) -> pd.DataFrame:
     if tests.empty:
         return pd.DataFrame()
     for (ds, arch), g in tests.groupby(GROUP, sort=False):
-        proxy = g[g["method"].isin(PROXY_METHODS)]
+        proxy = g[g["variant"].isin(set(records.loc[records["method_kind"] == PROXY_KIND, "variant"]))]
         if proxy.empty:
             continue
         fam = family[(family["dataset"] == ds) & (family["arch"] == arch)] if not family.empty else family
