@@ -20,6 +20,7 @@ from benchmarks import store  # noqa: E402
 from benchmarks.config import ConfigError  # noqa: E402
 from benchmarks.experiments import toy_am  # noqa: E402
 from benchmarks.cli import main  # noqa: E402
+from benchmarks import runner  # noqa: E402
 from benchmarks.runner import RunContext, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def records(cfg):
-    rows = [r for c in toy_am.cells(cfg) for r in toy_am.run_cell(cfg, c, RunContext())]
+    rows = [r for c in toy_am.cells(cfg) for r in runner.stamp(toy_am.NAME, toy_am.run_cell(cfg, c, RunContext()))]
     return pd.DataFrame(rows)
 
 

@@ -36,7 +36,7 @@ from torch import nn
 
 from benchmarks import data as _data
 from benchmarks import methods as _methods
-from benchmarks import suite_version, zoo
+from benchmarks import zoo
 from benchmarks.config import ConfigError, Reader
 
 NAME = "cnn-am"
@@ -376,7 +376,6 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
             fb = float(f_best[s])
             ub = cert["upper_bound"]
             rows.append({
-                "experiment": NAME, "suite_version": suite_version(),
                 "model": m.label, "source": zm.source, "weights": zm.weights_label,
                 "trained": zm.trained, "model_sha256": zm.sha256 or "", "forward_slope": zm.forward_slope,
                 "optimizer": p["optimizer"], "unit": p["unit"], "unit_kind": kind,

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks import methods as _methods
-from benchmarks import suite_version
 from benchmarks.config import ConfigError, Reader, choice
 from benchmarks.runner import Cell, RunContext
 
@@ -246,7 +245,6 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
     scale = f_star - f_start
     rel_gap = gap / scale if scale > 0 else 0.0
     row: dict[str, Any] = {
-        "suite_version": suite_version(),
         "family": fam.label,
         "family_name": fam.name,
         "params": json.dumps(fam.params, sort_keys=True),

@@ -27,7 +27,6 @@ from typing import Any
 from benchmarks import data as _data
 from benchmarks import models as _models
 from benchmarks import methods as _methods
-from benchmarks import suite_version
 from benchmarks.config import ConfigError, Reader
 from benchmarks.runner import Cell, RunContext
 
@@ -197,7 +196,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
             "forward_slope": cfg.leaky_slope if activation == "leaky" else 0.0,
             "backward_slope": math.nan if s is None else float(s),
             "rule": "none" if rule is None else rule.label, "seed": seed,
-            "n_train": len(train_set), "n_test": len(test_set), "suite_version": suite_version()}
+            "n_train": len(train_set), "n_test": len(test_set)}
     return [{**base, **row} for row in history]
 
 
