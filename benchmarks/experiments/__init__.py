@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from benchmarks import protocol
 from benchmarks.config import ConfigError, did_you_mean
 
 EXPERIMENTS: dict[str, str] = {
@@ -36,9 +37,10 @@ def load(name: str) -> ModuleType:
             f"unknown experiment {name!r}{did_you_mean(name, EXPERIMENTS)}; choose from {', '.join(EXPERIMENTS)}"
         )
     try:
-        return importlib.import_module(EXPERIMENTS[name])
+        module = importlib.import_module(EXPERIMENTS[name])
     except ImportError as exc:
         raise ExperimentUnavailable(f"experiment {name!r} is not available: {exc}") from exc
+    return protocol.check(module)
 
 
 def present(name: str) -> bool:

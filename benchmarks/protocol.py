@@ -1,0 +1,58 @@
+"""The experiment protocol: what a module must define to be run, reported and checked by the framework.
+
+An experiment is a module (or package) with these names; :func:`check` verifies one. Every table and
+figure is a pure function of the records (``analyze``, ``figures``, ``summarize``, ``claims`` read
+records only), and ``run_cell`` is a pure function of ``(cfg, cell)`` apart from the columns declared in
+``TIMING_COLUMNS``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+
+@runtime_checkable
+class Experiment(Protocol):
+    """The names an experiment module defines (see docs/DESIGN.md for their contracts)."""
+
+    NAME: str
+    #: Columns that are not a pure function of the config (wall times); () when there are none.
+    TIMING_COLUMNS: tuple[str, ...]
+    #: ``{value_column: (bound_column, unit_columns)}``: rows where ``value > bound`` fail the run.
+    BOUNDS: dict[str, tuple[str, tuple[str, ...]]]
+
+    def parse_config(self, raw: dict[str, Any], *, data_dir: Any = None) -> Any: ...
+
+    def cells(self, cfg: Any) -> list[Any]: ...
+
+    def run_cell(self, cfg: Any, cell: Any, ctx: Any) -> list[dict[str, Any]]: ...
+
+    def analyze(self, records: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]: ...
+
+    def figures(self, records: pd.DataFrame, out: Path) -> list[Path]: ...
+
+    def summarize(self, records: pd.DataFrame) -> dict[str, float]: ...
+
+    def claims(self, records: pd.DataFrame) -> list[Any]: ...
+
+
+def check(module: ModuleType) -> ModuleType:
+    """``module`` if it follows :class:`Experiment`, else TypeError naming what is missing or mistyped."""
+    missing = [n for n in ("NAME", "TIMING_COLUMNS", "BOUNDS", "parse_config", "cells", "run_cell", "analyze",
+                           "figures", "summarize", "claims") if not hasattr(module, n)]
+    if missing:
+        raise TypeError(f"experiment module {module.__name__} lacks {missing}")
+    if not isinstance(module.NAME, str) or not module.NAME:
+        raise TypeError(f"{module.__name__}.NAME must be a non-empty str, got {module.NAME!r}")
+    timing = module.TIMING_COLUMNS
+    if not isinstance(timing, tuple) or not all(isinstance(c, str) for c in timing):
+        raise TypeError(f"{module.__name__}.TIMING_COLUMNS must be a tuple of column names, got {timing!r}")
+    if not isinstance(module.BOUNDS, dict):
+        raise TypeError(f"{module.__name__}.BOUNDS must be a dict, got {module.BOUNDS!r}")
+    for name in ("parse_config", "cells", "run_cell", "analyze", "figures", "summarize", "claims"):
+        if not callable(getattr(module, name)):
+            raise TypeError(f"{module.__name__}.{name} must be callable")
+    return module
