@@ -1,20 +1,11 @@
 """proxygrad-bench: the benchmark harnesses (toy functions, real CNNs, training) and their framework.
 
-Run ``python -m benchmarks --help`` (or the console script ``proxygrad-bench``).
+Layers: :mod:`benchmarks.framework` (configs, methods, store, runner, comparisons, report, CLI) below
+:mod:`benchmarks.domain` (data, models, zoo, training loop) below :mod:`benchmarks.experiments` (one
+package per experiment). Run ``python -m benchmarks --help`` (or the console script ``proxygrad-bench``).
 """
 from __future__ import annotations
 
-import functools
+from benchmarks.framework.meta import __version__, suite_version
 
-__version__ = "0.1.0"
-
-
-@functools.lru_cache(maxsize=1)
-def suite_version() -> str:
-    """The suite version written into every record: the installed distribution's version, else ``__version__``."""
-    try:
-        from importlib.metadata import version
-
-        return version("proxygrad-bench")
-    except Exception:  # not installed (run from a checkout)
-        return __version__
+__all__ = ["__version__", "suite_version"]

@@ -1,5 +1,5 @@
 """Shared fixtures. Tests never depend on data installed on the machine: the ones that need
-Fashion-MNIST get a directory of tiny idx files made here (``benchmarks.data.write_fashion_mnist_sample``)
+Fashion-MNIST get a directory of tiny idx files made here (``benchmarks.domain.data.write_fashion_mnist_sample``)
 and pass it as ``data_dir`` (the command line's ``--data``)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import data
+from benchmarks.domain import data
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from benchmarks import baseline
-from benchmarks.cli import main
+from benchmarks.framework import baseline
+from benchmarks.framework.cli import main
 
 pytest.importorskip("toy_functions")
 pytest.importorskip("proxygrad.engine")

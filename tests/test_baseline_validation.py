@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from benchmarks import baseline
-from benchmarks.cli import main
+from benchmarks.framework import baseline
+from benchmarks.framework.cli import main
 
 GOOD = {"experiment": "toy-am", "profile": "smoke", "config_hash": "x", "tolerance": 0.05,
         "metrics": {"a/success@0.1": 0.5, "b/success@0.1": 1.0}}

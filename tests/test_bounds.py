@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import bounds, store
-from benchmarks.cli import main
-from benchmarks.experiments import EXPERIMENTS
-from benchmarks.runner import BOUND_VIOLATIONS, run
+from benchmarks.framework import bounds, store
+from benchmarks.framework.cli import main
+from benchmarks.framework.registry import EXPERIMENTS
+from benchmarks.framework.runner import BOUND_VIOLATIONS, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,10 +25,11 @@ FAKE = textwrap.dedent('''
     import numpy as np
     import pandas as pd
 
-    from benchmarks.runner import Cell
+    from benchmarks.framework.runner import Cell
 
     NAME = "fake-bounds"
     BOUNDS = {"f_best": ("f_star", ("unit", "start"))}
+    TIMING_COLUMNS = ()
 
 
     @dataclass(frozen=True)
@@ -58,6 +59,14 @@ FAKE = textwrap.dedent('''
 
 
     def figures(records, out):
+        return []
+
+
+    def summarize(records):
+        return {}
+
+
+    def claims(records):
         return []
 ''')
 
@@ -136,7 +145,7 @@ def test_cli_run_and_report_exit_1_and_name_the_unit(fake, tmp_path, capsys):
 
 
 def test_check_fails_on_a_bound_violation(monkeypatch, capsys):
-    from benchmarks import baseline
+    from benchmarks.framework import baseline
 
     table = pd.DataFrame([{"value_column": "f_best", "value": 2.0, "bound_column": "f_star", "bound": 1.0,
                            "excess": 1.0, "unit": "family=x"}])
@@ -152,7 +161,7 @@ def test_check_fails_on_a_bound_violation(monkeypatch, capsys):
 
 @pytest.mark.parametrize("name", ["toy_am", "cnn_am", "training"])
 def test_experiments_declare_their_bounds_on_columns_they_write(name):
-    module = importlib.import_module(f"benchmarks.experiments.{name}")
+    module = importlib.import_module(f"benchmarks.experiments.{name}.experiment")
     declared = bounds.declared(module)
     expected = {"toy_am": {"f_best": "f_star"}, "cnn_am": {"f_best": "upper_bound"}, "training": {}}[name]
     assert {v: b for v, (b, _) in declared.items()} == expected

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks import config, runner, store
-from benchmarks.experiments import EXPERIMENTS, load
+from benchmarks.framework import config, runner, store
+from benchmarks.framework.registry import EXPERIMENTS, load
 
 
 def _run(name: str, out, cache, data_dir) -> pd.DataFrame:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, store
-from benchmarks.cli import main
-from benchmarks.config import ConfigError, Reader, load_profile
+from benchmarks.framework import cli, store
+from benchmarks.framework.cli import main
+from benchmarks.framework.config import ConfigError, Reader, load_profile
 
 GOOD = """
 [p]

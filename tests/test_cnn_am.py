@@ -12,9 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks import config, data, methods, runner, store, zoo
-from benchmarks.config import ConfigError
-from benchmarks.experiments import cnn_am, cnn_am_analysis
+from benchmarks.framework import config, methods, runner, store
+from benchmarks.domain import data, zoo
+from benchmarks.framework.config import ConfigError
+from benchmarks.experiments.cnn_am import analysis as cnn_am_analysis
+from benchmarks.experiments.cnn_am import experiment as cnn_am
 
 SMALL_TV = "squeezenet1_1"  # a small torchvision classifier keeps the tests fast
 
@@ -306,7 +308,7 @@ def test_smoke_dataset_max_comes_from_the_tests_own_files(smoke_run, fashion_mni
 
 
 def test_every_row_carries_the_suite_version(smoke_run) -> None:
-    from benchmarks import suite_version
+    from benchmarks.framework.meta import suite_version
 
     _, df = smoke_run
     assert df["suite_version"].astype(str).eq(suite_version()).all()
@@ -335,7 +337,7 @@ def test_sizes_have_upper_limits(key: str, value, needle: str, fashion_mnist_dir
 def test_certify_on_a_network_the_certifier_cannot_take_fails_before_writing(tmp_path: Path, capsys,
                                                                             fashion_mnist_dir) -> None:
     """fmnist-vgg-relu has MaxPool2d: the certifier's own layer reader refuses it at validation."""
-    from benchmarks.cli import main
+    from benchmarks.framework.cli import main
     from toy_functions.network import leaves
 
     zm = zoo.load("fmnist-vgg-relu")

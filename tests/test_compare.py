@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from benchmarks import compare
+from benchmarks.framework import compare
 
 
 @pytest.mark.parametrize("n", [10, 30])

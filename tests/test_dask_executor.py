@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from benchmarks import dask_executor as dx
-from benchmarks import store
-from benchmarks.store import rows_to_csv
+from benchmarks.framework import dask_executor as dx
+from benchmarks.framework import store
+from benchmarks.framework.store import rows_to_csv
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def parse_config(raw: dict) -> FakeConfig:
 
 
 def cells(cfg: FakeConfig) -> list:
-    from benchmarks.runner import Cell
+    from benchmarks.framework.runner import Cell
 
     return [Cell(f"seed={s}", {"seed": s}) for s in range(cfg.n_cells)]
 
@@ -178,7 +178,7 @@ def test_runner_dask_records_identical_to_serial_and_resume(tmp_path, cluster_ad
     """
     import sys
 
-    from benchmarks.runner import run
+    from benchmarks.framework.runner import run
 
     module = sys.modules[__name__]
     cfg = FakeConfig(5)
@@ -197,9 +197,9 @@ def test_runner_dask_records_identical_to_serial_and_resume(tmp_path, cluster_ad
 @pytest.mark.slow
 def test_toy_am_smoke_dask_identical_to_serial(tmp_path, cluster_address):
     """The real toy-am smoke sweep, serial and on a 2-worker LocalCluster (timing columns aside)."""
-    from benchmarks.config import load_profile, profiles
-    from benchmarks.experiments import load
-    from benchmarks.runner import run
+    from benchmarks.framework.config import load_profile, profiles
+    from benchmarks.framework.registry import load
+    from benchmarks.framework.runner import run
 
     if "smoke" not in profiles("toy-am"):
         pytest.skip("toy-am has no smoke profile yet")
@@ -212,6 +212,6 @@ def test_toy_am_smoke_dask_identical_to_serial(tmp_path, cluster_address):
     b = store.read_csv(dask).drop(columns=timing)
     assert len(a) > 0
     assert a.to_csv(index=False) == b.to_csv(index=False)
-    from benchmarks import suite_version
+    from benchmarks.framework.meta import suite_version
 
     assert set(a["suite_version"]) == {suite_version()}  # every record names the suite version

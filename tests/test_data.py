@@ -1,4 +1,4 @@
-"""benchmarks.data: idx parsing, the search order, scaling, pooling, limits and the missing-data message."""
+"""benchmarks.domain.data: idx parsing, the search order, scaling, pooling, limits and the missing-data message."""
 from __future__ import annotations
 
 import gzip
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks import data
+from benchmarks.domain import data
 
 
 def _idx_bytes(arr: np.ndarray) -> bytes:

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from benchmarks import methods
-from benchmarks.methods import Method
+from benchmarks.framework import methods
+from benchmarks.framework.methods import Method
 
 
 @pytest.mark.parametrize("name, kind, slope", [

@@ -1,11 +1,11 @@
-"""benchmarks.models: shapes, one rectifier module per use, seeding and argument checks."""
+"""benchmarks.domain.models: shapes, one rectifier module per use, seeding and argument checks."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from benchmarks import models
+from benchmarks.domain import models
 
 CASES = [
     ("small_cnn", dict(in_channels=1, input_size=28, num_classes=10)),

@@ -5,8 +5,8 @@ import types
 
 import pytest
 
-from benchmarks import protocol
-from benchmarks.experiments import EXPERIMENTS, load
+from benchmarks.framework import protocol
+from benchmarks.framework.registry import EXPERIMENTS, load
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))

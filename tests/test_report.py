@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import report as rp
-from benchmarks.claims import Claim
-from benchmarks.tables import to_markdown
+from benchmarks.framework import report as rp
+from benchmarks.framework.claims import Claim
+from benchmarks.framework.tables import to_markdown
 
 pytest_plugins = ["pytester"]
 
@@ -230,7 +230,7 @@ def test_citation_matches_the_suite_version_and_cites_the_paper():
 
 
 def test_provenance_names_the_make_command_and_what_it_runs():
-    from benchmarks.report import render_provenance
+    from benchmarks.framework.report import render_provenance
 
     lines = render_provenance({"command": "python -m benchmarks reproduce --profile quick --out results/quick",
                                "make_command": "make reproduce PROFILE=quick", "git_commit": "abc"})

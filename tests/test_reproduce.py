@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import benchmarks.config
-from benchmarks import reproduce, store
-from benchmarks.claims import Claim
-from benchmarks.experiments import EXPERIMENTS
-from benchmarks.runner import Cell
+import benchmarks.framework.config
+from benchmarks.framework import reproduce, store
+from benchmarks.framework.claims import Claim
+from benchmarks.framework.registry import EXPERIMENTS
+from benchmarks.framework.runner import Cell
 
 CALLS: list[str] = []
 
@@ -61,6 +61,7 @@ def _fake_module(name: str, experiment: str) -> types.ModuleType:
     m.NAME = experiment
     m.parse_config, m.cells, m.run_cell = _parse_config, _cells, _run_cell
     m.analyze, m.figures, m.claims = _analyze, _figures, _claims
+    m.summarize, m.TIMING_COLUMNS, m.BOUNDS = (lambda records: {}), (), {}
     return m
 
 
@@ -72,7 +73,7 @@ def fake_suite(tmp_path, monkeypatch):
     (configs / "toy-am.toml").write_text("[smoke]\nn = 3\n[quick]\nn = 4\n")
     (configs / "training.toml").write_text("[smoke]\nn = 3\nfail = true\n")
     (configs / "cnn-am.toml").write_text("[smoke]\nn = 1\n")
-    monkeypatch.setattr(benchmarks.config, "CONFIG_DIR", configs)
+    monkeypatch.setattr(benchmarks.framework.config, "CONFIG_DIR", configs)
     for exp, mod in (("toy-am", "fake_exp_toy"), ("training", "fake_exp_training")):
         monkeypatch.setitem(sys.modules, mod, _fake_module(mod, exp))
         monkeypatch.setitem(EXPERIMENTS, exp, mod)
@@ -124,7 +125,7 @@ def test_missing_profile_is_not_tested(fake_suite):
 
 
 def test_data_missing_is_not_tested(fake_suite, monkeypatch):
-    from benchmarks.data import DataMissingError
+    from benchmarks.domain.data import DataMissingError
 
     def no_data(cfg, cell, ctx):
         raise DataMissingError("Fashion-MNIST is not on this machine")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import runner, store
-from benchmarks.cli import main
-from benchmarks.config import ConfigError, config_hash, load_profile
-from benchmarks.experiments import EXPERIMENTS
-from benchmarks.runner import run
+from benchmarks.framework import runner, store
+from benchmarks.framework.cli import main
+from benchmarks.framework.config import ConfigError, config_hash, load_profile
+from benchmarks.framework.registry import EXPERIMENTS
+from benchmarks.framework.runner import run
 
 FAKE = textwrap.dedent('''
     """A fake experiment: 150 rows of seeded numbers per cell (cell files of about 4 kB)."""
@@ -29,7 +29,7 @@ FAKE = textwrap.dedent('''
     import numpy as np
     import pandas as pd
 
-    from benchmarks.runner import Cell
+    from benchmarks.framework.runner import Cell
 
     NAME = "fake-integrity"
     CALLS = []
@@ -217,7 +217,7 @@ def test_corrupt_meta_json_is_named(fake, tmp_path, capsys):
 
 
 def test_baseline_from_refuses_a_damaged_run(tmp_path, capsys):
-    cfg_hash = config_hash(importlib.import_module("benchmarks.experiments.toy_am").parse_config(
+    cfg_hash = config_hash(importlib.import_module("benchmarks.experiments.toy_am.experiment").parse_config(
         load_profile("toy-am", "smoke")))
     out = tmp_path / "run"
     store.write_cell(out, "a", [{"x": 1.0}] * 200)
@@ -269,7 +269,7 @@ def test_unwritable_out_exits_2(tmp_path):
 
 
 def test_check_out_accepts_new_and_existing_dirs(tmp_path):
-    from benchmarks.runner import check_out
+    from benchmarks.framework.runner import check_out
 
     assert check_out(tmp_path / "new" / "run") == tmp_path / "new" / "run"
     assert check_out(tmp_path) == tmp_path
@@ -279,7 +279,7 @@ def test_check_out_accepts_new_and_existing_dirs(tmp_path):
 
 
 def test_reproduce_refuses_an_unusable_out(tmp_path, capsys):
-    from benchmarks import reproduce
+    from benchmarks.framework import reproduce
 
     (tmp_path / "f").write_text("")
     assert reproduce.main(["--profile", "smoke", "--out", str(tmp_path / "f" / "x")]) == 2

@@ -1,4 +1,4 @@
-"""benchmarks.stats against values computed by hand (derivations in the comments)."""
+"""benchmarks.framework.stats against values computed by hand (derivations in the comments)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import stats
+from benchmarks.framework import stats
 
 
 def test_wilson_matches_hand_computation():

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import store
-from benchmarks.config import ConfigError, config_hash
-from benchmarks.runner import RunContext, run
+from benchmarks.framework import store
+from benchmarks.framework.config import ConfigError, config_hash
+from benchmarks.framework.runner import RunContext, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ FAKE = textwrap.dedent('''
 
     import numpy as np
 
-    from benchmarks.runner import Cell
+    from benchmarks.framework.runner import Cell
 
     NAME = "fake"
     CALLS = []
@@ -166,7 +166,7 @@ SCRIPT = textwrap.dedent('''
     import sys
     from pathlib import Path
     import fake_exp
-    from benchmarks.runner import run
+    from benchmarks.framework.runner import run
     cfg = fake_exp.parse_config({"n_cells": 10, "rows": 5, "delay": 0.2})
     run(fake_exp, cfg, Path(sys.argv[1]), resume=len(sys.argv) > 2, progress=False)
 ''')

@@ -16,12 +16,12 @@ import pytest
 pytest.importorskip("toy_functions")
 pytest.importorskip("proxygrad.engine")
 
-from benchmarks import store  # noqa: E402
-from benchmarks.config import ConfigError  # noqa: E402
-from benchmarks.experiments import toy_am  # noqa: E402
-from benchmarks.cli import main  # noqa: E402
-from benchmarks import runner  # noqa: E402
-from benchmarks.runner import RunContext, run  # noqa: E402
+from benchmarks.framework import store  # noqa: E402
+from benchmarks.framework.config import ConfigError  # noqa: E402
+from benchmarks.experiments.toy_am import experiment as toy_am  # noqa: E402
+from benchmarks.framework.cli import main  # noqa: E402
+from benchmarks.framework import runner  # noqa: E402
+from benchmarks.framework.runner import RunContext, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""benchmarks.training and the ``training`` experiment: determinism, resume, rules, errors, analysis."""
+"""benchmarks.domain.training and the ``training`` experiment: determinism, resume, rules, errors, analysis."""
 from __future__ import annotations
 
 import math
@@ -10,11 +10,12 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from benchmarks import config, data, models, store, training
-from benchmarks.config import ConfigError
-from benchmarks.experiments import training as exp
-from benchmarks.experiments import training_analysis as ana
-from benchmarks.runner import RunContext, run
+from benchmarks.framework import config, store
+from benchmarks.domain import data, models, training
+from benchmarks.framework.config import ConfigError
+from benchmarks.experiments.training import analysis as ana
+from benchmarks.experiments.training import experiment as exp
+from benchmarks.framework.runner import RunContext, run
 from proxygrad import rules
 
 KW = dict(epochs=3, lr=0.05, batch_size=32, seed=3)
@@ -315,7 +316,7 @@ BAD_TRAINING = [
 
 @pytest.mark.parametrize("patch, needle", BAD_TRAINING)
 def test_bad_values_exit_2_naming_key_and_value_before_writing(patch, needle, tmp_path, capsys, monkeypatch):
-    from benchmarks.cli import main
+    from benchmarks.framework.cli import main
 
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setenv("PROXYGRAD_DATA", str(tmp_path / "no-cache"))

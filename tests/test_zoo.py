@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks import data, models, zoo
-from benchmarks.train_models import state_bytes, train_model, write_checkpoint
+from benchmarks.domain import data, models, zoo
+from benchmarks.domain.train_models import state_bytes, train_model, write_checkpoint
 
 SMALL_TV = "squeezenet1_1"  # a small torchvision classifier keeps the tests fast
 

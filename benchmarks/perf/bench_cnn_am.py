@@ -1,15 +1,15 @@
 """Speed of one cnn-am cell: AM on a trained VGG-style Fashion-MNIST network (plain and proxy)."""
 from __future__ import annotations
 
-from benchmarks import runner
-from benchmarks.experiments import cnn_am
+from benchmarks.framework import runner
+from benchmarks.experiments.cnn_am import experiment as cnn_am
 
 RAW = {"methods": ["plain", "proxy-0.5"], "optimizers": ["adam"], "starts": 4, "steps": 16, "lr": 0.05,
        "dataset_limit": 100, "models": [{"name": "fmnist-vgg-relu", "logits": [3]}]}
 
 
 def test_cnn_am_cell_vgg_logit(benchmark, tmp_path) -> None:
-    from benchmarks import data
+    from benchmarks.domain import data
 
     # the real test set where installed, else a tiny one in its format (the cell's dataset maximum)
     data_dir = None if data.find_fashion_mnist() else data.write_fashion_mnist_sample(tmp_path)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import torchvision
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.models import build_seeded
+from benchmarks.domain.models import build_seeded
 from proxygrad import maximize, objectives, proxify, rules
 
 FIGURES = [

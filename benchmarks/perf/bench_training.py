@@ -1,6 +1,6 @@
 """Cost of one training step with a ProxyGrad backward rule against plain ReLU training.
 
-A step is what ``benchmarks.training.train`` does per batch: zero the gradients, forward, cross-entropy,
+A step is what ``benchmarks.domain.training.train`` does per batch: zero the gradients, forward, cross-entropy,
 backward, SGD update (momentum 0.9, weight decay 5e-4). The proxy step runs inside ``proxify(model,
 slope(0.3))``, entered once around the timed steps as ``train`` enters it once per epoch.
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.models import build_seeded
+from benchmarks.domain.models import build_seeded
 from proxygrad import proxify, rules
 
 FIGURES = [

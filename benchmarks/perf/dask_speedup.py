@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import store
-from benchmarks.config import load_profile
-from benchmarks.dask_executor import CELL_THREADS
-from benchmarks.experiments import load
-from benchmarks.runner import run
+from benchmarks.framework import store
+from benchmarks.framework.config import load_profile
+from benchmarks.framework.dask_executor import CELL_THREADS
+from benchmarks.framework.registry import load
+from benchmarks.framework.runner import run
 
 
 def timed_run(module, cfg, out: Path, profile: str, executor: str) -> float:

@@ -1,7 +1,7 @@
 """Train the suite's own Fashion-MNIST networks and write the committed checkpoints.
 
-``python -m benchmarks.train_models [--only NAME ...] [--data PATH] [--out DIR]`` trains every model in
-``benchmarks.zoo.SUITE`` with its recipe (seeded SGD, ``benchmarks.training.train``) on the first
+``python -m benchmarks.domain.train_models [--only NAME ...] [--data PATH] [--out DIR]`` trains every model in
+``benchmarks.domain.zoo.SUITE`` with its recipe (seeded SGD, ``benchmarks.domain.training.train``) on the first
 ``train_limit`` training images, measures the test accuracy on the full test split, and writes
 
 - ``<out>/<name>.pt``: the state_dict, serialized to bytes that depend only on the weights
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from benchmarks import suite_version
-from benchmarks.zoo import MODELS_DIR, SUITE, SuiteModel
+from benchmarks.framework.meta import suite_version
+from benchmarks.domain.zoo import MODELS_DIR, SUITE, SuiteModel
 
 #: Per-epoch history keys kept in the manifest (wall times would make it differ between runs).
 HISTORY_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
@@ -48,7 +48,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def train_model(spec: SuiteModel, train_set: TensorDataset, test_set: TensorDataset) -> tuple[nn.Module, list[dict]]:
     """Build ``spec``'s network from its seed and train it with its recipe; returns (model, history)."""
-    from benchmarks import models, training
+    from benchmarks.domain import models, training
 
     model = models.build_seeded(spec.seed, spec.arch, **spec.build_kwargs())
     history = training.train(model, train_set, test_set, epochs=spec.epochs, lr=spec.lr,
@@ -85,7 +85,7 @@ def write_checkpoint(spec: SuiteModel, model: nn.Module, out_dir: str | Path, *,
 
 def train_and_write(spec: SuiteModel, out_dir: str | Path, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Load the data for ``spec``, train, evaluate on the full test split, write checkpoint + manifest."""
-    from benchmarks import data, training
+    from benchmarks.domain import data, training
 
     train_set = data.load(spec.dataset, "train", data_dir, size=spec.input_size, limit=spec.train_limit)
     test_set = data.load(spec.dataset, "test", data_dir, size=spec.input_size)
@@ -99,7 +99,7 @@ def train_and_write(spec: SuiteModel, out_dir: str | Path, data_dir: str | Path 
 
 def main(argv: list[str] | None = None) -> int:
     """Train the suite models (all, or ``--only`` some) and write their checkpoints and manifests."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_models", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.domain.train_models", description=main.__doc__)
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help=f"subset of {sorted(SUITE)}")
     parser.add_argument("--data", default=None, metavar="PATH", help="directory with the Fashion-MNIST idx files")
     parser.add_argument("--out", default=str(MODELS_DIR), help="output directory (default: results/models)")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SUITE]
     if unknown:
         parser.error(f"unknown suite model(s) {unknown}; choose from {sorted(SUITE)}")
-    from benchmarks.data import DataMissingError
+    from benchmarks.domain.data import DataMissingError
 
     for name in names:
         try:

@@ -13,7 +13,7 @@ Methods (``methods`` in the profile):
 - ``proxygrad-leaky``: LeakyReLU(``leaky_slope``) network with backward rule ``slope(s)``, per ``s``.
 - ``sugar-bsilu`` / ``sugar-nelu``: ReLU network, SUGAR's B-SiLU / NeLU derivative on the negative side.
 
-Rows: one per epoch with the columns of ``benchmarks.training.train`` plus the cell's identity, the
+Rows: one per epoch with the columns of ``benchmarks.domain.training.train`` plus the cell's identity, the
 rule's label and ``synthetic`` (True only for the generated smoke data set).
 """
 from __future__ import annotations
@@ -24,18 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import data as _data
-from benchmarks import models as _models
-from benchmarks import methods as _methods
-from benchmarks.config import ConfigError, Reader
-from benchmarks.runner import Cell, RunContext
+from benchmarks.domain import data as _data
+from benchmarks.domain import models as _models
+from benchmarks.framework import methods as _methods
+from benchmarks.framework.config import ConfigError, Reader
+from benchmarks.experiments.training.analysis import analyze, claims, summarize
+from benchmarks.experiments.training.figures import figures
+from benchmarks.framework.runner import Cell, RunContext
 
 NAME = "training"
 METHODS: tuple[str, ...] = ("relu", "leaky", "proxygrad", "proxygrad-leaky", "sugar-bsilu", "sugar-nelu")
 PROXY_METHODS: tuple[str, ...] = ("proxygrad", "proxygrad-leaky")
 BASELINE = "relu"
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
-#: Certified bounds (benchmarks.bounds): none, training records have no certified optimum.
+#: Certified bounds (benchmarks.framework.bounds): none, training records have no certified optimum.
 BOUNDS: dict = {}
 #: Wall-time columns: the only ones that are not a pure function of the config.
 TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
@@ -144,7 +146,7 @@ BACKWARD: dict[str, str] = {"relu": "plain", "leaky": "plain", "proxygrad": "pro
 
 
 def method_of(method: str, backward_slope: float | None) -> _methods.Method:
-    """The :class:`~benchmarks.methods.Method` of a training method's backward pass (``proxygrad`` with
+    """The :class:`~benchmarks.framework.methods.Method` of a training method's backward pass (``proxygrad`` with
     slope ``s`` is ``proxy-s``; ``relu`` and ``leaky`` train with the plain gradient)."""
     kind = BACKWARD[method]
     return _methods.Method(kind, float(backward_slope) if kind == "proxy" else None)  # type: ignore[arg-type]
@@ -166,7 +168,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     With ``cfg.checkpoint`` and a run directory, the run checkpoints every epoch under
     ``out_dir/checkpoints/<key>/`` and resumes from there; the checkpoint is removed once the cell is done.
     """
-    from benchmarks import training
+    from benchmarks.domain import training
 
     p = cell.params
     ds, arch, method, s, seed = p["dataset"], p["arch"], p["method"], p["backward_slope"], p["seed"]
@@ -200,7 +202,5 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     return [{**base, **row} for row in history]
 
 
-from benchmarks.experiments.training_analysis import analyze, claims, summarize  # noqa: E402
-from benchmarks.experiments.training_figures import figures  # noqa: E402
 
 __all__ = ["NAME", "Config", "parse_config", "cells", "run_cell", "analyze", "figures", "summarize", "claims"]

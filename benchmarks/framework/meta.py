@@ -9,6 +9,7 @@ the run completes) and ``resumed_utc`` (one time per resume).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import platform
 import socket
@@ -17,10 +18,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import suite_version
-from benchmarks.config import config_hash, to_jsonable
+from benchmarks.framework.config import config_hash, to_jsonable
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+__version__ = "0.1.0"
+
+
+@functools.lru_cache(maxsize=1)
+def suite_version() -> str:
+    """The suite version written into every record: the installed distribution's version, else ``__version__``."""
+    try:
+        from importlib.metadata import version
+
+        return version("proxygrad-bench")
+    except Exception:  # not installed (run from a checkout)
+        return __version__
 
 
 def utc_now() -> str:

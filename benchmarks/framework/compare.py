@@ -9,7 +9,7 @@ against plain AM, once per toy family"). Each test compares paired samples ``a``
   rank-biserial correlation ``r`` in [-1, 1];
 - ``t``: paired t-test, effect = Cohen's ``d_z = mean(d) / sd(d)``, with the t interval of ``mean(d)``.
 
-The p-values of the family are Holm-adjusted together (:func:`benchmarks.stats.holm`). A test is
+The p-values of the family are Holm-adjusted together (:func:`benchmarks.framework.stats.holm`). A test is
 *significantly higher* when ``p_holm < alpha`` and its effect is positive, *significantly lower* when
 ``p_holm < alpha`` and its effect is negative.
 
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from benchmarks import stats
+from benchmarks.framework import stats
 
 ALPHA = 0.05
 POWER = 0.8

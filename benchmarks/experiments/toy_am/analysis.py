@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks import compare, stats
-from benchmarks.claims import Claim
-from benchmarks.methods import Method
+from benchmarks.framework import compare, stats
+from benchmarks.framework.claims import Claim
+from benchmarks.framework.methods import Method
 
 PAIR_KEYS = ["dim", "seed", "start"]
 ALPHA = 0.05

@@ -9,7 +9,7 @@ interval of the mean difference) and Wilcoxon signed-rank (effect rank-biserial 
 The claim (ProxyGrad wins on some benchmarks) is one family of tests (:func:`claim_family`): every
 ProxyGrad variant (the ``proxygrad`` and ``proxygrad-leaky`` methods) against ReLU on every real
 dataset/arch, paired t-test, Holm over the whole family, decided by the ``some-gain`` rule of
-:mod:`benchmarks.compare` (the same comparison module as every other claim); "not tested" on
+:mod:`benchmarks.framework.compare` (the same comparison module as every other claim); "not tested" on
 synthetic data alone. Per dataset/arch the ``verdicts`` table shows the best ProxyGrad variant:
 "beat" (significantly higher in the family), "higher, not significant" or "not higher".
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import compare, stats
-from benchmarks.claims import Claim
+from benchmarks.framework import compare, stats
+from benchmarks.framework.claims import Claim
 
 BASELINE = "relu"
 #: The ``method_kind`` of the ProxyGrad variants (``proxygrad`` and ``proxygrad-leaky`` in the config).
@@ -103,7 +103,7 @@ def paired_tests(records: pd.DataFrame) -> pd.DataFrame:
 
 def claim_family(records: pd.DataFrame) -> pd.DataFrame:
     """The family of the training claim: every ProxyGrad variant against ReLU on every real (dataset, arch),
-    paired t-test on final test accuracy, Holm-adjusted together (:func:`benchmarks.compare.family_table`)."""
+    paired t-test on final test accuracy, Holm-adjusted together (:func:`benchmarks.framework.compare.family_table`)."""
     fin = final_rows(records)
     pairs: list[compare.Pair] = []
     for (ds, arch), g in fin.groupby(GROUP, sort=False):
@@ -158,7 +158,7 @@ def summarize(records: pd.DataFrame) -> dict[str, float]:
 
 
 def claims(records: pd.DataFrame) -> list[Claim]:
-    """The paper's training claim, decided by the ``some-gain`` rule of :mod:`benchmarks.compare`."""
+    """The paper's training claim, decided by the ``some-gain`` rule of :mod:`benchmarks.framework.compare`."""
     statement = ("CNNs trained with ProxyGrad (forward slope unchanged, large negative slope in the backward "
                  "pass) outperform conventionally trained (ReLU) networks on some benchmarks.")
     table = verdicts(records)

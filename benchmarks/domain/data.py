@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from benchmarks.framework.config import ResourceMissing
 from torch.utils.data import TensorDataset
 
 DATASETS: tuple[str, ...] = ("fashion-mnist", "cifar10", "cifar100", "synthetic")
@@ -44,7 +46,7 @@ _CIFAR_DIRS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 _SYNTHETIC_SIZES = {"train": 1024, "test": 256}
 
 
-class DataMissingError(FileNotFoundError):
+class DataMissingError(ResourceMissing):
     """A data set is not on this machine; the message says how to get it."""
 
 

@@ -2,7 +2,7 @@
 
 Every number in the report comes from the records: each experiment's ``claims(records)`` makes the
 effects, verdicts and tables, and this module only orders and renders them (tables via
-:func:`benchmarks.tables.to_markdown`).  An experiment that did not run, or whose claims could not be
+:func:`benchmarks.framework.tables.to_markdown`).  An experiment that did not run, or whose claims could not be
 made, is reported as "not tested" with the reason.
 
 Section order: the three paper claims of :data:`PAPER_CLAIMS`, then every ``beyond:*`` finding in the
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.claims import VERDICTS, Claim
-from benchmarks.store import atomic_write_text
-from benchmarks.tables import to_markdown
+from benchmarks.framework.claims import VERDICTS, Claim
+from benchmarks.framework.store import atomic_write_text
+from benchmarks.framework.tables import to_markdown
 
 PAPER = ('C. Linse, E. Barth and T. Martinetz, "Leaky ReLUs That Differ in Forward and Backward Pass '
          'Facilitate Activation Maximization in Deep Neural Networks", IJCNN 2024, '
@@ -63,7 +63,7 @@ class ExperimentResult:
     """What one experiment contributed: its claims when it ran, else why it is not tested.
 
     status: ``"ran"``, ``"unavailable"`` (module, data or profile missing) or ``"failed"``.
-    violations: lines naming the records above their certified bound (:mod:`benchmarks.bounds`); an
+    violations: lines naming the records above their certified bound (:mod:`benchmarks.framework.bounds`); an
     experiment with any is ``"failed"`` and the report opens with them.
     """
 

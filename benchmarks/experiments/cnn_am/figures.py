@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import plotting
-from benchmarks.experiments.cnn_am_analysis import large_slope_method, per_unit
+from benchmarks.framework import plotting
+from benchmarks.experiments.cnn_am.analysis import large_slope_method, per_unit
 
 MAX_UNITS = 6
 

@@ -5,9 +5,9 @@ stored atomically as it finishes -> ``records.csv`` merged in the canonical cell
 ``run_cell`` is a pure function of ``(cfg, cell)``, the records do not depend on the executor, on the
 order in which cells finish, or on interruptions: a killed run loses only the cells in flight and
 ``resume=True`` completes it to the same bytes as an uninterrupted run.  A cell whose files are
-incomplete or damaged (see :mod:`benchmarks.store`) is run again on resume, with one line on stderr
+incomplete or damaged (see :mod:`benchmarks.framework.store`) is run again on resume, with one line on stderr
 naming the file.  When all cells are merged, the records are checked against the experiment's declared
-bounds (:mod:`benchmarks.bounds`); a violation fails the run after ``meta.json`` is finished.
+bounds (:mod:`benchmarks.framework.bounds`); a violation fails the run after ``meta.json`` is finished.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks import bounds, store
-from benchmarks.config import ConfigError
-from benchmarks.meta import REPO_ROOT, build_meta, utc_now
+from benchmarks.framework import bounds, store
+from benchmarks.framework.config import ConfigError
+from benchmarks.framework.meta import REPO_ROOT, build_meta, utc_now
 
 EXECUTORS: tuple[str, ...] = ("local", "dask")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
@@ -56,7 +56,7 @@ class RunContext:
 
 #: The columns every record of every experiment begins with, in this order: ``experiment`` and
 #: ``suite_version`` are stamped here; ``method``, ``method_kind``, ``method_slope`` (the fields of a
-#: :class:`benchmarks.methods.Method`) and ``seed`` come from the experiment's rows.
+#: :class:`benchmarks.framework.methods.Method`) and ``seed`` come from the experiment's rows.
 COMMON_HEADER: tuple[str, ...] = ("experiment", "suite_version", "method", "method_kind", "method_slope", "seed")
 
 
@@ -66,7 +66,7 @@ def stamp(experiment: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ValueError naming the experiment and the column when a row lacks one of the experiment's header
     columns, or carries an ``experiment`` / ``suite_version`` that differs from the stamped one.
     """
-    from benchmarks import suite_version
+    from benchmarks.framework.meta import suite_version
 
     stamped = {"experiment": experiment, "suite_version": suite_version()}
     out = []
@@ -191,16 +191,16 @@ def pending_cells(out: Path, cells: list[Cell], *, resume: bool) -> list[Cell]:
 def _dask_executor() -> ModuleType:
     """The Dask executor module, imported only when asked for (ConfigError when it cannot be)."""
     try:
-        return importlib.import_module("benchmarks.dask_executor")
+        return importlib.import_module("benchmarks.framework.dask_executor")
     except ImportError as exc:
         raise ConfigError(f"--executor dask is not available: {exc}") from exc
 
 
 def load_experiment(experiment: ModuleType | str) -> ModuleType:
-    """An experiment module, given itself or its name in :data:`benchmarks.experiments.EXPERIMENTS`."""
+    """An experiment module, given itself or its name in :data:`benchmarks.framework.registry.EXPERIMENTS`."""
     if isinstance(experiment, ModuleType):
         return experiment
-    from benchmarks.experiments import load
+    from benchmarks.framework.registry import load
 
     return load(experiment)
 
@@ -211,7 +211,7 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     """Run every unfinished cell of ``experiment`` under ``cfg`` into ``out``; returns ``out/records.csv``.
 
     executor ``"local"`` is a plain loop (tqdm bar when ``progress``); ``"dask"`` hands the pending cells to
-    ``benchmarks.dask_executor.map_cells(run_fn, cells, scheduler=scheduler)``, which yields
+    ``benchmarks.framework.dask_executor.map_cells(run_fn, cells, scheduler=scheduler)``, which yields
     ``(cell, rows)`` as cells finish.  Each finished cell is stored atomically at once.
     ConfigError (nothing written) for a bad executor, device or ``out``; BoundViolationError, after the
     run directory is complete, when a record exceeds a bound declared in the module's ``BOUNDS``.
@@ -236,7 +236,7 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     run_fn = CellRunner(module.__name__, cfg, ctx)
 
     # serial cells run under the same fixed torch thread count as a Dask worker: identical records
-    from benchmarks.dask_executor import run_pinned
+    from benchmarks.framework.dask_executor import run_pinned
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(pending), desc=module.NAME, unit="cell", disable=not progress or not pending)

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from benchmarks import plotting
-from benchmarks.methods import Method
-from benchmarks.experiments.toy_am_analysis import ordered, target_columns
+from benchmarks.framework import plotting
+from benchmarks.framework.methods import Method
+from benchmarks.experiments.toy_am.analysis import ordered, target_columns
 
 
 def _attained_traces(records: pd.DataFrame) -> pd.DataFrame:
@@ -157,7 +157,7 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
     """Contours of each family's first 2-D instance with plain and largest-slope proxy trajectories."""
     import matplotlib.pyplot as plt
 
-    from benchmarks.experiments.toy_am import build, draw_starts
+    from benchmarks.experiments.toy_am.instances import build, draw_starts
 
     proxies = records[records["method_kind"] == "proxy"]
     if proxies.empty:

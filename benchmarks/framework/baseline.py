@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bounds, store, suite_version
-from benchmarks.config import ConfigError, config_hash, load_profile
-from benchmarks.meta import REPO_ROOT
+from benchmarks.framework import bounds, store
+from benchmarks.framework.meta import suite_version
+from benchmarks.framework.config import ConfigError, config_hash, load_profile
+from benchmarks.framework.meta import REPO_ROOT
 
 BASELINE_DIR = REPO_ROOT / "results" / "baselines"
 DEFAULT_TOLERANCE = 0.05
@@ -45,8 +46,8 @@ def baseline_path(experiment: str, profile: str, base_dir: Path | None = None) -
 
 def measure(experiment: str, profile: str, *, progress: bool = False, keep: Path | None = None) -> Measurement:
     """Run ``experiment`` at ``profile`` into a temporary directory (or ``keep``) and summarize it."""
-    from benchmarks.experiments import load
-    from benchmarks.runner import run
+    from benchmarks.framework.registry import load
+    from benchmarks.framework.runner import run
 
     module = load(experiment)
     cfg = module.parse_config(load_profile(experiment, profile))
@@ -63,7 +64,7 @@ def measurement_from_run(out: Path, experiment: str, profile: str) -> Measuremen
     The run must be of ``experiment``, finished, and made with the profile's current config
     (same config hash); otherwise ConfigError says which does not match.
     """
-    from benchmarks.experiments import load
+    from benchmarks.framework.registry import load
 
     module = load(experiment)
     cfg_hash = config_hash(module.parse_config(load_profile(experiment, profile)))

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from benchmarks.models import build_seeded
+from benchmarks.domain.models import build_seeded
 
 __all__ = ["train", "evaluate", "build_seeded", "NonFiniteLossError", "lr_at", "CHECKPOINT_NAME"]
 

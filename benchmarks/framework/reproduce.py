@@ -1,14 +1,14 @@
 """``reproduce --profile P --out DIR``: every experiment, its tables and figures, then ``DIR/REPORT.md``.
 
-For each experiment of :data:`benchmarks.experiments.EXPERIMENTS`, in that order (toy-am, cnn-am,
+For each experiment of :data:`benchmarks.framework.registry.EXPERIMENTS`, in that order (toy-am, cnn-am,
 training): run profile ``P`` into ``DIR/<experiment>/`` with resume on (an interrupted reproduction
 continues where it stopped and ends with the same records), write its tables and figures (``report``),
-and collect its claims from the records.  Then write ``DIR/REPORT.md`` (:mod:`benchmarks.report`) with
+and collect its claims from the records.  Then write ``DIR/REPORT.md`` (:mod:`benchmarks.framework.report`) with
 the command, commit, machine and date.
 
 An experiment whose module, data or profile is missing is reported as "not tested" with the reason;
 one that fails is reported the same way and makes the exit code 1 after the report is written.  An
-experiment with records above their certified bound (:mod:`benchmarks.bounds`) fails: its tables are
+experiment with records above their certified bound (:mod:`benchmarks.framework.bounds`) fails: its tables are
 written, its claims are not, and ``REPORT.md`` opens with the violations.  A run
 directory made under a different config cannot be resumed (the failure names it): delete it to rerun.
 Exit codes: 0 done, 1 an experiment failed, 2 bad arguments (nothing written), 130 interrupted.
@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import store, suite_version
-from benchmarks.config import PROFILES, ConfigError, load_profile, profiles
-from benchmarks.experiments import EXPERIMENTS, ExperimentUnavailable, load
-from benchmarks.meta import git_commit, machine, utc_now, versions
-from benchmarks.report import ExperimentResult, write_report
+from benchmarks.framework import store
+from benchmarks.framework.meta import suite_version
+from benchmarks.framework.config import PROFILES, ConfigError, ResourceMissing, load_profile, profiles
+from benchmarks.framework.registry import EXPERIMENTS, ExperimentUnavailable, load
+from benchmarks.framework.meta import git_commit, machine, utc_now, versions
+from benchmarks.framework.report import ExperimentResult, write_report
 
 SHOWN_ARTIFACTS = (".md", ".png")
 """Which of an experiment's written tables and figures the report links to."""
@@ -64,11 +65,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _is_data_missing(exc: BaseException) -> bool:
     """True when ``exc`` (or an exception it was raised from) says a data set is not on this machine."""
-    from benchmarks.data import DataMissingError
-
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, DataMissingError):
+        if isinstance(exc, ResourceMissing):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
@@ -77,9 +76,9 @@ def _is_data_missing(exc: BaseException) -> bool:
 
 def run_experiment(name: str, opts: Options) -> ExperimentResult:
     """Run (resuming), report and collect the claims of one experiment; never raises except on interrupt."""
-    from benchmarks.bounds import BoundViolationError
-    from benchmarks.cli import report_run
-    from benchmarks.runner import run
+    from benchmarks.framework.bounds import BoundViolationError
+    from benchmarks.framework.artifacts import report_run
+    from benchmarks.framework.runner import run
 
     run_dir = opts.out / name
     try:
@@ -136,7 +135,7 @@ def main(args: list[str]) -> int:
     if ns.profile not in PROFILES:
         print(f"error: unknown profile {ns.profile!r}; choose from {', '.join(PROFILES)}", file=sys.stderr)
         return 2
-    from benchmarks.runner import check_out
+    from benchmarks.framework.runner import check_out
 
     try:
         check_out(ns.out)

@@ -4,7 +4,7 @@
 input preprocessing that is part of the AM objective ``f`` (AM always works on inputs in [-1, 1]),
 the input shape, the rectifiers' forward slope, and a ``weights_label`` that every record carries.
 
-- Suite models (``SUITE``) are trained by ``python -m benchmarks.train_models`` on inputs in [-1, 1]
+- Suite models (``SUITE``) are trained by ``python -m benchmarks.domain.train_models`` on inputs in [-1, 1]
   (identity preprocessing); their checkpoints live in ``results/models/<name>.pt`` next to a manifest
   ``<name>.json`` (sha256, test accuracy, training config); loading verifies the sha256.
 - torchvision classifiers (``torchvision.models.list_models``) take ``weights="imagenet"`` (the
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 #: Where the committed suite checkpoints live.
-MODELS_DIR = Path(__file__).resolve().parents[1] / "results" / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "results" / "models"
 #: Label of randomly initialised weights; every record of such a model carries it.
 RANDOM_INIT = "random-init"
 IMAGENET = "imagenet"
@@ -61,7 +61,7 @@ class SuiteModel:
         return float(self.negative_slope) if self.activation == "leaky" else 0.0
 
     def build_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``benchmarks.models.build`` for this network."""
+        """Keyword arguments of ``benchmarks.domain.models.build`` for this network."""
         return {"activation": self.activation, "num_classes": self.num_classes,
                 "in_channels": self.in_channels, "input_size": self.input_size,
                 "negative_slope": self.negative_slope}
@@ -131,13 +131,13 @@ def read_manifest(name: str, models_dir: str | Path | None = None) -> dict[str, 
     path = manifest_path(name, models_dir)
     if not path.is_file():
         raise WeightsError(f"no manifest {path} for suite model {name!r}; "
-                           f"train it with `python -m benchmarks.train_models --only {name}`")
+                           f"train it with `python -m benchmarks.domain.train_models --only {name}`")
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WeightsError(f"manifest {path} of suite model {name!r} is damaged ({exc}); restore the "
                            f"committed file (git checkout -- {path.name}) or retrain with "
-                           f"`python -m benchmarks.train_models --only {name}`") from exc
+                           f"`python -m benchmarks.domain.train_models --only {name}`") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str):
         raise WeightsError(f"manifest {path} of suite model {name!r} is damaged: it holds no sha256 "
                            f"string; restore the committed file or retrain the model")
@@ -158,7 +158,7 @@ def names() -> list[str]:
 
 def build_suite(name: str) -> nn.Module:
     """Untrained suite network ``name`` (architecture only)."""
-    from benchmarks import models
+    from benchmarks.domain import models
 
     spec = _suite_spec(name)
     return models.build(spec.arch, **spec.build_kwargs())
@@ -219,7 +219,7 @@ def load_suite(name: str, weights: str | Path | None = None, *,
         path = checkpoint_path(name, models_dir)
         if not path.is_file():
             raise WeightsError(f"checkpoint {path} of suite model {name!r} is missing; "
-                               f"train it with `python -m benchmarks.train_models --only {name}`")
+                               f"train it with `python -m benchmarks.domain.train_models --only {name}`")
         manifest = read_manifest(name, models_dir)
         digest = sha256_file(path)
         if digest != manifest.get("sha256"):

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import plotting
-from benchmarks.experiments.training_analysis import GROUP, curves, final_accuracy
+from benchmarks.framework import plotting
+from benchmarks.experiments.training.analysis import GROUP, curves, final_accuracy
 
 
 def _safe(text: str) -> str:

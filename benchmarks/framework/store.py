@@ -2,7 +2,7 @@
 
 Layout of a run directory ``out/``::
 
-    out/meta.json              resolved config, its hash, versions, machine, times (see benchmarks.meta);
+    out/meta.json              resolved config, its hash, versions, machine, times (see benchmarks.framework.meta);
                                once the run finished also ``records``, the completeness record of records.csv
     out/cells/<key>.csv        the rows of one finished cell, written atomically (tmp file + os.replace)
     out/cells/<key>.done.json  the cell's commit marker, written atomically AFTER the cell's files

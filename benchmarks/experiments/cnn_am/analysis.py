@@ -18,8 +18,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmarks import compare, stats
-from benchmarks.claims import Claim
+from benchmarks.framework import compare, stats
+from benchmarks.framework.claims import Claim
 
 EXPERIMENT = "cnn-am"
 UNIT_KEYS: list[str] = ["model", "weights", "trained", "optimizer", "layer", "layer_depth", "unit"]

@@ -1,6 +1,6 @@
 """Experiment ``cnn-am``: activation maximization on real CNNs, plain against proxy, paired unit by unit.
 
-For each configured model (``benchmarks.zoo``), optimizer and unit ``u`` (a class logit, or the mean
+For each configured model (``benchmarks.domain.zoo``), optimizer and unit ``u`` (a class logit, or the mean
 activation of a channel sampled from a configured layer), every method ``m`` runs
 ``proxygrad.maximize(f_u, starts=S, seed=s_u, ...)`` from the same ``S`` starts (drawn uniformly in
 ``[-1, 1]^shape`` from the cell's seed ``s_u``), with
@@ -15,7 +15,7 @@ activation of a channel sampled from a configured layer), every method ``m`` run
   ``upper_bound`` ``U >= max f_u`` and ``optimum`` (when proven), so ``f_best <= U`` and the gap
   ``optimum - f_best`` lies in ``[gap_lower, gap_upper] = [max(0, incumbent - f_best), U - f_best]``.
 
-Analysis, figures and claims live in ``cnn_am_analysis`` and ``cnn_am_figures``.
+Analysis, figures and claims live in :mod:`.analysis` and :mod:`.figures`.
 """
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from benchmarks import data as _data
-from benchmarks import methods as _methods
-from benchmarks import zoo
-from benchmarks.config import ConfigError, Reader
+from benchmarks.domain import data as _data
+from benchmarks.framework import methods as _methods
+from benchmarks.domain import zoo
+from benchmarks.framework.config import ConfigError, Reader
+from benchmarks.experiments.cnn_am import analysis
+from benchmarks.experiments.cnn_am import figures as _figures
 
 NAME = "cnn-am"
 OPTIMIZERS: tuple[str, ...] = ("ascent", "normalized", "adam")
@@ -47,7 +49,7 @@ TRACE_POINTS = 17
 STIMULUS_SIDE = 32
 #: Tolerance of the check ``f_best <= upper_bound`` (float32 network against the certifier's arithmetic).
 BOUND_TOL = 1e-4
-#: Certified bounds (benchmarks.bounds): f_best <= upper_bound exactly where the unit is certified.
+#: Certified bounds (benchmarks.framework.bounds): f_best <= upper_bound exactly where the unit is certified.
 BOUNDS = {"f_best": ("upper_bound", ("model", "unit", "optimizer", "method", "start"))}
 #: No column is a wall time: every one is a pure function of the config.
 TIMING_COLUMNS: tuple[str, ...] = ()
@@ -188,7 +190,7 @@ def _seed_of(*parts: Any) -> int:
 
 def cells(cfg: Config) -> list:
     """One cell per (model, optimizer, unit), in config order; channels are sampled with ``cfg.seed``."""
-    from benchmarks.runner import Cell
+    from benchmarks.framework.runner import Cell
 
     out = []
     for mi, m in enumerate(cfg.models):
@@ -265,7 +267,7 @@ def _dataset_max(name: str, weights: str, input_size: int | None, seed: int, kin
     logits ``model(x)[:, k]``; channels ``a[:, c].flatten(1).mean(1)`` of the layer output ``a``.
     Returns (max per index, number of images, source); (empty, 0, reason) when the data is missing.
     """
-    from benchmarks import data
+    from benchmarks.domain import data
 
     zm = _load(name, weights, input_size, seed)
     if zm.dataset is None:
@@ -400,34 +402,19 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ analysis
 def analyze(records: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
     """Tables: per (model, optimizer, layer, method) attained value vs plain, dataset-max wins, tests, gaps."""
-    from benchmarks.experiments import cnn_am_analysis
-
-    return cnn_am_analysis.analyze(records)
+    return analysis.analyze(records)
 
 
 def figures(records: pd.DataFrame, out: Path) -> list[Path]:
     """Stimulus grid (plain vs proxy), activation against step, attained ratio by layer depth."""
-    from benchmarks.experiments import cnn_am_figures
-
-    return cnn_am_figures.figures(records, out)
+    return _figures.figures(records, out)
 
 
 def summarize(records: pd.DataFrame) -> dict[str, float]:
     """Baseline metrics: per model and method, the median best-of-starts value and relative gain."""
-    from benchmarks.experiments import cnn_am_analysis
-
-    return cnn_am_analysis.summarize(records)
+    return analysis.summarize(records)
 
 
 def claims(records: pd.DataFrame) -> list:
     """``slope-raises-maxima`` (trained CNNs) and ``beyond:certified-gaps-cnn``."""
-    from benchmarks.experiments import cnn_am_analysis
-
-    return cnn_am_analysis.claims(records)
-
-
-def parse_json_column(value: Any) -> Any:
-    """Records read back from CSV hold lists/dicts as JSON text; return the parsed value."""
-    if isinstance(value, str) and value[:1] in "[{":
-        return json.loads(value)
-    return value
+    return analysis.claims(records)

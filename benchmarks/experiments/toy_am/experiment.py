@@ -19,7 +19,6 @@ Per row (one start of one method/optimizer on one instance), with ``f`` the ORIG
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -28,14 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import methods as _methods
-from benchmarks.config import ConfigError, Reader, choice
-from benchmarks.runner import Cell, RunContext
+from benchmarks.framework import methods as _methods
+from benchmarks.framework.config import ConfigError, Reader, choice
+from benchmarks.framework.runner import Cell, RunContext
+from benchmarks.experiments.toy_am.analysis import analyze, claims, summarize
+from benchmarks.experiments.toy_am.figures import figures
+from benchmarks.experiments.toy_am.instances import build, draw_starts, start_seed
 
 NAME = "toy-am"
 OPTIMIZERS: tuple[str, ...] = ("ascent", "normalized", "adam")
 TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
-#: Certified bounds (benchmarks.bounds): f_best <= f_star exactly, per instance and start.
+#: Certified bounds (benchmarks.framework.bounds): f_best <= f_star exactly, per instance and start.
 BOUNDS = {"f_best": ("f_star", ("family", "dim", "seed", "method", "optimizer", "start"))}
 #: Upper limits of the sizes (documented in benchmarks/configs/toy-am.toml): a profile beyond them is
 #: a typo or would not finish (``steps`` and ``starts`` bound one ``maximize`` call's time and memory).
@@ -81,16 +83,6 @@ def _family_names() -> list[str]:
     import toy_functions
 
     return list(toy_functions.names())
-
-
-def build(name: str, dim: int, seed: int, params: dict[str, Any], cache_dir: Any = None):
-    """``toy_functions.get(name, dim=dim, seed=seed, **params)``; families with a certified optimum
-    cache their certificates under ``cache_dir`` (None: toy_functions' default directory)."""
-    import toy_functions
-
-    if toy_functions.optimum_kind(name) == toy_functions.CERTIFIED and cache_dir is not None:
-        return toy_functions.get(name, dim=dim, seed=seed, cache_dir=cache_dir, **params)
-    return toy_functions.get(name, dim=dim, seed=seed, **params)
 
 
 def _safe_label(text: str, where: str) -> str:
@@ -175,20 +167,6 @@ def cells(cfg: Config) -> list[Cell]:
                 seed = cfg.seed + i
                 out.append(Cell(f"{fam.label}.d{dim}.s{seed}", {"family": fam.label, "dim": dim, "seed": seed}))
     return out
-
-
-def start_seed(label: str, dim: int, seed: int) -> int:
-    """Seed of an instance's starts: the first 60 bits of sha256("toy-am|label|dim|seed")."""
-    return int(hashlib.sha256(f"toy-am|{label}|{dim}|{seed}".encode()).hexdigest()[:15], 16)
-
-
-def draw_starts(f: Any, label: str, dim: int, seed: int, n: int):
-    """The ``n`` starts of an instance, uniform in ``f.bounds`` (float64), shared by every method."""
-    import torch
-
-    g = torch.Generator(device="cpu").manual_seed(start_seed(label, dim, seed))
-    lo, hi = f.bounds
-    return lo + (hi - lo) * torch.rand((n, *f.input_shape), generator=g, dtype=torch.float64)
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -280,8 +258,6 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
     return row
 
 
-# analysis, figures and baseline metrics live in their own modules; re-exported as the protocol asks
-from benchmarks.experiments.toy_am_analysis import analyze, claims, summarize  # noqa: E402
-from benchmarks.experiments.toy_am_figures import figures  # noqa: E402
 
-__all__ = ["NAME", "Config", "parse_config", "cells", "run_cell", "analyze", "figures", "summarize", "claims"]
+__all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
+           "summarize", "claims", "build", "draw_starts", "start_seed"]

@@ -2,7 +2,7 @@
 
 Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``data``, ``reproduce``.
 Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
-(:mod:`benchmarks.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
+(:mod:`benchmarks.framework.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
 profile, key or value, unusable output directory, an invalid baseline, an incomplete or damaged run
 directory, named), reported on stderr before anything is written.
 """
@@ -14,45 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import bounds, store
-from benchmarks.config import ConfigError, load_profile, profiles
-from benchmarks.experiments import EXPERIMENTS, ExperimentUnavailable, load, present
+from benchmarks.framework import bounds, store
+from benchmarks.framework.artifacts import report_run
+from benchmarks.framework.config import ConfigError, load_profile, profiles
+from benchmarks.framework.registry import EXPERIMENTS, ExperimentUnavailable, load, present
 
-VIOLATIONS_TABLE = "BOUND_VIOLATIONS"
-DELEGATED = {"data": "benchmarks.data", "reproduce": "benchmarks.reproduce"}
-
-
-def report_run(out: Path) -> tuple[list[Path], list[str]]:
-    """Tables (``out/tables/*.{csv,md,tex}``) and figures (``out/figures/*.{png,pdf}``) of one run dir,
-    and the bound-violation lines (empty when every record is within its declared bound).
-
-    The run must be complete and undamaged (:func:`benchmarks.store.load_records`: RunDirError naming the
-    file otherwise; nothing is written then).  Violations are also written, all of them, to
-    ``out/tables/BOUND_VIOLATIONS.{csv,md,tex}``.
-    """
-    from benchmarks.tables import write_table
-
-    out = Path(out)
-    meta = store.read_meta(out)
-    module = load(meta["experiment"])
-    records = store.load_records(out)
-    violations = bounds.violations(records, bounds.declared(module))
-    written: list[Path] = []
-    for name, df in module.analyze(records, out / "tables").items():
-        written += write_table(df, out / "tables", name)
-    written += list(module.figures(records, out / "figures"))
-    for suffix in (".csv", ".md", ".tex"):
-        (out / "tables" / f"{VIOLATIONS_TABLE}{suffix}").unlink(missing_ok=True)
-    lines: list[str] = []
-    if len(violations):
-        written += write_table(violations, out / "tables", VIOLATIONS_TABLE)
-        lines = bounds.describe(violations, str(out))
-    return written, lines
-
-
-def make_report(out: Path) -> list[Path]:
-    """The tables and figures of :func:`report_run` (bound violations are written, not raised)."""
-    return report_run(out)[0]
+DELEGATED = {"data": "benchmarks.domain.data", "reproduce": "benchmarks.framework.reproduce"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +71,7 @@ def _cmd_list() -> int:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from benchmarks.runner import check_device, check_out, run
+    from benchmarks.framework.runner import check_device, check_out, run
 
     module = load(a.experiment)
     cfg = module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config), data_dir=a.data)
@@ -134,7 +101,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
 
 def _cmd_check(a: argparse.Namespace) -> int:
-    from benchmarks import baseline
+    from benchmarks.framework import baseline
 
     try:
         ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress)
@@ -147,7 +114,7 @@ def _cmd_check(a: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(a: argparse.Namespace) -> int:
-    from benchmarks import baseline
+    from benchmarks.framework import baseline
 
     load(a.experiment)
     load_profile(a.experiment, a.profile)

@@ -23,13 +23,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 PROFILES: tuple[str, ...] = ("smoke", "quick", "full")
 _MISSING = object()
 
 
 class ConfigError(ValueError):
     """A profile or command-line value is invalid; the message names the key and the value."""
+
+
+class ResourceMissing(FileNotFoundError):
+    """Something an experiment needs (a data set, weights) is not on this machine; the message says how to
+    get it. ``reproduce`` reports such an experiment as not tested instead of failed."""
 
 
 def did_you_mean(value: str, options: Iterable[str]) -> str:

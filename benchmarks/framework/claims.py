@@ -26,7 +26,7 @@ class Claim:
     verdict: one of ``VERDICTS``.
     rationale: how the verdict follows from the effect (the decision rule, stated).
     table: an optional supporting table built from the records.
-    rule: the name of the decision rule of :mod:`benchmarks.compare` that made the verdict ("" for a claim
+    rule: the name of the decision rule of :mod:`benchmarks.framework.compare` that made the verdict ("" for a claim
         decided by a rule of its own, stated in ``rationale``).
     """
 
