@@ -37,13 +37,7 @@ FIGURES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run torch on one thread during each benchmark; restore the setting after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_multistart_mlp_256_vs_1(benchmark, paired) -> None:

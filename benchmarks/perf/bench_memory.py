@@ -87,12 +87,7 @@ def _compare(benchmark, plain: Callable[[], object], proxy: Callable[[], object]
     return ratio
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_peak_memory_am_resnet18(benchmark) -> None:

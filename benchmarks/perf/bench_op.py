@@ -32,13 +32,7 @@ SHAPE = (16, 64, 128, 128)  # 2^24 elements, batch items for the redirected rule
 RULES = {"slope": 0.5, "redirected": rules.redirected(), "bsilu": rules.bsilu(), "nelu": rules.nelu()}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run torch on one thread during each benchmark; restore the setting after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _fwd_bwd(fn, x):

@@ -31,13 +31,7 @@ FIGURES = [
 SHAPES = {"small_cnn": (128, 1, 28), "resnet18_cifar": (8, 3, 32)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run torch on one thread during each benchmark; restore the setting after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _setup(arch: str):

@@ -190,3 +190,14 @@ def paired(benchmark: Any) -> Callable[..., float]:
         return ratio
 
     return run
+
+
+@pytest.fixture()
+def one_thread():
+    """Run torch on one thread during a benchmark; restore the setting after (``pytestmark`` of each file)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
