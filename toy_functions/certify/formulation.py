@@ -14,23 +14,17 @@ d to [0, 1] gives the convex hull of the graph of act on [l, u] (the triangle re
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
-from scipy.optimize import LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
 from .bounds import rectify
 
-# HiGHS gaps: the default relative gap (1e-4) is far too loose for a certificate. One thread and a
-# fixed random seed: the search (and so every truncated bound) is then a function of the input only
-SOLVER_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9, "threads": 1, "random_seed": 0}
-# with a cutoff from a good incumbent, HiGHS's primal heuristics (RENS / RINS sub-MIPs and the
-# rest) mostly re-find that incumbent; switching them off more than halves typical solve times
-NO_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rens": False,
-                 "mip_heuristic_run_rins": False, "mip_heuristic_run_feasibility_jump": False,
-                 "mip_heuristic_run_root_reduced_cost": False, "mip_heuristic_run_shifting": False,
-                 "mip_heuristic_run_zi_round": False}
+from .solvers import BACKENDS, HIGHS_NO_HEURISTICS, HIGHS_OPTIONS
+
+# names kept for callers of this module
+SOLVER_OPTIONS = HIGHS_OPTIONS
+NO_HEURISTICS = HIGHS_NO_HEURISTICS
 
 
 class Formulation:
@@ -119,32 +113,17 @@ class Formulation:
         return c
 
     def solve(self, cost: np.ndarray, *, integral: bool, time_limit: float | None = None,
-              cutoff: float | None = None, heuristics: bool = True, node_limit: int | None = None):
-        """Minimise cost . vars with HiGHS (binaries relaxed unless `integral`).
-
-        `cutoff`: HiGHS's `objective_bound`, an upper limit on the objective known to be feasible
-        (strictly above a known solution's cost): branch-and-bound nodes whose bound reaches it
-        are pruned from the start, as if that solution had been found. `heuristics=False` switches
-        HiGHS's primal heuristics off (`NO_HEURISTICS`).
-        """
+              cutoff: float | None = None, heuristics: bool = True, node_limit: int | None = None,
+              solver: str = "highs"):
+        """Minimise cost . vars with `solver` (`solvers.BACKENDS`; binaries relaxed unless
+        `integral`, and relaxations always go to HiGHS). `cutoff`, `heuristics`: see `solvers`."""
         a = coo_matrix((self.vals, (self.rows, self.cols)),
                        shape=(len(self.row_lb), self.n_vars)).tocsr()
-        cons = [LinearConstraint(a, np.array(self.row_lb), np.array(self.row_ub))] \
-            if self.row_lb else []
-        options = dict(SOLVER_OPTIONS)
-        if time_limit is not None:
-            options["time_limit"] = max(float(time_limit), 1e-3)
-        if node_limit is not None:
-            options["node_limit"] = int(node_limit)
-        if cutoff is not None:
-            options["objective_bound"] = float(cutoff)
-        if not heuristics:
-            options.update(NO_HEURISTICS)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # the verbatim gap options
-            return milp(cost, integrality=np.array(self.integral) if integral else None,
-                        bounds=(np.array(self.var_lb), np.array(self.var_ub)),
-                        constraints=cons, options=options)
+        backend = BACKENDS[solver] if integral else BACKENDS["highs"]
+        return backend(a, np.array(self.row_lb), np.array(self.row_ub), np.array(self.var_lb),
+                       np.array(self.var_ub), np.array(self.integral) if integral else None, cost,
+                       time_limit=time_limit, node_limit=node_limit, cutoff=cutoff,
+                       heuristics=heuristics)
 
 
 def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
