@@ -31,7 +31,7 @@ import scipy
 
 from . import cache
 from .bounds import check_box, interval_affine, rectify
-from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, Formulation, lp_tighten
+from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
 from .solvers import BACKENDS as SOLVERS
 from .solvers import SCIP_PARAMS
@@ -100,6 +100,7 @@ def exact_maximum(
     tighten: bool = True,
     node_limit: int | None = None,
     solver: str = "highs",
+    tighten_nodes: int = 0,
 ) -> Certificate:
     """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
 
@@ -112,8 +113,12 @@ def exact_maximum(
     `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
     speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
     limit no step of the solve depends on the clock. `solver`: "highs" (default) or "scip"
-    (needs pyscipopt) for the MILP; LP relaxations always use HiGHS.
+    (needs pyscipopt) for the MILP; LP relaxations always use HiGHS. `tighten_nodes` (>= 0):
+    from the second hidden layer on, bound each unstable unit by a MILP limited to this many
+    nodes (0: off).
     """
+    if isinstance(tighten_nodes, bool) or not isinstance(tighten_nodes, int) or tighten_nodes < 0:
+        raise ValueError(f"tighten_nodes must be an int >= 0, got {tighten_nodes!r}")
     shape = _check_shape(input_shape)
     lo, hi = check_box(bounds)
     if time_limit is not None and (isinstance(time_limit, bool) or
@@ -130,7 +135,8 @@ def exact_maximum(
     net = linearize(model, shape, output_index)
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
-                                                    tighten=tighten, solver=solver))
+                                                    tighten=tighten, solver=solver,
+                                                    tighten_nodes=tighten_nodes))
     directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
                                                  else Path(cache_dir))
     if directory is not None:
@@ -140,7 +146,8 @@ def exact_maximum(
             if hit is not None:
                 return hit
     with _one_thread():
-        cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit, solver)
+        cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit, solver,
+                      tighten_nodes)
     # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
     # to repeat (its limit is small): not stored either
     if directory is not None and time_limit is None and cert.status == "optimal":
@@ -152,20 +159,16 @@ def exact_maximum(
 
 def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
            lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
-           node_limit: int | None = None, solver: str = "highs") -> Certificate:
+           node_limit: int | None = None, solver: str = "highs", tighten_nodes: int = 0
+           ) -> Certificate:
     start = time.perf_counter()
     budgeted = time_limit is not None or node_limit is not None
     deadline = None if time_limit is None else start + 0.5 * time_limit
     n_in = net.weights[0].shape[1]
-    form = Formulation(n_in, lo, hi)
-    y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
-    for layer, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
-        l, u = interval_affine(w, b, y_lo, y_hi)
-        last = layer == len(net.slopes) - 1
-        if tighten and layer > 0:
-            l, u = lp_tighten(form, w, b, l, u, deadline, net.weights[-1][0] if last else None)
-        form.add_layer(w, b, l, u, s, objective=net.weights[-1][0] if last else None)
-        y_lo, y_hi = rectify(l, s), rectify(u, s)
+    form, layer_bounds = build(net, lo, hi, tighten=tighten, tighten_nodes=tighten_nodes,
+                               deadline=deadline)
+    s_last = net.slopes[-1]
+    y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
     w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
     interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
     # a good starting incumbent, passed to HiGHS as a cutoff slightly below its value (in
@@ -279,11 +282,12 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
 
 
 def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool,
-                   solver: str = "highs") -> dict[str, Any]:
+                   solver: str = "highs", tighten_nodes: int = 0) -> dict[str, Any]:
     """Everything besides the network and the box that can change a certificate (the cache key)."""
     return {"certifier": CERTIFIER_VERSION, "solver": solver, "solver_version": _version(solver),
             "scipy": scipy.__version__, "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS,
             "scip_params": SCIP_PARAMS if solver == "scip" else None, "tighten": bool(tighten),
+            "tighten_nodes": int(tighten_nodes),
             "time_limit": time_limit, "node_limit": node_limit,
             "torch": torch.__version__, "numpy": np.__version__}
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from .bounds import rectify
+from .bounds import interval_affine, rectify
 
 from .solvers import BACKENDS, HIGHS_NO_HEURISTICS, HIGHS_OPTIONS
 
@@ -154,3 +154,60 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
         if lo.status == 0:
             l[j] = max(l[j], lo.fun + b[j] - 1e-6 * (1.0 + abs(lo.fun)))
     return l, u
+
+
+def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
+                 node_limit: int, objective: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Tighten [l, u] of z = W y_last + b for the unstable units by node-limited MILPs over `form`.
+
+    max z_j over the exact formulation of the earlier layers is at most the solver's dual bound,
+    so the bound stays valid when the solve stops at `node_limit`; deterministic (node limits
+    only). Units the LP bounds already settle, and (last layer) units with c_j <= 0, are skipped.
+    """
+    l, u = l.copy(), u.copy()
+    prev = form.layer_vars[-1]
+    todo = (l < 0.0) & (u > 0.0)
+    if objective is not None:
+        todo &= objective > 0.0
+    for j in np.nonzero(todo)[0]:
+        cost = np.zeros(form.n_vars)
+        cost[prev] = w[j]
+        for sign in (-1.0, 1.0):  # -1: maximise z_j (upper bound), +1: minimise (lower bound)
+            res = form.solve(sign * cost, integral=True, node_limit=node_limit)
+            dual = getattr(res, "mip_dual_bound", None)
+            if res.status not in (0, 1) or dual is None or not np.isfinite(dual):
+                continue
+            bound = sign * float(dual) + b[j]
+            slack = 1e-6 * (1.0 + abs(bound))
+            if sign < 0:
+                u[j] = min(u[j], bound + slack)
+            else:
+                l[j] = max(l[j], bound - slack)
+            if u[j] <= 0.0:
+                break
+    return l, u
+
+
+def build(net, lo: float, hi: float, *, tighten: bool = True, tighten_nodes: int = 0,
+          deadline: float | None = None) -> tuple[Formulation, list[tuple[np.ndarray, np.ndarray]]]:
+    """The formulation of `net` (a `network.PiecewiseLinearNet`) over [lo, hi]^n and the
+    pre-activation bounds of each hidden layer: interval arithmetic (exact for the first layer),
+    then from the second layer on LP tightening (`tighten`) and node-limited MILP tightening
+    (`tighten_nodes` > 0)."""
+    n_in = net.weights[0].shape[1]
+    form = Formulation(n_in, lo, hi)
+    y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for layer, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
+        l, u = interval_affine(w, b, y_lo, y_hi)
+        last = layer == len(net.slopes) - 1
+        c = net.weights[-1][0] if last else None
+        if tighten and layer > 0:
+            l, u = lp_tighten(form, w, b, l, u, deadline, c)
+        if tighten_nodes > 0 and layer > 0:
+            l, u = milp_tighten(form, w, b, l, u, tighten_nodes, c)
+        form.add_layer(w, b, l, u, s, objective=c)
+        out.append((l, u))
+        y_lo, y_hi = rectify(l, s), rectify(u, s)
+    return form, out
