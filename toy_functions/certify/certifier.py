@@ -167,8 +167,11 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     n_in = net.weights[0].shape[1]
     form, layer_bounds = build(net, lo, hi, tighten=tighten, tighten_nodes=tighten_nodes,
                                deadline=deadline)
-    s_last = net.slopes[-1]
-    y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
+    if layer_bounds:
+        s_last = net.slopes[-1]
+        y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
+    else:  # no hidden layer: the objective is affine in x
+        y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
     w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
     interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
     # a good starting incumbent, passed to HiGHS as a cutoff slightly below its value (in
