@@ -132,7 +132,7 @@ def exact_maximum(
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
-    net = linearize(model, shape, output_index)
+    net = linearize(model, shape, output_index, box=(lo, hi))
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
                                                     tighten=tighten, solver=solver,
