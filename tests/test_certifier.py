@@ -319,3 +319,13 @@ def test_scip_node_limit_repeats_and_bounds(tmp_path):
         assert float(model(x).max()) <= a.upper_bound
     with pytest.raises(ValueError, match="'gurobi'"):
         exact_maximum(model, (16,), cache_dir=False, solver="gurobi")
+
+
+def test_random_mlp_argmax_repeats_bit_for_bit(tmp_path):
+    """random_mlp d=8 seed 1: two cold solves and a warm cache give the same argmax bytes."""
+    from toy_functions.random_nets import mlp_net
+    net = mlp_net(8, (16, 16), 1)
+    a = exact_maximum(net, (8,), cache_dir=tmp_path)
+    b = exact_maximum(net, (8,), cache_dir=False)
+    c = exact_maximum(net, (8,), cache_dir=tmp_path)
+    assert c.cached and _fields(a) == _fields(b) == _fields(c)

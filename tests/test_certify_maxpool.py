@@ -30,9 +30,9 @@ def _grid_max(model: nn.Module, shape: tuple[int, ...], n: int = 20000) -> float
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("kernel, stride, slope", [(2, 1, 0.0), (2, 2, 0.0), (3, 1, 0.0), (2, 1, 0.2)])
+@pytest.mark.parametrize("kernel, stride, slope", [(2, 1, 0.0), (2, 2, 0.0), (3, 1, 0.0), (2, 1, 0.2), (2, 1, 0.05)])
 def test_maxpool_encoding_is_exact_and_certified(seed, kernel, stride, slope):
-    model = _pooled(seed, kernel, stride, slope, channels=2 if stride == 2 else 1)
+    model = _pooled(seed, kernel, stride, slope)
     shape = (1, 3, 3)
     net = linearize(model, shape, box=(-1.0, 1.0))
     x = torch.rand(5000, *shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1

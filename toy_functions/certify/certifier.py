@@ -2,16 +2,18 @@
 
 max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers act(z) = max(z, s z)
 (0 <= s < 1) is the mixed-integer program of `formulation.Formulation` (one binary per unit whose
-pre-activation bounds straddle 0; stable units need none), solved by HiGHS through
-`scipy.optimize.milp` with relative and absolute gaps of 1e-9. Bounds come from interval arithmetic
-(exact for the first layer), tightened by one LP per bound from the second hidden layer on (not
+pre-activation bounds straddle 0; stable units need none; MaxPool2d is rewritten into rectifiers by
+`network.linearize`), solved by HiGHS through `scipy.optimize.milp` (default) or SCIP through
+pyscipopt (`solver="scip"`), on one thread with a fixed seed and relative and absolute gaps of
+1e-9. Bounds come from interval arithmetic (exact for the first layer), tightened by one LP per bound from the second hidden layer on (not
 for last-layer units with output weight <= 0, which need no bounds: see `lp_tighten`). The
 solver's point is polished by the LP of its activation region, then re-evaluated by a real forward
 pass of `model`, which must attain the solver's value: `value` is always that forward value.
 A starting incumbent from multi-start gradient ascent polished by region LPs
 (`regions.ascent_incumbent`) is passed to HiGHS as an objective cutoff just below its value, with
 HiGHS's own primal heuristics off unless a time limit is set; the optimum still has to be found and
-proven by the MILP.
+proven by the MILP. With no time limit the certificate is a pure function of the network, the
+box and `solve_settings` (limits, solver options, versions): the cache key hashes all of them.
 """
 
 from __future__ import annotations
