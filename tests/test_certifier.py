@@ -294,3 +294,38 @@ def test_solve_is_independent_of_torch_threads(tmp_path):
     finally:
         torch.set_num_threads(before)
     assert _fields(a) == _fields(b) and torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scip_matches_highs_and_brute_force(seed, tmp_path):
+    pytest.importorskip("pyscipopt")
+    model = _mlp(3, (5, 4), seed, 0.1 if seed == 2 else 0.0)
+    best, _ = brute_force_maximum(linearize(model, (3,)), -1.0, 1.0)
+    for solver in ("highs", "scip"):
+        cert = exact_maximum(model, (3,), cache_dir=tmp_path, solver=solver)
+        assert cert.status == "optimal" and abs(cert.value - best) <= 1e-7 * (1 + abs(best))
+        assert cert.value <= cert.upper_bound <= best + 1e-6 * (1 + abs(best))
+    assert len(list(tmp_path.glob("*.json"))) == 2  # the solver is part of the key
+
+
+def test_scip_node_limit_repeats_and_bounds(tmp_path):
+    pytest.importorskip("pyscipopt")
+    model = _mlp(16, (48, 48, 48), 0)
+    a = exact_maximum(model, (16,), node_limit=3, cache_dir=False, solver="scip")
+    b = exact_maximum(model, (16,), node_limit=3, cache_dir=False, solver="scip")
+    assert a.status == "node_limit" and _fields(a) == _fields(b) and a.n_nodes >= 1
+    x = torch.rand(5000, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        assert float(model(x).max()) <= a.upper_bound
+    with pytest.raises(ValueError, match="'gurobi'"):
+        exact_maximum(model, (16,), cache_dir=False, solver="gurobi")
+
+
+def test_random_mlp_argmax_repeats_bit_for_bit(tmp_path):
+    """random_mlp d=8 seed 1: two cold solves and a warm cache give the same argmax bytes."""
+    from toy_functions.random_nets import mlp_net
+    net = mlp_net(8, (16, 16), 1)
+    a = exact_maximum(net, (8,), cache_dir=tmp_path)
+    b = exact_maximum(net, (8,), cache_dir=False)
+    c = exact_maximum(net, (8,), cache_dir=tmp_path)
+    assert c.cached and _fields(a) == _fields(b) == _fields(c)

@@ -27,7 +27,7 @@ def test_old_module_paths_are_the_new_modules():
 
 
 @pytest.mark.parametrize("layer, needle", [
-    (nn.MaxPool2d(2), "MaxPool2d"), (nn.Tanh(), "Tanh"), (nn.LeakyReLU(1.5), "negative_slope=1.5"),
+    (nn.MaxPool2d(2, padding=1), "MaxPool2d"), (nn.Tanh(), "Tanh"), (nn.LeakyReLU(1.5), "negative_slope=1.5"),
 ])
 def test_check_certifiable_names_the_layer(layer, needle):
     model = nn.Sequential(nn.Conv2d(1, 2, 3), layer, nn.Flatten(), nn.Linear(8, 1))

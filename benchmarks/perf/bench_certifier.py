@@ -3,8 +3,9 @@
 pytest-benchmark test: one cold solve (no cache) of the default random MLP, d = 8, widths (16, 16).
 As a script it prints the full table, cold solves, no cache:
 
-    .venv/bin/python -m benchmarks.perf.bench_certifier            # d=8 (16,16) seeds 0-19, d=16 (32,32) seeds 0-2
-    .venv/bin/python -m benchmarks.perf.bench_certifier --big-seeds 5 --big-limit 60
+    .venv/bin/python -m benchmarks.perf.bench_certifier     # HiGHS and SCIP: d=8 (16,16) seeds 0-19,
+                                  # d=16 (32,32) seeds 0-3 (60 s limit), fmnist-tiny8 quick units
+    .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
 
 Goals: median <= 0.5 s for d = 8, widths (16, 16); solved within 60 s for d = 16, widths (32, 32).
 """
@@ -26,15 +27,45 @@ RATIOS = [
 ]
 
 
-def solve_row(dim: int, widths: tuple[int, ...], seed: int, time_limit: float | None) -> dict:
+def solve_row(dim: int, widths: tuple[int, ...], seed: int, time_limit: float | None,
+              solver: str = "highs") -> dict:
     """One cold certifier solve: wall and CPU seconds, status, binaries, nodes, gap."""
     net = mlp_net(dim, widths, seed)
-    cpu = time.process_time()
-    cert = exact_maximum(net, (dim,), cache_dir=False, time_limit=time_limit)
-    return {"dim": dim, "widths": widths, "seed": seed, "status": cert.status,
-            "wall_s": cert.solve_seconds, "cpu_s": time.process_time() - cpu,
-            "binaries": cert.n_binaries, "nodes": cert.n_nodes, "gap": cert.mip_gap,
-            "value": cert.value}
+    return _row(lambda: exact_maximum(net, (dim,), cache_dir=False, time_limit=time_limit,
+                                      solver=solver), {"seed": seed})
+
+
+def _row(solve, extra: dict) -> dict:
+    cpu, wall = time.process_time(), time.perf_counter()
+    cert = solve()
+    return {**extra, "status": cert.status, "wall_s": time.perf_counter() - wall,
+            "cpu_s": time.process_time() - cpu, "binaries": cert.n_binaries, "nodes": cert.n_nodes,
+            "gap": cert.mip_gap, "value": cert.value, "bound": cert.upper_bound}
+
+
+def tiny8_rows(node_limit: int | None, solver: str, profile: str = "quick") -> list[dict]:
+    """Every fmnist-tiny8 unit of the cnn-am `profile` (one optimizer's cells), solved cold."""
+    import copy
+    import tomllib
+
+    from benchmarks.config import CONFIG_DIR
+    from benchmarks.experiments import cnn_am
+
+    raw = tomllib.loads((CONFIG_DIR / "cnn-am.toml").read_text())[profile]
+    raw = {**raw, "models": [m for m in raw["models"] if m["name"] == "fmnist-tiny8"]}
+    cfg = cnn_am.parse_config(raw)
+    zm = cnn_am.load_model(cfg.models[0], cfg.seed)
+    rows = []
+    for cell in cnn_am.cells(cfg):
+        p = cell.params
+        if p["optimizer"] != cfg.optimizers[0]:
+            continue
+        net, index = cnn_am.certifiable(zm, p["kind"], p["layer"], p["index"])
+        net = copy.deepcopy(net).cpu()
+        rows.append(_row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
+                                               node_limit=node_limit, cache_dir=False,
+                                               solver=solver), {"seed": p["unit"]}))
+    return rows
 
 
 def test_certifier_mlp_d8_cold(benchmark):
@@ -44,30 +75,41 @@ def test_certifier_mlp_d8_cold(benchmark):
     assert cert.status == "optimal" and cert.upper_bound - cert.value <= 1e-6
 
 
+def _table(title: str, rows: list[dict]) -> None:
+    print(f"\n{title}")
+    print(f"{'unit':>8} {'status':>10} {'wall_s':>8} {'cpu_s':>8} {'binaries':>8} {'nodes':>7} "
+          f"{'gap':>9} {'bound':>12}")
+    for r in rows:
+        print(f"{r['seed']!s:>8} {r['status']:>10} {r['wall_s']:>8.3f} {r['cpu_s']:>8.3f} "
+              f"{r['binaries']:>8} {r['nodes']:>7} {r['gap']:>9.2e} {r['bound']:>12.6g}", flush=True)
+    walls = [r["wall_s"] for r in rows]
+    solved = [r for r in rows if r["status"] == "optimal"]
+    print(f"median wall {statistics.median(walls):.3f} s, max wall {max(walls):.3f} s, "
+          f"solved {len(solved)}/{len(rows)}, median nodes {statistics.median(r['nodes'] for r in rows)}, "
+          f"median nodes to proof {statistics.median(r['nodes'] for r in solved) if solved else 'n/a'}, "
+          f"sum wall {sum(walls):.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--big-seeds", type=int, default=3)
+    parser.add_argument("--big-seeds", type=int, default=4)
     parser.add_argument("--big-limit", type=float, default=60.0)
+    parser.add_argument("--tiny8-node-limit", type=int, default=200)
+    parser.add_argument("--solvers", default="highs,scip")
+    parser.add_argument("--parts", default="d8,d16,tiny8")
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}")
-    for dim, widths, seeds, limit in ((8, (16, 16), args.seeds, None),
-                                      (16, (32, 32), args.big_seeds, args.big_limit)):
-        rows = []
-        print(f"\nd={dim} widths={widths} time_limit={limit}")
-        print(f"{'seed':>4} {'status':>10} {'wall_s':>8} {'cpu_s':>8} {'binaries':>8} {'nodes':>7} {'gap':>9}")
-        for seed in range(seeds):
-            r = solve_row(dim, widths, seed, limit)
-            rows.append(r)
-            print(f"{seed:>4} {r['status']:>10} {r['wall_s']:>8.3f} {r['cpu_s']:>8.3f} "
-                  f"{r['binaries']:>8} {r['nodes']:>7} {r['gap']:>9.2e}", flush=True)
-        walls = [r["wall_s"] for r in rows]
-        cpus = [r["cpu_s"] for r in rows]
-        solved = sum(r["status"] == "optimal" for r in rows)
-        print(f"median wall {statistics.median(walls):.3f} s, median cpu {statistics.median(cpus):.3f} s, "
-              f"max wall {max(walls):.3f} s, solved {solved}/{len(rows)}, "
-              f"median binaries {statistics.median(r['binaries'] for r in rows)}, "
-              f"median nodes {statistics.median(r['nodes'] for r in rows)}")
+    parts = args.parts.split(",")
+    print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}  (one solver thread)")
+    for solver in args.solvers.split(","):
+        for part, dim, widths, seeds, limit in (("d8", 8, (16, 16), args.seeds, None),
+                                                ("d16", 16, (32, 32), args.big_seeds, args.big_limit)):
+            if part in parts:
+                _table(f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit}",
+                       [solve_row(dim, widths, seed, limit, solver) for seed in range(seeds)])
+        if "tiny8" in parts:
+            _table(f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
+                   tiny8_rows(args.tiny8_node_limit, solver))
     print(f"load average at end: {os.getloadavg()}")
 
 

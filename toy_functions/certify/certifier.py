@@ -2,16 +2,18 @@
 
 max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers act(z) = max(z, s z)
 (0 <= s < 1) is the mixed-integer program of `formulation.Formulation` (one binary per unit whose
-pre-activation bounds straddle 0; stable units need none), solved by HiGHS through
-`scipy.optimize.milp` with relative and absolute gaps of 1e-9. Bounds come from interval arithmetic
-(exact for the first layer), tightened by one LP per bound from the second hidden layer on (not
+pre-activation bounds straddle 0; stable units need none; MaxPool2d is rewritten into rectifiers by
+`network.linearize`), solved by HiGHS through `scipy.optimize.milp` (default) or SCIP through
+pyscipopt (`solver="scip"`), on one thread with a fixed seed and relative and absolute gaps of
+1e-9. Bounds come from interval arithmetic (exact for the first layer), tightened by one LP per bound from the second hidden layer on (not
 for last-layer units with output weight <= 0, which need no bounds: see `lp_tighten`). The
 solver's point is polished by the LP of its activation region, then re-evaluated by a real forward
 pass of `model`, which must attain the solver's value: `value` is always that forward value.
 A starting incumbent from multi-start gradient ascent polished by region LPs
 (`regions.ascent_incumbent`) is passed to HiGHS as an objective cutoff just below its value, with
 HiGHS's own primal heuristics off unless a time limit is set; the optimum still has to be found and
-proven by the MILP.
+proven by the MILP. With no time limit the certificate is a pure function of the network, the
+box and `solve_settings` (limits, solver options, versions): the cache key hashes all of them.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ import scipy
 
 from . import cache
 from .bounds import check_box, interval_affine, rectify
-from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, Formulation, lp_tighten
+from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
+from .solvers import BACKENDS as SOLVERS
+from .solvers import SCIP_PARAMS
 from .regions import ascent_incumbent, pattern_of, region_lp
 
 
 #: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
-CERTIFIER_VERSION = "2"
+CERTIFIER_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ def exact_maximum(
     *,
     tighten: bool = True,
     node_limit: int | None = None,
+    solver: str = "highs",
+    tighten_nodes: int = 0,
 ) -> Certificate:
     """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
 
@@ -108,8 +114,13 @@ def exact_maximum(
     solver settings, so a cache hit equals a fresh solve bit for bit. `tighten`: LP bound tightening (on by default).
     `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
     speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
-    limit no step of the solve depends on the clock.
+    limit no step of the solve depends on the clock. `solver`: "highs" (default) or "scip"
+    (needs pyscipopt) for the MILP; LP relaxations always use HiGHS. `tighten_nodes` (>= 0):
+    from the second hidden layer on, bound each unstable unit by a MILP limited to this many
+    nodes (0: off).
     """
+    if isinstance(tighten_nodes, bool) or not isinstance(tighten_nodes, int) or tighten_nodes < 0:
+        raise ValueError(f"tighten_nodes must be an int >= 0, got {tighten_nodes!r}")
     shape = _check_shape(input_shape)
     lo, hi = check_box(bounds)
     if time_limit is not None and (isinstance(time_limit, bool) or
@@ -121,10 +132,13 @@ def exact_maximum(
         raise ValueError(f"node_limit must be a positive int, got {node_limit!r}")
     if not (cache_dir is None or cache_dir is False or isinstance(cache_dir, (str, Path))):
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
-    net = linearize(model, shape, output_index)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+    net = linearize(model, shape, output_index, box=(lo, hi))
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
-                                                    tighten=tighten))
+                                                    tighten=tighten, solver=solver,
+                                                    tighten_nodes=tighten_nodes))
     directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
                                                  else Path(cache_dir))
     if directory is not None:
@@ -134,7 +148,8 @@ def exact_maximum(
             if hit is not None:
                 return hit
     with _one_thread():
-        cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit)
+        cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit, solver,
+                      tighten_nodes)
     # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
     # to repeat (its limit is small): not stored either
     if directory is not None and time_limit is None and cert.status == "optimal":
@@ -146,20 +161,19 @@ def exact_maximum(
 
 def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
            lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
-           node_limit: int | None = None) -> Certificate:
+           node_limit: int | None = None, solver: str = "highs", tighten_nodes: int = 0
+           ) -> Certificate:
     start = time.perf_counter()
     budgeted = time_limit is not None or node_limit is not None
     deadline = None if time_limit is None else start + 0.5 * time_limit
     n_in = net.weights[0].shape[1]
-    form = Formulation(n_in, lo, hi)
-    y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
-    for layer, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
-        l, u = interval_affine(w, b, y_lo, y_hi)
-        last = layer == len(net.slopes) - 1
-        if tighten and layer > 0:
-            l, u = lp_tighten(form, w, b, l, u, deadline, net.weights[-1][0] if last else None)
-        form.add_layer(w, b, l, u, s, objective=net.weights[-1][0] if last else None)
-        y_lo, y_hi = rectify(l, s), rectify(u, s)
+    form, layer_bounds = build(net, lo, hi, tighten=tighten, tighten_nodes=tighten_nodes,
+                               deadline=deadline)
+    if layer_bounds:
+        s_last = net.slopes[-1]
+        y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
+    else:  # no hidden layer: the objective is affine in x
+        y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
     w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
     interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
     # a good starting incumbent, passed to HiGHS as a cutoff slightly below its value (in
@@ -175,17 +189,24 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     # be proven anyway; under a time limit they stay on: a run stopped without a solution of its
     # own reports no dual bound through scipy
     res = form.solve(cost, integral=True, time_limit=remaining, cutoff=cutoff,
-                     heuristics=budgeted, node_limit=node_limit)
+                     heuristics=budgeted, node_limit=node_limit, solver=solver)
+    if res.status == 1 and res.x is None and solver == "highs":
+        # HiGHS (through scipy) reports neither a dual bound nor a node count when it stops at a
+        # limit without a solution of its own, which the cutoff at the incumbent can cause (the
+        # incumbent may be optimal): solve again without the cutoff for a real dual bound
+        remaining = None if time_limit is None else \
+            max(time_limit - (time.perf_counter() - start), 1e-3)
+        res = form.solve(cost, integral=True, time_limit=remaining, heuristics=True,
+                         node_limit=node_limit, solver=solver)
     if res.status == 2 or (res.status == 0 and -float(res.fun) + b_out
                            < inc_value - 1e-6 * (1.0 + abs(inc_value))):
         # "infeasible", or "optimal" below the incumbent, under the cutoff: numerically possible
         # only, and then the cutoff is not trusted: solve plainly
         remaining = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - start), 1e-3)
-        res = form.solve(cost, integral=True, time_limit=remaining, node_limit=node_limit)
-    # HiGHS reports a reached node limit as "solution limit" (scipy status 4)
-    stopped = res.status == 1 or (node_limit is not None and res.status == 4
-                                  and "limit reached" in str(res.message).lower())
+        res = form.solve(cost, integral=True, time_limit=remaining, node_limit=node_limit,
+                         solver=solver)
+    stopped = res.status == 1
     if stopped and res.x is None:  # no dual bound: the root LP relaxation bound instead
         root = form.solve(cost, integral=False)
         if root.status == 0:
@@ -201,12 +222,12 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     else:
         raise ValueError(f"exact_maximum: solver ended with status {res.status} "
                          f"({res.message}); no certificate")
-    candidates = [np.clip(res.x[:n_in], lo, hi)] if res.x is not None else [inc_x]
-    polished = region_lp(net, pattern_of(net, candidates[0]), lo, hi)
-    if polished is not None:
-        candidates.append(polished[1])
-    if res.x is not None:
-        candidates.append(inc_x)
+    # the solver's point, the ascent incumbent, and the LP optimum of each one's region
+    candidates = ([np.clip(res.x[:n_in], lo, hi)] if res.x is not None else []) + [inc_x]
+    for point in list(candidates):
+        polished = region_lp(net, pattern_of(net, point), lo, hi)
+        if polished is not None:
+            candidates.append(polished[1])
     values = [_model_value(model, x, shape, index) for x in candidates]
     best = int(np.argmax(values))
     x_best, value = candidates[best], float(values[best])
@@ -265,13 +286,25 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
         return None
 
 
-def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool
-                   ) -> dict[str, Any]:
+def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool,
+                   solver: str = "highs", tighten_nodes: int = 0) -> dict[str, Any]:
     """Everything besides the network and the box that can change a certificate (the cache key)."""
-    return {"certifier": CERTIFIER_VERSION, "solver": "highs", "scipy": scipy.__version__,
-            "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS, "tighten": bool(tighten),
+    return {"certifier": CERTIFIER_VERSION, "solver": solver, "solver_version": _version(solver),
+            "scipy": scipy.__version__, "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS,
+            "scip_params": SCIP_PARAMS if solver == "scip" else None, "tighten": bool(tighten),
+            "tighten_nodes": int(tighten_nodes),
             "time_limit": time_limit, "node_limit": node_limit,
             "torch": torch.__version__, "numpy": np.__version__}
+
+
+def _version(solver: str) -> str:
+    if solver == "scip":
+        try:
+            import pyscipopt
+        except ImportError:
+            return "absent"
+        return f"pyscipopt {pyscipopt.__version__}, SCIP {pyscipopt.Model().version()}"
+    return f"scipy {scipy.__version__}"
 
 
 @contextlib.contextmanager

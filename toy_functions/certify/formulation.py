@@ -14,23 +14,17 @@ d to [0, 1] gives the convex hull of the graph of act on [l, u] (the triangle re
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
-from scipy.optimize import LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from .bounds import rectify
+from .bounds import interval_affine, rectify
 
-# HiGHS gaps: the default relative gap (1e-4) is far too loose for a certificate. One thread and a
-# fixed random seed: the search (and so every truncated bound) is then a function of the input only
-SOLVER_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9, "threads": 1, "random_seed": 0}
-# with a cutoff from a good incumbent, HiGHS's primal heuristics (RENS / RINS sub-MIPs and the
-# rest) mostly re-find that incumbent; switching them off more than halves typical solve times
-NO_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rens": False,
-                 "mip_heuristic_run_rins": False, "mip_heuristic_run_feasibility_jump": False,
-                 "mip_heuristic_run_root_reduced_cost": False, "mip_heuristic_run_shifting": False,
-                 "mip_heuristic_run_zi_round": False}
+from .solvers import BACKENDS, HIGHS_NO_HEURISTICS, HIGHS_OPTIONS
+
+# names kept for callers of this module
+SOLVER_OPTIONS = HIGHS_OPTIONS
+NO_HEURISTICS = HIGHS_NO_HEURISTICS
 
 
 class Formulation:
@@ -119,32 +113,17 @@ class Formulation:
         return c
 
     def solve(self, cost: np.ndarray, *, integral: bool, time_limit: float | None = None,
-              cutoff: float | None = None, heuristics: bool = True, node_limit: int | None = None):
-        """Minimise cost . vars with HiGHS (binaries relaxed unless `integral`).
-
-        `cutoff`: HiGHS's `objective_bound`, an upper limit on the objective known to be feasible
-        (strictly above a known solution's cost): branch-and-bound nodes whose bound reaches it
-        are pruned from the start, as if that solution had been found. `heuristics=False` switches
-        HiGHS's primal heuristics off (`NO_HEURISTICS`).
-        """
+              cutoff: float | None = None, heuristics: bool = True, node_limit: int | None = None,
+              solver: str = "highs"):
+        """Minimise cost . vars with `solver` (`solvers.BACKENDS`; binaries relaxed unless
+        `integral`, and relaxations always go to HiGHS). `cutoff`, `heuristics`: see `solvers`."""
         a = coo_matrix((self.vals, (self.rows, self.cols)),
                        shape=(len(self.row_lb), self.n_vars)).tocsr()
-        cons = [LinearConstraint(a, np.array(self.row_lb), np.array(self.row_ub))] \
-            if self.row_lb else []
-        options = dict(SOLVER_OPTIONS)
-        if time_limit is not None:
-            options["time_limit"] = max(float(time_limit), 1e-3)
-        if node_limit is not None:
-            options["node_limit"] = int(node_limit)
-        if cutoff is not None:
-            options["objective_bound"] = float(cutoff)
-        if not heuristics:
-            options.update(NO_HEURISTICS)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # the verbatim gap options
-            return milp(cost, integrality=np.array(self.integral) if integral else None,
-                        bounds=(np.array(self.var_lb), np.array(self.var_ub)),
-                        constraints=cons, options=options)
+        backend = BACKENDS[solver] if integral else BACKENDS["highs"]
+        return backend(a, np.array(self.row_lb), np.array(self.row_ub), np.array(self.var_lb),
+                       np.array(self.var_ub), np.array(self.integral) if integral else None, cost,
+                       time_limit=time_limit, node_limit=node_limit, cutoff=cutoff,
+                       heuristics=heuristics)
 
 
 def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
@@ -175,3 +154,60 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
         if lo.status == 0:
             l[j] = max(l[j], lo.fun + b[j] - 1e-6 * (1.0 + abs(lo.fun)))
     return l, u
+
+
+def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
+                 node_limit: int, objective: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Tighten [l, u] of z = W y_last + b for the unstable units by node-limited MILPs over `form`.
+
+    max z_j over the exact formulation of the earlier layers is at most the solver's dual bound,
+    so the bound stays valid when the solve stops at `node_limit`; deterministic (node limits
+    only). Units the LP bounds already settle, and (last layer) units with c_j <= 0, are skipped.
+    """
+    l, u = l.copy(), u.copy()
+    prev = form.layer_vars[-1]
+    todo = (l < 0.0) & (u > 0.0)
+    if objective is not None:
+        todo &= objective > 0.0
+    for j in np.nonzero(todo)[0]:
+        cost = np.zeros(form.n_vars)
+        cost[prev] = w[j]
+        for sign in (-1.0, 1.0):  # -1: maximise z_j (upper bound), +1: minimise (lower bound)
+            res = form.solve(sign * cost, integral=True, node_limit=node_limit)
+            dual = getattr(res, "mip_dual_bound", None)
+            if res.status not in (0, 1) or dual is None or not np.isfinite(dual):
+                continue
+            bound = sign * float(dual) + b[j]
+            slack = 1e-6 * (1.0 + abs(bound))
+            if sign < 0:
+                u[j] = min(u[j], bound + slack)
+            else:
+                l[j] = max(l[j], bound - slack)
+            if u[j] <= 0.0:
+                break
+    return l, u
+
+
+def build(net, lo: float, hi: float, *, tighten: bool = True, tighten_nodes: int = 0,
+          deadline: float | None = None) -> tuple[Formulation, list[tuple[np.ndarray, np.ndarray]]]:
+    """The formulation of `net` (a `network.PiecewiseLinearNet`) over [lo, hi]^n and the
+    pre-activation bounds of each hidden layer: interval arithmetic (exact for the first layer),
+    then from the second layer on LP tightening (`tighten`) and node-limited MILP tightening
+    (`tighten_nodes` > 0)."""
+    n_in = net.weights[0].shape[1]
+    form = Formulation(n_in, lo, hi)
+    y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for layer, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
+        l, u = interval_affine(w, b, y_lo, y_hi)
+        last = layer == len(net.slopes) - 1
+        c = net.weights[-1][0] if last else None
+        if tighten and layer > 0:
+            l, u = lp_tighten(form, w, b, l, u, deadline, c)
+        if tighten_nodes > 0 and layer > 0:
+            l, u = milp_tighten(form, w, b, l, u, tighten_nodes, c)
+        form.add_layer(w, b, l, u, s, objective=c)
+        out.append((l, u))
+        y_lo, y_hi = rectify(l, s), rectify(u, s)
+    return form, out

@@ -5,6 +5,13 @@ ending in a scalar  f = c . y_L + d,  with act_l(z) = max(z, s_l z), 0 <= s_l < 
 layer (Linear, Conv1d/2d, average pooling, Flatten, BatchNorm in eval mode, Identity) becomes a
 dense matrix on the flattened activations, read off by evaluating the layer on the unit basis, and
 consecutive affine layers are multiplied together.
+
+MaxPool2d (no padding, dilation 1) is rewritten exactly into rectifier layers of slope 0, given a
+box for the input: the inputs of a window are reduced pairwise, max(a, b) = b + relu(a - b), and
+an unpaired value (and b) passes a layer as v = relu(v + M) - M with M = 1 + |lower interval bound
+of v| so that v + M > 0 over the box: a passing unit is stable and needs no binary, and a
+difference unit needs one only when the bounds of a and b overlap (a dominated input costs
+nothing). A window of k inputs takes ceil(log2 k) such layers.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from ..base import ToyFunction
 AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
           nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity, nn.BatchNorm1d, nn.BatchNorm2d)
 RECTIFIERS = (nn.ReLU, nn.LeakyReLU)
+MAX_POOLS = (nn.MaxPool2d,)
 
 
 @dataclass(frozen=True)
@@ -53,17 +61,21 @@ def leaves(model: nn.Module) -> list[nn.Module]:
         return [leaf for child in model for leaf in leaves(child)]
     if isinstance(model, ToyFunction):
         return leaves(model.net)
-    if isinstance(model, AFFINE + RECTIFIERS):
+    if isinstance(model, AFFINE + RECTIFIERS + MAX_POOLS):
         return [model]
     raise ValueError(
         f"unsupported layer {type(model).__name__}: the certifier accepts nn.Sequential of "
-        f"{', '.join(t.__name__ for t in AFFINE + RECTIFIERS)}"
+        f"{', '.join(t.__name__ for t in AFFINE + RECTIFIERS + MAX_POOLS)}"
     )
 
 
 def linearize(model: nn.Module, input_shape: tuple[int, ...],
-              output_index: int | None = None) -> PiecewiseLinearNet:
-    """The `PiecewiseLinearNet` of `model` on inputs of `input_shape`, objective output `output_index`."""
+              output_index: int | None = None, box: tuple[float, float] | None = None
+              ) -> PiecewiseLinearNet:
+    """The `PiecewiseLinearNet` of `model` on inputs of `input_shape`, objective output `output_index`.
+
+    `box` (lo, hi): the input box, needed only to rewrite MaxPool2d (the result is exact on it).
+    """
     shape = tuple(int(s) for s in input_shape)
     n = int(np.prod(shape))
     weights: list[np.ndarray] = []
@@ -79,6 +91,12 @@ def linearize(model: nn.Module, input_shape: tuple[int, ...],
             biases.append(b_cur)
             slopes.append(s)
             w_cur, b_cur = np.eye(w_cur.shape[0]), np.zeros(w_cur.shape[0])
+            continue
+        if isinstance(layer, MAX_POOLS):
+            if box is None:
+                raise ValueError("linearize needs the input box to rewrite MaxPool2d")
+            windows, shape = _pool_windows(layer, shape)
+            w_cur, b_cur = _max_layers(windows, w_cur, b_cur, weights, biases, slopes, box)
             continue
         if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and layer.training:
             raise ValueError(f"unsupported layer {type(layer).__name__} in training mode: "
@@ -120,3 +138,80 @@ def _affine_matrix(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray
     b = zero.reshape(-1).numpy().astype(np.float64)
     w = (basis.reshape(n, -1) - zero.reshape(1, -1)).T.numpy().astype(np.float64)
     return np.ascontiguousarray(w), b, tuple(zero.shape[1:])
+
+
+def _pool_windows(layer: nn.MaxPool2d, shape: tuple[int, ...]) -> tuple[list[list[int]], tuple]:
+    """The flat input indices of each output of `layer` (in output order) and the output shape."""
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+    (kh, kw), (sh, sw) = pair(layer.kernel_size), pair(layer.stride or layer.kernel_size)
+    if pair(layer.padding) != (0, 0) or pair(layer.dilation) != (1, 1) or layer.ceil_mode \
+            or layer.return_indices:
+        raise ValueError(f"unsupported MaxPool2d(padding={layer.padding}, dilation={layer.dilation}, "
+                         f"ceil_mode={layer.ceil_mode}): the certifier needs padding 0, dilation 1")
+    if len(shape) != 3:
+        raise ValueError(f"layer MaxPool2d needs inputs of shape (C, H, W), got {shape}")
+    c, h, w = shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"layer MaxPool2d({layer.kernel_size}) does not accept inputs of shape {shape}")
+    windows = [[(ch * h + i * sh + di) * w + j * sw + dj for di in range(kh) for dj in range(kw)]
+               for ch in range(c) for i in range(oh) for j in range(ow)]
+    return windows, (c, oh, ow)
+
+
+def _interval(weights: list[np.ndarray], biases: list[np.ndarray], slopes: list[float],
+              w_cur: np.ndarray, b_cur: np.ndarray, box: tuple[float, float]) -> np.ndarray:
+    """Lower interval bounds of w_cur y + b_cur over the box, through the layers so far."""
+    n_in = (weights[0] if weights else w_cur).shape[1]
+    lo, hi = np.full(n_in, float(box[0])), np.full(n_in, float(box[1]))
+    for w, b, s in zip(weights, biases, slopes):
+        mid, rad = (lo + hi) / 2.0, (hi - lo) / 2.0
+        zl, zu = w @ mid + b - np.abs(w) @ rad, w @ mid + b + np.abs(w) @ rad
+        lo, hi = np.where(zl >= 0, zl, s * zl), np.where(zu >= 0, zu, s * zu)
+    mid, rad = (lo + hi) / 2.0, (hi - lo) / 2.0
+    return w_cur @ mid + b_cur - np.abs(w_cur) @ rad
+
+
+def _max_layers(windows: list[list[int]], w_cur: np.ndarray, b_cur: np.ndarray,
+                weights: list[np.ndarray], biases: list[np.ndarray], slopes: list[float],
+                box: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Append the ReLU layers computing the max of each window of v = w_cur y + b_cur; returns
+    the pending affine map (the window maxima as an affine function of the last layer)."""
+    groups = [list(win) for win in windows]  # per window: rows of (w_cur, b_cur) still to reduce
+    while any(len(g) > 1 for g in groups):
+        low = _interval(weights, biases, slopes, w_cur, b_cur, box)
+        rows_w, rows_b, outs = [], [], []  # outs: per window, list of (list of (unit, coef), const)
+        for g in groups:
+            reduced = []
+            for k in range(0, len(g) - 1, 2):
+                a, b = g[k], g[k + 1]
+                m = 1.0 + abs(float(low[b]))
+                # unit u1 = relu(v_a - v_b), unit u2 = relu(v_b + M): max = u1 + u2 - M
+                rows_w += [w_cur[a] - w_cur[b], w_cur[b]]
+                rows_b += [b_cur[a] - b_cur[b], b_cur[b] + m]
+                reduced.append(([len(rows_w) - 2, len(rows_w) - 1], -m))
+            if len(g) % 2:
+                v = g[-1]
+                m = 1.0 + abs(float(low[v]))
+                rows_w.append(w_cur[v])
+                rows_b.append(b_cur[v] + m)
+                reduced.append(([len(rows_w) - 1], -m))
+            outs.append(reduced)
+        weights.append(np.array(rows_w))
+        biases.append(np.array(rows_b))
+        slopes.append(0.0)
+        n_units = len(rows_w)
+        new_w, new_b, new_groups = [], [], []
+        for reduced in outs:
+            idx = []
+            for units, const in reduced:
+                row = np.zeros(n_units)
+                row[units] = 1.0
+                new_w.append(row)
+                new_b.append(const)
+                idx.append(len(new_w) - 1)
+            new_groups.append(idx)
+        w_cur, b_cur, groups = np.array(new_w), np.array(new_b), new_groups
+    order = [g[0] for g in groups]
+    return w_cur[order], b_cur[order]

@@ -3,7 +3,7 @@
 A unit is a logit (output `index` of the model) or a channel (`index` of the top-level layer
 `layer`, its activation averaged over positions: f = (1/HW) sum_p a_{index, p}). For a channel, the
 model is cut after `layer`, every channel but `index` of the last convolution is dropped when only
-per-channel layers (rectifiers, average pooling, Identity) follow it (the kept channel's values are
+per-channel layers (rectifiers, average and max pooling, Identity) follow it (the kept channel's values are
 unchanged, so the MILP needs binaries for its units only), and a Linear head with weight 1/HW on the
 channel's positions is appended.
 """
@@ -16,16 +16,23 @@ from torch import nn
 
 from .network import leaves
 
-PER_CHANNEL = (nn.ReLU, nn.LeakyReLU, nn.AvgPool2d, nn.Identity)
+PER_CHANNEL = (nn.ReLU, nn.LeakyReLU, nn.AvgPool2d, nn.MaxPool2d, nn.Identity)
 
 
 def check_certifiable(model: nn.Module) -> None:
     """Raise ValueError naming the first layer the certifier cannot encode; None if all can be.
 
     Accepted: nn.Sequential (nested) of Linear, Conv1d/2d, average pooling, Flatten, Identity,
-    BatchNorm in eval mode, ReLU and LeakyReLU with 0 <= negative_slope < 1.
+    BatchNorm in eval mode, ReLU and LeakyReLU with 0 <= negative_slope < 1, MaxPool2d with
+    padding 0, dilation 1 and ceil_mode off.
     """
     for layer in leaves(model):
+        if isinstance(layer, nn.MaxPool2d) and (
+                layer.padding not in (0, (0, 0)) or layer.dilation not in (1, (1, 1))
+                or layer.ceil_mode or layer.return_indices):
+            raise ValueError(f"unsupported MaxPool2d(padding={layer.padding}, dilation="
+                             f"{layer.dilation}, ceil_mode={layer.ceil_mode}): the certifier "
+                             "needs padding 0, dilation 1")
         if isinstance(layer, nn.LeakyReLU) and not 0.0 <= float(layer.negative_slope) < 1.0:
             raise ValueError(f"unsupported LeakyReLU negative_slope={layer.negative_slope}: "
                              "need 0 <= s < 1")

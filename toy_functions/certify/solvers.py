@@ -1,0 +1,113 @@
+"""MILP backends for the certifier: HiGHS (scipy.optimize.milp) and SCIP (pyscipopt, optional).
+
+Both solve  min c . v  s.t.  row_lb <= A v <= row_ub,  var_lb <= v <= var_ub,  v_i integral where
+marked, on one thread with a fixed random seed and relative and absolute gaps of 1e-9, so a run
+stopped by a node limit repeats exactly. Each returns a `scipy.optimize.OptimizeResult`-like
+object: status (0 optimal, 1 time or node limit, 2 infeasible, 4 other), fun, x (None without a
+solution), mip_dual_bound, mip_node_count, message.
+
+`cutoff`: an objective value known to be above a feasible solution's cost (a valid incumbent
+bound): HiGHS's `objective_bound`, SCIP's objective limit. `heuristics=False` switches the
+solver's primal heuristics off (they mostly re-find a good incumbent passed as cutoff).
+"""
+
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import LinearConstraint, milp
+from scipy.sparse import csr_matrix
+
+# HiGHS gaps: the default relative gap (1e-4) is far too loose for a certificate. One thread and a
+# fixed random seed: the search (and so every truncated bound) is then a function of the input only
+HIGHS_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9, "threads": 1, "random_seed": 0}
+# with a cutoff from a good incumbent, HiGHS's primal heuristics (RENS / RINS sub-MIPs and the
+# rest) mostly re-find that incumbent; switching them off more than halves typical solve times
+HIGHS_NO_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rens": False,
+                       "mip_heuristic_run_rins": False, "mip_heuristic_run_feasibility_jump": False,
+                       "mip_heuristic_run_root_reduced_cost": False,
+                       "mip_heuristic_run_shifting": False, "mip_heuristic_run_zi_round": False}
+SCIP_PARAMS = {"limits/gap": 1e-9, "limits/absgap": 1e-9, "parallel/maxnthreads": 1,
+               "lp/threads": 1, "randomization/randomseedshift": 0, "timing/clocktype": 1}
+
+
+def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
+          var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
+          time_limit: float | None = None, node_limit: int | None = None,
+          cutoff: float | None = None, heuristics: bool = True) -> Any:
+    """HiGHS through scipy.optimize.milp (options passed verbatim)."""
+    cons = [LinearConstraint(a, row_lb, row_ub)] if a.shape[0] else []
+    options: dict[str, Any] = dict(HIGHS_OPTIONS)
+    if time_limit is not None:
+        options["time_limit"] = max(float(time_limit), 1e-3)
+    if node_limit is not None:
+        options["node_limit"] = int(node_limit)
+    if cutoff is not None:
+        options["objective_bound"] = float(cutoff)
+    if not heuristics:
+        options.update(HIGHS_NO_HEURISTICS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the verbatim options
+        res = milp(cost, integrality=integral, bounds=(var_lb, var_ub), constraints=cons,
+                   options=options)
+    if res.status == 4 and node_limit is not None and "limit reached" in str(res.message).lower():
+        res.status = 1  # HiGHS reports a reached node limit as "solution limit"
+    return res
+
+
+def scip(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
+         var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
+         time_limit: float | None = None, node_limit: int | None = None,
+         cutoff: float | None = None, heuristics: bool = True) -> Any:
+    """SCIP through pyscipopt (ImportError naming the package when it is not installed)."""
+    try:
+        import pyscipopt
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("solver='scip' needs the package pyscipopt (pip install pyscipopt)") from exc
+    m = pyscipopt.Model()
+    m.hideOutput()
+    for k, v in SCIP_PARAMS.items():
+        m.setParam(k, v)
+    if time_limit is not None:
+        m.setParam("limits/time", max(float(time_limit), 1e-3))
+    if node_limit is not None:
+        m.setParam("limits/nodes", int(node_limit))
+    if not heuristics:
+        m.setHeuristics(pyscipopt.SCIP_PARAMSETTING.OFF)
+    n = len(cost)
+    xs = [m.addVar(lb=float(var_lb[i]), ub=float(var_ub[i]),
+                   vtype="B" if integral is not None and integral[i] and var_lb[i] == 0.0
+                   and var_ub[i] == 1.0 else ("I" if integral is not None and integral[i] else "C"),
+                   obj=float(cost[i])) for i in range(n)]
+    for r in range(a.shape[0]):
+        lo, hi = a.indptr[r], a.indptr[r + 1]
+        expr = pyscipopt.quicksum(float(v) * xs[j] for j, v in zip(a.indices[lo:hi], a.data[lo:hi]))
+        lhs = None if not np.isfinite(row_lb[r]) else float(row_lb[r])
+        rhs = None if not np.isfinite(row_ub[r]) else float(row_ub[r])
+        m.addCons(_ranged(expr, lhs, rhs))
+    if cutoff is not None:
+        m.setObjlimit(float(cutoff))
+    m.optimize()
+    status = m.getStatus()
+    code = {"optimal": 0, "nodelimit": 1, "timelimit": 1, "totalnodelimit": 1,
+            "infeasible": 2}.get(status, 4)
+    x = None
+    fun = None
+    if m.getNSols() > 0 and status != "infeasible":
+        sol = m.getBestSol()
+        x = np.array([m.getSolVal(sol, v) for v in xs])
+        fun = float(m.getSolObjVal(sol))
+    return SimpleNamespace(status=code, fun=fun, x=x, mip_dual_bound=float(m.getDualbound()),
+                           mip_node_count=int(m.getNNodes()), message=status)
+
+
+def _ranged(expr: Any, lhs: float | None, rhs: float | None) -> Any:
+    if lhs is not None and rhs is not None:
+        return expr == lhs if lhs == rhs else ((expr >= lhs) <= rhs)
+    return expr <= rhs if rhs is not None else expr >= lhs
+
+
+BACKENDS: dict[str, Callable[..., Any]] = {"highs": highs, "scip": scip}
