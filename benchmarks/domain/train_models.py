@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from benchmarks.framework import store
 from benchmarks.framework.meta import suite_version
 from benchmarks.domain.zoo import MODELS_DIR, SUITE, SuiteModel
 
@@ -40,10 +40,6 @@ def state_bytes(model: nn.Module) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def train_model(spec: SuiteModel, train_set: TensorDataset, test_set: TensorDataset) -> tuple[nn.Module, list[dict]]:
@@ -78,8 +74,8 @@ def write_checkpoint(spec: SuiteModel, model: nn.Module, out_dir: str | Path, *,
         "suite_version": suite_version(),
         "torch_version": torch.__version__,
     }
-    _write_atomic(out / f"{spec.name}.pt", data)
-    _write_atomic(out / f"{spec.name}.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    store.atomic_write_bytes(out / f"{spec.name}.pt", data)
+    store.atomic_write_bytes(out / f"{spec.name}.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import math
-import os
 import time
 import warnings
 from pathlib import Path
@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from benchmarks.domain.models import build_seeded
+from benchmarks.framework import store
 
 __all__ = ["train", "evaluate", "build_seeded", "NonFiniteLossError", "lr_at", "CHECKPOINT_NAME"]
 
@@ -125,9 +126,9 @@ def _read_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
 
 
 def _save_atomic(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    store.atomic_write_bytes(path, buf.getvalue())
 
 
 def train(

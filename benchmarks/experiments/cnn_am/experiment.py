@@ -34,6 +34,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from proxygrad.engine import OPTIMIZERS
+
 from benchmarks.domain import data as _data
 from benchmarks.framework import methods as _methods
 from benchmarks.domain import zoo
@@ -42,7 +44,6 @@ from benchmarks.experiments.cnn_am import analysis
 from benchmarks.experiments.cnn_am import figures as _figures
 
 NAME = "cnn-am"
-OPTIMIZERS: tuple[str, ...] = ("ascent", "normalized", "adam")
 #: Points of the activation-against-step trace kept per record (evenly spaced, first and last included).
 TRACE_POINTS = 17
 #: Largest side of the stimulus kept (start 0 only) for the stimulus grid; larger inputs are average-pooled.

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from proxygrad.engine import OPTIMIZERS
+
 from benchmarks.framework import methods as _methods
 from benchmarks.framework.config import ConfigError, Reader, choice
 from benchmarks.framework.runner import Cell, RunContext
@@ -35,7 +37,6 @@ from benchmarks.experiments.toy_am.figures import figures
 from benchmarks.experiments.toy_am.instances import build, draw_starts, start_seed
 
 NAME = "toy-am"
-OPTIMIZERS: tuple[str, ...] = ("ascent", "normalized", "adam")
 TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
 #: Certified bounds (benchmarks.framework.bounds): f_best <= f_star exactly, per instance and start.
 BOUNDS = {"f_best": ("f_star", ("family", "dim", "seed", "method", "optimizer", "start"))}
