@@ -235,7 +235,7 @@ def _records(gain: float, units: int = 8, weights: str = "suite:abc", bound: boo
         for method, extra in (("plain", 0.0), ("proxy-0.5", gain)):
             f = 1.0 + u + extra
             rows.append({"model": "m", "weights": weights, "trained": weights != "random-init", "optimizer": "adam",
-                         "layer": "logits", "layer_depth": 1.0, "unit": f"logit={u}", **methods.parse(method).columns(), "start": 0,
+                         "layer": "logits", "layer_depth": 1.0, "unit": f"logit={u}", **methods.parse(method).columns(), "start": 0, "lr": 0.05,
                          "f_best": f, "f_start": 0.0, "dataset_max": 1.5 + u,
                          "upper_bound": 1.0 + u + 2.0 if bound else math.nan,
                          "incumbent": 1.0 + u + 1.0 if bound else math.nan,
@@ -260,6 +260,8 @@ def test_analysis_ratio_wins_and_claims() -> None:
     assert cert.loc["plain", "bound_violations"] == 0
     claims = {c.key: c for c in cnn_am_analysis.claims(df)}
     assert claims["slope-raises-maxima"].verdict == "reproduced"
+    assert claims["slope-raises-maxima"].rationale.startswith("Untuned comparison") and "lr = 0.05" in \
+        claims["slope-raises-maxima"].rationale and claims["slope-raises-maxima"].rule == "majority-no-loss"
     assert claims["beyond:certified-gaps-cnn"].verdict == "reproduced"
 
 

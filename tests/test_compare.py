@@ -119,3 +119,8 @@ def test_power_statement_states_n_family_and_effect():
 def test_format_p():
     assert compare.format_p(0.012345) == "0.012" and compare.format_p(float("nan")) == "n/a"
     assert compare.format_p(None) == "n/a"
+
+
+def test_untuned_note_names_the_shared_step_sizes():
+    note = compare.untuned_note({"ascent": [0.05, 0.05], "adam": [0.01]})
+    assert note.startswith("Untuned comparison") and "ascent: lr = 0.05" in note and "adam: lr = 0.01" in note

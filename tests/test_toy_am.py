@@ -216,6 +216,7 @@ def test_analysis_tables_and_summary(records, tmp_path):
     assert s["dead_unit/plain/adam/success@0.001"] == float((g["rel_gap"] <= 1e-3).mean())
     claims = toy_am.claims(records)
     assert [c.key for c in claims][:2] == ["am-fails", "slope-raises-maxima"]
+    assert claims[1].rationale.startswith("Untuned comparison") and claims[1].rule == "majority-no-loss"
     assert all(c.verdict in ("reproduced", "partly reproduced", "not reproduced", "not tested") for c in claims)
 
 

@@ -235,6 +235,7 @@ def test_verdict_rule_on_constructed_records():
     noisy = _fake_records({"proxygrad(s=0.3)": [0.03, -0.02, 0.01]})
     claim = exp.claims(noisy)[0]
     assert claim.verdict == "partly reproduced" and "Power is low" in claim.rationale
+    assert claim.rationale.startswith("Untuned comparison") and claim.rule == "some-gain"
     worse = _fake_records({"proxygrad(s=0.3)": [-0.01, -0.02, -0.015]})
     assert exp.claims(worse)[0].verdict == "not reproduced"
     assert exp.claims(_fake_records({"leaky": [0.01, 0.02]}))[0].verdict == "not tested"

@@ -161,6 +161,17 @@ def family_table(pairs: Sequence[Pair], *, test: str = "wilcoxon", alpha: float 
     return table
 
 
+def untuned_note(step_sizes: Mapping[str, Sequence[float]]) -> str:
+    """The label of a comparison whose methods share one step size instead of each running at its own tuned one.
+
+    ``step_sizes``: optimizer (or setting) -> the step sizes the compared runs used.
+    """
+    parts = ", ".join(f"{k}: lr = {', '.join(f'{float(v):g}' for v in sorted(set(vs)))}"
+                      for k, vs in step_sizes.items())
+    return (f"Untuned comparison: every method runs at the same step size ({parts}), not at one tuned for it, "
+            f"so a method whose best step size differs is measured at a disadvantage.")
+
+
 @dataclass(frozen=True)
 class Decision:
     """A verdict with the rationale that the rule wrote for it."""

@@ -42,7 +42,7 @@ def per_unit(records: pd.DataFrame) -> pd.DataFrame:
         F=("f_best", "max"), F_start=("f_start", "max"), dataset_max=("dataset_max", "first"),
         upper_bound=("upper_bound", "first"), incumbent=("incumbent", "first"), optimum=("optimum", "first"),
         cert_status=("cert_status", "first"), method_kind=("method_kind", "first"),
-        method_slope=("method_slope", "first")).reset_index()
+        method_slope=("method_slope", "first"), lr=("lr", "first")).reset_index()
     plain = agg[agg["method"] == "plain"].set_index(UNIT_KEYS)["F"].rename("F_plain")
     agg = agg.join(plain, on=UNIT_KEYS)
     denom = agg["F_plain"].abs().replace(0.0, np.nan)
@@ -169,8 +169,9 @@ def claim_slope(units: pd.DataFrame) -> Claim:
         f"{r.model} ({r.optimizer}): {method} vs plain over {r.n} units, wins/ties/losses "
         f"{r.wins}/{r.ties}/{r.losses}, median attained ratio {_fmt(r.median_ratio)}, "
         f"rank-biserial {_fmt(r.effect)}, Holm p {compare.format_p(r.p_holm)}" for r in table.itertuples())
-    rationale = (f"Per trained (model, optimizer), paired Wilcoxon signed-rank of {method} against plain over "
-                 f"units (best of starts per unit); random-init models are excluded. {decision.rationale}")
+    untuned = compare.untuned_note({str(o): list(g["lr"]) for o, g in trained.groupby("optimizer", sort=False)})
+    rationale = (f"{untuned} Per trained (model, optimizer), paired Wilcoxon signed-rank of {method} against plain "
+                 f"over units (best of starts per unit); random-init models are excluded. {decision.rationale}")
     return Claim("slope-raises-maxima", statement, EXPERIMENT, effect, verdict, rationale, table,
                  rule=decision.rule)
 

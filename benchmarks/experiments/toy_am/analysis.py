@@ -218,8 +218,9 @@ def _compare_claim(records: pd.DataFrame, key: str, statement: str, methods: lis
                      f"rank-biserial r = {pooled.effect:.2f}, Wilcoxon p = {compare.format_p(pooled.p)}, "
                      f"W/T/L {pooled.wins}/{pooled.ties}/{pooled.losses}")
     decision = compare.decide(key, table.rename(columns={"rank_biserial": "effect"}), alpha=ALPHA)
-    verdict, rationale = decision.verdict, (f"Per family, paired Wilcoxon signed-rank on f_best over the same "
-                                            f"instances and starts ({opt}). {decision.rationale}")
+    untuned = compare.untuned_note({opt: records.loc[records["optimizer"] == opt, "lr"].tolist()})
+    verdict, rationale = decision.verdict, (f"{untuned} Per family, paired Wilcoxon signed-rank on f_best over the "
+                                            f"same instances and starts ({opt}). {decision.rationale}")
     return Claim(key, statement, "toy-am", "; ".join(parts), verdict, rationale, table, rule=decision.rule)
 
 
