@@ -165,7 +165,8 @@ def claims(records: pd.DataFrame) -> list[Claim]:
     design = ("Each ProxyGrad variant against ReLU on every real dataset/arch, paired over seeds (same initial "
               "weights and data order), paired t-test on the final test accuracy, Holm over all of them.")
     if "lr" in records.columns and not records.empty:
-        design = f"{compare.untuned_note({'SGD': records['lr'].tolist()})} {design}"
+        first = records[records["epoch"] == records["epoch"].min()]  # the schedule starts at the base lr
+        design = f"{compare.untuned_note({'SGD, base': first['lr'].tolist()})} {design}"
     if table.empty:
         return [Claim("training", statement, "training", "no ProxyGrad runs with a ReLU baseline in the records",
                       "not tested", design, rule=compare.CLAIM_RULES["training"])]
