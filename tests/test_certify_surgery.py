@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-import toy_functions
 from toy_functions import certify
 from toy_functions.certify import check_certifiable, exact_maximum, only_channel, unit_network
 

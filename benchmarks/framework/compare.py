@@ -202,20 +202,30 @@ def power_statement(table: pd.DataFrame, *, alpha: float = ALPHA, power: float =
             f"(power at level alpha/{len(table)}); {reach}")
 
 
-def _untestable(table: pd.DataFrame) -> bool:
-    return table.empty or not np.isfinite(table["mde_dz"]).any()
+def _counts(table: pd.DataFrame) -> tuple[int, int, int]:
+    """(significantly higher, significantly lower, tests) of a family table."""
+    if table.empty:
+        return 0, 0, 0
+    return int(table["higher"].sum()), int(table["lower"].sum()), len(table)
+
+
+def _not_tested(name: str, rule: str, table: pd.DataFrame, alpha: float) -> Decision | None:
+    """The "not tested" decision when no test of the family can reach significance, else None."""
+    if table.empty or not np.isfinite(table["mde_dz"]).any():
+        return Decision(name, "not tested", f"{rule} No test can reach significance. "
+                        f"{power_statement(table, alpha=alpha)}.")
+    return None
 
 
 def majority_no_loss(table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
     """``majority-no-loss`` (see the module docstring)."""
-    up, down, m = int(table["higher"].sum()) if not table.empty else 0, \
-        int(table["lower"].sum()) if not table.empty else 0, len(table)
+    up, down, m = _counts(table)
     rule = (f"Decision rule majority-no-loss: reproduced when significantly higher (Holm p < {alpha:g}, positive "
             f"effect) in more than half of the {m} tests and significantly lower in none; partly reproduced "
             f"when significantly higher in at least one; else not reproduced.")
-    if _untestable(table):
-        return Decision("majority-no-loss", "not tested", f"{rule} No test can reach significance. "
-                        f"{power_statement(table, alpha=alpha)}.")
+    untested = _not_tested("majority-no-loss", rule, table, alpha)
+    if untested:
+        return untested
     if up > m / 2 and down == 0:
         verdict = "reproduced"
     elif up > 0:
@@ -228,16 +238,15 @@ def majority_no_loss(table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
 
 def some_gain(table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
     """``some-gain`` (see the module docstring)."""
-    up, down, m = int(table["higher"].sum()) if not table.empty else 0, \
-        int(table["lower"].sum()) if not table.empty else 0, len(table)
-    ahead = int((table["effect"] > 0).sum()) if not table.empty else 0
+    up, down, m = _counts(table)
     rule = (f"Decision rule some-gain: reproduced when significantly higher (Holm p < {alpha:g}, positive effect) "
             f"in at least one of the {m} tests; partly reproduced when none is significant but at least one "
             f"effect is positive (a higher mean without significance, no evidence of a gain); else not "
             f"reproduced.")
-    if _untestable(table):
-        return Decision("some-gain", "not tested", f"{rule} No test can reach significance. "
-                        f"{power_statement(table, alpha=alpha)}.")
+    untested = _not_tested("some-gain", rule, table, alpha)
+    if untested:
+        return untested
+    ahead = int((table["effect"] > 0).sum())
     verdict = "reproduced" if up > 0 else "partly reproduced" if ahead > 0 else "not reproduced"
     return Decision("some-gain", verdict, f"{rule} Observed: significantly higher in {up}, lower in {down}, "
                     f"positive effect in {ahead} of {m}. {power_statement(table, alpha=alpha)}.")

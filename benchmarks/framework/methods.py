@@ -195,12 +195,6 @@ def parse_all(names: list[str], key: str = "methods") -> tuple[Method, ...]:
     return tuple(out)
 
 
-def validate(name: str) -> str:
-    """Return ``name`` if it names a method, else raise ``ValueError`` naming it."""
-    parse(name)
-    return name
-
-
 def resolve(name: str, *, forward_slope: float, steps: int) -> dict[str, Any]:
     """``parse(name).maximize_kwargs(forward_slope, steps)``."""
     return parse(name).maximize_kwargs(forward_slope, steps)

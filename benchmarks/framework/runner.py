@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.framework import bounds, store
 from benchmarks.framework.config import ConfigError
-from benchmarks.framework.meta import REPO_ROOT, build_meta, utc_now
+from benchmarks.framework.meta import REPO_ROOT, build_meta, suite_version, utc_now
 
 EXECUTORS: tuple[str, ...] = ("local", "dask")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
@@ -66,8 +66,6 @@ def stamp(experiment: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ValueError naming the experiment and the column when a row lacks one of the experiment's header
     columns, or carries an ``experiment`` / ``suite_version`` that differs from the stamped one.
     """
-    from benchmarks.framework.meta import suite_version
-
     stamped = {"experiment": experiment, "suite_version": suite_version()}
     out = []
     for i, row in enumerate(rows):

@@ -15,6 +15,7 @@ Models with random weights are kept apart: claims about trained networks use tra
 from __future__ import annotations
 
 import math
+from pathlib import Path
 import numpy as np
 import pandas as pd
 
@@ -116,7 +117,7 @@ def certified_table(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def analyze(records: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def analyze(records: pd.DataFrame, out: Path | None = None) -> dict[str, pd.DataFrame]:
     """The tables ``attained``, ``tests`` and ``certified`` (empty frames when nothing applies)."""
     units = per_unit(records)
     return {"attained": attained_table(units), "tests": tests_table(units), "certified": certified_table(units)}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import math
 import re
 import zlib
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -40,8 +38,8 @@ from benchmarks.domain import data as _data
 from benchmarks.framework import methods as _methods
 from benchmarks.domain import zoo
 from benchmarks.framework.config import ConfigError, Reader
-from benchmarks.experiments.cnn_am import analysis
-from benchmarks.experiments.cnn_am import figures as _figures
+from benchmarks.experiments.cnn_am.analysis import analyze, claims, summarize
+from benchmarks.experiments.cnn_am.figures import figures
 
 NAME = "cnn-am"
 #: Points of the activation-against-step trace kept per record (evenly spaced, first and last included).
@@ -400,22 +398,5 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     return rows
 
 
-# ------------------------------------------------------------------------------------------ analysis
-def analyze(records: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
-    """Tables: per (model, optimizer, layer, method) attained value vs plain, dataset-max wins, tests, gaps."""
-    return analysis.analyze(records)
-
-
-def figures(records: pd.DataFrame, out: Path) -> list[Path]:
-    """Stimulus grid (plain vs proxy), activation against step, attained ratio by layer depth."""
-    return _figures.figures(records, out)
-
-
-def summarize(records: pd.DataFrame) -> dict[str, float]:
-    """Baseline metrics: per model and method, the median best-of-starts value and relative gain."""
-    return analysis.summarize(records)
-
-
-def claims(records: pd.DataFrame) -> list:
-    """``slope-raises-maxima`` (trained CNNs) and ``beyond:certified-gaps-cnn``."""
-    return analysis.claims(records)
+__all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
+           "summarize", "claims"]

@@ -10,7 +10,6 @@ Tables (per family x optimizer x method):
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
