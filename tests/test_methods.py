@@ -82,3 +82,28 @@ def test_straight_through_is_one_rule_with_slope_one():
     assert rules.straight_through() == rules.slope(1.0)
     assert methods.resolve("straight-through", forward_slope=0.0, steps=5) == \
         methods.resolve("proxy-1.0", forward_slope=0.0, steps=5)
+
+
+def test_switch_is_the_proxy_for_the_first_quarter_then_plain():
+    from proxygrad import rules
+
+    m = methods.parse("switch-0.5")
+    assert (m.kind, m.slope, m.label) == ("switch", 0.5, "switch-0.5")
+    sched = m.maximize_kwargs(0.0, 10)["backward_slope"]
+    assert sched.at(0, 10) == rules.slope(0.5) and sched.at(2, 10) == rules.slope(0.5)
+    assert sched.at(3, 10) is None and sched.at(9, 10) is None
+    with pytest.raises(ValueError, match="needs a slope"):
+        methods.parse("switch")
+
+
+def test_run_am_measures_the_original_function():
+    import torch
+
+    f = lambda x: torch.relu(x[:, 0] - 0.5)  # noqa: E731
+    x0 = torch.full((2, 1), -0.9)
+    plain = methods.run_am(methods.parse("plain"), f, x0, steps=5, lr=0.5, optimizer="ascent", seed=0,
+                           forward_slope=0.0)
+    proxy = methods.run_am(methods.parse("proxy-1.0"), f, x0, steps=5, lr=0.5, optimizer="ascent", seed=0,
+                           forward_slope=0.0)
+    assert float(plain.trace.max()) == 0.0
+    assert float(proxy.trace.max()) == pytest.approx(0.5)

@@ -15,7 +15,12 @@ only place that reads a name. For a network whose rectifiers have forward (negat
 - ``anneal`` / ``anneal-<s>``: slope going linearly from ``s`` (default 1.0) to ``a`` over the first
   half of the steps, then plain (``schedules.linear_anneal(s, end=a, fraction=0.5)``).
 - ``redirected``: Lucid's redirected ReLU for the first ``min(16, steps)`` steps, then plain.
+- ``switch-<s>``: ProxyGrad with factor ``s`` for the first ``ceil(steps / 4)`` steps, then plain
+  (``schedules.first_steps(rules.slope(s), steps=ceil(steps * SWITCH_FRACTION))``): the proxy's reach
+  early, the true gradient late.
 - ``bsilu``, ``nelu``: the SUGAR surrogate derivatives on the negative side (default parameters).
+
+Every experiment runs a method through :func:`run_am`, the one call site of ``proxygrad.maximize``.
 
 Slopes are finite and ``>= 0``. A new backward rule is one constructor in ``proxygrad/rules.py`` and one
 entry of :data:`KINDS` here.
@@ -32,6 +37,8 @@ REDIRECTED_STEPS = 16
 #: Default start slope and fraction of the ``anneal`` method.
 ANNEAL_START = 1.0
 ANNEAL_FRACTION = 0.5
+#: Fraction of the steps that the ``switch`` method spends on the proxy before it turns plain.
+SWITCH_FRACTION = 0.25
 
 
 def _plain(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
@@ -63,6 +70,13 @@ def _redirected(slope: float | None, forward_slope: float, steps: int) -> dict[s
             "proxy": "mixed"}
 
 
+def _switch(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
+    from proxygrad import rules, schedules
+
+    return {"backward_slope": schedules.first_steps(rules.slope(slope), steps=math.ceil(steps * SWITCH_FRACTION)),
+            "proxy": "mixed"}
+
+
 def _bsilu(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     from proxygrad import rules
 
@@ -90,6 +104,7 @@ KINDS: dict[str, Kind] = {
     "network": Kind("required", _network),
     "anneal": Kind("optional", _anneal),
     "redirected": Kind("none", _redirected),
+    "switch": Kind("required", _switch),
     "bsilu": Kind("none", _bsilu),
     "nelu": Kind("none", _nelu),
 }
@@ -193,6 +208,21 @@ def parse_all(names: list[str], key: str = "methods") -> tuple[Method, ...]:
             raise ValueError(f"{key}: {n!r} repeats the method {m.label!r}")
         out.append(m)
     return tuple(out)
+
+
+def run_am(method: Method, f: Any, x0: Any, *, steps: int, lr: float, optimizer: Any, seed: int,
+           forward_slope: float, callback: Callable[..., None] | None = None, **maximize_options: Any) -> Any:
+    """Run AM with ``method`` on ``f`` from the starts ``x0`` (``[N, *shape]`` in the box); the
+    ``proxygrad.AMResult``, whose ``trace`` holds the ORIGINAL ``f`` at every step ``t = 0..T``.
+
+    This is the one place where an experiment's method becomes a ``maximize`` call: every experiment runs
+    every method through it, at the same ``steps``, ``lr``, ``optimizer``, ``seed`` and starts.
+    """
+    from proxygrad import maximize
+
+    kw = method.maximize_kwargs(forward_slope, steps)
+    return maximize(f, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed, callback=callback,
+                    **kw, **maximize_options)
 
 
 def resolve(name: str, *, forward_slope: float, steps: int) -> dict[str, Any]:

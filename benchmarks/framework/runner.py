@@ -1,7 +1,14 @@
 """Running an experiment's cells into a run directory, serially or on Dask, with resume.
 
 A run is ``cells(cfg)`` -> ``run_cell(cfg, cell, ctx)`` for each cell not yet finished -> each cell's rows
-stored atomically as it finishes -> ``records.csv`` merged in the canonical cell order.  Since
+stored atomically as it finishes -> ``records.csv`` merged in the canonical cell order.
+
+Staged runs: an experiment whose ``cells`` takes a second argument, ``cells(cfg, done)``, is called first
+with ``done=None`` and then, after each round of cells has finished, with ``done`` = the stored records of
+every cell listed so far (read back from the run directory, in cell order).  It returns the cells listed
+so far followed by any new ones (for example evaluation cells at a step size chosen from tuning cells);
+the run ends when a round lists no new cell.  The cell list is therefore a pure function of the config
+and of stored records, and resuming rebuilds it round by round.  Since
 ``run_cell`` is a pure function of ``(cfg, cell)``, the records do not depend on the executor, on the
 order in which cells finish, or on interruptions: a killed run loses only the cells in flight and
 ``resume=True`` completes it to the same bytes as an uninterrupted run.  A cell whose files are
@@ -12,6 +19,7 @@ bounds (:mod:`benchmarks.framework.bounds`); a violation fails the run after ``m
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -152,7 +160,8 @@ def prepare(out: Path, meta: dict[str, Any], *, resume: bool) -> dict[str, Any]:
                 f"{meta['experiment']!r} (profile {meta['profile']!r}, config hash {meta['config_hash'][:12]}); "
                 f"use a new --out directory"
             )
-        if old.get("cells") != meta["cells"]:
+        first = list(meta["cells"])
+        if list(old.get("cells") or [])[: len(first)] != first:
             raise ConfigError(f"cannot resume {out}: the experiment's cell list changed since the run started")
         old["resumed_utc"] = list(old.get("resumed_utc") or []) + [utc_now()]
         old["finished_utc"] = None
@@ -184,6 +193,38 @@ def pending_cells(out: Path, cells: list[Cell], *, resume: bool) -> list[Cell]:
             print(f"re-running cell {cell.key}: {problem}", file=sys.stderr, flush=True)
         pending.append(cell)
     return pending
+
+
+def staged(module: ModuleType) -> bool:
+    """True when the experiment's ``cells`` takes the records of finished cells (``cells(cfg, done)``)."""
+    try:
+        return len(inspect.signature(module.cells).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
+def finished_records(out: Path, keys: list[str]):
+    """The stored records of the cells ``keys`` (all complete), in that order, as one DataFrame."""
+    import pandas as pd
+
+    frames = []
+    for key in keys:
+        text = store.read_cell_text(out, key)
+        if text:
+            import io
+
+            frames.append(pd.read_csv(io.StringIO(text), keep_default_na=True))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def next_cells(module: ModuleType, cfg: Any, out: Path, keys: list[str]) -> list[Cell]:
+    """The cell list after a finished round: ``cells(cfg, done)``, which must start with ``keys``."""
+    cells = list(module.cells(cfg, finished_records(out, keys)))
+    new_keys = _check_cells(cells)
+    if new_keys[: len(keys)] != keys:
+        raise ValueError(f"{module.NAME}: cells(cfg, done) must return the cells listed so far, in order, "
+                         f"followed by new ones")
+    return cells
 
 
 def _dask_executor() -> ModuleType:
@@ -221,13 +262,13 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     dask_executor = _dask_executor() if executor == "dask" else None
     check_out(Path(out))
     declared_bounds = bounds.declared(module)
-    cells = list(module.cells(cfg))
+    is_staged = staged(module)
+    cells = list(module.cells(cfg, None) if is_staged else module.cells(cfg))
     keys = _check_cells(cells)
     out = Path(out)
     meta = build_meta(module.NAME, profile, cfg, keys, device=device, executor=executor)
     meta = prepare(out, meta, resume=resume)
 
-    pending = pending_cells(out, cells, resume=resume)
     ctx = RunContext(device=device, data_dir=None if data_dir is None else Path(data_dir),
                      cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE,
                      out_dir=out, progress=False)
@@ -237,15 +278,28 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     from benchmarks.framework.dask_executor import run_pinned
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(pending), desc=module.NAME, unit="cell", disable=not progress or not pending)
-    with bar:
-        if executor == "local":
-            finished = ((cell, run_pinned(run_fn, cell)) for cell in pending)
-        else:
-            finished = dask_executor.map_cells(run_fn, pending, scheduler=scheduler)
-        for cell, rows in finished:
-            store.write_cell(out, cell.key, rows)
-            bar.update(1)
+    stage = 0
+    while True:
+        pending = pending_cells(out, cells, resume=resume or stage > 0)
+        desc = module.NAME if not is_staged else f"{module.NAME} round {stage + 1}"
+        bar = tqdm(total=len(pending), desc=desc, unit="cell", disable=not progress or not pending)
+        with bar:
+            if executor == "local":
+                finished = ((cell, run_pinned(run_fn, cell)) for cell in pending)
+            else:
+                finished = dask_executor.map_cells(run_fn, pending, scheduler=scheduler)
+            for cell, rows in finished:
+                store.write_cell(out, cell.key, rows)
+                bar.update(1)
+        if not is_staged:
+            break
+        cells = next_cells(module, cfg, out, keys)
+        if len(cells) == len(keys):
+            break
+        keys = [c.key for c in cells]
+        meta["cells"] = keys
+        store.write_meta(out, meta)
+        stage += 1
 
     records = store.merge_records(out, keys)
     violations = bounds.violations(store.read_csv(records), declared_bounds)
