@@ -238,3 +238,22 @@ def test_provenance_names_the_make_command_and_what_it_runs():
             "`python -m benchmarks reproduce --profile quick --out results/quick`") in lines
     plain = render_provenance({"command": "python -m benchmarks reproduce --profile smoke --out x"})
     assert "- **Command:** `python -m benchmarks reproduce --profile smoke --out x`" in plain
+
+
+def _claim(experiment, verdict, rule):
+    from benchmarks.framework.claims import Claim
+
+    return Claim("slope-raises-maxima", "s", experiment, "e", verdict, "r", rule=rule)
+
+
+def test_a_section_merges_only_parts_decided_by_the_same_rule():
+    same = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "reproduced", "majority-no-loss")),
+                                      ("cnn-am", _claim("cnn-am", "not reproduced", "majority-no-loss"))))
+    assert same.mergeable and same.verdict == "partly reproduced"
+    different = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "reproduced", "majority-no-loss")),
+                                           ("cnn-am", _claim("cnn-am", "reproduced", "some-gain"))))
+    assert not different.mergeable
+    assert different.verdict == "per experiment: toy-am: reproduced; cnn-am: reproduced"
+    own = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "reproduced", "")),
+                                     ("cnn-am", _claim("cnn-am", "not tested", ""))))
+    assert own.mergeable and own.verdict == "reproduced"

@@ -89,9 +89,21 @@ class Section:
     parts: tuple[tuple[str, Claim], ...]
 
     @property
+    def mergeable(self) -> bool:
+        """True when one verdict may stand for every tested part: they were decided by the same named
+        decision rule (the same test). Parts decided by different rules, or by rules of their own, are
+        reported per experiment."""
+        tested = [claim for _, claim in self.parts if claim.verdict != "not tested"]
+        rules = {claim.rule for claim in tested}
+        return len(tested) <= 1 or (len(rules) == 1 and "" not in rules)
+
+    @property
     def verdict(self) -> str:
-        """The section's verdict, :func:`combined_verdict` of its parts."""
-        return combined_verdict([claim.verdict for _, claim in self.parts])
+        """The section's verdict: :func:`combined_verdict` of its parts when they are the same test
+        (:attr:`mergeable`), else each experiment's verdict, named."""
+        if self.mergeable:
+            return combined_verdict([claim.verdict for _, claim in self.parts])
+        return "per experiment: " + "; ".join(f"{name}: {c.verdict}" for name, c in self.parts)
 
 
 def combined_verdict(verdicts: Sequence[str]) -> str:
@@ -180,7 +192,8 @@ def render_part(claim: Claim, heading: str | None, statement: str = "") -> list[
 def render_section(number: int, section: Section) -> list[str]:
     """Markdown lines for one section (a sub-heading per part when there are several)."""
     several = len(section.parts) > 1
-    per_part = " (" + "; ".join(f"{name}: {c.verdict}" for name, c in section.parts) + ")" if several else ""
+    per_part = " (" + "; ".join(f"{name}: {c.verdict}" for name, c in section.parts) + ")" \
+        if several and section.mergeable else ""
     lines = [f"### {number}. {section.title}", "", f"**Claim.** {section.statement}", "",
              f"**Verdict: {section.verdict}**{per_part}", ""]
     for name, claim in section.parts:
