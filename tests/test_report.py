@@ -21,7 +21,7 @@ PROV = {"command": "python -m benchmarks reproduce --profile quick --out results
 
 def claim(key: str, verdict: str, experiment: str = "toy-am (quick)", table: pd.DataFrame | None = None) -> Claim:
     return Claim(key, f"statement of {key} by {experiment}", experiment, f"effect of {key}: CI [1, 2], p = 0.01",
-                 verdict, f"rule for {key}", table)
+                 verdict, f"rule for {key}", table, rule=f"rule-{key}")
 
 
 def results() -> list[rp.ExperimentResult]:
