@@ -104,6 +104,7 @@ class Config:
     steps: int
     targets: tuple[float, ...]
     tuning_instances: int = 0
+    tuning_dims: str = "all"
 
 
 def _family_names() -> list[str]:
@@ -139,6 +140,8 @@ def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str,
 #: Largest number of grid points an optimizer may declare between its hard limits (a bound on tuning cost).
 MAX_GRID_POINTS = 64
 ROLES: tuple[str, ...] = ("tuning", "evaluation", "fixed")
+#: Which dims of a family entry get tuning instances: all of them, or only the largest (cheaper).
+TUNING_DIMS: tuple[str, ...] = ("all", "largest")
 
 
 def _grid(raw: Reader) -> tuning.Grid:
@@ -224,6 +227,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
         steps=r.int("steps", min=1, max=MAX_STEPS),
         targets=tuple(sorted(r.list("targets", float, min=0.0, max=1.0, min_exclusive=True), reverse=True)),
         tuning_instances=tuning_instances if tuned else 0,
+        tuning_dims=r.str("tuning_dims", "all", choices=TUNING_DIMS),
     )
     r.done()
     return cfg
@@ -242,9 +246,9 @@ def tuning_seeds(cfg: Config) -> range:
     return range(start, start + cfg.tuning_instances)
 
 
-def _instances(cfg: Config, seeds: range):
+def _instances(cfg: Config, seeds: range, dims: str = "all"):
     for fam in cfg.families:
-        for dim in fam.dims:
+        for dim in fam.dims if dims == "all" else (max(fam.dims),):
             for seed in seeds:
                 yield fam, dim, seed
 
@@ -261,7 +265,7 @@ def _round_cells(cfg: Config, rnd: int, runs: list[list[Any]]) -> list[Cell]:
     """The tuning cells of round ``rnd`` (0: the initial grids), one per tuning instance."""
     suffix = "" if rnd == 0 else f".x{rnd}"
     return [_cell("tuning", f"tune.{fam.label}.d{dim}.s{seed}{suffix}", fam, dim, seed, round=rnd, runs=runs)
-            for fam, dim, seed in _instances(cfg, tuning_seeds(cfg))]
+            for fam, dim, seed in _instances(cfg, tuning_seeds(cfg), cfg.tuning_dims)]
 
 
 def initial_runs(cfg: Config) -> list[list[Any]]:
