@@ -9,6 +9,9 @@ Tables (per family x optimizer x method, primary rows):
 - ``success``: success rate ``P(rel_gap <= tau)`` at each target with Wilson 95% CIs;
 - ``vs_plain``: paired against plain AM on ``f_best`` (same instance, start and optimizer):
   Wilcoxon signed-rank, rank-biserial effect, Holm correction over all rows, win/tie/loss counts;
+
+and, for tuned records:
+
 - ``vs_plain_untuned``: the same on the ``fixed`` rows (labelled untuned), when both kinds exist;
 - ``lr_choice``: each tuned pair's chosen lr, the range tried, whether a grid limit stopped it;
 - ``lr_sensitivity``: per pair and lr of the tuning rows, the tuning score and the median attained
@@ -144,21 +147,25 @@ def vs_table(records: pd.DataFrame, reference: str = "plain", methods: list[str]
     """
     t = int(column[len("best@"):]) if column.startswith("best@") else None
     att = records.assign(_att=records["attained"] if t is None else attained_at(records, t))
+    groups = dict(iter(att.groupby(["family", "optimizer"], sort=False)))
     pairs, extra = [], []
-    for fam in ordered(records["family"]):
-        rf = records[records["family"] == fam]
-        for opt in optimizers or ordered(rf["optimizer"]):
-            for m in methods or ordered(rf["method"]):
+    for fam in ordered(att["family"]):
+        for opt in optimizers or ordered(att.loc[att["family"] == fam, "optimizer"]):
+            sel = groups.get((fam, opt))
+            if sel is None:
+                continue
+            ref = sel[sel["method"] == reference].set_index(PAIR_KEYS)[[column, "_att"]].add_suffix("_b")
+            for m in methods or ordered(sel["method"]):
                 if m == reference:
                     continue
-                a, b = paired(records, fam, opt, m, reference, column)
-                if a.size == 0:
+                x = sel[sel["method"] == m].set_index(PAIR_KEYS)[[column, "_att"]].add_suffix("_a")
+                j = x.join(ref, how="inner").sort_index()
+                if j.empty:
                     continue
                 pairs.append(compare.Pair({"family": fam, "optimizer": opt, "method": m, "reference": reference},
-                                          a, b))
-                ma, mb = paired(att, fam, opt, m, reference, "_att")
-                extra.append((_lr_of(rf, opt, m), _lr_of(rf, opt, reference), float(np.median(ma)),
-                              float(np.median(mb))))
+                                          j[f"{column}_a"].to_numpy(float), j[f"{column}_b"].to_numpy(float)))
+                extra.append((_lr_of(sel, opt, m), _lr_of(sel, opt, reference), float(np.median(j["_att_a"])),
+                              float(np.median(j["_att_b"]))))
     df = compare.family_table(pairs, test="wilcoxon", alpha=ALPHA)
     if not df.empty:
         at = df.columns.get_loc("test")
@@ -329,8 +336,8 @@ def analyze(records: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
             tables["vs_plain_untuned"] = vs_table(fixed)
         tables["lr_choice"] = lr_choice_table(records)
         tables["lr_sensitivity"] = lr_sensitivity_table(records)
-    tables["anytime"] = anytime_table(records)
-    tables["stuck_moved"] = stuck_moved_table(records)
+        tables["anytime"] = anytime_table(records)
+        tables["stuck_moved"] = stuck_moved_table(records)
     return tables
 
 
