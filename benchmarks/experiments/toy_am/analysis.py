@@ -283,6 +283,11 @@ def tuning_scores(tuning: pd.DataFrame, optimizer: str, method: str) -> dict[int
     return _tuning.mean_rank_scores(sel, index="lr_index", units=INSTANCE_KEYS, value="f_best")
 
 
+def _truthy(values: pd.Series) -> pd.Series:
+    """A boolean column as read back from CSV (bools, or the strings "True" / "False", or empty)."""
+    return values.map(lambda v: v is True or str(v).strip().lower() in ("true", "1", "1.0"))
+
+
 def lr_choice_table(records: pd.DataFrame) -> pd.DataFrame:
     """Each tuned pair: the chosen lr (from the evaluation rows), the lrs tried on how many tuning
     instances, the chosen index's score, and whether it lies at an edge of the tried range or a limit."""
@@ -302,7 +307,7 @@ def lr_choice_table(records: pd.DataFrame) -> pd.DataFrame:
                          "lr_tried_max": float(t.loc[t["lr_index"] == ks[-1], "lr"].iloc[0]) if ks else np.nan,
                          "points": len(ks), "tuning_instances": int(t[INSTANCE_KEYS].drop_duplicates().shape[0]),
                          "score": scores.get(k, np.nan), "at_edge": bool(ks) and k in (ks[0], ks[-1]),
-                         "at_limit": bool(e["lr_at_limit"].astype(bool).any())})
+                         "at_limit": bool(_truthy(e["lr_at_limit"]).any())})
     return pd.DataFrame(rows)
 
 

@@ -30,23 +30,22 @@ def draw_starts(f: Any, label: str, dim: int, seed: int, n: int):
 
 
 def build_for_tuning(name: str, dim: int, seed: int, params: dict[str, Any]):
-    """The instance as :func:`build` makes it, but a random MLP is not certified (tuning scores rank
-    ``f_best`` and need no optimum): the same network, with ``certificate = None`` and no optimum.
-    Other certified families (random_cnn) are certified as in :func:`build`."""
+    """The instance as :func:`build` makes it, except that a random MLP is not certified (tuning scores
+    rank ``f_best`` and need no optimum): the same network (``random_nets.mlp_net``), with
+    ``certificate = None`` and no optimum.  Other families are built by :func:`build` (a random_cnn
+    is certified: it has no uncertified builder)."""
     import math
 
+    import torch
     import toy_functions
     from toy_functions import random_nets
 
     if name != "random_mlp":
         return build(name, dim, seed, params)
-    p = {**random_nets.MLP_DEFAULTS, **params}
     random_nets.check_params(name, dim, **params)
-    widths = tuple(p["widths"])
-    slope = float(p["negative_slope"])
+    p = {**random_nets.MLP_DEFAULTS, **params}
+    widths, slope = tuple(int(w) for w in p["widths"]), float(p["negative_slope"])
     net = random_nets.mlp_net(dim, widths, seed, slope)
-    import torch
-
     return toy_functions.ToyFunction(
         net, name=name, params={"dim": dim, "seed": seed, "widths": list(widths), "negative_slope": slope},
         input_shape=(dim,), optimum=math.nan, argmax=torch.zeros(dim, dtype=torch.float64), certificate=None,
