@@ -35,7 +35,7 @@ Per row (one start of one method/optimizer/lr on one instance), with ``f`` the O
   when never reached) -- the COCO-style run length for ECDFs;
 - ``best@<t>``: ``max_{u<=t} f(x_u)`` at the steps ``0, 1, 2, 4, ..., T`` (anytime results);
 - ``lr``, ``lr_index`` (empty for fixed rows), ``tuning_round`` (tuning rows), ``lr_at_limit``
-  (evaluation rows: the choice touches a grid limit);
+  (True on evaluation rows whose choice touches a grid limit; False on every other row);
 - ``seconds``: wall time of the batched AM call divided by the number of starts (the only column that
   is not a pure function of the config).
 """
@@ -376,7 +376,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
                               forward_slope=forward_slope)
         trace = res.trace.detach().cpu().numpy().astype(np.float64)      # [T+1, N]
         best_so_far = np.maximum.accumulate(trace, axis=0)
-        run = {**extra, "lr": lr, "lr_index": k, "lr_at_limit": at_limit if role == "evaluation" else None}
+        run = {**extra, "lr": lr, "lr_index": k, "lr_at_limit": bool(at_limit)}
         for j in range(cfg.starts):
             rows.append(_row(cfg, fam, dim, seed, forward_slope, method, res.config, opt, run, j,
                              trace[:, j], best_so_far[:, j], f_star, ckpts, res.grad_evals,
