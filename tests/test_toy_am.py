@@ -257,3 +257,205 @@ def test_cli_run_killed_midway_resumes_to_identical_records_and_reports(tmp_path
                  "landscape_race_of_patterns_leaky"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
     assert all(p.stat().st_size > 1000 for p in (out / "figures").iterdir())
+
+
+# ---- tuned protocol: tuning on disjoint instances, grid extension, pure selection, anytime, stuck/moved ----
+
+TUNED = {**copy.deepcopy(RAW), "tuning_instances": 1, "steps": 16, "methods": ["plain", "proxy-1.0", "switch-0.5"],
+         "optimizers": [{"name": "ascent", "lr": 0.05, "grid": {"low": 0.1, "high": 0.3, "min": 0.03, "max": 1.0}}]}
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tmp_path_factory):
+    cfg = toy_am.parse_config(copy.deepcopy(TUNED))
+    out = tmp_path_factory.mktemp("tuned") / "run"
+    path = run(toy_am, cfg, out, progress=False)
+    return cfg, store.read_csv(path), out
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda r: r["optimizers"][0].update(grid={"low": 1.0, "high": 0.1}), "low 1.0 must be <= high 0.1"),
+    (lambda r: r["optimizers"][0].update(grid={"low": 0.1, "high": 1.0, "per_decade": 0}), "per_decade must be >= 1"),
+    (lambda r: r["optimizers"][0].update(grid={"low": -0.1, "high": 1.0}), "low must be > 0.0, got -0.1"),
+    (lambda r: r["optimizers"][0].update(grid={"low": 0.1, "high": 1.0, "max": 0.5}), "max=0.5"),
+    (lambda r: r["optimizers"][0].update(grid={"low": 0.1, "hi": 1.0}), "missing required key"),
+    (lambda r: r["optimizers"][0].update(grid={"low": 1e-12, "high": 1e12}), "more than 64"),
+    (lambda r: r["optimizers"][0].pop("lr") and r["optimizers"][0].pop("grid"),
+     "needs a fixed lr, a tuning grid, or both"),
+    (lambda r: r.update(tuning_instances=0), "tuning_instances must be >= 1"),
+    (lambda r: r.update(tuning_dims="smallest"), "tuning_dims 'smallest'"),
+])
+def test_bad_tuning_config_is_named(mutate, needle):
+    raw = copy.deepcopy(TUNED)
+    mutate(raw)
+    with pytest.raises(ConfigError) as exc:
+        toy_am.parse_config(raw)
+    assert needle in str(exc.value)
+
+
+def _instances(df: pd.DataFrame) -> set:
+    return set(map(tuple, df[["family", "dim", "seed"]].drop_duplicates().itertuples(index=False)))
+
+
+def test_tuning_and_evaluation_instances_are_disjoint(tuned_run):
+    from benchmarks.framework import tuning
+
+    cfg, r, _ = tuned_run
+    assert set(r["role"]) == {"tuning", "evaluation", "fixed"}
+    tu, ev, fx = (r[r["role"] == x] for x in ("tuning", "evaluation", "fixed"))
+    tuning.disjoint(_instances(tu), _instances(ev))  # raises on overlap
+    assert not set(tu["seed"]) & set(ev["seed"])
+    assert _instances(ev) == _instances(fx)
+    assert set(tu["seed"]) == set(toy_am.tuning_seeds(cfg)) and set(ev["seed"]) == set(toy_am.evaluation_seeds(cfg))
+    with pytest.raises(ValueError, match="share"):
+        tuning.disjoint(_instances(tu), _instances(tu))
+    # the same starts for every role of an instance, and equal budgets for every method
+    assert (r.groupby(["family", "dim", "seed", "start"])["f_start"].nunique() == 1).all()
+    assert r.groupby("method")["grad_evals"].nunique().max() == 1 and (r["steps"] == 16).all()
+
+
+def test_evaluation_runs_at_the_choice_made_from_tuning_records_only(tuned_run):
+    cfg, r, _ = tuned_run
+    tu, ev = r[r["role"] == "tuning"], r[r["role"] == "evaluation"]
+    chosen = toy_am.choices(cfg, tu)
+    assert all(c.final for c in chosen.values())
+    for (m, o), c in chosen.items():
+        e = ev[(ev["method"] == m) & (ev["optimizer"] == o)]
+        assert len(e) == cfg.starts * cfg.instances * 2
+        assert (e["lr"] == c.lr).all() and (e["lr_index"] == c.k).all()
+        tried = sorted(tu.loc[(tu["method"] == m) & (tu["optimizer"] == o), "lr_index"].unique())
+        assert c.at_limit or tried[0] < c.k < tried[-1], (m, tried, c)  # never at an edge unless a limit stops it
+        assert bool(e["lr_at_limit"].astype(str).eq("True").all()) == c.at_limit
+    fx = r[r["role"] == "fixed"]
+    assert (fx["lr"] == 0.05).all() and fx["lr_index"].isna().all()
+    # records carry the tuning round; the evaluation rows are a function of (cfg, cell) only
+    assert tu["tuning_round"].min() == 0
+    cell = next(c for c in toy_am.cells(cfg, r) if c.key.startswith("eval."))
+    rows = pd.DataFrame(toy_am.run_cell(cfg, cell, RunContext()))
+    ref = r[(r["role"] == "evaluation") & (r["family"] == cell.params["family"]) & (r["seed"] == cell.params["seed"])]
+    np.testing.assert_array_equal(rows["f_best"].to_numpy(), ref["f_best"].to_numpy())
+
+
+def test_selection_is_a_pure_function_of_the_tuning_records(tuned_run):
+    cfg, r, _ = tuned_run
+    shuffled = r.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    assert toy_am.choices(cfg, r[r["role"] == "tuning"]) == toy_am.choices(cfg, shuffled[shuffled["role"] == "tuning"])
+    assert toy_am.cells(cfg, r) == toy_am.cells(cfg, shuffled)
+    # evaluation and fixed rows do not enter the choice
+    noisy = r.copy()
+    noisy.loc[noisy["role"] != "tuning", "f_best"] = -1.0
+    assert toy_am.choices(cfg, noisy[noisy["role"] == "tuning"]) == toy_am.choices(cfg, r[r["role"] == "tuning"])
+
+
+def _fake_tuning_rows(cfg, value_of_k):
+    """Tuning rows of every tuned pair at its initial grid, with f_best = value_of_k(method, k)."""
+    rows = []
+    for cell in toy_am.cells(cfg):
+        if cell.params["role"] != "tuning":
+            continue
+        for m, o, k in cell.params["runs"]:
+            for j in range(cfg.starts):
+                rows.append({"role": "tuning", "tuning_round": 0, "family": cell.params["family"],
+                             "dim": cell.params["dim"], "seed": cell.params["seed"], "method": m, "optimizer": o,
+                             "lr_index": k, "start": j, "f_best": value_of_k(m, k)})
+    return pd.DataFrame(rows)
+
+
+def test_best_lr_at_the_grid_edge_extends_the_grid():
+    cfg = toy_am.parse_config(copy.deepcopy(TUNED))
+    grid = cfg.optimizers[0].grid
+    assert grid.initial() == (-2, -1)
+    # proxy-1.0 gets better with every larger lr: its best is the top edge; plain and switch peak inside
+    done = _fake_tuning_rows(cfg, lambda m, k: float(k) if m == "proxy-1.0" else -abs(k + 1.5))
+    first = toy_am.cells(cfg, done)
+    new = first[len(toy_am.cells(cfg)):]
+    assert [c.key for c in new] == ["tune.dead_unit.d2.s2.x1", "tune.race_of_patterns_leaky.d2.s2.x1"]
+    runs = new[0].params["runs"]
+    assert all(c.params["runs"] == runs and c.params["round"] == 1 for c in new)
+    # proxy-1.0's best (k = -1) is the top edge: one index above; plain and switch tie at both indices
+    # (-abs(k + 1.5) is 0.5 at -2 and -1), so their block spans the range and extends both ways
+    assert sorted(map(tuple, runs)) == sorted([("proxy-1.0", "ascent", 0), ("plain", "ascent", -3),
+                                               ("plain", "ascent", 0), ("switch-0.5", "ascent", -3),
+                                               ("switch-0.5", "ascent", 0)])
+    assert not any(c.key.startswith("eval.") for c in first)  # no evaluation before every choice is final
+
+
+def test_extension_stops_at_the_declared_limit_and_is_flagged():
+    cfg = toy_am.parse_config(copy.deepcopy(TUNED))
+    grid = cfg.optimizers[0].grid
+    rows = []
+    for k in range(grid.k_lo, grid.k_max + 1):  # tuning rows up to the hard limit, best at the top
+        part = _fake_tuning_rows(cfg, lambda m, kk, k=k: float(k))
+        part["lr_index"] = k
+        rows.append(part)
+    done = pd.concat(rows, ignore_index=True)
+    done["tuning_round"] = 0
+    chosen = toy_am.choices(cfg, done)
+    assert all(c.final and c.at_limit and c.k == grid.k_max for c in chosen.values())
+    ev = [c for c in toy_am.cells(cfg, done) if c.key.startswith("eval.")]
+    assert ev and all(run[3] is True for c in ev for run in c.params["runs"])
+
+
+def test_tuning_instances_of_random_families_are_not_certified():
+    from benchmarks.experiments.toy_am.instances import build, build_for_tuning
+
+    f, g = build_for_tuning("random_mlp", 8, 7, {}), build("random_mlp", 8, 7, {})
+    assert f.certificate is None and g.certificate is not None
+    x = draw = toy_am.draw_starts(g, "random_mlp", 8, 7, 32)
+    import torch
+
+    with torch.no_grad():
+        np.testing.assert_array_equal(f(x).numpy(), g(draw).numpy())
+
+
+def test_tuned_analysis_anytime_stuck_moved_and_claims(tuned_run, tmp_path):
+    from benchmarks.experiments.toy_am import analysis, figures
+    from benchmarks.framework import compare
+
+    cfg, r, _ = tuned_run
+    tables = toy_am.analyze(r, tmp_path)
+    assert {"vs_plain", "vs_plain_untuned", "lr_choice", "lr_sensitivity", "anytime", "stuck_moved"} <= set(tables)
+    lc = tables["lr_choice"]
+    assert set(lc["method"]) == {"plain", "proxy-1.0", "switch-0.5"} and (lc["points"] >= 2).all()
+    assert set(tables["anytime"]["budget"]) == {16}
+    assert (tables["vs_plain"]["lr"] == tables["vs_plain"]["lr"]).all()
+    # stuck: plain never leaves its start value on every start of the instance
+    ev = r[r["role"] == "evaluation"]
+    st = analysis.stuck_table(ev)
+    for row in st.itertuples():
+        p = ev[(ev["method"] == "plain") & (ev["family"] == row.family) & (ev["seed"] == row.seed)]
+        assert row.stuck == bool((p["f_best"] == p["f_start"]).all())
+    assert st["stuck"].any()  # dead_unit: plain is stuck from the usual starts
+    sm = tables["stuck_moved"]
+    assert set(sm["part"]) <= {compare.STUCK, compare.MOVED} and (sm["p_holm"] >= sm["p"]).all()
+    # the derived best-of: per start, the better of plain and proxy at half the budget
+    d = analysis.best_of_rows(ev, "proxy-1.0", 16)
+    keys = ["family", "dim", "seed", "start"]
+    p = ev[ev["method"] == "plain"].set_index(keys)["best@8"]
+    q = ev[ev["method"] == "proxy-1.0"].set_index(keys)["best@8"]
+    np.testing.assert_array_equal(d.set_index(keys)["best@16"].sort_index(), np.maximum(p, q).sort_index())
+    assert analysis.best_of_rows(ev, "proxy-1.0", 15).empty
+    cl = {c.key: c for c in toy_am.claims(r)}
+    assert {"am-fails", "slope-raises-maxima", "beyond:switch", "beyond:best-of"} <= set(cl)
+    c2 = cl["slope-raises-maxima"]
+    assert c2.rationale.startswith("Tuned comparison") and c2.rule == compare.CLAIM_RULES["slope-raises-maxima"]
+    assert "pairs per test" in c2.rationale and "Split by whether plain is stuck" in c2.effect
+    assert "Secondary, untuned" in c2.effect and "Untuned comparison" in c2.effect
+    assert cl["beyond:best-of"].rule == compare.CLAIM_RULES["beyond:best-of"]
+    names = {p.name for p in figures.lr_sensitivity(r, tmp_path) + figures.anytime(r, tmp_path)}
+    assert {"lr_sensitivity.png", "anytime.png", "lr_sensitivity.pdf", "anytime.pdf"} <= names
+
+
+def test_quick_profile_declares_the_tuned_protocol():
+    from benchmarks.framework.config import load_profile
+
+    cfg = toy_am.parse_config(load_profile("toy-am", "quick"))
+    assert {o.name for o in cfg.optimizers} == {"ascent", "normalized", "adam"}
+    assert all(o.grid is not None for o in cfg.optimizers) and cfg.tuning_instances >= 1
+    assert cfg.steps == 256 and {16, 64, 128, 256} <= set(toy_am.checkpoints(cfg.steps))
+    assert _methods_labels(cfg) >= {"plain", "switch-0.5", "proxy-1.0"}
+    assert not set(toy_am.tuning_seeds(cfg)) & set(toy_am.evaluation_seeds(cfg))
+
+
+def _methods_labels(cfg) -> set:
+    return {m.label for m in cfg.methods}

@@ -260,6 +260,8 @@ CLAIM_RULES: dict[str, str] = {
     "beyond:peers": "majority-no-loss",
     "beyond:anneal": "majority-no-loss",
     "beyond:network": "majority-no-loss",
+    "beyond:switch": "majority-no-loss",
+    "beyond:best-of": "majority-no-loss",
     "training": "some-gain",
 }
 """The decision rule of each comparative claim, the same in every experiment that tests it."""
@@ -274,3 +276,34 @@ def decide(claim_key: str, table: pd.DataFrame, *, alpha: float = ALPHA) -> Deci
     if base not in CLAIM_RULES:
         raise KeyError(f"no decision rule declared for claim {claim_key!r}; declare it in CLAIM_RULES")
     return RULES[CLAIM_RULES[base]](table, alpha=alpha)
+
+
+STUCK, MOVED = "stuck", "moved"
+
+
+def stuck_units(reference: pd.DataFrame, units: Sequence[str], *, start: str = "f_start",
+                best: str = "f_best") -> pd.DataFrame:
+    """Which units the reference method never moves: one row per unit (its ``units`` columns) with
+    ``stuck`` = ``best == start`` exactly on every row (every start) of the unit, and ``starts``, the rows.
+
+    "Stuck" is where a backward rule can only help (the reference's gradient is zero or points out of
+    the box from every start); "moved" is everything else.  Split comparisons report both parts.
+    """
+    units = list(units)
+    if reference.empty:
+        return pd.DataFrame(columns=[*units, "stuck", "starts"])
+    still = (reference[best].to_numpy(float) == reference[start].to_numpy(float))
+    g = reference.assign(_still=still).groupby(units, sort=True, dropna=False)["_still"]
+    out = g.agg(["all", "size"]).reset_index().rename(columns={"all": "stuck", "size": "starts"})
+    out["stuck"] = out["stuck"].astype(bool)
+    return out
+
+
+def split_stuck(rows: pd.DataFrame, stuck: pd.DataFrame, units: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """``{"stuck": rows of stuck units, "moved": rows of the other units}`` (``stuck`` from
+    :func:`stuck_units`; rows of units it does not list belong to neither part)."""
+    units = list(units)
+    if rows.empty or stuck.empty:
+        return {STUCK: rows.iloc[0:0], MOVED: rows.iloc[0:0]}
+    flag = rows[units].merge(stuck[[*units, "stuck"]], on=units, how="left")["stuck"].to_numpy()
+    return {STUCK: rows[flag == True], MOVED: rows[flag == False]}  # noqa: E712 (NaN: neither)

@@ -5,8 +5,18 @@
 - ``convergence``: median attained fraction ``(best@t - f_start) / (f_star - f_start)`` against step
   with the inter-quartile band, per family and method;
 - ``gap_vs_slope``: median ``rel_gap`` against the constant backward slope (plain = forward slope);
+- ``lr_sensitivity``: the tuning score (mean rank of f_best over tuning instances) and the median
+  attained fraction (tuning instances with a known optimum) against lr, per method and optimizer, the
+  chosen lr marked;
+- ``anytime``: median attained fraction against the budget (steps) per method and optimizer, with the
+  derived best-of-plain-and-ProxyGrad at half the budget each (dashed);
 - ``landscape_<family>``: contours of each 2-D instance with AM trajectories from the recorded
-  starts, plain against the largest-slope ProxyGrad (recomputed deterministically from the records).
+  starts, plain against the largest-slope ProxyGrad, each at its recorded lr.  The trajectories are
+  not stored in the records: they are recomputed (deterministically, through ``methods.run_am`` with
+  an observer callback) from the instance, starts, method and lr that the records name.
+
+The first four figures use the primary rows (:func:`analysis.primary`: tuned evaluation rows when
+present, else the fixed-lr rows).
 """
 from __future__ import annotations
 
@@ -17,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from benchmarks.framework import plotting
-from benchmarks.framework.methods import Method
-from benchmarks.experiments.toy_am.analysis import ordered, target_columns
+from benchmarks.framework.methods import Method, run_am
+from benchmarks.experiments.toy_am.analysis import (_big_proxy, attained_at, best_of_label, best_of_rows,
+                                                    lr_sensitivity_table, ordered, primary, target_columns)
 
 
 def _attained_traces(records: pd.DataFrame) -> pd.DataFrame:
@@ -129,28 +139,72 @@ def gap_vs_slope(records: pd.DataFrame, out: Path) -> list[Path]:
     return plotting.save(fig, out, "gap_vs_slope")
 
 
-class TraceRecorder(nn.Module):
-    """A toy function as a module that remembers every input it is evaluated at (values unchanged)."""
-
-    def __init__(self, f: nn.Module) -> None:
-        super().__init__()
-        self.f = f
-        self.xs: list[torch.Tensor] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``f(x)``, after storing a copy of ``x``."""
-        self.xs.append(x.detach().clone())
-        return self.f(x)
-
-
 def _trajectories(f, x0, method: Method, steps: int, lr: float, optimizer: str, seed: int) -> np.ndarray:
-    """Iterates ``x_0..x_T`` of ``maximize`` ([T+1, N, 2]), read from the inputs f is evaluated at."""
-    from proxygrad import maximize
+    """Iterates ``x_0..x_T`` of the AM run ([T+1, N, 2]), observed by ``run_am``'s callback."""
+    xs: list[np.ndarray] = []
+    run_am(method, f, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed, forward_slope=float(f.forward_slope),
+           callback=lambda t, x, v: xs.append(x.detach().cpu().numpy()))
+    return np.stack(xs)
 
-    rec = TraceRecorder(f)
-    kw = method.maximize_kwargs(float(f.forward_slope), steps)
-    maximize(rec, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed, **kw)
-    return np.stack([x.numpy() for x in rec.xs])
+
+def lr_sensitivity(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Tuning score and median attained fraction against lr; columns = optimizers, chosen lr starred."""
+    import matplotlib.pyplot as plt
+
+    table = lr_sensitivity_table(records)
+    if table.empty:
+        return []
+    opts, methods = ordered(table["optimizer"]), ordered(table["method"])
+    colours = plotting.palette(methods)
+    fig, axes = plt.subplots(2, len(opts), figsize=(4.2 * len(opts), 6.0), squeeze=False, sharex="col")
+    for j, opt in enumerate(opts):
+        for m in methods:
+            g = table[(table["optimizer"] == opt) & (table["method"] == m)].sort_values("lr")
+            for i, col in enumerate(("score", "median_attained")):
+                ax = axes[i][j]
+                ax.plot(g["lr"], g[col], marker="o", ms=2.5, lw=1.0, color=colours[m], label=m)
+                c = g[g["chosen"]]
+                ax.plot(c["lr"], c[col], "*", ms=9, color=colours[m], mec="black", mew=0.5)
+        axes[0][j].set_title(f"{opt} (star: chosen lr)")
+        axes[1][j].set_xlabel("lr")
+        for i in range(2):
+            axes[i][j].set_xscale("log")
+    axes[0][0].set_ylabel("tuning score: mean rank of f_best")
+    axes[1][0].set_ylabel("median attained fraction (tuning)")
+    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return plotting.save(fig, out, "lr_sensitivity")
+
+
+def anytime(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Median attained fraction against the budget, per optimizer (primary rows), with the derived
+    best-of-plain-and-ProxyGrad at half the budget each."""
+    import matplotlib.pyplot as plt
+
+    rows = primary(records)
+    ts = sorted(int(c[len("best@"):]) for c in rows.columns if c.startswith("best@"))
+    ts = [t for t in ts if t >= 1]
+    if rows.empty or not ts:
+        return []
+    opts, methods = ordered(rows["optimizer"]), ordered(rows["method"])
+    big = _big_proxy(rows)
+    colours = plotting.palette(methods)
+    fig, axes = plt.subplots(1, len(opts), figsize=(4.2 * len(opts), 3.4), squeeze=False, sharey=True)
+    for ax, opt in zip(axes[0], opts):
+        ro = rows[rows["optimizer"] == opt]
+        for m in methods:
+            g = ro[ro["method"] == m]
+            ax.plot(ts, [float(np.nanmedian(attained_at(g, t))) for t in ts], label=m, color=colours[m], lw=1.1)
+        if big is not None:
+            pts = [(t, best_of_rows(ro, big, t)) for t in ts]
+            pts = [(t, float(np.nanmedian(attained_at(d, t)))) for t, d in pts if len(d)]
+            if pts:
+                ax.plot(*zip(*pts), "--", color="black", lw=1.1, label=best_of_label(big))
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("budget (steps)")
+        ax.set_title(opt)
+    axes[0][0].set_ylabel("median attained fraction")
+    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return plotting.save(fig, out, "anytime")
 
 
 def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Path]:
@@ -159,6 +213,7 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
 
     from benchmarks.experiments.toy_am.instances import build, draw_starts
 
+    records = primary(records)
     proxies = records[records["method_kind"] == "proxy"]
     if proxies.empty:
         return []
@@ -185,7 +240,8 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
         for ax, m in zip(axes, methods):
             cs = ax.contourf(gx, gy, z, levels=20, cmap="viridis")
             cs.set_rasterized(True)  # keeps the PDF small and quick to write
-            traj = _trajectories(f, x0, m, int(row["steps"]), float(row["lr"]), opt, seed)
+            lr = float(inst.loc[inst["method"] == m.label, "lr"].iloc[0])
+            traj = _trajectories(f, x0, m, int(row["steps"]), lr, opt, seed)
             for k in range(traj.shape[1]):
                 ax.plot(traj[:, k, 0], traj[:, k, 1], color="white", lw=0.9)
                 ax.plot(traj[0, k, 0], traj[0, k, 1], "o", color="white", ms=3, clip_on=False)
@@ -193,7 +249,7 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
             a = f.argmax.numpy()
             ax.plot(a[0], a[1], "*", color="gold", ms=12, mec="black", label="certified argmax", clip_on=False,
                     zorder=5)
-            ax.set_title(f"{fam}, seed {seed}\n{m.label} ({opt}, {int(row['steps'])} steps)", fontsize=9)
+            ax.set_title(f"{fam}, seed {seed}\n{m.label} ({opt}, lr {lr:.3g}, {int(row['steps'])} steps)", fontsize=9)
             ax.set_xlabel("x1")
             ax.set_aspect("equal")
         axes[0].set_ylabel("x2")
@@ -208,6 +264,9 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
     plotting.setup()
     out = Path(out)
     paths: list[Path] = []
-    for fn in (rel_gap_by_method, ecdf_steps, convergence, gap_vs_slope, landscapes):
+    rows = primary(records)
+    for fn in (rel_gap_by_method, ecdf_steps, convergence, gap_vs_slope):
+        paths += fn(rows, out)
+    for fn in (lr_sensitivity, anytime, landscapes):
         paths += fn(records, out)
     return paths

@@ -27,3 +27,26 @@ def draw_starts(f: Any, label: str, dim: int, seed: int, n: int):
     g = torch.Generator(device="cpu").manual_seed(start_seed(label, dim, seed))
     lo, hi = f.bounds
     return lo + (hi - lo) * torch.rand((n, *f.input_shape), generator=g, dtype=torch.float64)
+
+
+def build_for_tuning(name: str, dim: int, seed: int, params: dict[str, Any]):
+    """The instance as :func:`build` makes it, except that a random MLP is not certified (tuning scores
+    rank ``f_best`` and need no optimum): the same network (``random_nets.mlp_net``), with
+    ``certificate = None`` and no optimum.  Other families are built by :func:`build` (a random_cnn
+    is certified: it has no uncertified builder)."""
+    import math
+
+    import torch
+    import toy_functions
+    from toy_functions import random_nets
+
+    if name != "random_mlp":
+        return build(name, dim, seed, params)
+    random_nets.check_params(name, dim, **params)
+    p = {**random_nets.MLP_DEFAULTS, **params}
+    widths, slope = tuple(int(w) for w in p["widths"]), float(p["negative_slope"])
+    net = random_nets.mlp_net(dim, widths, seed, slope)
+    return toy_functions.ToyFunction(
+        net, name=name, params={"dim": dim, "seed": seed, "widths": list(widths), "negative_slope": slope},
+        input_shape=(dim,), optimum=math.nan, argmax=torch.zeros(dim, dtype=torch.float64), certificate=None,
+        forward_slope=slope)
