@@ -1,12 +1,21 @@
-"""Analysis of ``cnn-am`` records: attained values relative to plain AM, paired tests, certified gaps.
+"""Analysis of ``cnn-am`` records: attained values relative to plain AM, paired tests, certified gaps,
+chosen step sizes, anytime and stuck/moved views.
 
-The sampling unit is the network unit ``u``: per (model, optimizer, unit, method) the best value over
-the starts, ``F_m(u) = max_s f_best(u, m, s)`` (AM keeps the best of its starts).  Against plain AM:
+The sampling unit is the network unit ``u``: per (model, role, optimizer, unit, method) the best value
+over the starts, ``F_m(u) = max_s f_best(u, m, s)`` (AM keeps the best of its starts), and ``F_m^t(u)``
+the best within the first ``t`` steps (``best_at_<t>``).  Roles: ``evaluation`` (each method at the step
+size chosen on the disjoint ``tuning`` units: the primary comparison), ``fixed`` (every method at the
+profile's ``lr``: the untuned comparison), ``tuning``.  Against plain AM:
 
 - attained ratio ``rho_m(u) = 1 + (F_m(u) - F_plain(u)) / |F_plain(u)|`` (equals ``F_m / F_plain`` when
   ``F_plain > 0``; units with ``F_plain == 0`` are left out of the ratio);
 - paired two-sided Wilcoxon signed-rank test of ``F_m`` against ``F_plain`` over units, with the
-  rank-biserial effect size, Holm-corrected within each (model, optimizer);
+  rank-biserial effect size, Holm-corrected within each declared family, and the smallest effect the
+  family detects at 80% power (:func:`benchmarks.framework.compare.power_statement`);
+- anytime: the same comparison at every claim budget ``t`` in :data:`CLAIM_BUDGETS` (one family per budget);
+- stuck / moved: unit ``u`` is *stuck* when plain's best over the whole budget equals its start value on
+  every start; the proxy's effect is tested separately on stuck and on moved units;
+- best of two at equal total budget: ``max(F_plain^{t/2}(u), F_proxy^{t/2}(u))`` from the same starts;
 - ``beats dataset``: fraction of units with ``F_m(u) > max_{x in test set} f_u(x)`` (Wilson interval);
 - certified gap (models with a certifier bound ``U(u)``): ``U(u) - F_m(u) >= optimum - F_m(u) >= 0``.
 

@@ -6,7 +6,7 @@ of the cell names its file (``arrays``) and its element (``array_row``).  Arrays
 
 - ``trace`` ``[E, P]`` float64: the original ``f`` at the steps ``trace_steps`` ``[P]`` (every element);
 - ``stimulus`` ``[E, C, H, W]`` float16: the best input of every element (pooled to at most
-  ``STIMULUS_SIDE`` pixels a side).
+  ``STIMULUS_SIDE`` pixels a side); empty (``[0, ...]``) for tuning cells, whose inputs no figure shows.
 
 Files are written byte-deterministically (fixed zip timestamps, no compression metadata from the
 clock), so two identical runs give identical bytes.  A run directory that keeps ``cells/`` keeps its
@@ -101,7 +101,7 @@ def load(records: pd.DataFrame, run_dir: Path | None) -> pd.DataFrame:
             continue
         r = int(row)
         traces[i] = (z["trace_steps"], z["trace"][r])
-        stims[i] = z["stimulus"][r].astype(np.float64)
+        stims[i] = z["stimulus"][r].astype(np.float64) if r < len(z["stimulus"]) else None
     df["trace"] = traces
     df["stimulus"] = stims
     return df

@@ -544,10 +544,14 @@ def _certificate_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     u = unit_of(cell.params["unit"])
     cert = _certificate(zm, u.kind, u.layer, u.index, cfg.certify_time_limit, getattr(ctx, "cache_dir", None),
                         cfg.certify_node_limit)
+    data_dir = None if getattr(ctx, "data_dir", None) is None else str(ctx.data_dir)
+    maxima, n_data, source = _dataset_maxima(m.name, m.weights, m.input_size, cfg.seed, m.layers,
+                                             cfg.dataset_limit, data_dir)
     # f_best of a certificate row is the certifier's incumbent (a value it attained), checked against its bound
     return [_row(cfg, method="", method_kind="", method_slope=None, seed=cfg.seed, cell=cell.key,
                  cell_kind="certificate", role="evaluation", **_model_columns(m, zm), **_unit_columns(u),
-                 certified=True, f_best=cert["incumbent"], **cert)]
+                 certified=True, f_best=cert["incumbent"], dataset_max=maxima.get(u.label, math.nan),
+                 dataset_max_n=n_data, dataset_max_source=source, **cert)]
 
 
 def _stimulus(x: torch.Tensor) -> torch.Tensor:
@@ -585,7 +589,8 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     points = _trace_points(cfg.steps)
     npz = _arrays.write(ctx.out_dir, cell.key, {
         "trace_steps": np.asarray(points, dtype=np.int64), "trace": trace[points].T.numpy(),
-        "stimulus": _stimulus(res.best_input.detach().cpu()).numpy().astype(np.float16)}) \
+        "stimulus": (_stimulus(res.best_input.detach().cpu()).numpy() if p["role"] != "tuning"
+                     else np.zeros((0, *zm.input_shape), dtype=np.float32)).astype(np.float16)}) \
         if getattr(ctx, "out_dir", None) is not None else None
     certs = p.get("certs") or {}
     rows: list[dict[str, Any]] = []
