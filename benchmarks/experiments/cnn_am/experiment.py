@@ -113,8 +113,8 @@ class ModelCfg:
 class Config:
     """A resolved ``cnn-am`` profile.
 
-    ``grids``: optimizer -> its tuning grid; ``fixed_methods``: the methods of the untuned comparison
-    at ``lr``; ``checkpoints``: budgets ``t`` whose best-so-far value every record carries (ends at ``steps``).
+    ``grids``: optimizer -> its tuning grid; ``fixed_methods`` x ``fixed_optimizers``: the untuned
+    comparison at ``lr``; ``tune_starts``: starts per tuning unit; ``checkpoints``: budgets ``t`` whose best-so-far value every record carries (ends at ``steps``).
     """
 
     models: tuple[ModelCfg, ...]
@@ -131,6 +131,13 @@ class Config:
     checkpoints: tuple[int, ...]
     grids: tuple[tuple[str, tuning.Grid], ...]
     fixed_methods: tuple[_methods.Method, ...]
+    fixed_optimizers: tuple[str, ...] = ()
+    tune_starts: int | None = None
+
+    @property
+    def tuning_starts(self) -> int:
+        """Starts per tuning unit (the first ``tune_starts`` of the unit's starts; default all)."""
+        return self.starts if self.tune_starts is None else self.tune_starts
 
     def grid(self, optimizer: str) -> tuning.Grid:
         return dict(self.grids)[optimizer]
@@ -209,11 +216,13 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None) -> Config:
         raise ConfigError(f"{NAME}.fixed_methods must include 'plain' and lie in methods, got "
                           f"{[m.label for m in fixed]}")
     optimizers = r.list("optimizers", str, ["adam"], choices=OPTIMIZERS)
+    fixed_optimizers = r.list("fixed_optimizers", str, list(optimizers), choices=optimizers)
+    starts = r.int("starts", min=1, max=MAX_STARTS)
     steps = r.int("steps", min=1, max=MAX_STEPS)
     checkpoints = r.list("checkpoints", int, [steps], min=1, max=steps)
     cfg = Config(
         models=models, methods=names, optimizers=optimizers,
-        starts=r.int("starts", min=1, max=MAX_STARTS), steps=steps,
+        starts=starts, steps=steps,
         lr=r.float("lr", min=0.0, min_exclusive=True, max=MAX_LR), seed=r.int("seed", 0, min=0, max=MAX_SEED),
         dataset_limit=r.int("dataset_limit", None, min=1, max=MAX_DATASET_LIMIT),
         certify_time_limit=r.float("certify_time_limit", 60.0, min=0.0, min_exclusive=True, max=MAX_TIME_LIMIT),
@@ -221,6 +230,7 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None) -> Config:
         dead_epsilon=r.float("dead_epsilon", min=0.0),
         checkpoints=tuple(sorted(set(checkpoints) | {steps})),
         grids=_parse_grids(r.table("tuning"), optimizers), fixed_methods=fixed,
+        fixed_optimizers=fixed_optimizers, tune_starts=r.int("tune_starts", starts, min=1, max=starts),
     )
     r.done()
     return cfg
@@ -427,7 +437,7 @@ def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]
         for opt in cfg.optimizers:
             grid = cfg.grid(opt)
             for method in cfg.methods:
-                if method in cfg.fixed_methods and certs is not None:
+                if method in cfg.fixed_methods and opt in cfg.fixed_optimizers and certs is not None:
                     key = _am_key(m, "fixed", opt, method, None)
                     if key not in keys:
                         new.append(Cell(key, {**base, "role": "fixed", "optimizer": opt, "method": method.label,
@@ -437,7 +447,8 @@ def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]
                 if not tried:
                     new += [Cell(_am_key(m, "tuning", opt, method, k),
                                  {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
-                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units}) for k in grid.initial()]
+                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units,
+                                  "starts": cfg.tuning_starts}) for k in grid.initial()]
                     continue
                 rows = done[(done["role"] == "tuning") & (done["model"] == m.label) & (done["optimizer"] == opt)
                             & (done["method"] == method.label)]
@@ -445,7 +456,8 @@ def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]
                 if choice.extend:
                     new += [Cell(_am_key(m, "tuning", opt, method, k),
                                  {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
-                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units}) for k in choice.extend]
+                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units,
+                                  "starts": cfg.tuning_starts}) for k in choice.extend]
                 elif certs is not None:
                     key = _am_key(m, "evaluation", opt, method, choice.k)
                     if key not in keys:
@@ -574,7 +586,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
         zm.preprocess.to(device)
     units = [unit_of(u) for u in p["units"]]
     method = _methods.parse(p["method"])
-    S = cfg.starts
+    S = int(p.get("starts", cfg.starts))
     per_element = [u for u in units for _ in range(S)]
     x0 = torch.cat([torch.rand((S, *zm.input_shape), generator=torch.Generator().manual_seed(
         seed_of(cfg.seed, m.label, u.label))) * 2.0 - 1.0 for u in units]).to(device)
