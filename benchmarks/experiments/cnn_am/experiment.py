@@ -66,7 +66,7 @@ STIMULUS_SIDE = 32
 #: Tolerance of the check ``f_best <= upper_bound`` (float32 network against the certifier's arithmetic).
 BOUND_TOL = 1e-4
 #: Certified bounds (benchmarks.framework.bounds): f_best <= upper_bound exactly where the unit is certified.
-BOUNDS = {"f_best": ("upper_bound", ("cell", "unit", "start"))}
+BOUNDS = {"f_best": ("upper_bound", ("model", "unit", "optimizer", "method", "start"))}
 #: No column is a wall time: every one is a pure function of the config (and the data set).
 TIMING_COLUMNS: tuple[str, ...] = ()
 #: Upper limits (documented in benchmarks/configs/cnn-am.toml), validated before anything is written.
