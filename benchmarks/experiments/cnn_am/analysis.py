@@ -275,7 +275,7 @@ def _family(units: pd.DataFrame, method: str, budget: int | None, by: list[str],
             labels: dict | None = None) -> pd.DataFrame:
     """One Holm family: ``method`` against plain at ``budget``, one paired Wilcoxon per group of ``by``."""
     a_col, b_col = _cols(budget)
-    pairs = []
+    pairs, ratio = [], []
     for key, g in units[units["method"] == method].groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         g = g[g[a_col].notna() & g[b_col].notna()]
@@ -283,13 +283,11 @@ def _family(units: pd.DataFrame, method: str, budget: int | None, by: list[str],
             continue
         pairs.append(compare.Pair({**(labels or {}), "budget": budget, **dict(zip(by, key)), "method": method},
                                   g[a_col].to_numpy(), g[b_col].to_numpy()))
+        d = (g[a_col] - g[b_col]) / g[b_col].abs().replace(0.0, np.nan)
+        ratio.append(float((1.0 + d).median()) if d.notna().any() else math.nan)
     table = compare.family_table(pairs, test="wilcoxon", alpha=ALPHA)
     if not table.empty:
-        ratio = []
-        for key, g in units[units["method"] == method].groupby(by, sort=False):
-            d = (g[a_col] - g[b_col]) / g[b_col].abs().replace(0.0, np.nan)
-            ratio.append(float((1.0 + d).median()) if d.notna().any() else math.nan)
-        table.insert(table.columns.get_loc("statistic"), "median_ratio", ratio[: len(table)])
+        table.insert(table.columns.get_loc("statistic"), "median_ratio", ratio)
     return table
 
 
