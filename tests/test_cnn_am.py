@@ -57,6 +57,32 @@ def _smoke_raw() -> dict:
     return config.load_profile("cnn-am", "smoke")
 
 
+def _tv_raw(**changes) -> dict:
+    """A tiny profile on the small torchvision classifier (random init)."""
+    raw = {"methods": ["plain", "proxy-0.5"], "optimizers": ["ascent"], "starts": 1, "steps": 2, "lr": 0.05,
+           "dead_epsilon": 0.0, "tuning": {"per_decade": 1, "ascent": [0.05, 0.05, 0.05, 0.05]},
+           "models": [{"name": zoo_tv(), "weights": "random-init", "input_size": 32, "logits": [3],
+                       "tune_units": 1, "eval_units": 1}]}
+    raw.update(changes)
+    return raw
+
+
+def _ascent(cfg: cnn_am.Config, steps: int | None = None) -> cnn_am.Config:
+    """``cfg`` with the ascent optimizer only, on a two-point grid that cannot extend."""
+    from benchmarks.framework.tuning import Grid
+
+    return replace(cfg, optimizers=("ascent",), grids=(("ascent", Grid.from_lrs(0.05, 0.5, 1, lr_min=0.05,
+                                                                                     lr_max=0.5)),),
+                   steps=steps or cfg.steps, checkpoints=(steps,) if steps else cfg.checkpoints)
+
+
+def _all_cells(cfg: cnn_am.Config, out: Path, data_dir: Path) -> tuple[list, pd.DataFrame]:
+    """Run ``cfg`` to the end into ``out`` (data from ``data_dir``); (cells, records)."""
+    path = runner.run(cnn_am, cfg, out, progress=False, cache_dir=out.parent / "cache", data_dir=data_dir)
+    df = store.read_csv(path)
+    return cnn_am.cells(cfg, df), df
+
+
 @pytest.mark.parametrize("change, match", [
     (lambda r: r.update(methods=["proxy-0.5"]), "plain"),
     (lambda r: r.update(methods=["plain", "warp-9"]), "warp-9"),
@@ -87,28 +113,43 @@ def test_cells_are_deterministic_and_valid_keys(fashion_mnist_dir) -> None:
     assert a == b
     for c in a:
         store.check_key(c.key)
-    resnet = [c for c in a if c.key.startswith("resnet18,")]
-    assert resnet and len({c.key for c in a}) == len(a)
+    assert len({c.key for c in a}) == len(a) == len(cfg.models)
+    # a torchvision model (random init) is listed too (quick keeps the trained models only)
+    raw = _tv_raw()
+    raw["models"][0].update(name="resnet18", layers=["layer1"], logits=[1, 500])
+    tv = cnn_am.cells(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir))
+    resnet = [c for c in tv if c.key.startswith("resnet18,")]
+    assert resnet and len({c.key for c in tv}) == len(tv)
 
 
 # ------------------------------------------------------------------------------------------ run
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir) -> tuple[cnn_am.Config, pd.DataFrame]:
-    cfg = cnn_am.parse_config(_smoke_raw(), data_dir=fashion_mnist_dir)
-    cfg = replace(cfg, certify_time_limit=1.5, optimizers=("ascent",))
+def smoke_out(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir) -> tuple[cnn_am.Config, Path]:
+    cfg = _ascent(cnn_am.parse_config(_smoke_raw(), data_dir=fashion_mnist_dir))
     out = tmp_path_factory.mktemp("cnn-am-smoke")
-    path = runner.run(cnn_am, cfg, out / "run", progress=False, cache_dir=out / "cache", data_dir=fashion_mnist_dir)
-    return cfg, store.read_csv(path)
+    runner.run(cnn_am, cfg, out / "run", progress=False, cache_dir=out / "cache", data_dir=fashion_mnist_dir)
+    return cfg, out / "run"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(smoke_out) -> tuple[cnn_am.Config, pd.DataFrame]:
+    cfg, out = smoke_out
+    return cfg, store.read_csv(out / store.RECORDS)
 
 
 def test_smoke_records_respect_the_certified_bound(smoke_run) -> None:
     cfg, df = smoke_run
-    units = df["unit"].nunique()
-    assert len(df) == units * len(cfg.methods) * cfg.starts
-    bounded = df[df["upper_bound"].notna()]
-    assert len(bounded) == len(df)  # the smoke model is certified
+    evaluation = df[df["role"] == "evaluation"]
+    am = df[df["cell_kind"] == "am"]
+    units = evaluation["unit"].nunique()
+    assert units == cfg.models[0].eval_units
+    assert len(evaluation[evaluation["cell_kind"] == "am"]) == units * len(cfg.methods) * cfg.starts
+    bounded = am[am["upper_bound"].notna()]
+    assert len(bounded) == len(am[am["role"] != "tuning"])  # every evaluation unit of the smoke model is certified
+    certs = df[df["cell_kind"] == "certificate"]
+    assert len(certs) == units and (certs["f_best"] <= certs["upper_bound"]).all()
     assert (bounded["f_best"] <= bounded["upper_bound"] + cnn_am.BOUND_TOL * bounded["upper_bound"].abs().clip(lower=1)).all()
     assert bounded["bound_ok"].astype(str).eq("True").all()
     assert (bounded["gap_lower"] <= bounded["gap_upper"] + 1e-9).all()
@@ -118,6 +159,7 @@ def test_smoke_records_respect_the_certified_bound(smoke_run) -> None:
 
 def test_smoke_records_share_starts_and_hold_original_values(smoke_run) -> None:
     cfg, df = smoke_run
+    df = df[df["cell_kind"] == "am"]
     for _, g in df.groupby(["unit", "start"]):
         assert g["f_start"].nunique() == 1  # same starts for every method
     assert (df["f_best"] >= df["f_start"] - 1e-6).all()
@@ -126,33 +168,44 @@ def test_smoke_records_share_starts_and_hold_original_values(smoke_run) -> None:
     assert has.all() and (df.loc[has, "beats_dataset"].astype(bool) == (df.loc[has, "f_best"] > df.loc[has, "dataset_max"])).all()
 
 
-def test_f_best_is_the_original_network_value(fashion_mnist_dir) -> None:
+def _am_cell(cfg: cnn_am.Config, tmp: Path, data_dir: Path, role: str = "evaluation"):
+    """The first AM cell of ``role`` of a finished run of ``cfg`` (and the run's records)."""
+    cells, df = _all_cells(cfg, tmp / "run", data_dir)
+    return next(c for c in cells if c.params.get("role") == role), df
+
+
+def test_f_best_is_the_original_network_value(fashion_mnist_dir, tmp_path: Path) -> None:
     raw = _smoke_raw()
-    raw["models"][0].update(certify=False, logits=[3])
-    cfg = replace(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), optimizers=("ascent",), steps=8)
-    cell = cnn_am.cells(cfg)[0]
+    raw["models"][0].update(certify=False, logits=[3, 4], eval_units=3)
+    cfg = _ascent(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=8)
+    cell, _ = _am_cell(cfg, tmp_path, fashion_mnist_dir)
     rows = cnn_am.run_cell(cfg, cell, runner.RunContext())
     zm = cnn_am.load_model(cfg.models[0], cfg.seed)
-    f = cnn_am.objective(zm, cell.params["kind"], cell.params["layer"], cell.params["index"])
-    from proxygrad import maximize
-
-    for method in cfg.methods:
-        args = methods.resolve(method, forward_slope=zm.forward_slope, steps=cfg.steps)
-        res = maximize(f, starts=cfg.starts, seed=cnn_am._seed_of(cfg.seed, cell.key), steps=cfg.steps,
-                       lr=cfg.lr, optimizer=cell.params["optimizer"], shape=zm.input_shape, **args)
+    units = [cnn_am.unit_of(u) for u in cell.params["units"]]
+    assert {u.kind for u in units} == {"logit", "channel"}
+    S = cfg.starts
+    x0 = torch.cat([torch.rand((S, *zm.input_shape), generator=torch.Generator().manual_seed(
+        cnn_am.seed_of(cfg.seed, "fmnist-tiny8", u.label))) * 2 - 1 for u in units])
+    method = methods.parse(cell.params["method"])
+    res = methods.run_am(method, cnn_am.UnitBatch(zm.model, [u for u in units for _ in range(S)]), x0,
+                         steps=cfg.steps, lr=cell.params["lr"], optimizer="ascent", seed=cfg.seed,
+                         forward_slope=zm.forward_slope)
+    for i, u in enumerate(units):
+        f = cnn_am.objective(zm, u.kind, u.layer, u.index)
         with torch.no_grad():
-            plain_value = f(res.best_input)  # the plain network, no interception
-        got = [r["f_best"] for r in rows if r["method"] == method.label]
+            plain_value = f(res.best_input[i * S:(i + 1) * S])  # the plain single-unit network, no interception
+        got = [r["f_best"] for r in rows if r["unit"] == u.label]
         assert got == [float(v) for v in plain_value.double()]
-        assert got == pytest.approx(res.best_value.double().tolist(), rel=1e-6)
+        assert got == pytest.approx(res.best_value[i * S:(i + 1) * S].double().tolist(), rel=1e-6)
+        assert [r["f_start"] for r in rows if r["unit"] == u.label] == pytest.approx(
+            f(x0[i * S:(i + 1) * S]).double().tolist(), rel=1e-6)
 
 
-def test_run_cell_is_deterministic(fashion_mnist_dir) -> None:
+def test_run_cell_is_deterministic(fashion_mnist_dir, tmp_path: Path) -> None:
     raw = _smoke_raw()
     raw["models"][0]["certify"] = False
-    cfg = cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
-    cfg = replace(cfg, optimizers=("ascent",), steps=5)
-    cell = cnn_am.cells(cfg)[-1]
+    cfg = _ascent(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=5)
+    cell, _ = _am_cell(cfg, tmp_path, fashion_mnist_dir)
     a = cnn_am.run_cell(cfg, cell, runner.RunContext())
     b = cnn_am.run_cell(cfg, cell, runner.RunContext())
     assert a == b
@@ -173,41 +226,43 @@ def test_dataset_max_from_a_test_made_idx_file(tmp_path: Path, fashion_mnist_dir
         _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", labels, 0x801)
     raw = _smoke_raw()
     raw["models"][0].update(certify=False, logits=[0, 7])
-    cfg = replace(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=3, optimizers=("ascent",))
-    assert {c.params["kind"] for c in cnn_am.cells(cfg)} == {"logit", "channel"}
-    for cell in cnn_am.cells(cfg):
-        rows = cnn_am.run_cell(cfg, cell, runner.RunContext(data_dir=tmp_path))
-        zm = cnn_am.load_model(cfg.models[0], cfg.seed)
-        f = cnn_am.objective(zm, cell.params["kind"], cell.params["layer"], cell.params["index"])
-        x = F.adaptive_avg_pool2d(torch.tensor(images, dtype=torch.float32)[:, None] / 127.5 - 1.0, 8)
+    cfg = _ascent(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=3)
+    survey = cnn_am.cells(cfg)[0]
+    rows = cnn_am.run_cell(cfg, survey, runner.RunContext(data_dir=tmp_path))
+    assert {r["unit_kind"] for r in rows} == {"logit", "channel"} and len(rows) == 2 + 4
+    zm = cnn_am.load_model(cfg.models[0], cfg.seed)
+    x = F.adaptive_avg_pool2d(torch.tensor(images, dtype=torch.float32)[:, None] / 127.5 - 1.0, 8)
+    for r in rows:
+        f = cnn_am.objective(zm, r["unit_kind"], None if r["unit_kind"] == "logit" else r["layer"], r["index"])
         with torch.no_grad():
             expected = float(f(x).max())
-        assert all(r["dataset_max_n"] == 7 for r in rows)
-        assert all(r["dataset_max"] == pytest.approx(expected, rel=1e-6, abs=1e-6) for r in rows)
+        assert r["dataset_max_n"] == 7
+        assert r["dataset_max"] == pytest.approx(expected, rel=1e-6, abs=1e-6)
 
 
 def test_missing_data_labels_the_dataset_max_unavailable(monkeypatch: pytest.MonkeyPatch, fashion_mnist_dir) -> None:
     """Data that disappears after validation: run_cell labels the dataset maximum unavailable."""
     raw = _smoke_raw()
     raw["models"][0]["certify"] = False
-    cfg = replace(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=2, optimizers=("ascent",))
+    cfg = _ascent(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=2)
     monkeypatch.setattr(data, "find_fashion_mnist", lambda data_dir=None: None)
-    cnn_am._dataset_max.cache_clear()
+    cnn_am._dataset_maxima.cache_clear()
     try:
         rows = cnn_am.run_cell(cfg, cnn_am.cells(cfg)[0], runner.RunContext())
     finally:
-        cnn_am._dataset_max.cache_clear()
+        cnn_am._dataset_maxima.cache_clear()
     assert all(math.isnan(r["dataset_max"]) and r["beats_dataset"] is None for r in rows)
     assert all(r["dataset_max_source"].startswith("unavailable") for r in rows)
 
 
-def test_random_init_models_are_labelled_in_every_record(fashion_mnist_dir) -> None:
-    raw = {"methods": ["plain", "proxy-0.5"], "optimizers": ["ascent"], "starts": 1, "steps": 2, "lr": 0.05,
-           "models": [{"name": zoo_tv(), "weights": "random-init", "input_size": 32, "logits": [3]}]}
+def test_random_init_models_are_labelled_in_every_record(fashion_mnist_dir, tmp_path: Path) -> None:
+    raw = _tv_raw()
+    raw["models"][0]["logits"] = [3, 4]
     cfg = cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
-    rows = cnn_am.run_cell(cfg, cnn_am.cells(cfg)[0], runner.RunContext())
-    assert {r["weights"] for r in rows} == {"random-init"} and not any(r["trained"] for r in rows)
-    assert all(math.isnan(r["dataset_max"]) for r in rows)
+    _, df = _all_cells(cfg, tmp_path / "run", fashion_mnist_dir)
+    assert set(df["cell_kind"]) == {"survey", "am"} and set(df["role"]) >= {"tuning", "evaluation", "fixed"}
+    assert set(df["weights"]) == {"random-init"} and not df["trained"].astype(bool).any()
+    assert df["dataset_max"].isna().all()
 
 
 @pytest.mark.parametrize("kind, layer, index", [("channel", "1", 2), ("channel", "2", 1), ("channel", "5", 7),
@@ -278,7 +333,8 @@ def test_claims_fail_or_skip_honestly() -> None:
 def test_analysis_and_figures_from_stored_records(smoke_run, tmp_path: Path) -> None:
     _, df = smoke_run
     tables = cnn_am.analyze(df, tmp_path)
-    assert set(tables) == {"attained", "tests", "certified"} and not tables["certified"].empty
+    assert set(tables) == {"attained", "tests", "certified", "tuning", "units", "anytime", "stuck_moved",
+                           "combinations"} and not tables["certified"].empty
     assert (tables["certified"]["bound_violations"] == 0).all()
     summary = cnn_am.summarize(df)
     assert summary and all(isinstance(v, float) for v in summary.values())
@@ -292,8 +348,8 @@ def test_out_of_range_logit_and_uncertifiable_model_are_config_errors(fashion_mn
     raw["models"][0]["logits"] = [10]
     with pytest.raises(ConfigError, match=r"\[10\]"):
         cnn_am.cells(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir))
-    raw = {"methods": ["plain"], "starts": 1, "steps": 1, "lr": 0.1,
-           "models": [{"name": zoo_tv(), "input_size": 32, "logits": [0], "certify": True}]}
+    raw = _tv_raw(methods=["plain"])
+    raw["models"][0].update(weights="random-init", logits=[0], certify=True)
     with pytest.raises(ConfigError, match="cannot be certified"):
         cnn_am.cells(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir))
 
@@ -350,8 +406,10 @@ def test_certify_on_a_network_the_certifier_cannot_take_fails_before_writing(tmp
     else:
         pytest.skip("the certifier takes every layer of fmnist-vgg-relu")
     conf = tmp_path / "c.toml"
-    conf.write_text('[p]\nmethods = ["plain"]\nstarts = 1\nsteps = 2\nlr = 0.05\n'
-                    '[[p.models]]\nname = "fmnist-vgg-relu"\nlogits = [0]\ncertify = true\n')
+    conf.write_text('[p]\nmethods = ["plain"]\noptimizers = ["ascent"]\nstarts = 1\nsteps = 2\nlr = 0.05\n'
+                    'dead_epsilon = 0.0\n[p.tuning]\nascent = [0.05, 0.05]\n'
+                    '[[p.models]]\nname = "fmnist-vgg-relu"\nlogits = [0]\ntune_units = 1\neval_units = 1\n'
+                    'certify = true\n')
     out = tmp_path / "out"
     code = main(["run", "cnn-am", "--profile", "p", "--config", str(conf), "--out", str(out),
                  "--data", str(fashion_mnist_dir), "--no-progress"])
@@ -377,3 +435,232 @@ def test_damaged_model_manifest_is_a_config_error_naming_the_file(tmp_path: Path
             cnn_am.cells(cnn_am.parse_config(_smoke_raw(), data_dir=fashion_mnist_dir))
     finally:
         cnn_am._load.cache_clear()
+
+
+# ------------------------------------------------------------------------------------------ units, tuning, arrays
+
+
+def _groups() -> list[list]:
+    U = cnn_am.Unit
+    return [[U("logit", None, k, 1.0) for k in range(5)], [U("channel", "1", c, 0.2) for c in range(4)],
+            [U("channel", "5", c, 0.7) for c in range(8)]]
+
+
+def test_draw_is_disjoint_spans_every_group_and_excludes_dead_units() -> None:
+    from benchmarks.experiments.cnn_am.units import draw
+
+    groups = _groups()
+    dead = {"1=0", "1=1", "5=3"}
+    maxima = {u.label: (0.0 if u.label in dead else 1.0 + i) for g in groups for i, u in enumerate(g)}
+    drawn = draw(groups, seed=3, model="m", dataset_max=maxima, dead_epsilon=1e-3, tune_units=3, eval_units=9)
+    roles = {u.label: r for u, r, _ in drawn}
+    tune = {k for k, r in roles.items() if r == "tuning"}
+    evaluation = {k for k, r in roles.items() if r == "evaluation"}
+    assert len(tune) == 3 and len(evaluation) == 9 and not tune & evaluation
+    assert not (tune | evaluation) & dead  # a dead unit is never tuned on or evaluated
+    excluded = {k for k, r in roles.items() if r == "excluded"}
+    assert excluded <= dead and excluded  # dead units met by the draw are recorded as excluded
+    assert {k.split("=")[0] for k in tune} == {"logit", "1", "5"}  # round robin: every group in the first turn
+    assert {k.split("=")[0] for k in evaluation} == {"logit", "1", "5"}
+    again = draw(groups, seed=3, model="m", dataset_max=maxima, dead_epsilon=1e-3, tune_units=3, eval_units=9)
+    assert again == drawn
+    other = draw(groups, seed=4, model="m", dataset_max=maxima, dead_epsilon=1e-3, tune_units=3, eval_units=9)
+    assert [u for u, _, _ in other] != [u for u, _, _ in drawn]
+    # no data: nothing is excluded
+    none = draw(groups, seed=3, model="m", dataset_max={}, dead_epsilon=1e-3, tune_units=3, eval_units=9)
+    assert "excluded" not in {r for _, r, _ in none}
+
+
+def test_quick_draw_has_30_disjoint_evaluation_units_per_vgg(fashion_mnist_dir) -> None:
+    cfg = cnn_am.parse_config(config.load_profile("cnn-am", "quick"), data_dir=fashion_mnist_dir)
+    ctx = runner.RunContext(data_dir=fashion_mnist_dir)
+    for cell in cnn_am.cells(cfg):
+        m = cfg.models[cell.params["model"]]
+        rows = pd.DataFrame(cnn_am.run_cell(cfg, cell, ctx))
+        tune = set(rows.loc[rows["role"] == "tuning", "unit"])
+        evaluation = set(rows.loc[rows["role"] == "evaluation", "unit"])
+        assert not tune & evaluation and len(tune) == m.tune_units
+        live = int((~rows["dead"].astype(bool)).sum())
+        assert len(evaluation) == min(m.eval_units, live - m.tune_units)
+        if m.name.startswith("fmnist-vgg"):
+            assert len(evaluation) >= 30
+            layers = set(rows.loc[rows["role"] == "evaluation", "layer"])
+            assert layers == {"logits", *m.layers}
+        excluded = rows[rows["role"] == "excluded"]
+        assert (excluded["dataset_max"] <= cfg.dead_epsilon).all()
+        assert (rows.loc[rows["role"].isin(["tuning", "evaluation"]), "dataset_max"] > cfg.dead_epsilon).all()
+        assert int(rows["certified"].astype(bool).sum()) == (min(m.certify_units, len(evaluation)) if m.certify else 0)
+
+
+def _tuning_done(cfg: cnn_am.Config, score_of_k) -> pd.DataFrame:
+    """Fabricated records: the survey of ``cfg`` run for real, tuning rows with ``f_best = score_of_k(k)``."""
+    survey = cnn_am.cells(cfg)
+    rows = [r for c in survey for r in cnn_am.run_cell(cfg, c, runner.RunContext())]
+    done = pd.DataFrame(rows)
+    listed = cnn_am.cells(cfg, done)
+    fake = []
+    for c in listed[len(survey):]:
+        if c.params.get("role") != "tuning":
+            fake.append({"cell": c.key, "cell_kind": c.params["cell_kind"], "role": "x"})
+            continue
+        for u in c.params["units"]:
+            fake.append({"cell": c.key, "cell_kind": "am", "role": "tuning", "model": "fmnist-tiny8",
+                         "optimizer": c.params["optimizer"], "method": c.params["method"],
+                         "unit": cnn_am.unit_of(u).label, "lr_index": c.params["lr_index"], "lr": c.params["lr"],
+                         "f_best": score_of_k(c.params["lr_index"], cnn_am.unit_of(u).index)})
+    return pd.concat([done, pd.DataFrame(fake)], ignore_index=True)
+
+
+def _tuning_cfg(fashion_mnist_dir) -> cnn_am.Config:
+    from benchmarks.framework.tuning import Grid
+
+    raw = _smoke_raw()
+    raw["models"][0].update(certify=False)
+    cfg = cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
+    return replace(cfg, methods=cfg.methods[:2], fixed_methods=cfg.methods[:1],
+                   grids=(("adam", Grid(-2, 0, 1, k_min=-4, k_max=2)),))
+
+
+def test_a_best_lr_at_the_grid_edge_extends_the_grid(fashion_mnist_dir) -> None:
+    cfg = _tuning_cfg(fashion_mnist_dir)
+    done = _tuning_done(cfg, lambda k, u: float(k))  # larger is always better: the top edge
+    cells = cnn_am.cells(cfg, done)
+    tuning_ks = sorted({c.params["lr_index"] for c in cells if c.params.get("role") == "tuning"})
+    assert tuning_ks == [-2, -1, 0, 1]  # one index past the top edge
+    assert not [c for c in cells if c.params.get("role") == "evaluation"]  # no choice yet
+    peaked = _tuning_done(cfg, lambda k, u: -abs(k + 1.0))  # best inside: k = -1
+    cells = cnn_am.cells(cfg, peaked)
+    ev = [c for c in cells if c.params.get("role") == "evaluation"]
+    assert ev and {c.params["lr_index"] for c in ev} == {-1}
+    assert all(c.params["lr"] == 10.0 ** -1 for c in ev)
+    # no extension cell when the best lies inside the grid
+    assert sorted({c.params["lr_index"] for c in cells if c.params.get("role") == "tuning"}) == [-2, -1, 0]
+
+
+def test_the_lr_choice_is_a_pure_function_of_the_tuning_records(fashion_mnist_dir) -> None:
+    cfg = _tuning_cfg(fashion_mnist_dir)
+    done = _tuning_done(cfg, lambda k, u: -abs(k + 1.0) + 0.01 * u)
+    cells = cnn_am.cells(cfg, done)
+    shuffled = done.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    assert [c.key for c in cnn_am.cells(cfg, shuffled)] == [c.key for c in cells]
+    noise = done.copy()
+    other = noise["role"] != "tuning"
+    noise.loc[other, "f_best"] = 1e9  # records of other roles do not move the choice
+    assert [c.key for c in cnn_am.cells(cfg, noise)] == [c.key for c in cells]
+    moved = done.copy()
+    tune = moved["role"] == "tuning"
+    moved.loc[tune, "f_best"] = -(moved.loc[tune, "lr_index"] - 0.0).abs()  # best now at k = 0, the edge
+    assert [c.key for c in cnn_am.cells(cfg, moved)] != [c.key for c in cells]
+
+
+@pytest.mark.parametrize("name", ["fmnist-vgg-relu", "fmnist-tiny8"])
+def test_unit_batch_matches_the_single_unit_objectives(name: str) -> None:
+    zm = zoo.load(name)
+    names = [n for n, _ in zm.model.named_children()]
+    rect = [n for n, mod in zm.model.named_children() if isinstance(mod, (torch.nn.ReLU, torch.nn.LeakyReLU))]
+    U = cnn_am.Unit
+    units = [U("logit", None, 2, 1.0), U("channel", rect[0], 1, 0.1), U("channel", rect[-1], 3, 0.9),
+             U("logit", None, 7, 1.0), U("channel", rect[0], 0, 0.1)]
+    assert set(rect) <= set(names)
+    x = (torch.rand(len(units), *zm.input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_()
+    batch = cnn_am.UnitBatch(zm.model, units)
+    v = batch(x)
+    g, = torch.autograd.grad(v.sum(), x)
+    for e, u in enumerate(units):
+        f = cnn_am.objective(zm, u.kind, u.layer, u.index)
+        xe = x[e:e + 1].detach().requires_grad_()
+        ve = f(xe)
+        ge, = torch.autograd.grad(ve.sum(), xe)
+        assert float(v[e].detach()) == pytest.approx(float(ve.detach()), rel=1e-5, abs=1e-6)
+        assert torch.allclose(g[e], ge[0], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="batch of"):
+        batch(x[:2])
+
+
+def test_arrays_are_deterministic_covered_by_markers_and_loaded_with_records(smoke_out, tmp_path: Path) -> None:
+    import shutil
+
+    from benchmarks.experiments.cnn_am import arrays
+
+    cfg, out = smoke_out
+    records = store.load_records(out)
+    am = records[records["cell_kind"] == "am"]
+    assert am["arrays"].str.endswith(".npz").all()
+    loaded = arrays.load(am, arrays.run_dir_of(records))
+    for r in loaded.itertuples():
+        steps, values = r.trace
+        assert steps[0] == 0 and steps[-1] == cfg.steps and values[-1] == r.f_final and values[0] == r.f_start
+        assert max(values) <= r.f_best + 1e-5 * max(1.0, abs(r.f_best))
+        if r.role == "tuning":
+            assert r.stimulus is None  # tuning cells keep traces only
+        else:
+            assert r.stimulus.shape == (1, 8, 8) and np.abs(r.stimulus).max() <= 1.0
+    key = am["cell"].iloc[0]
+    data = arrays.path(out, key).read_bytes()
+    assert arrays.to_bytes(arrays.read(arrays.path(out, key))) == data  # the same bytes every time
+    # a damaged array file makes its cell incomplete, named
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    p = arrays.path(copy, key)
+    p.write_bytes(p.read_bytes()[:-3])
+    assert key in str(store.cell_problem(copy, key)) and ".npz" in str(store.cell_problem(copy, key))
+    # a committed run keeps records.csv and meta.json only: the report still builds, without arrays
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in (store.RECORDS, store.META):
+        shutil.copy(out / name, bare / name)
+    bare_records = store.load_records(bare)
+    assert arrays.load(bare_records, arrays.run_dir_of(bare_records))["trace"].isna().all()
+    assert cnn_am.figures(bare_records, bare / "figures")
+
+
+def _anytime_records(proxy_early: float, proxy_late: float, units: int = 12) -> pd.DataFrame:
+    """Evaluation records: plain stuck (best == start) on the first third of the units."""
+    rows = []
+    for u in range(units):
+        stuck = u < units // 3
+        for method, kind, slope in (("plain", "plain", None), ("proxy-0.5", "proxy", 0.5),
+                                    ("switch-0.5", "switch", 0.5)):
+            for s in range(2):
+                base = 1.0 + u + 0.1 * s
+                if method == "plain":
+                    b16, b128, b256 = (base, base, base) if stuck else (base + 0.5, base + 1.0, base + 2.0)
+                else:
+                    b16, b128, b256 = base + 0.5 + proxy_early, base + 1.0 + proxy_early, base + 2.0 + proxy_late
+                rows.append({"cell_kind": "am", "role": "evaluation", "model": "m", "weights": "suite:x",
+                             "trained": True, "optimizer": "adam", "layer": "logits", "layer_depth": 1.0,
+                             "unit": f"logit={u}", "method": method, "method_kind": kind, "method_slope": slope,
+                             "start": s, "lr": 0.1, "f_start": base, "f_best": b256, "best_at_16": b16,
+                             "best_at_128": b128, "best_at_256": b256, "dataset_max": 100.0,
+                             "upper_bound": math.nan, "incumbent": math.nan, "optimum": math.nan,
+                             "cert_status": "none"})
+    return pd.DataFrame(rows)
+
+
+def test_anytime_stuck_moved_and_best_of_two() -> None:
+    # the proxy helps early and hurts late: the tables show exactly that
+    df = _anytime_records(proxy_early=1.0, proxy_late=-3.0)
+    tables = cnn_am_analysis.analyze(df)
+    any_t = tables["anytime"].set_index("budget")
+    assert bool(any_t.loc[16, "higher"]) and bool(any_t.loc[256, "lower"])
+    claim = {c.key: c for c in cnn_am_analysis.claims(df)}["slope-raises-maxima"]
+    assert claim.verdict == "not reproduced" and claim.rule == "majority-no-loss"
+    assert claim.rationale.startswith("Tuned comparison") and "n = 12" in claim.rationale
+    assert "at 16 steps: " in claim.rationale and "detected with 80% power" in claim.rationale
+    sm = tables["stuck_moved"].set_index("part")
+    assert sm.loc["stuck", "n"] == 4 and sm.loc["moved", "n"] == 8
+    units = cnn_am_analysis.per_unit(df)
+    assert units.loc[units["method"] == "plain", "stuck"].sum() == 4
+    # best of plain and the proxy, each at half the budget, from the same starts
+    both = cnn_am_analysis.with_best_of_two(units, "proxy-0.5")
+    b = both[both["method"] == "best-of-plain-and-proxy-0.5"].set_index("unit")
+    p = units.set_index(["method", "unit"])
+    for u in b.index:
+        assert b.loc[u, "F_256"] == max(p.loc[("plain", u), "F_128"], p.loc[("proxy-0.5", u), "F_128"])
+        assert math.isnan(b.loc[u, "F_16"])  # 8 steps were not recorded
+    comb = tables["combinations"]
+    assert {"switch-0.5", "best-of-plain-and-proxy-0.5"} <= set(comb["method"])
+    assert (comb["p_holm"] >= comb["p"]).all()
+    # a proxy that helps at every budget reproduces
+    good = {c.key: c for c in cnn_am_analysis.claims(_anytime_records(1.0, 1.0))}["slope-raises-maxima"]
+    assert good.verdict == "reproduced"

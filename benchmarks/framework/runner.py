@@ -7,6 +7,8 @@ Staged runs: an experiment whose ``cells`` takes a second argument, ``cells(cfg,
 with ``done=None`` and then, after each round of cells has finished, with ``done`` = the stored records of
 every cell listed so far (read back from the run directory, in cell order).  It returns the cells listed
 so far followed by any new ones (for example evaluation cells at a step size chosen from tuning cells);
+an experiment may define ``extra_files(out, key)``, the files its cell wrote beside the rows in
+``out/cells/`` (arrays), which the cell's commit marker then covers;
 the run ends when a round lists no new cell.  The cell list is therefore a pure function of the config
 and of stored records, and resuming rebuilds it round by round.  Since
 ``run_cell`` is a pure function of ``(cfg, cell)``, the records do not depend on the executor, on the
@@ -289,7 +291,8 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
             else:
                 finished = dask_executor.map_cells(run_fn, pending, scheduler=scheduler)
             for cell, rows in finished:
-                store.write_cell(out, cell.key, rows)
+                extra = module.extra_files(out, cell.key) if hasattr(module, "extra_files") else ()
+                store.write_cell(out, cell.key, rows, extra_files=extra)
                 bar.update(1)
         if not is_staged:
             break

@@ -338,7 +338,9 @@ def load_records(out: Path) -> pd.DataFrame:
         merge_records(out, meta["cells"])
         if meta.get("records") is not None:
             _check_records_file(out, meta)
-    return read_csv(out / RECORDS)
+    records = read_csv(out / RECORDS)
+    records.attrs["run_dir"] = str(out)  # where per-cell array files are found
+    return records
 
 
 def read_meta(out: Path) -> dict[str, Any]:

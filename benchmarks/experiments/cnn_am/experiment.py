@@ -1,19 +1,33 @@
-"""Experiment ``cnn-am``: activation maximization on real CNNs, plain against proxy, paired unit by unit.
+"""Experiment ``cnn-am``: activation maximization on real CNNs, each method at its own tuned step size,
+paired unit by unit.
 
-For each configured model (``benchmarks.domain.zoo``), optimizer and unit ``u`` (a class logit, or the mean
-activation of a channel sampled from a configured layer), every method ``m`` runs
-``proxygrad.maximize(f_u, starts=S, seed=s_u, ...)`` from the same ``S`` starts (drawn uniformly in
-``[-1, 1]^shape`` from the cell's seed ``s_u``), with
-``f_u(x) = unit(model(preprocess(x)))``.  One record per (model, optimizer, unit, method, start):
+Units (:mod:`.units`): per model a pool of logits and channel means of rectified layers; a seeded
+draw spanning the logits and every layer gives disjoint *tuning* and *evaluation* units, after the
+profile's dead-unit rule (dataset maximum ``<= dead_epsilon``) has excluded units dead on the data.
+With ``f_u(x) = unit(model(preprocess(x)))`` and the same ``S`` starts per unit for every method and
+step size (drawn uniformly in ``[-1, 1]^shape`` from ``seed_of(seed, model, unit)``), the run is staged
+(``cells(cfg, done)``):
 
-- ``f_start``, ``f_best``: the ORIGINAL network's ``f_u`` at the start and at the best input found
-  (``f_best`` is re-evaluated here as ``f_u(best_input)`` with the plain network);
-- ``dataset_max``: ``max_{x in test set} f_u(x)`` (through the same ``f_u``); ``beats_dataset``:
-  ``f_best > dataset_max``; NaN / empty when the data set is not on this machine or the model has no
-  data set in the suite (torchvision models: ImageNet is not shipped); ``dataset_max_source`` says which;
-- for models with ``certify = true`` (the tiny network on 8x8 inputs): the certifier's
-  ``upper_bound`` ``U >= max f_u`` and ``optimum`` (when proven), so ``f_best <= U`` and the gap
-  ``optimum - f_best`` lies in ``[gap_lower, gap_upper] = [max(0, incumbent - f_best), U - f_best]``.
+1. ``survey`` cells, one per model: every pool unit's dataset maximum, the dead-unit rule and the draw
+   (one row per pool unit with its ``role``: tuning / evaluation / excluded / unused);
+2. ``certificate`` cells (models with ``certify = true``): the exact bound of each of the
+   ``certify_units`` first evaluation units; ``tuning`` cells, one per (model, optimizer, method, grid
+   index ``k``), all tuning units batched; ``fixed`` cells, one per (model, optimizer, method of
+   ``fixed_methods``) at the profile's ``lr``, on the evaluation units (the untuned comparison);
+3. more ``tuning`` cells where :func:`benchmarks.framework.tuning.choose` extends the grid past an edge;
+   once the choice is final, one ``evaluation`` cell per (model, optimizer, method) at the chosen lr.
+
+The choice is a pure function of the tuning records: per tuning unit the best value over starts at the
+full budget, ranked across step sizes (:func:`benchmarks.framework.tuning.mean_rank_scores`).  Every AM
+cell runs one ``methods.run_am`` call on all its units at once (:class:`.units.UnitBatch`).  One record
+per (cell, unit, start) for AM cells:
+
+- ``f_start``, ``best_at_<t>`` (best original value within the first ``t`` steps, for every checkpoint
+  ``t``; from the trace, which holds the ORIGINAL network's value), and ``f_best``: ``f_u(best input)``
+  re-evaluated with the single-unit objective on the plain network;
+- ``dataset_max``, ``beats_dataset`` (NaN / empty without data), ``dataset_max_source``;
+- certified units: ``upper_bound >= max f_u``, ``optimum`` when proven, gaps ``[gap_lower, gap_upper]``;
+- ``arrays`` / ``array_row``: the cell's ``.npz`` file of traces and stimuli (:mod:`.arrays`).
 
 Analysis, figures and claims live in :mod:`.analysis` and :mod:`.figures`.
 """
@@ -23,34 +37,37 @@ import copy
 import functools
 import math
 import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from proxygrad.engine import OPTIMIZERS
 
 from benchmarks.domain import data as _data
-from benchmarks.framework import methods as _methods
 from benchmarks.domain import zoo
+from benchmarks.framework import methods as _methods
+from benchmarks.framework import store, tuning
 from benchmarks.framework.config import ConfigError, Reader
-from benchmarks.experiments.cnn_am.analysis import analyze, claims, summarize
+from benchmarks.experiments.cnn_am import arrays as _arrays
+from benchmarks.experiments.cnn_am.analysis import analyze, claims, summarize, tuning_choices
 from benchmarks.experiments.cnn_am.figures import figures
+from benchmarks.experiments.cnn_am.units import Unit, UnitBatch, draw, seed_of, unit_of
 
 NAME = "cnn-am"
-#: Points of the activation-against-step trace kept per record (evenly spaced, first and last included).
-TRACE_POINTS = 17
-#: Largest side of the stimulus kept (start 0 only) for the stimulus grid; larger inputs are average-pooled.
+#: Points of the activation-against-step trace kept per element (evenly spaced, first and last included).
+TRACE_POINTS = 33
+#: Largest side of the stimulus kept for the stimulus grid; larger inputs are average-pooled.
 STIMULUS_SIDE = 32
 #: Tolerance of the check ``f_best <= upper_bound`` (float32 network against the certifier's arithmetic).
 BOUND_TOL = 1e-4
 #: Certified bounds (benchmarks.framework.bounds): f_best <= upper_bound exactly where the unit is certified.
 BOUNDS = {"f_best": ("upper_bound", ("model", "unit", "optimizer", "method", "start"))}
-#: No column is a wall time: every one is a pure function of the config.
+#: No column is a wall time: every one is a pure function of the config (and the data set).
 TIMING_COLUMNS: tuple[str, ...] = ()
 #: Upper limits (documented in benchmarks/configs/cnn-am.toml), validated before anything is written.
 MAX_STARTS = 1024
@@ -58,18 +75,22 @@ MAX_STEPS = 100_000
 MAX_LR = 10.0
 MAX_SEED = 2**31 - 1
 MAX_DATASET_LIMIT = 10_000_000
-MAX_CHANNELS_PER_LAYER = 4096
+MAX_UNITS = 4096
 MAX_NODE_LIMIT = 10_000_000
 MAX_TIME_LIMIT = 7 * 24 * 3600.0
+#: Hard limits of every tuning grid (step sizes 1e-6 .. 1e6).
+GRID_LR_MIN, GRID_LR_MAX = 1e-6, 1e6
+CELL_KINDS = ("survey", "certificate", "am")
 
 
 @dataclass(frozen=True)
 class ModelCfg:
-    """One model of the run and its units.
+    """One model of the run and how its units are drawn.
 
     weights: ``"suite"`` (committed checkpoint), ``"imagenet"``, ``"random-init"`` or a state_dict path.
-    logits: class indices used as units; layers: layers whose channels are sampled,
-    ``channels_per_layer`` of each (without replacement, seeded); certify: bound every unit exactly.
+    logits / layers: the pool (class indices; every channel of each layer); ``tune_units`` /
+    ``eval_units``: how many live units the draw takes for tuning and for evaluation;
+    certify: bound units exactly (the first ``certify_units`` evaluation units; None = all).
     """
 
     name: str
@@ -77,8 +98,10 @@ class ModelCfg:
     input_size: int | None
     logits: tuple[int, ...]
     layers: tuple[str, ...]
-    channels_per_layer: int
+    tune_units: int
+    eval_units: int
     certify: bool
+    certify_units: int | None
 
     @property
     def label(self) -> str:
@@ -88,7 +111,11 @@ class ModelCfg:
 
 @dataclass(frozen=True)
 class Config:
-    """A resolved ``cnn-am`` profile."""
+    """A resolved ``cnn-am`` profile.
+
+    ``grids``: optimizer -> its tuning grid; ``fixed_methods`` x ``fixed_optimizers``: the untuned
+    comparison at ``lr``; ``tune_starts``: starts per tuning unit; ``checkpoints``: budgets ``t`` whose best-so-far value every record carries (ends at ``steps``).
+    """
 
     models: tuple[ModelCfg, ...]
     methods: tuple[_methods.Method, ...]
@@ -100,6 +127,20 @@ class Config:
     dataset_limit: int | None
     certify_time_limit: float
     certify_node_limit: int | None
+    dead_epsilon: float
+    checkpoints: tuple[int, ...]
+    grids: tuple[tuple[str, tuning.Grid], ...]
+    fixed_methods: tuple[_methods.Method, ...]
+    fixed_optimizers: tuple[str, ...] = ()
+    tune_starts: int | None = None
+
+    @property
+    def tuning_starts(self) -> int:
+        """Starts per tuning unit (the first ``tune_starts`` of the unit's starts; default all)."""
+        return self.starts if self.tune_starts is None else self.tune_starts
+
+    def grid(self, optimizer: str) -> tuning.Grid:
+        return dict(self.grids)[optimizer]
 
 
 def _parse_model(r: Reader) -> ModelCfg:
@@ -115,20 +156,41 @@ def _parse_model(r: Reader) -> ModelCfg:
     input_size = r.int("input_size", None, min=4)
     logits = r.list("logits", int, [], min_len=0, min=0)
     layers = r.list("layers", str, [], min_len=0)
-    per_layer = r.int("channels_per_layer", 0 if not layers else 2, min=0, max=MAX_CHANNELS_PER_LAYER)
+    tune = r.int("tune_units", min=1, max=MAX_UNITS)
+    evaluate = r.int("eval_units", min=1, max=MAX_UNITS)
     certify = r.bool("certify", False)
+    cert_units = r.int("certify_units", None, min=0, max=MAX_UNITS)
     r.done()
-    if not logits and not (layers and per_layer):
+    if not logits and not layers:
         raise ConfigError(f"{r.where}: model {name!r} has no units (set logits and/or layers)")
-    return ModelCfg(name, weights, input_size, logits, layers, per_layer, certify)
+    return ModelCfg(name, weights, input_size, logits, layers, tune, evaluate, certify, cert_units)
+
+
+def _parse_grids(r: Reader, optimizers: tuple[str, ...]) -> tuple[tuple[str, tuning.Grid], ...]:
+    per_decade = r.int("per_decade", 2, min=1, max=12)
+    out = []
+    for opt in optimizers:
+        if opt not in r.raw:
+            raise ConfigError(f"{r.where}.{opt}: the tuning grid of optimizer {opt!r} is missing "
+                              f"(give [low, high] or [low, high, lr_min, lr_max] step sizes)")
+        values = r.list(opt, float, min_len=2, unique=False, min=GRID_LR_MIN, max=GRID_LR_MAX)
+        if len(values) not in (2, 4):
+            raise ConfigError(f"{r.where}.{opt} must be [low, high] or [low, high, lr_min, lr_max], got {list(values)}")
+        lo, hi = values[:2]
+        lr_min, lr_max = values[2:] if len(values) == 4 else (GRID_LR_MIN, GRID_LR_MAX)
+        if not lr_min <= lo <= hi <= lr_max:
+            raise ConfigError(f"{r.where}.{opt}: need lr_min <= low <= high <= lr_max, got {list(values)}")
+        out.append((opt, tuning.Grid.from_lrs(lo, hi, per_decade, lr_min=lr_min, lr_max=lr_max)))
+    r.done()
+    return tuple(out)
 
 
 def parse_config(raw: dict, *, data_dir: str | Path | None = None) -> Config:
     """Validate a raw profile table into a ``Config`` (``ConfigError`` naming the key and value).
 
     The test set of every suite model's data set must be found (in ``data_dir`` or the data module's
-    default places): ``dataset_max`` is part of the records, so a missing data set stops the run
-    before anything is written. (torchvision models have no suite data set; their records say so.)
+    default places): ``dataset_max`` (and with it the dead-unit rule) is part of the records, so a
+    missing data set stops the run before anything is written.
     """
     r = Reader(raw, NAME)
     models = tuple(_parse_model(m) for m in r.tables("models"))
@@ -145,23 +207,33 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None) -> Config:
         raise ConfigError(f"{NAME}.models lists a model twice: {labels}")
     try:
         names = _methods.parse_all(r.list("methods", str))
+        fixed = _methods.parse_all(r.list("fixed_methods", str, ["plain"]), key="fixed_methods")
     except ValueError as exc:
         raise ConfigError(f"{NAME}.{exc}") from exc
     if _methods.Method("plain") not in names:
         raise ConfigError(f"{NAME}.methods must include 'plain' (the reference), got {[m.label for m in names]}")
+    if not set(fixed) <= set(names) or _methods.Method("plain") not in fixed:
+        raise ConfigError(f"{NAME}.fixed_methods must include 'plain' and lie in methods, got "
+                          f"{[m.label for m in fixed]}")
+    optimizers = r.list("optimizers", str, ["adam"], choices=OPTIMIZERS)
+    fixed_optimizers = r.list("fixed_optimizers", str, list(optimizers), choices=optimizers)
+    starts = r.int("starts", min=1, max=MAX_STARTS)
+    steps = r.int("steps", min=1, max=MAX_STEPS)
+    checkpoints = r.list("checkpoints", int, [steps], min=1, max=steps)
     cfg = Config(
-        models=models, methods=names,
-        optimizers=r.list("optimizers", str, ["adam"], choices=OPTIMIZERS),
-        starts=r.int("starts", min=1, max=MAX_STARTS), steps=r.int("steps", min=1, max=MAX_STEPS),
+        models=models, methods=names, optimizers=optimizers,
+        starts=starts, steps=steps,
         lr=r.float("lr", min=0.0, min_exclusive=True, max=MAX_LR), seed=r.int("seed", 0, min=0, max=MAX_SEED),
         dataset_limit=r.int("dataset_limit", None, min=1, max=MAX_DATASET_LIMIT),
         certify_time_limit=r.float("certify_time_limit", 60.0, min=0.0, min_exclusive=True, max=MAX_TIME_LIMIT),
         certify_node_limit=r.int("certify_node_limit", None, min=1, max=MAX_NODE_LIMIT),
+        dead_epsilon=r.float("dead_epsilon", min=0.0),
+        checkpoints=tuple(sorted(set(checkpoints) | {steps})),
+        grids=_parse_grids(r.table("tuning"), optimizers), fixed_methods=fixed,
+        fixed_optimizers=fixed_optimizers, tune_starts=r.int("tune_starts", starts, min=1, max=starts),
     )
     r.done()
     return cfg
-
-
 # ------------------------------------------------------------------------------------------ models
 @functools.lru_cache(maxsize=8)
 def _load(name: str, weights: str, input_size: int | None, seed: int) -> zoo.ZooModel:
@@ -187,50 +259,6 @@ def _seed_of(*parts: Any) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
 
 
-def cells(cfg: Config) -> list:
-    """One cell per (model, optimizer, unit), in config order; channels are sampled with ``cfg.seed``."""
-    from benchmarks.framework.runner import Cell
-
-    out = []
-    for mi, m in enumerate(cfg.models):
-        try:
-            zm = load_model(m, cfg.seed)
-        except zoo.WeightsError as exc:
-            raise ConfigError(f"{NAME}.models[{mi}] = {m.name!r} (weights {m.weights!r}): {exc}") from exc
-        depths = _layer_depths(zm.model)
-        if m.certify and (zm.preprocess is not None or not isinstance(zm.model, nn.Sequential)):
-            raise ConfigError(f"{NAME}: model {m.name!r} cannot be certified (certify = true needs a plain "
-                              "nn.Sequential suite model such as fmnist-tiny8)")
-        with torch.no_grad():
-            x0 = torch.zeros(1, *zm.input_shape, device=next(zm.model.parameters()).device)
-            n_out = int(zm.model(zm.preprocess(x0) if zm.preprocess is not None else x0).shape[1])
-        bad = [k for k in m.logits if k >= n_out]
-        if bad:
-            raise ConfigError(f"{NAME}: logits {bad} of {m.name!r} are out of range (it has {n_out} outputs)")
-        units: list[tuple[str, str | None, int, float]] = [("logit", None, k, 1.0) for k in m.logits]
-        for layer in m.layers:
-            try:
-                n_ch = zoo.layer_channels(zm, layer)
-            except ValueError as exc:
-                raise ConfigError(f"{NAME}: model {m.name!r}: {exc}") from exc
-            if m.channels_per_layer > n_ch:
-                raise ConfigError(f"{NAME}: layer {layer!r} of {m.name!r} has {n_ch} channels, "
-                                  f"channels_per_layer={m.channels_per_layer}")
-            rng = np.random.default_rng(_seed_of(cfg.seed, m.label, layer))
-            chosen = sorted(int(c) for c in rng.choice(n_ch, size=m.channels_per_layer, replace=False))
-            units += [("channel", layer, c, depths[layer]) for c in chosen]
-        for opt in cfg.optimizers:
-            for kind, layer, idx, depth in units:
-                unit = f"logit={idx}" if kind == "logit" else f"{layer}={idx}"
-                key = _sanitize(f"{m.label},{opt},{unit}")
-                out.append(Cell(key, {"model": mi, "optimizer": opt, "kind": kind, "layer": layer,
-                                      "index": idx, "depth": depth, "unit": unit}))
-        if m.certify:
-            for kind, layer, idx, _ in units:
-                _check_certifier_takes(zm, kind, layer, idx, f"{NAME}.models[{mi}]")
-    return out
-
-
 def _check_certifier_takes(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, where: str) -> None:
     """ConfigError unless the exact certifier accepts the network of unit ``(kind, layer, index)``:
     its own layer reader (``leaves``, which every solve starts with) decides, without solving."""
@@ -254,44 +282,6 @@ def objective(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> nn.
         return objectives.logit(zm.model, index, preprocess=zm.preprocess)
     zoo.resolve_layer(zm.model, layer or "")
     return objectives.channel(zm.model, layer, index, preprocess=zm.preprocess)
-
-
-# ------------------------------------------------------------------------------------------ dataset maximum
-@functools.lru_cache(maxsize=32)
-def _dataset_max(name: str, weights: str, input_size: int | None, seed: int, kind: str, layer: str | None,
-                 limit: int | None, data_dir: str | None) -> tuple[np.ndarray, int, str]:
-    """Per-channel (or per-logit) max of ``f_u`` over the test set, for all units of one layer at once.
-
-    Each unit's values are computed with the same operations as ``f_u`` on the same batches:
-    logits ``model(x)[:, k]``; channels ``a[:, c].flatten(1).mean(1)`` of the layer output ``a``.
-    Returns (max per index, number of images, source); (empty, 0, reason) when the data is missing.
-    """
-    from benchmarks.domain import data
-
-    zm = _load(name, weights, input_size, seed)
-    if zm.dataset is None:
-        return np.zeros(0), 0, "unavailable: no suite data set for this model's input domain"
-    try:
-        ds = data.load(zm.dataset, "test", data_dir, size=zm.input_shape[-1], limit=limit)
-    except data.DataMissingError:
-        return np.zeros(0), 0, f"unavailable: {zm.dataset} not found"
-    f = objective(zm, kind, layer, 0)
-    x = ds.tensors[0]
-    device = next(zm.model.parameters()).device
-    best: torch.Tensor | None = None
-    with torch.no_grad():
-        for i in range(0, len(x), 500):
-            xb = x[i:i + 500].to(device)
-            if kind == "logit":
-                vals = f.model(zm.preprocess(xb) if zm.preprocess is not None else xb)
-            else:
-                a = f.activation(xb)
-                vals = torch.stack([a[:, c].flatten(1).mean(dim=1) if a.dim() > 2 else a[:, c]
-                                    for c in range(a.shape[1])], dim=1)
-            top = vals.max(dim=0).values
-            best = top if best is None else torch.maximum(best, top)
-    assert best is not None
-    return best.double().cpu().numpy(), int(len(x)), f"{zm.dataset}:test[:{len(x)}]"
 
 
 # ------------------------------------------------------------------------------------------ certificate
@@ -330,73 +320,337 @@ def _certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, tim
             "mip_gap": float(cert.mip_gap) if cert.mip_gap is not None else math.nan}
 
 
-# ------------------------------------------------------------------------------------------ run
-def _trace_points(trace: torch.Tensor) -> list[int]:
-    t = trace.shape[0]
-    return sorted({round(i * (t - 1) / (TRACE_POINTS - 1)) for i in range(TRACE_POINTS)})
 
 
-def _stimulus(x: torch.Tensor) -> dict[str, Any]:
-    if x.shape[-1] > STIMULUS_SIDE:
-        x = torch.nn.functional.adaptive_avg_pool2d(x[None], STIMULUS_SIDE)[0]
-    return {"shape": list(x.shape), "values": [round(float(v), 4) for v in x.flatten()]}
-
-
-def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
-    """All methods on one (model, optimizer, unit) from the same starts; one row per (method, start)."""
-    from proxygrad import maximize
-
-    p = cell.params
-    m = cfg.models[p["model"]]
-    zm = load_model(m, cfg.seed)
-    zm.model.to(getattr(ctx, "device", "cpu"))
-    if zm.preprocess is not None:
-        zm.preprocess.to(getattr(ctx, "device", "cpu"))
-    kind, layer, index = p["kind"], p["layer"], p["index"]
-    f = objective(zm, kind, layer, index)
-    seed = _seed_of(cfg.seed, cell.key)
-    data_dir = None if getattr(ctx, "data_dir", None) is None else str(ctx.data_dir)
-    maxima, n_data, source = _dataset_max(m.name, m.weights, m.input_size, cfg.seed, kind, layer,
-                                          cfg.dataset_limit, data_dir)
-    dmax = float(maxima[index]) if n_data else math.nan
-    cert: dict[str, Any] = {"upper_bound": math.nan, "incumbent": math.nan, "optimum": math.nan,
-                            "cert_status": "none", "mip_gap": math.nan}
+# ------------------------------------------------------------------------------------------ units and data
+def _pool(zm: zoo.ZooModel, m: ModelCfg, where: str) -> list[list[Unit]]:
+    """The unit groups of ``m``: its logits, then every channel of each configured layer."""
+    depths = _layer_depths(zm.model)
+    with torch.no_grad():
+        x0 = torch.zeros(1, *zm.input_shape, device=next(zm.model.parameters()).device)
+        n_out = int(zm.model(zm.preprocess(x0) if zm.preprocess is not None else x0).shape[1])
+    bad = [k for k in m.logits if k >= n_out]
+    if bad:
+        raise ConfigError(f"{NAME}: logits {bad} of {m.name!r} are out of range (it has {n_out} outputs)")
+    groups = [[Unit("logit", None, k, 1.0) for k in m.logits]] if m.logits else []
+    for layer in m.layers:
+        try:
+            n_ch = zoo.layer_channels(zm, layer)
+        except ValueError as exc:
+            raise ConfigError(f"{NAME}: model {m.name!r}: {exc}") from exc
+        groups.append([Unit("channel", layer, c, depths[layer]) for c in range(n_ch)])
     if m.certify:
-        cert = _certificate(zm, kind, layer, index, cfg.certify_time_limit, getattr(ctx, "cache_dir", None),
-                            cfg.certify_node_limit)
-    rows: list[dict[str, Any]] = []
-    for method in cfg.methods:
-        args = method.maximize_kwargs(zm.forward_slope, cfg.steps)
-        res = maximize(f, starts=cfg.starts, seed=seed, steps=cfg.steps, lr=cfg.lr, optimizer=p["optimizer"],
-                       bounds=(-1.0, 1.0), shape=zm.input_shape, **args)
+        for g in groups:
+            for u in g[:1]:
+                _check_certifier_takes(zm, u.kind, u.layer, u.index, where)
+    return groups
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset_maxima(name: str, weights: str, input_size: int | None, seed: int, layers: tuple[str, ...],
+                    limit: int | None, data_dir: str | None) -> tuple[dict[str, float], int, str]:
+    """``max_{x in test set} f_u(x)`` of every pool unit, in one pass over the test set.
+
+    Logits ``model(x)[:, k]``; channels ``a[:, c].flatten(1).mean(1)`` of the layer output ``a`` (hooks).
+    Returns (unit label -> maximum, number of images, source); ({}, 0, reason) when the data is missing.
+    """
+    from benchmarks.domain import data
+
+    zm = _load(name, weights, input_size, seed)
+    if zm.dataset is None:
+        return {}, 0, "unavailable: no suite data set for this model's input domain"
+    try:
+        ds = data.load(zm.dataset, "test", data_dir, size=zm.input_shape[-1], limit=limit)
+    except data.DataMissingError:
+        return {}, 0, f"unavailable: {zm.dataset} not found"
+    x = ds.tensors[0]
+    device = next(zm.model.parameters()).device
+    best: dict[str, torch.Tensor] = {}
+    outputs: dict[str, torch.Tensor] = {}
+    handles = [zoo.resolve_layer(zm.model, layer).register_forward_hook(
+        lambda mod, args, out, layer=layer: outputs.__setitem__(layer, out)) for layer in layers]
+    try:
         with torch.no_grad():
-            f_best = f(res.best_input).double().cpu()
-        res.trace, res.value, res.best_step = res.trace.cpu(), res.value.cpu(), res.best_step.cpu()
-        points = _trace_points(res.trace)
-        for s in range(cfg.starts):
-            fb = float(f_best[s])
-            ub = cert["upper_bound"]
-            rows.append({
-                "model": m.label, "source": zm.source, "weights": zm.weights_label,
-                "trained": zm.trained, "model_sha256": zm.sha256 or "", "forward_slope": zm.forward_slope,
-                "optimizer": p["optimizer"], "unit": p["unit"], "unit_kind": kind,
-                "layer": "logits" if kind == "logit" else layer, "layer_depth": p["depth"], "index": index,
-                **method.columns(), "start": s, "steps": cfg.steps, "lr": cfg.lr, "seed": seed,
-                "f_start": float(res.trace[0, s]), "f_best": fb, "f_final": float(res.value[s]),
-                "best_step": int(res.best_step[s]), "grad_evals": int(res.grad_evals),
-                "dataset_max": dmax, "dataset_max_n": n_data, "dataset_max_source": source,
-                "beats_dataset": (fb > dmax) if n_data else None,
-                "upper_bound": ub, "incumbent": cert["incumbent"], "optimum": cert["optimum"],
-                "cert_status": cert["cert_status"],
-                "mip_gap": cert["mip_gap"],
-                "gap_lower": max(0.0, cert["incumbent"] - fb) if m.certify else math.nan,
-                "gap_upper": ub - fb if m.certify else math.nan,
-                "bound_ok": (fb <= ub + BOUND_TOL * max(1.0, abs(ub))) if m.certify else None,
-                "trace_steps": points, "trace": [float(res.trace[t, s]) for t in points],
-                "stimulus": _stimulus(res.best_input[s].cpu()) if s == 0 else "",
-            })
+            for i in range(0, len(x), 500):
+                xb = x[i:i + 500].to(device)
+                y = zm.model(zm.preprocess(xb) if zm.preprocess is not None else xb)
+                tops = {"logits": y.max(dim=0).values}
+                for layer in layers:
+                    a = outputs[layer]
+                    tops[layer] = (a.flatten(2).mean(dim=2) if a.dim() > 2 else a).max(dim=0).values
+                for k, v in tops.items():
+                    best[k] = v if k not in best else torch.maximum(best[k], v)
+    finally:
+        for h in handles:
+            h.remove()
+    out: dict[str, float] = {}
+    for k, v in best.items():
+        for c, value in enumerate(v.double().cpu().tolist()):
+            out[f"logit={c}" if k == "logits" else f"{k}={c}"] = float(value)
+    return out, int(len(x)), f"{zm.dataset}:test[:{len(x)}]"
+
+
+# ------------------------------------------------------------------------------------------ cells
+def _model(cfg: Config, mi: int) -> zoo.ZooModel:
+    m = cfg.models[mi]
+    try:
+        return load_model(m, cfg.seed)
+    except zoo.WeightsError as exc:
+        raise ConfigError(f"{NAME}.models[{mi}] = {m.name!r} (weights {m.weights!r}): {exc}") from exc
+
+
+def _am_key(m: ModelCfg, role: str, opt: str, method: _methods.Method, k: int | None) -> str:
+    lr = "fixed" if k is None else f"k{k}"
+    return _sanitize(f"{m.label},{role},{opt},{method.label},{lr}")
+
+
+def _units_of(survey: pd.DataFrame, role: str) -> list[list[Any]]:
+    rows = survey[survey["role"] == role].sort_values("draw")
+    return [[r.unit_kind, None if r.unit_kind == "logit" else str(r.layer), int(r.index), float(r.layer_depth)]
+            for r in rows.itertuples()]
+
+
+def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]:
+    """The cells that follow from the records of the (complete) cells ``listed``."""
+    from benchmarks.framework.runner import Cell
+
+    keys = {c.key for c in listed}
+    new: list[Any] = []
+    for mi, m in enumerate(cfg.models):
+        survey = done[(done["cell_kind"] == "survey") & (done["model"] == m.label)]
+        if survey.empty:
+            continue
+        tune_units, eval_units = _units_of(survey, "tuning"), _units_of(survey, "evaluation")
+        certs: dict[str, dict[str, Any]] | None = {}
+        if m.certify:
+            chosen = eval_units if m.certify_units is None else eval_units[: m.certify_units]
+            for u in chosen:
+                key = _sanitize(f"{m.label},certificate,{unit_of(u).label}")
+                if key not in keys:
+                    new.append(Cell(key, {"cell_kind": "certificate", "model": mi, "unit": u}))
+                    certs = None
+                elif certs is not None:
+                    row = done[done["cell"] == key].iloc[0]
+                    certs[unit_of(u).label] = {c: (None if pd.isna(row[c]) else row[c]) for c in
+                                               ("upper_bound", "incumbent", "optimum", "cert_status", "mip_gap")}
+        base = {"cell_kind": "am", "model": mi, "certs": certs}
+        for opt in cfg.optimizers:
+            grid = cfg.grid(opt)
+            for method in cfg.methods:
+                if method in cfg.fixed_methods and opt in cfg.fixed_optimizers and certs is not None:
+                    key = _am_key(m, "fixed", opt, method, None)
+                    if key not in keys:
+                        new.append(Cell(key, {**base, "role": "fixed", "optimizer": opt, "method": method.label,
+                                              "lr": cfg.lr, "lr_index": None, "units": eval_units}))
+                tried = [k for k in range(grid.k_min, grid.k_max + 1)
+                         if _am_key(m, "tuning", opt, method, k) in keys]
+                if not tried:
+                    new += [Cell(_am_key(m, "tuning", opt, method, k),
+                                 {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
+                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units,
+                                  "starts": cfg.tuning_starts}) for k in grid.initial()]
+                    continue
+                rows = done[(done["role"] == "tuning") & (done["model"] == m.label) & (done["optimizer"] == opt)
+                            & (done["method"] == method.label)]
+                choice = tuning_choices_one(rows, grid)
+                if choice.extend:
+                    new += [Cell(_am_key(m, "tuning", opt, method, k),
+                                 {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
+                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units,
+                                  "starts": cfg.tuning_starts}) for k in choice.extend]
+                elif certs is not None:
+                    key = _am_key(m, "evaluation", opt, method, choice.k)
+                    if key not in keys:
+                        new.append(Cell(key, {**base, "role": "evaluation", "optimizer": opt,
+                                              "method": method.label, "lr": choice.lr, "lr_index": choice.k,
+                                              "units": eval_units}))
+    return new
+
+
+def tuning_choices_one(rows: pd.DataFrame, grid: tuning.Grid) -> tuning.Choice:
+    """The step-size choice from one (model, optimizer, method)'s tuning records (see :func:`.analysis.tuning_choices`)."""
+    per = rows.groupby(["unit", "lr_index"], sort=False)["f_best"].max().reset_index()
+    return tuning.choose(tuning.mean_rank_scores(per, index="lr_index", units=["unit"], value="f_best"), grid)
+
+
+def cells(cfg: Config, done: pd.DataFrame | None = None) -> list:
+    """The staged cell list (see the module doc): survey cells first, then the cells that follow from
+    the stored records ``done`` of the cells listed so far, round by round (append only)."""
+    from benchmarks.framework.runner import Cell
+
+    listed = []
+    for mi, m in enumerate(cfg.models):
+        zm = _model(cfg, mi)
+        if m.certify and (zm.preprocess is not None or not isinstance(zm.model, nn.Sequential)):
+            raise ConfigError(f"{NAME}: model {m.name!r} cannot be certified (certify = true needs a plain "
+                              "nn.Sequential suite model such as fmnist-tiny8)")
+        _pool(zm, m, f"{NAME}.models[{mi}]")  # validates logits, layers and certifiability
+        listed.append(Cell(_sanitize(f"{m.label},survey"), {"cell_kind": "survey", "model": mi}))
+    if done is None or done.empty or "cell" not in done.columns:
+        return listed
+    have = set(done["cell"].dropna())
+    while all(c.key in have for c in listed):
+        rows = done[done["cell"].isin({c.key for c in listed})]
+        new = _next_cells(cfg, listed, rows)
+        if not new:
+            break
+        listed += new
+    return listed
+
+
+# ------------------------------------------------------------------------------------------ run
+COLUMNS: tuple[str, ...] = (
+    "method", "method_kind", "method_slope", "seed", "cell", "cell_kind", "role", "model", "source", "weights",
+    "trained", "model_sha256", "forward_slope", "optimizer", "unit", "unit_kind", "layer", "layer_depth", "index",
+    "draw", "dead", "certified", "start", "steps", "lr", "lr_index", "f_start", "f_best", "f_final", "best_step",
+    "grad_evals", "dataset_max", "dataset_max_n", "dataset_max_source", "beats_dataset", "upper_bound",
+    "incumbent", "optimum", "cert_status", "mip_gap", "gap_lower", "gap_upper", "bound_ok", "arrays", "array_row")
+
+
+def _row(cfg: Config, **values: Any) -> dict[str, Any]:
+    """One record with every column of the experiment (the checkpoint columns after ``f_best``)."""
+    cols = list(COLUMNS)
+    at = cols.index("f_best") + 1
+    cols[at:at] = [f"best_at_{t}" for t in cfg.checkpoints]
+    unknown = set(values) - set(cols)
+    if unknown:
+        raise ValueError(f"unknown record columns {sorted(unknown)}")
+    return {c: values.get(c) for c in cols}
+
+
+def _model_columns(m: ModelCfg, zm: zoo.ZooModel) -> dict[str, Any]:
+    return {"model": m.label, "source": zm.source, "weights": zm.weights_label, "trained": zm.trained,
+            "model_sha256": zm.sha256 or "", "forward_slope": zm.forward_slope}
+
+
+def _unit_columns(u: Unit) -> dict[str, Any]:
+    return {"unit": u.label, "unit_kind": u.kind, "layer": u.layer_label, "layer_depth": u.depth, "index": u.index}
+
+
+def _survey(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
+    mi = cell.params["model"]
+    m, zm = cfg.models[mi], _model(cfg, mi)
+    groups = _pool(zm, m, f"{NAME}.models[{mi}]")
+    data_dir = None if getattr(ctx, "data_dir", None) is None else str(ctx.data_dir)
+    maxima, n_data, source = _dataset_maxima(m.name, m.weights, m.input_size, cfg.seed, m.layers,
+                                             cfg.dataset_limit, data_dir)
+    drawn = draw(groups, seed=cfg.seed, model=m.label, dataset_max=maxima, dead_epsilon=cfg.dead_epsilon,
+                 tune_units=m.tune_units, eval_units=m.eval_units)
+    tuning.disjoint([u.label for u, r, _ in drawn if r == "tuning"], [u.label for u, r, _ in drawn if r == "evaluation"])
+    n_cert = sum(r == "evaluation" for _, r, _ in drawn) if m.certify_units is None else m.certify_units
+    rows, evaluated = [], 0
+    for u, role, pos in sorted(drawn, key=lambda t: t[2]):
+        dmax = maxima.get(u.label, math.nan)
+        certified = bool(m.certify and role == "evaluation" and evaluated < n_cert)
+        evaluated += role == "evaluation"
+        rows.append(_row(cfg, method="", method_kind="", method_slope=None, seed=cfg.seed, cell=cell.key,
+                         cell_kind="survey", role=role, **_model_columns(m, zm), **_unit_columns(u), draw=pos,
+                         dead=(dmax <= cfg.dead_epsilon) if n_data else None, certified=certified,
+                         dataset_max=dmax, dataset_max_n=n_data, dataset_max_source=source))
     return rows
 
 
+def _certificate_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
+    mi = cell.params["model"]
+    m, zm = cfg.models[mi], _model(cfg, mi)
+    u = unit_of(cell.params["unit"])
+    cert = _certificate(zm, u.kind, u.layer, u.index, cfg.certify_time_limit, getattr(ctx, "cache_dir", None),
+                        cfg.certify_node_limit)
+    data_dir = None if getattr(ctx, "data_dir", None) is None else str(ctx.data_dir)
+    maxima, n_data, source = _dataset_maxima(m.name, m.weights, m.input_size, cfg.seed, m.layers,
+                                             cfg.dataset_limit, data_dir)
+    # f_best of a certificate row is the certifier's incumbent (a value it attained), checked against its bound
+    return [_row(cfg, method="", method_kind="", method_slope=None, seed=cfg.seed, cell=cell.key,
+                 cell_kind="certificate", role="evaluation", **_model_columns(m, zm), **_unit_columns(u),
+                 certified=True, f_best=cert["incumbent"], dataset_max=maxima.get(u.label, math.nan),
+                 dataset_max_n=n_data, dataset_max_source=source, **cert)]
+
+
+def _stimulus(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[-1] > STIMULUS_SIDE:
+        x = torch.nn.functional.adaptive_avg_pool2d(x, STIMULUS_SIDE)
+    return x
+
+
+def _trace_points(steps: int) -> list[int]:
+    return sorted({round(i * steps / (TRACE_POINTS - 1)) for i in range(TRACE_POINTS)})
+
+
+def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
+    p = cell.params
+    mi = p["model"]
+    m, zm = cfg.models[mi], _model(cfg, mi)
+    device = getattr(ctx, "device", "cpu")
+    zm.model.to(device)
+    if zm.preprocess is not None:
+        zm.preprocess.to(device)
+    units = [unit_of(u) for u in p["units"]]
+    method = _methods.parse(p["method"])
+    S = int(p.get("starts", cfg.starts))
+    per_element = [u for u in units for _ in range(S)]
+    x0 = torch.cat([torch.rand((S, *zm.input_shape), generator=torch.Generator().manual_seed(
+        seed_of(cfg.seed, m.label, u.label))) * 2.0 - 1.0 for u in units]).to(device)
+    f = UnitBatch(zm.model, per_element, zm.preprocess)
+    res = _methods.run_am(method, f, x0, steps=cfg.steps, lr=float(p["lr"]), optimizer=p["optimizer"],
+                          seed=cfg.seed, forward_slope=zm.forward_slope, bounds=(-1.0, 1.0))
+    trace = res.trace.double().cpu()
+    best_at = {t: trace[: t + 1].max(dim=0).values for t in cfg.checkpoints}
+    data_dir = None if getattr(ctx, "data_dir", None) is None else str(ctx.data_dir)
+    maxima, n_data, source = _dataset_maxima(m.name, m.weights, m.input_size, cfg.seed, m.layers,
+                                             cfg.dataset_limit, data_dir)
+    points = _trace_points(cfg.steps)
+    npz = _arrays.write(ctx.out_dir, cell.key, {
+        "trace_steps": np.asarray(points, dtype=np.int64), "trace": trace[points].T.numpy(),
+        "stimulus": (_stimulus(res.best_input.detach().cpu()).numpy() if p["role"] != "tuning"
+                     else np.zeros((0, *zm.input_shape), dtype=np.float32)).astype(np.float16)}) \
+        if getattr(ctx, "out_dir", None) is not None else None
+    certs = p.get("certs") or {}
+    rows: list[dict[str, Any]] = []
+    for ui, u in enumerate(units):
+        f_u = objective(zm, u.kind, u.layer, u.index)
+        with torch.no_grad():
+            f_best = f_u(res.best_input[ui * S:(ui + 1) * S]).double().cpu()
+        dmax = maxima.get(u.label, math.nan) if n_data else math.nan
+        cert = certs.get(u.label)
+        ub = math.nan if cert is None else float(cert["upper_bound"])
+        inc = math.nan if cert is None else float(cert["incumbent"])
+        for s in range(S):
+            e = ui * S + s
+            fb = float(f_best[s])
+            rows.append(_row(
+                cfg, **method.columns(), seed=seed_of(cfg.seed, m.label, u.label), cell=cell.key, cell_kind="am",
+                role=p["role"], **_model_columns(m, zm), optimizer=p["optimizer"], **_unit_columns(u),
+                certified=cert is not None, start=s, steps=cfg.steps, lr=float(p["lr"]), lr_index=p["lr_index"],
+                f_start=float(trace[0, e]), f_best=fb, **{f"best_at_{t}": float(v[e]) for t, v in best_at.items()},
+                f_final=float(trace[-1, e]), best_step=int(res.best_step[e]), grad_evals=int(res.grad_evals),
+                dataset_max=dmax, dataset_max_n=n_data, dataset_max_source=source,
+                beats_dataset=(fb > dmax) if n_data else None,
+                upper_bound=ub, incumbent=inc,
+                optimum=math.nan if cert is None or cert["optimum"] is None else float(cert["optimum"]),
+                cert_status="none" if cert is None else cert["cert_status"],
+                mip_gap=math.nan if cert is None or cert["mip_gap"] is None else float(cert["mip_gap"]),
+                gap_lower=max(0.0, inc - fb) if cert is not None else math.nan,
+                gap_upper=ub - fb if cert is not None else math.nan,
+                bound_ok=(fb <= ub + BOUND_TOL * max(1.0, abs(ub))) if cert is not None else None,
+                arrays="" if npz is None else npz.name, array_row=e if npz is not None else None))
+    return rows
+
+
+def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
+    """The rows of one cell: a survey, a certificate, or one batched AM run (see the module doc)."""
+    kind = cell.params["cell_kind"]
+    if kind == "survey":
+        return _survey(cfg, cell, ctx)
+    if kind == "certificate":
+        return _certificate_cell(cfg, cell, ctx)
+    return _am_cell(cfg, cell, ctx)
+
+
+def extra_files(out: Path, key: str) -> list[Path]:
+    """The array file of cell ``key`` when it wrote one (the runner's marker covers it)."""
+    p = _arrays.path(out, key)
+    return [p] if p.is_file() else []
+
+
 __all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
-           "summarize", "claims"]
+           "summarize", "claims", "extra_files", "tuning_choices"]

@@ -10,7 +10,6 @@ Models with random weights carry ``[random-init]`` in every panel title.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -18,13 +17,10 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.framework import plotting
-from benchmarks.experiments.cnn_am.analysis import large_slope_method, per_unit
+from benchmarks.experiments.cnn_am import arrays
+from benchmarks.experiments.cnn_am.analysis import am_records, large_slope_method, per_unit
 
 MAX_UNITS = 6
-
-
-def _parse(value: object) -> object:
-    return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
 
 def _title(model: str, weights: str) -> str:
@@ -35,8 +31,8 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", name)
 
 
-def _image(stim: dict) -> np.ndarray:
-    x = np.asarray(stim["values"], dtype=float).reshape(stim["shape"])
+def _image(stim: np.ndarray) -> np.ndarray:
+    x = np.asarray(stim, dtype=float)
     x = np.clip((x + 1.0) / 2.0, 0.0, 1.0)  # the AM box [-1, 1] shown as [0, 1]
     return x[0] if x.shape[0] == 1 else np.transpose(x[:3], (1, 2, 0))
 
@@ -46,7 +42,7 @@ def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths: list[Path] = []
-    first = records[(records["start"] == 0) & records["stimulus"].notna() & (records["stimulus"] != "")]
+    first = records[(records["start"] == 0) & records["stimulus"].notna()]
     for (model, opt), g in first.groupby(["model", "optimizer"], sort=False):
         methods = list(dict.fromkeys(g["method"]))
         big = large_slope_method(g)
@@ -64,7 +60,7 @@ def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
                 if row.empty:
                     continue
                 r = row.iloc[0]
-                img = _image(_parse(r["stimulus"]))
+                img = _image(r["stimulus"])
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
                 ax.set_title(f"{method}\n{r['f_best']:.3g}", fontsize=6)
                 if j == 0:
@@ -78,9 +74,9 @@ def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
     """Normalized activation against step, median over units and starts, per model and method."""
     import matplotlib.pyplot as plt
 
-    df = records.copy()
-    df["trace"] = df["trace"].map(_parse)
-    df["trace_steps"] = df["trace_steps"].map(_parse)
+    df = records[records["trace"].notna()].copy()
+    if df.empty:
+        return []
     keys = ["model", "optimizer", "unit"]
     scale = (df["f_best"] - df["f_start"]).abs().groupby([df[k] for k in keys]).max()
     groups = list(df.groupby(["model", "optimizer"], sort=False))
@@ -93,9 +89,9 @@ def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
             for r in gm.itertuples():
                 s = scale.get((r.model, r.optimizer, r.unit), 0.0)
                 if s > 0:
-                    curves.append((np.asarray(r.trace, dtype=float) - r.f_start) / s)
+                    curves.append((np.asarray(r.trace[1], dtype=float) - r.f_start) / s)
             if curves:
-                ax.plot(gm["trace_steps"].iloc[0], np.median(np.vstack(curves), axis=0),
+                ax.plot(gm["trace"].iloc[0][0], np.median(np.vstack(curves), axis=0),
                         label=method, color=colours[method])
         ax.set_title(f"{_title(model, str(g['weights'].iloc[0]))} ({opt})", fontsize=8)
         ax.set_xlabel("step")
@@ -126,8 +122,45 @@ def depth_figure(records: pd.DataFrame, out: Path) -> list[Path]:
     return plotting.save(fig, out, "cnn-am-depth")
 
 
+def lr_figure(records: pd.DataFrame, out: Path) -> list[Path]:
+    """lr sensitivity: per (model, optimizer), the median over tuning units of the best value over starts,
+    scaled per unit by its largest value over step sizes and methods, against the step size; the chosen
+    step size of each method marked."""
+    import matplotlib.pyplot as plt
+
+    df = am_records(records)
+    tune = df[df["role"] == "tuning"]
+    if tune.empty:
+        return []
+    best = tune.groupby(["model", "optimizer", "method", "unit", "lr"], sort=False)["f_best"].max().reset_index()
+    scale = best.groupby(["model", "optimizer", "unit"])["f_best"].transform(lambda v: v.abs().max())
+    best["score"] = best["f_best"] / scale.replace(0.0, np.nan)
+    chosen = df[df["role"] == "evaluation"].groupby(["model", "optimizer", "method"])["lr"].first()
+    groups = list(best.groupby(["model", "optimizer"], sort=False))
+    colours = plotting.palette(list(dict.fromkeys(df["method"])))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.0 * len(groups), 2.6), squeeze=False)
+    for ax, ((model, opt), g) in zip(axes[0], groups):
+        for method, gm in g.groupby("method", sort=False):
+            med = gm.groupby("lr")["score"].median()
+            ax.plot(med.index, med.to_numpy(), marker="o", ms=3, label=method, color=colours[method])
+            if (model, opt, method) in chosen.index:
+                lr = chosen[(model, opt, method)]
+                ax.axvline(lr, color=colours[method], lw=0.6, ls=":")
+        ax.set_xscale("log")
+        ax.set_title(f"{model} ({opt})", fontsize=7)
+        ax.set_xlabel("lr")
+        ax.set_ylabel("median scaled best value")
+    axes[0][-1].legend(fontsize=5)
+    return plotting.save(fig, out, "cnn-am-lr")
+
+
 def figures(records: pd.DataFrame, out: Path) -> list[Path]:
-    """All ``cnn-am`` figures written into ``out``."""
+    """All ``cnn-am`` figures written into ``out``; the stimulus and trace figures read the run's array
+    files (:mod:`.arrays`) and are left out when the run directory keeps none."""
     plotting.setup()
     out = Path(out)
-    return stimuli_grid(records, out) + trace_figure(records, out) + depth_figure(records, out)
+    df = am_records(records)
+    main = df[df["role"] == ("evaluation" if (df["role"] == "evaluation").any() else "fixed")]
+    with_arrays = arrays.load(main, arrays.run_dir_of(records, out))
+    return (stimuli_grid(with_arrays, out) + trace_figure(with_arrays, out) + depth_figure(main, out)
+            + lr_figure(records, out))
