@@ -22,6 +22,14 @@ from benchmarks.framework.registry import EXPERIMENTS, ExperimentUnavailable, lo
 DELEGATED = {"data": "benchmarks.domain.data", "reproduce": "benchmarks.framework.reproduce"}
 
 
+def _baseline_files(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None,
+                   help="a TOML file of profiles (e.g. your project's) instead of benchmarks/configs/EXPERIMENT.toml")
+    p.add_argument("--baseline", type=Path, default=None, metavar="JSON",
+                   help="the baseline file (default results/baselines/EXPERIMENT-PROFILE.json)")
+    p.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="proxygrad-bench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -47,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="re-run a profile and compare with its committed baseline")
     c.add_argument("experiment")
     c.add_argument("--profile", required=True)
+    _baseline_files(c)
     c.add_argument("--progress", action="store_true")
 
     b = sub.add_parser("baseline", help="show (or with --update rewrite) a baseline and print the diff")
@@ -55,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--update", action="store_true", help="rewrite the baseline file")
     b.add_argument("--from", dest="from_run", type=Path, default=None, metavar="DIR",
                    help="summarize this finished run of the profile instead of re-running it")
+    _baseline_files(b)
     b.add_argument("--progress", action="store_true")
 
     sub.add_parser("data", help="make sure the data sets are available (see `data --help`)", add_help=False)
@@ -104,7 +114,8 @@ def _cmd_check(a: argparse.Namespace) -> int:
     from benchmarks.framework import baseline
 
     try:
-        ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress)
+        ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress, path=a.baseline,
+                                   config_file=a.config, data_dir=a.data)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         print(f"FAILED: {a.experiment}/{a.profile}: the rerun has records above their certified bound")
@@ -116,11 +127,13 @@ def _cmd_check(a: argparse.Namespace) -> int:
 def _cmd_baseline(a: argparse.Namespace) -> int:
     from benchmarks.framework import baseline
 
-    load(a.experiment)
-    load_profile(a.experiment, a.profile)
+    module = load(a.experiment)
+    module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config), data_dir=a.data)
     try:
-        m = None if a.from_run is None else baseline.measurement_from_run(a.from_run, a.experiment, a.profile)
-        path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m)
+        m = None if a.from_run is None else baseline.measurement_from_run(
+            a.from_run, a.experiment, a.profile, config_file=a.config, data_dir=a.data)
+        path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m,
+                                      path=a.baseline, config_file=a.config, data_dir=a.data)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         print("baseline not changed: a run with records above their certified bound is not summarized")

@@ -36,6 +36,7 @@ from proxygrad.engine import OPTIMIZERS
 
 from benchmarks.domain import data as _data
 from benchmarks.framework import methods as _methods
+from benchmarks.framework import plugins as _plugins
 from benchmarks.domain import zoo
 from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am.analysis import analyze, claims, summarize
@@ -104,10 +105,13 @@ class Config:
 
 def _parse_model(r: Reader) -> ModelCfg:
     name = r.str("name")
-    if name not in zoo.SUITE and name not in zoo.torchvision_names():
-        raise ConfigError(f"{r.where}.name: unknown model {name!r}; suite models {sorted(zoo.SUITE)} "
-                          f"or a torchvision classifier")
-    weights = r.str("weights", "suite" if name in zoo.SUITE else zoo.RANDOM_INIT)
+    if _plugins.is_spec(name):  # a model defined outside the suite (benchmarks.domain.plugin_models)
+        _plugins.model_factory(name)
+    elif name not in zoo.SUITE and name not in zoo.torchvision_names():
+        raise ConfigError(f"{r.where}.name: unknown model {name!r}; suite models {sorted(zoo.SUITE)}, "
+                          f"a torchvision classifier or a plug-in package.module:factory")
+    weights = r.str("weights", "suite" if name in zoo.SUITE else "factory" if _plugins.is_spec(name)
+                    else zoo.RANDOM_INIT)
     if name in zoo.SUITE and weights == zoo.IMAGENET:
         raise ConfigError(f"{r.where}.weights: suite model {name!r} has no ImageNet weights")
     if name not in zoo.SUITE and weights == "suite":
@@ -344,8 +348,6 @@ def _stimulus(x: torch.Tensor) -> dict[str, Any]:
 
 def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     """All methods on one (model, optimizer, unit) from the same starts; one row per (method, start)."""
-    from proxygrad import maximize
-
     p = cell.params
     m = cfg.models[p["model"]]
     zm = load_model(m, cfg.seed)
@@ -366,9 +368,9 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                             cfg.certify_node_limit)
     rows: list[dict[str, Any]] = []
     for method in cfg.methods:
-        args = method.maximize_kwargs(zm.forward_slope, cfg.steps)
-        res = maximize(f, starts=cfg.starts, seed=seed, steps=cfg.steps, lr=cfg.lr, optimizer=p["optimizer"],
-                       bounds=(-1.0, 1.0), shape=zm.input_shape, **args)
+        res = _methods.run_am(method, f, None, starts=cfg.starts, seed=seed, steps=cfg.steps, lr=cfg.lr,
+                              optimizer=p["optimizer"], bounds=(-1.0, 1.0), shape=zm.input_shape,
+                              forward_slope=zm.forward_slope)
         with torch.no_grad():
             f_best = f(res.best_input).double().cpu()
         res.trace, res.value, res.best_step = res.trace.cpu(), res.value.cpu(), res.best_step.cpu()

@@ -30,6 +30,7 @@ import numpy as np
 from proxygrad.engine import OPTIMIZERS
 
 from benchmarks.framework import methods as _methods
+from benchmarks.framework import plugins as _plugins
 from benchmarks.framework.config import ConfigError, Reader, choice
 from benchmarks.framework.runner import Cell, RunContext
 from benchmarks.experiments.toy_am.analysis import analyze, claims, summarize
@@ -101,6 +102,9 @@ def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str,
     from toy_functions import random_nets
 
     try:
+        if _plugins.is_spec(name):  # resolved and signature-checked here; built (maybe certified) per cell
+            _plugins.family_factory(name)
+            return
         for dim in dims:
             if toy_functions.optimum_kind(name) == toy_functions.CERTIFIED:
                 random_nets.check_params(name, dim, **params)
@@ -134,9 +138,11 @@ def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
     known = _family_names()
     families = []
     for fr in r.tables("families"):
-        name = choice(fr.str("name"), known, f"family in {fr.where}")
+        name = fr.str("name")
+        name = name if _plugins.is_spec(name) else choice(name, known, f"family in {fr.where}")
         params = dict(fr.table("params", {}).raw)
-        label = _safe_label(fr.str("label", name), f"{fr.where}.label")
+        label = _safe_label(fr.str("label", _plugins.default_label(name) if _plugins.is_spec(name) else name),
+                            f"{fr.where}.label")
         dims = fr.list("dims", int, min=1, max=4096)
         fr.done()
         _check_family(name, dims, cfg_seed, params, fr.where)
@@ -192,7 +198,6 @@ def _family(cfg: Config, label: str) -> Family:
 def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     """All rows of one instance: every optimizer x method x start, from the same starts."""
     import torch
-    from proxygrad import maximize
 
     fam = _family(cfg, cell.params["family"])
     dim, seed = cell.params["dim"], cell.params["seed"]
@@ -205,8 +210,8 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for opt in cfg.optimizers:
         for method in cfg.methods:
-            kw = method.maximize_kwargs(float(f.forward_slope), cfg.steps)
-            res = maximize(f, x0, steps=cfg.steps, lr=opt.lr, optimizer=opt.name, seed=seed, **kw)
+            res = _methods.run_am(method, f, x0, steps=cfg.steps, lr=opt.lr, optimizer=opt.name, seed=seed,
+                                  forward_slope=float(f.forward_slope))
             trace = res.trace.detach().cpu().numpy().astype(np.float64)      # [T+1, N]
             best_so_far = np.maximum.accumulate(trace, axis=0)
             for j in range(cfg.starts):
