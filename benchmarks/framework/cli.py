@@ -1,6 +1,6 @@
 """Command line of the suite: ``python -m benchmarks`` / ``proxygrad-bench``.
 
-Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``data``, ``reproduce``.
+Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``leaderboard``, ``data``, ``reproduce``.
 Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
 (:mod:`benchmarks.framework.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
 profile, key or value, unusable output directory, an invalid baseline, an incomplete or damaged run
@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="summarize this finished run of the profile instead of re-running it")
     _baseline_files(b)
     b.add_argument("--progress", action="store_true")
+
+    lb = sub.add_parser("leaderboard", help="LEADERBOARD.md and .csv from finished runs' records")
+    lb.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a run directory or a folder of them")
+    lb.add_argument("--out", type=Path, default=Path("results"), help="where to write them (default results)")
 
     sub.add_parser("data", help="make sure the data sets are available (see `data --help`)", add_help=False)
     sub.add_parser("reproduce", help="run every experiment and write the report (see `reproduce --help`)",
@@ -143,6 +147,15 @@ def _cmd_baseline(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_leaderboard(a: argparse.Namespace) -> int:
+    from benchmarks.framework import leaderboard
+
+    command = "python -m benchmarks leaderboard " + " ".join(d.as_posix() for d in a.dirs) + f" --out {a.out.as_posix()}"
+    for path in leaderboard.write(a.dirs, a.out, command):
+        print(path)
+    return 0
+
+
 def _delegate(command: str, args: list[str]) -> int:
     try:
         module = importlib.import_module(DELEGATED[command])
@@ -169,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(a)
         if a.command == "baseline":
             return _cmd_baseline(a)
+        if a.command == "leaderboard":
+            return _cmd_leaderboard(a)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return 1
