@@ -238,3 +238,15 @@ def test_provenance_names_the_make_command_and_what_it_runs():
             "`python -m benchmarks reproduce --profile quick --out results/quick`") in lines
     plain = render_provenance({"command": "python -m benchmarks reproduce --profile smoke --out x"})
     assert "- **Command:** `python -m benchmarks reproduce --profile smoke --out x`" in plain
+
+
+def test_report_embeds_its_figures_as_images(tmp_path: Path):
+    fig = tmp_path / "toy-am" / "figures" / "rel_gap_by_method.png"
+    table = tmp_path / "toy-am" / "tables" / "rel_gap.md"
+    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (table, fig))]
+    text = rp.write_report(tmp_path, res, PROV).read_text()
+    assert "## Figures" in text
+    assert "![toy-am: rel gap by method](toy-am/figures/rel_gap_by_method.png)" in text
+    assert "![" not in text.replace("![toy-am: rel gap by method]", "")  # tables are links, not images
+    no_fig = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (table,))]
+    assert "## Figures" not in rp.render_report(no_fig, PROV, tmp_path)
