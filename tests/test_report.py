@@ -250,3 +250,13 @@ def test_report_embeds_its_figures_as_images(tmp_path: Path):
     assert "![" not in text.replace("![toy-am: rel gap by method]", "")  # tables are links, not images
     no_fig = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (table,))]
     assert "## Figures" not in rp.render_report(no_fig, PROV, tmp_path)
+
+
+def test_readme_bibtex_names_the_suite_version_and_the_paper():
+    from benchmarks import __version__
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    bib = readme[readme.index("```bibtex"):]
+    bib = bib[: bib.index("```", 3)]
+    assert f"version = {{{__version__}}}" in bib
+    assert "10.1109/IJCNN60899.2024.10650881" in bib and "2410.16958" in bib
