@@ -194,8 +194,11 @@ def test_plugin_model_loads_through_the_zoo(example_plugins, tmp_path):
     zw = zoo.load("byo_example.models:tiny_cnn", str(path))
     assert zw.weights_label.startswith("plugin:0.1.0:file:w.pt:")
     assert all(float(p.abs().sum()) == 0 for p in zw.model.parameters())
-    with pytest.raises(zoo.WeightsError, match="byo_example.models:tiny_cnn"):
+    with pytest.raises(plugins.PluginError, match="byo_example.models:tiny_cnn.*'random-init' does not exist"):
         zoo.load("byo_example.models:tiny_cnn", "random-init")
+    (tmp_path / "bad.pt").write_bytes(b"not a state dict")
+    with pytest.raises(plugins.PluginError, match="cannot load weights file"):
+        zoo.load("byo_example.models:tiny_cnn", str(tmp_path / "bad.pt"))
 
 
 def test_plugin_family_stated_and_certified_optima_agree(example_plugins, tmp_path):

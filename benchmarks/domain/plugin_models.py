@@ -9,13 +9,14 @@ global torch RNG seeded by ``seed`` (so a randomly initialised factory is reprod
   :mod:`benchmarks.domain.adapters` has the usual ones).
 
 ``weights``: ``None`` or ``"factory"`` keeps the factory's own parameters; a path loads a local ``state_dict``
-(strictly). Layers are named as in ``module.named_modules()``. The model's ``weights_label`` (the records'
+(strictly); anything else is a PluginError (exit 2). Layers are named as in ``module.named_modules()``. The model's ``weights_label`` (the records'
 ``weights`` column) is ``plugin:<version>`` or ``plugin:<version>:file:<name>:<sha256[:12]>``, with the
 plug-in's version (:func:`benchmarks.framework.plugins.version`); its ``source`` is ``"plugin"``. The suite
 has no data set in a plug-in model's domain, so its records carry no dataset maximum.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,24 @@ class _Wrapped(nn.Module):
         return self.fn(x)
 
 
-def load(spec: str, weights: str | Path | None = None, *, seed: int = 0) -> Any:
-    """The ``ZooModel`` of the model plug-in ``spec`` (see the module doc); PluginError / WeightsError
-    naming the spec or the file."""
-    from benchmarks.domain import zoo
+def _load_state_dict(spec: str, module: nn.Module, path: Path) -> str:
+    """Load the ``state_dict`` at ``path`` into ``module`` (strictly); its sha256. PluginError naming the file."""
+    if not path.is_file():
+        raise plugins.PluginError(f"plug-in model {spec!r}: weights file {str(path)!r} does not exist (the weights "
+                                  f"of a plug-in model are {FACTORY!r}, the factory's own, or a state_dict path)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:  # a corrupt or foreign file, or one that does not fit
+        raise plugins.PluginError(f"plug-in model {spec!r}: cannot load weights file {str(path)!r}: {exc}") from exc
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
+
+def load(spec: str, weights: str | Path | None = None, *, seed: int = 0) -> dict[str, Any]:
+    """The fields of the ``ZooModel`` of the model plug-in ``spec`` (see the module doc), without
+    ``forward_slope`` (``zoo.load`` adds it); PluginError naming the spec or the weights file."""
     factory = plugins.model_factory(spec)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -77,16 +91,13 @@ def load(spec: str, weights: str | Path | None = None, *, seed: int = 0) -> Any:
     version = plugins.version(spec)
     label, digest = f"plugin:{version}", None
     if weights not in (None, FACTORY):
-        if weights == zoo.RANDOM_INIT or weights == zoo.IMAGENET or weights == "suite":
-            raise zoo.WeightsError(f"plug-in model {spec!r}: weights are {FACTORY!r} (the factory's own) or the "
-                                   f"path of a state_dict, got {weights!r}")
         path = Path(weights)
-        zoo._load_into(module, path)
-        digest = zoo.sha256_file(path)
+        digest = _load_state_dict(spec, module, path)
         label = f"{label}:file:{path.name}:{digest[:12]}"
-    zoo._finish(module)
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
     if preprocess is not None:
         preprocess.eval()
-    return zoo.ZooModel(name=spec, model=module, preprocess=preprocess, input_shape=shape,
-                        forward_slope=zoo.rectifier_slope(module), weights_label=label, source="plugin",
-                        sha256=digest, dataset=None, info={"plugin_version": version})
+    return {"name": spec, "model": module, "preprocess": preprocess, "input_shape": shape, "weights_label": label,
+            "source": "plugin", "sha256": digest, "dataset": None, "info": {"plugin_version": version}}
