@@ -269,3 +269,70 @@ def test_cnn_am_runs_a_plugin_model_and_method(tmp_path, example_plugins, fashio
     assert set(rec["method"]) == {"plain", AM}
     assert set(rec["model"]) == {"byo_example.models:tiny_cnn"} and set(rec["weights"]) == {"plugin:0.1.0"}
     assert (rec["f_best"] >= rec["f_start"]).all()
+
+
+# ------------------------------------------------------------------------------------------ done-when
+OUTSIDE = '''
+import torch
+from torch import nn
+
+
+def am(f, x0, *, steps, lr, seed):
+    """Projected gradient ascent with the plain gradient, written outside the suite."""
+    lo, hi = f.bounds
+    x = x0.clone()
+    for _ in range(steps):
+        x.requires_grad_(True)
+        (g,) = torch.autograd.grad(f(x).sum(), x)
+        x = (x.detach() + lr * g).clamp(lo, hi)
+    return x
+
+
+def model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 8 * 8, 4))
+    net.input_shape = (1, 8, 8)
+    return net
+'''
+
+
+def test_a_file_outside_the_repository_runs_through_the_smoke_profiles(tmp_path, monkeypatch, fashion_mnist_dir):
+    import tomllib
+
+    from benchmarks.framework.config import config_path
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "my_am.py").write_text(OUTSIDE)
+    monkeypatch.syspath_prepend(str(outside))  # what PYTHONPATH=elsewhere does
+    sys.modules.pop("my_am", None)
+
+    def profile(experiment: str, add_model: bool) -> Path:
+        """The suite's own smoke profile, with the plug-in method (and model) added by import path."""
+        import re
+
+        text = config_path(experiment).read_text()
+        section = text[text.index("[smoke]"): text.index("[quick]")]
+        methods = tomllib.loads(section)["smoke"]["methods"] + ["my_am:am"]
+        section = re.sub(r"^methods = \[.*?\]", "methods = [" + ", ".join(f'"{m}"' for m in methods) + "]",
+                         section, count=1, flags=re.S | re.M)
+        if add_model:
+            section += '\n[[smoke.models]]\nname = "my_am:model"\nlogits = [0, 2]\n'
+        assert tomllib.loads(section)["smoke"]["methods"] == methods
+        conf = tmp_path / f"{experiment}.toml"
+        conf.write_text(section)
+        return conf
+
+    for experiment, add_model in (("toy-am", False), ("cnn-am", True)):
+        conf = profile(experiment, add_model)
+        out = tmp_path / experiment
+        assert main(["run", experiment, "--profile", "smoke", "--config", str(conf), "--out", str(out),
+                     "--no-progress", "--data", str(fashion_mnist_dir)]) == 0
+        rec = store.load_records(out)
+        assert "my_am:am" in set(rec["method"]) and "plain" in set(rec["method"])
+        plug = rec[rec["method"] == "my_am:am"]
+        assert len(plug) == len(rec[rec["method"] == "plain"]), "the plug-in runs every cell the built-ins run"
+        assert set(plug["method_version"]) == {plugins.version("my_am:am")}
+        if add_model:
+            assert "my_am:model" in set(rec["model"])
+        assert main(["report", str(out)]) == 0
