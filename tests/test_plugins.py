@@ -252,12 +252,14 @@ def test_toy_am_records_hold_plugin_rows_beside_builtins(tmp_path, example_plugi
     assert set(plug["method_kind"]) == {"plugin-am"} and set(plug["method_version"]) == {"0.1.0"}
     assert rec.loc[rec["method"] != AM, "method_version"].isna().all()
     assert (rec["f_best"] <= rec["f_star"]).all()
+    assert store.read_meta(tmp_path / "o")["plugins"] == {AM: "0.1.0", "byo_example.toys:ramp": "0.1.0"}
     # built-in-only runs keep their header: no plug-in column
     conf.write_text(_TOY.replace(', "byo_example.am:signed_ascent"', "").replace(
         ', { name = "byo_example.toys:ramp", dims = [3] }', ""))
     assert main(["run", "toy-am", "--profile", "p", "--config", str(conf), "--out", str(tmp_path / "b"),
                  "--no-progress"]) == 0
     assert PLUGIN_VERSION not in store.load_records(tmp_path / "b").columns
+    assert "plugins" not in store.read_meta(tmp_path / "b")
 
 
 def test_cnn_am_runs_a_plugin_model_and_method(tmp_path, example_plugins, fashion_mnist_dir):

@@ -209,3 +209,22 @@ def build_family(spec: str, dim: int, seed: int, params: dict[str, Any], cache_d
 def default_label(spec: str) -> str:
     """A file-name-safe label for a plug-in family or model: the attribute name after ``:``."""
     return spec.partition(":")[2].replace(".", "_")
+
+
+def used(config: Any) -> dict[str, str]:
+    """Every plug-in spec in a resolved config (as JSON data: strings anywhere in it) -> its :func:`version`,
+    in sorted order; for ``meta.json``, so a run names the code of its plug-in families and models too."""
+    found: set[str] = set()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, str) and is_spec(x):
+            found.add(x)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+
+    walk(config)
+    return {spec: version(spec) for spec in sorted(found)}
