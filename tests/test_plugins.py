@@ -60,7 +60,7 @@ def test_version_is_the_package_version_or_the_source_hash(tmp_path, monkeypatch
     assert plugins.version(AM) == "0.1.0"  # byo_example.__version__
     _module(tmp_path, monkeypatch, "plug_noversion", "def am(f, x0, *, steps, lr, seed):\n    return x0\n")
     v = plugins.version("plug_noversion:am")
-    assert v.startswith("sha256:") and len(v) == len("sha256:") + 16
+    assert v.startswith("sha256-") and len(v) == len("sha256-") + 16 and not plugins.is_spec(v)
 
 
 @pytest.mark.parametrize("config_line, needle", [

@@ -20,7 +20,7 @@ Errors: a spec that does not parse, does not import, or resolves to the wrong ki
 before anything is written.
 
 Provenance: :func:`version` is the plug-in's package version (installed distribution, else the module's
-``__version__``), else ``sha256:<16 hex>`` of the module's source file, so a record names the code it ran.
+``__version__``), else ``sha256-<16 hex>`` of the module's source file, so a record names the code it ran.
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def resolve(spec: str) -> Any:
 @functools.lru_cache(maxsize=None)
 def version(spec: str) -> str:
     """Provenance of ``spec``'s code: its distribution's version, else the module's (or its top package's)
-    ``__version__``, else ``sha256:`` and 16 hex digits of the module's source file, else ``""``."""
+    ``__version__``, else ``sha256-`` and 16 hex digits of the module's source file, else ``""``."""
     from importlib import metadata
 
     module_name = spec.partition(":")[0]
@@ -91,7 +91,7 @@ def version(spec: str) -> str:
     except TypeError:
         source = None
     if source and Path(source).is_file():
-        return "sha256:" + hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16]
+        return "sha256-" + hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16]
     return ""
 
 
@@ -227,4 +227,10 @@ def used(config: Any) -> dict[str, str]:
                 walk(v)
 
     walk(config)
-    return {spec: version(spec) for spec in sorted(found)}
+    out = {}
+    for spec in sorted(found):
+        try:
+            out[spec] = version(spec)
+        except Exception:  # a string of the same form that names no importable module is not a plug-in
+            continue
+    return out
