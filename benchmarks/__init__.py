@@ -3,9 +3,21 @@
 Layers: :mod:`benchmarks.framework` (configs, methods, store, runner, comparisons, report, CLI) below
 :mod:`benchmarks.domain` (data, models, zoo, training loop) below :mod:`benchmarks.experiments` (one
 package per experiment). Run ``python -m benchmarks --help`` (or the console script ``proxygrad-bench``).
+
+``benchmarks.instances(experiment, profile)`` and ``benchmarks.score(experiment, profile, results)``
+(:mod:`benchmarks.public`) give the benchmark instances to run any method outside the harness, and score it.
 """
 from __future__ import annotations
 
 from benchmarks.framework.meta import __version__, suite_version
 
-__all__ = ["__version__", "suite_version"]
+__all__ = ["__version__", "suite_version", "instances", "score"]
+
+
+def __getattr__(name: str):
+    """``instances`` and ``score`` from :mod:`benchmarks.public`, imported when first asked for."""
+    if name in ("instances", "score", "Instance"):
+        from benchmarks import public
+
+        return getattr(public, name)
+    raise AttributeError(f"module 'benchmarks' has no attribute {name!r}")

@@ -24,3 +24,14 @@ def all_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("cifar-10-batches-py", "cifar-100-python"):
         (root / name).mkdir()
     return root
+
+
+#: The example package outside the suite (examples/byo_example): one AM method, one model, one toy family.
+EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "byo_example"
+
+
+@pytest.fixture()
+def example_plugins(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example plug-in package importable by its import path (as PYTHONPATH=examples/byo_example does)."""
+    monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
+    return EXAMPLE_DIR

@@ -257,3 +257,25 @@ def test_a_section_merges_only_parts_decided_by_the_same_rule():
     own = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "reproduced", "")),
                                      ("cnn-am", _claim("cnn-am", "not tested", ""))))
     assert own.mergeable and own.verdict == "reproduced"
+
+
+def test_report_embeds_its_figures_as_images(tmp_path: Path):
+    fig = tmp_path / "toy-am" / "figures" / "rel_gap_by_method.png"
+    table = tmp_path / "toy-am" / "tables" / "rel_gap.md"
+    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (table, fig))]
+    text = rp.write_report(tmp_path, res, PROV).read_text()
+    assert "## Figures" in text
+    assert "![toy-am: rel gap by method](toy-am/figures/rel_gap_by_method.png)" in text
+    assert "![" not in text.replace("![toy-am: rel gap by method]", "")  # tables are links, not images
+    no_fig = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (table,))]
+    assert "## Figures" not in rp.render_report(no_fig, PROV, tmp_path)
+
+
+def test_readme_bibtex_names_the_suite_version_and_the_paper():
+    from benchmarks import __version__
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    bib = readme[readme.index("```bibtex"):]
+    bib = bib[: bib.index("```", 3)]
+    assert f"version = {{{__version__}}}" in bib
+    assert "10.1109/IJCNN60899.2024.10650881" in bib and "2410.16958" in bib

@@ -296,6 +296,13 @@ def load(name: str, weights: str | Path | None = None, *, input_size: int | None
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    from benchmarks.framework import plugins
+
+    if plugins.is_spec(name):  # a model defined outside the suite: benchmarks.domain.plugin_models
+        from benchmarks.domain import plugin_models
+
+        fields = plugin_models.load(name, weights, seed=seed)
+        return ZooModel(**fields, forward_slope=rectifier_slope(fields["model"]))
     if name in SUITE:
         if input_size not in (None, SUITE[name].input_size):
             raise ValueError(f"suite model {name!r} has input size {SUITE[name].input_size}, "

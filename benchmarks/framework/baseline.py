@@ -44,21 +44,24 @@ def baseline_path(experiment: str, profile: str, base_dir: Path | None = None) -
     return Path(base_dir or BASELINE_DIR) / f"{experiment}-{profile}.json"
 
 
-def measure(experiment: str, profile: str, *, progress: bool = False, keep: Path | None = None) -> Measurement:
-    """Run ``experiment`` at ``profile`` into a temporary directory (or ``keep``) and summarize it."""
+def measure(experiment: str, profile: str, *, progress: bool = False, keep: Path | None = None,
+            config_file: Path | None = None, data_dir: Path | None = None) -> Measurement:
+    """Run ``experiment`` at ``profile`` (of ``config_file``, default the suite's own profiles) into a
+    temporary directory (or ``keep``) and summarize it."""
     from benchmarks.framework.registry import load
     from benchmarks.framework.runner import run
 
     module = load(experiment)
-    cfg = module.parse_config(load_profile(experiment, profile))
+    cfg = module.parse_config(load_profile(experiment, profile, config_file=config_file), data_dir=data_dir)
     with tempfile.TemporaryDirectory(prefix=f"check-{experiment}-") as tmp:
         out = Path(keep) if keep is not None else Path(tmp) / "run"
-        run(module, cfg, out, profile=profile, progress=progress)
+        run(module, cfg, out, profile=profile, progress=progress, data_dir=data_dir)
         metrics = {k: float(v) for k, v in module.summarize(store.load_records(out)).items()}
     return Measurement(metrics, config_hash(cfg))
 
 
-def measurement_from_run(out: Path, experiment: str, profile: str) -> Measurement:
+def measurement_from_run(out: Path, experiment: str, profile: str, *, config_file: Path | None = None,
+                         data_dir: Path | None = None) -> Measurement:
     """Summarize a finished run directory instead of re-running the profile.
 
     The run must be of ``experiment``, finished, and made with the profile's current config
@@ -67,7 +70,8 @@ def measurement_from_run(out: Path, experiment: str, profile: str) -> Measuremen
     from benchmarks.framework.registry import load
 
     module = load(experiment)
-    cfg_hash = config_hash(module.parse_config(load_profile(experiment, profile)))
+    cfg_hash = config_hash(module.parse_config(load_profile(experiment, profile, config_file=config_file),
+                                               data_dir=data_dir))
     meta = store.read_meta(out)
     if meta.get("experiment") != experiment or meta.get("config_hash") != cfg_hash:
         raise ConfigError(f"{out} is a run of {meta.get('experiment')!r} with config hash "
@@ -173,11 +177,16 @@ def _isnan(x: Any) -> bool:
 
 
 def check(experiment: str, profile: str, *, base_dir: Path | None = None, progress: bool = False,
-          measurement: Measurement | None = None) -> tuple[bool, list[str]]:
-    """Re-run the profile and compare with its baseline; returns ``(ok, report lines)``."""
-    path = baseline_path(experiment, profile, base_dir)
+          measurement: Measurement | None = None, path: Path | None = None, config_file: Path | None = None,
+          data_dir: Path | None = None) -> tuple[bool, list[str]]:
+    """Re-run the profile and compare with its baseline; returns ``(ok, report lines)``.
+
+    ``path``: the baseline file (default ``results/baselines/<experiment>-<profile>.json``);
+    ``config_file``: a TOML file of profiles (default the suite's own), e.g. another project's, which
+    keeps both files in its own repository."""
+    path = Path(path) if path is not None else baseline_path(experiment, profile, base_dir)
     doc = read(path)
-    m = measurement or measure(experiment, profile, progress=progress)
+    m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)
     tolerance = float(doc.get("tolerance", DEFAULT_TOLERANCE))
     base = check_metrics(doc["metrics"], path)
     regressions, notes = compare(base, m.metrics, tolerance)
@@ -193,11 +202,13 @@ def check(experiment: str, profile: str, *, base_dir: Path | None = None, progre
 
 
 def update(experiment: str, profile: str, *, base_dir: Path | None = None, progress: bool = False,
-           write: bool = True, measurement: Measurement | None = None) -> tuple[Path, list[str]]:
-    """Measure the profile and (if ``write``) rewrite its baseline; returns the path and the diff lines."""
-    path = baseline_path(experiment, profile, base_dir)
+           write: bool = True, measurement: Measurement | None = None, path: Path | None = None,
+           config_file: Path | None = None, data_dir: Path | None = None) -> tuple[Path, list[str]]:
+    """Measure the profile and (if ``write``) rewrite its baseline; returns the path and the diff lines.
+    ``path`` and ``config_file`` as in :func:`check`."""
+    path = Path(path) if path is not None else baseline_path(experiment, profile, base_dir)
     old: dict[str, Any] = read(path, require_metrics=False) if path.is_file() else {"metrics": {}}
-    m = measurement or measure(experiment, profile, progress=progress)
+    m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)
     old_metrics = {k: (float(v) if _is_number(v) else math.nan) for k, v in old["metrics"].items()}
     lines = diff(old_metrics, m.metrics)
     if write:
@@ -214,7 +225,9 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
             "suite_version": suite_version(),
             "tolerance": old.get("tolerance", DEFAULT_TOLERANCE),
             "direction": "higher is better for every metric; check fails when current < baseline - tolerance",
-            "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update",
+            "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update"
+                            + ("" if config_file is None else f" --config {Path(config_file).name}"
+                               f" --baseline {path.name}"),
             "metrics": dict(sorted(m.metrics.items())),
         }
         store.atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -1,6 +1,6 @@
 """Command line of the suite: ``python -m benchmarks`` / ``proxygrad-bench``.
 
-Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``data``, ``reproduce``.
+Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``leaderboard``, ``data``, ``reproduce``.
 Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
 (:mod:`benchmarks.framework.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
 profile, key or value, unusable output directory, an invalid baseline, an incomplete or damaged run
@@ -20,6 +20,14 @@ from benchmarks.framework.config import ConfigError, load_profile, profiles
 from benchmarks.framework.registry import EXPERIMENTS, ExperimentUnavailable, load, present
 
 DELEGATED = {"data": "benchmarks.domain.data", "reproduce": "benchmarks.framework.reproduce"}
+
+
+def _baseline_files(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None,
+                   help="a TOML file of profiles (e.g. your project's) instead of benchmarks/configs/EXPERIMENT.toml")
+    p.add_argument("--baseline", type=Path, default=None, metavar="JSON",
+                   help="the baseline file (default results/baselines/EXPERIMENT-PROFILE.json)")
+    p.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="re-run a profile and compare with its committed baseline")
     c.add_argument("experiment")
     c.add_argument("--profile", required=True)
+    _baseline_files(c)
     c.add_argument("--progress", action="store_true")
 
     b = sub.add_parser("baseline", help="show (or with --update rewrite) a baseline and print the diff")
@@ -55,7 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--update", action="store_true", help="rewrite the baseline file")
     b.add_argument("--from", dest="from_run", type=Path, default=None, metavar="DIR",
                    help="summarize this finished run of the profile instead of re-running it")
+    _baseline_files(b)
     b.add_argument("--progress", action="store_true")
+
+    lb = sub.add_parser("leaderboard", help="LEADERBOARD.md and .csv from finished runs' records")
+    lb.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a run directory or a folder of them")
+    lb.add_argument("--out", type=Path, default=Path("results"), help="where to write them (default results)")
 
     sub.add_parser("data", help="make sure the data sets are available (see `data --help`)", add_help=False)
     sub.add_parser("reproduce", help="run every experiment and write the report (see `reproduce --help`)",
@@ -104,7 +118,8 @@ def _cmd_check(a: argparse.Namespace) -> int:
     from benchmarks.framework import baseline
 
     try:
-        ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress)
+        ok, lines = baseline.check(a.experiment, a.profile, progress=a.progress, path=a.baseline,
+                                   config_file=a.config, data_dir=a.data)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         print(f"FAILED: {a.experiment}/{a.profile}: the rerun has records above their certified bound")
@@ -116,17 +131,28 @@ def _cmd_check(a: argparse.Namespace) -> int:
 def _cmd_baseline(a: argparse.Namespace) -> int:
     from benchmarks.framework import baseline
 
-    load(a.experiment)
-    load_profile(a.experiment, a.profile)
+    module = load(a.experiment)
+    module.parse_config(load_profile(a.experiment, a.profile, config_file=a.config), data_dir=a.data)
     try:
-        m = None if a.from_run is None else baseline.measurement_from_run(a.from_run, a.experiment, a.profile)
-        path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m)
+        m = None if a.from_run is None else baseline.measurement_from_run(
+            a.from_run, a.experiment, a.profile, config_file=a.config, data_dir=a.data)
+        path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m,
+                                      path=a.baseline, config_file=a.config, data_dir=a.data)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         print("baseline not changed: a run with records above their certified bound is not summarized")
         return 1
     print("\n".join(lines) if lines else "no change")
     print(f"{'wrote' if a.update else 'unchanged (pass --update to rewrite)'}: {path}")
+    return 0
+
+
+def _cmd_leaderboard(a: argparse.Namespace) -> int:
+    from benchmarks.framework import leaderboard
+
+    command = "python -m benchmarks leaderboard " + " ".join(d.as_posix() for d in a.dirs) + f" --out {a.out.as_posix()}"
+    for path in leaderboard.write(a.dirs, a.out, command):
+        print(path)
     return 0
 
 
@@ -156,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(a)
         if a.command == "baseline":
             return _cmd_baseline(a)
+        if a.command == "leaderboard":
+            return _cmd_leaderboard(a)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return 1

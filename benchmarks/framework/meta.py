@@ -4,7 +4,8 @@ Keys: ``experiment``, ``profile``, ``config`` (the resolved config as JSON data)
 (sha256 of its canonical JSON), ``cells`` (the canonical cell order), ``suite_version``, ``versions``
 (python, torch, numpy, scipy, pandas), ``git_commit`` (or ``"unknown"``), ``machine`` (hostname,
 platform, processor, cpu_count), ``device``, ``executor``, ``started_utc``, ``finished_utc`` (null until
-the run completes) and ``resumed_utc`` (one time per resume).
+the run completes), ``resumed_utc`` (one time per resume) and, for a config that names plug-ins,
+``plugins`` (spec -> version, :func:`benchmarks.framework.plugins.used`).
 """
 from __future__ import annotations
 
@@ -88,7 +89,12 @@ def machine() -> dict[str, Any]:
 
 def build_meta(experiment: str, profile: str | None, cfg: Any, cell_keys: list[str], *, device: str,
                executor: str) -> dict[str, Any]:
-    """A new meta dict for a run that starts now (``finished_utc`` is None until :func:`finish`)."""
+    """A new meta dict for a run that starts now (``finished_utc`` is None until :func:`finish`); with
+    ``plugins`` (spec -> version) when the config names code outside the suite."""
+    from benchmarks.framework.plugins import used
+
+    config = to_jsonable(cfg)
+    extra = {"plugins": used(config)} if used(config) else {}
     return {
         "experiment": experiment,
         "profile": profile,
@@ -104,4 +110,5 @@ def build_meta(experiment: str, profile: str | None, cfg: Any, cell_keys: list[s
         "started_utc": utc_now(),
         "finished_utc": None,
         "resumed_utc": [],
+        **extra,
     }

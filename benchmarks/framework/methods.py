@@ -24,6 +24,14 @@ Every experiment runs a method through :func:`run_am`, the one call site of ``pr
 
 Slopes are finite and ``>= 0``. A new backward rule is one constructor in ``proxygrad/rules.py`` and one
 entry of :data:`KINDS` here.
+
+Plug-ins: a name of the form ``package.module:name`` is a method defined outside the suite
+(:mod:`benchmarks.framework.plugins`), parsed to a :class:`PluginMethod` whose kind is ``plugin-rule`` (a
+``BackwardRule``), ``plugin-schedule`` (a schedule ``step -> rule``) or ``plugin-am`` (a full AM function
+``am(f, x0, *, steps, lr, seed) -> Tensor``). Its label is the spec; its record columns add
+``method_version`` (the plug-in's version, see :func:`benchmarks.framework.plugins.version`), which the
+runner puts after the common header in every row of a run that lists a plug-in method (empty for the
+built-in ones). :func:`run_am` runs all three kinds.
 """
 from __future__ import annotations
 
@@ -172,12 +180,75 @@ class Method:
         return KINDS[self.kind].kwargs(self.slope, float(forward_slope), steps)
 
 
+PLUGIN_KINDS: tuple[str, ...] = ("plugin-rule", "plugin-schedule", "plugin-am")
+"""Kinds of methods defined outside the suite (see :mod:`benchmarks.framework.plugins`)."""
+
+
+@dataclass(frozen=True)
+class PluginMethod(Method):
+    """A method defined outside the suite: ``kind`` in :data:`PLUGIN_KINDS`, its ``spec``
+    (``package.module:name``) and the plug-in's ``version``. Made by :func:`parse` from a spec."""
+
+    spec: str = ""
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in PLUGIN_KINDS:
+            raise ValueError(f"unknown plug-in method kind {self.kind!r}; known: {list(PLUGIN_KINDS)}")
+        if self.slope is not None:
+            raise ValueError(f"plug-in method {self.spec!r} takes no slope, got {self.slope!r}")
+
+    @property
+    def label(self) -> str:
+        """The spec (an output, never parsed back)."""
+        return self.spec
+
+    @property
+    def is_plain(self) -> bool:
+        return False
+
+    @property
+    def target(self) -> Any:
+        """The object the spec names (a rule, a schedule or an AM function)."""
+        from benchmarks.framework import plugins
+
+        return plugins.method(self.spec)[1]
+
+    def columns(self) -> dict[str, Any]:
+        """``method`` (the spec), ``method_kind``, ``method_slope`` (empty) and ``method_version``."""
+        return {"method": self.label, "method_kind": self.kind, "method_slope": None,
+                "method_version": self.version}
+
+    def constant_backward_slope(self, forward_slope: float) -> float:
+        """NaN: the suite does not read a constant factor out of a plug-in."""
+        return math.nan
+
+    def maximize_kwargs(self, forward_slope: float, steps: int) -> dict[str, Any]:
+        """``{"backward_slope": <the rule or schedule>, "proxy": "mixed"}``; ValueError for a full AM
+        function, which does not run through ``maximize`` (use :func:`run_am`)."""
+        if self.kind == "plugin-am":
+            raise ValueError(f"method {self.spec!r} is a full AM function: run it with methods.run_am")
+        Method.maximize_kwargs(Method("plain"), forward_slope, steps)  # the same argument checks
+        return {"backward_slope": self.target, "proxy": "mixed"}
+
+
+def has_plugins(methods: Any) -> bool:
+    """True when the sequence ``methods`` holds a :class:`PluginMethod` (its records carry ``method_version``)."""
+    return any(isinstance(m, PluginMethod) for m in (methods or ()))
+
+
 def parse(name: str) -> Method:
-    """The method named ``name`` (``kind``, ``kind-<slope>`` or an alias); ValueError naming it otherwise."""
+    """The method named ``name`` (``kind``, ``kind-<slope>``, an alias or a plug-in spec
+    ``package.module:name``); ValueError naming it otherwise (a ``PluginError`` for a bad plug-in)."""
     if isinstance(name, Method):
         return name
     if not isinstance(name, str):
         raise ValueError(f"method name must be a string, got {name!r}")
+    from benchmarks.framework import plugins
+
+    if plugins.is_spec(name):
+        kind, _ = plugins.method(name)
+        return PluginMethod(f"plugin-{kind}", None, spec=name, version=plugins.version(name))
     name = ALIASES.get(name, name)
     if name in KINDS:
         if KINDS[name].slope == "required":
@@ -212,12 +283,20 @@ def parse_all(names: list[str], key: str = "methods") -> tuple[Method, ...]:
 
 def run_am(method: Method, f: Any, x0: Any, *, steps: int, lr: float, optimizer: Any, seed: int,
            forward_slope: float, callback: Callable[..., None] | None = None, **maximize_options: Any) -> Any:
-    """Run AM with ``method`` on ``f`` from the starts ``x0`` (``[N, *shape]`` in the box); the
-    ``proxygrad.AMResult``, whose ``trace`` holds the ORIGINAL ``f`` at every step ``t = 0..T``.
+    """Run AM with ``method`` on ``f`` from the starts ``x0`` (``[N, *shape]`` in the box; ``None``: ``starts``
+    points of ``shape`` drawn as ``maximize`` draws them); the ``proxygrad.AMResult``, whose ``trace`` holds
+    the ORIGINAL ``f`` at every step ``t = 0..T``.
 
     This is the one place where an experiment's method becomes a ``maximize`` call: every experiment runs
-    every method through it, at the same ``steps``, ``lr``, ``optimizer``, ``seed`` and starts.
+    every method through it, at the same ``steps``, ``lr``, ``optimizer``, ``seed`` and starts. Built-in
+    methods, plug-in rules and plug-in schedules run through ``proxygrad.maximize``; a plug-in AM function
+    runs through :func:`benchmarks.framework.am_function.run` (same result type, see there for its trace).
     """
+    if isinstance(method, PluginMethod) and method.kind == "plugin-am":
+        from benchmarks.framework import am_function
+
+        return am_function.run(method.target, method.spec, method.version, f, x0, steps=steps, lr=lr,
+                               optimizer=optimizer, seed=seed, callback=callback, **maximize_options)
     from proxygrad import maximize
 
     kw = method.maximize_kwargs(forward_slope, steps)

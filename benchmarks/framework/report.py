@@ -234,6 +234,21 @@ def render_experiments(results: Sequence[ExperimentResult], root: Path | None) -
     return lines + [""]
 
 
+def render_figures(results: Sequence[ExperimentResult], root: Path | None) -> list[str]:
+    """The figures of every experiment embedded as Markdown images (PNG artifacts, relative to ``root``),
+    so the report reads on its own; nothing when no experiment wrote a figure."""
+    lines: list[str] = []
+    for r in results:
+        pngs = [p for p in r.artifacts if p.suffix == ".png"]
+        if not pngs:
+            continue
+        lines += [f"### Figures of {r.name}", ""]
+        for p in pngs:
+            rel = p.relative_to(root) if root is not None and p.is_relative_to(root) else p
+            lines += [f"![{r.name}: {p.stem.replace('_', ' ')}]({rel.as_posix()})", ""]
+    return ["## Figures", "", *lines] if lines else []
+
+
 def render_violations(results: Sequence[ExperimentResult]) -> list[str]:
     """A section listing every experiment's bound violations, or nothing when there are none."""
     bad = [r for r in results if r.violations]
@@ -261,6 +276,7 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
     lines += [f"| {i} | {s.title} | {s.verdict} |" for i, s in enumerate(sections, 1)]
     lines += [""]
     lines += render_experiments(results, root)
+    lines += render_figures(results, root)
     lines += ["## Claims of the paper", ""]
     for i, s in enumerate(paper, 1):
         lines += render_section(i, s)

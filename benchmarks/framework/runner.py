@@ -70,8 +70,14 @@ class RunContext:
 COMMON_HEADER: tuple[str, ...] = ("experiment", "suite_version", "method", "method_kind", "method_slope", "seed")
 
 
-def stamp(experiment: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with the common header first (see :data:`COMMON_HEADER`), then their other columns.
+#: The column that follows the common header in every row of a run that lists a plug-in method (the
+#: plug-in's version; empty in the rows of built-in methods). Runs without plug-ins do not have it.
+PLUGIN_VERSION = "method_version"
+
+
+def stamp(experiment: str, rows: list[dict[str, Any]], *, plugins: bool = False) -> list[dict[str, Any]]:
+    """``rows`` with the common header first (see :data:`COMMON_HEADER`), then their other columns;
+    with ``plugins``, :data:`PLUGIN_VERSION` right after the header in every row (None where absent).
 
     ValueError naming the experiment and the column when a row lacks one of the experiment's header
     columns, or carries an ``experiment`` / ``suite_version`` that differs from the stamped one.
@@ -85,7 +91,8 @@ def stamp(experiment: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         missing = [c for c in COMMON_HEADER if c not in stamped and c not in row]
         if missing:
             raise ValueError(f"experiment {experiment!r}: row {i} lacks the common column(s) {missing}")
-        out.append({**stamped, **{c: row[c] for c in COMMON_HEADER if c not in stamped},
+        version = {PLUGIN_VERSION: row.get(PLUGIN_VERSION)} if plugins else {}
+        out.append({**stamped, **{c: row[c] for c in COMMON_HEADER if c not in stamped}, **version,
                     **{k: v for k, v in row.items() if k not in COMMON_HEADER}})
     return out
 
@@ -100,8 +107,11 @@ class CellRunner:
         self.ctx = ctx
 
     def __call__(self, cell: Cell) -> list[dict[str, Any]]:
+        from benchmarks.framework.methods import has_plugins
+
         module = importlib.import_module(self.module_name)
-        return stamp(module.NAME, module.run_cell(self.cfg, cell, self.ctx))
+        return stamp(module.NAME, module.run_cell(self.cfg, cell, self.ctx),
+                     plugins=has_plugins(getattr(self.cfg, "methods", ())))
 
 
 def _check_cells(cells: list[Cell]) -> list[str]:

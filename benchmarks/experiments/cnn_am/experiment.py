@@ -49,8 +49,9 @@ from torch import nn
 from proxygrad.engine import OPTIMIZERS
 
 from benchmarks.domain import data as _data
-from benchmarks.domain import zoo
 from benchmarks.framework import methods as _methods
+from benchmarks.framework import plugins as _plugins
+from benchmarks.domain import zoo
 from benchmarks.framework import store, tuning
 from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am import arrays as _arrays
@@ -145,10 +146,13 @@ class Config:
 
 def _parse_model(r: Reader) -> ModelCfg:
     name = r.str("name")
-    if name not in zoo.SUITE and name not in zoo.torchvision_names():
-        raise ConfigError(f"{r.where}.name: unknown model {name!r}; suite models {sorted(zoo.SUITE)} "
-                          f"or a torchvision classifier")
-    weights = r.str("weights", "suite" if name in zoo.SUITE else zoo.RANDOM_INIT)
+    if _plugins.is_spec(name):  # a model defined outside the suite (benchmarks.domain.plugin_models)
+        _plugins.model_factory(name)
+    elif name not in zoo.SUITE and name not in zoo.torchvision_names():
+        raise ConfigError(f"{r.where}.name: unknown model {name!r}; suite models {sorted(zoo.SUITE)}, "
+                          f"a torchvision classifier or a plug-in package.module:factory")
+    weights = r.str("weights", "suite" if name in zoo.SUITE else "factory" if _plugins.is_spec(name)
+                    else zoo.RANDOM_INIT)
     if name in zoo.SUITE and weights == zoo.IMAGENET:
         raise ConfigError(f"{r.where}.weights: suite model {name!r} has no ImageNet weights")
     if name not in zoo.SUITE and weights == "suite":

@@ -53,6 +53,7 @@ from proxygrad.engine import OPTIMIZERS
 
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import tuning
+from benchmarks.framework import plugins as _plugins
 from benchmarks.framework.config import ConfigError, Reader, choice
 from benchmarks.framework.runner import Cell, RunContext
 from benchmarks.experiments.toy_am.analysis import analyze, claims, summarize
@@ -128,6 +129,9 @@ def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str,
     from toy_functions import random_nets
 
     try:
+        if _plugins.is_spec(name):  # resolved and signature-checked here; built (maybe certified) per cell
+            _plugins.family_factory(name)
+            return
         for dim in dims:
             if toy_functions.optimum_kind(name) == toy_functions.CERTIFIED:
                 random_nets.check_params(name, dim, **params)
@@ -199,9 +203,11 @@ def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
     known = _family_names()
     families = []
     for fr in r.tables("families"):
-        name = choice(fr.str("name"), known, f"family in {fr.where}")
+        name = fr.str("name")
+        name = name if _plugins.is_spec(name) else choice(name, known, f"family in {fr.where}")
         params = dict(fr.table("params", {}).raw)
-        label = _safe_label(fr.str("label", name), f"{fr.where}.label")
+        label = _safe_label(fr.str("label", _plugins.default_label(name) if _plugins.is_spec(name) else name),
+                            f"{fr.where}.label")
         dims = fr.list("dims", int, min=1, max=4096)
         fr.done()
         _check_family(name, dims, cfg_seed, params, fr.where)

@@ -6,10 +6,15 @@ from typing import Any
 
 
 def build(name: str, dim: int, seed: int, params: dict[str, Any], cache_dir: Any = None):
-    """``toy_functions.get(name, dim=dim, seed=seed, **params)``; families with a certified optimum
+    """``toy_functions.get(name, dim=dim, seed=seed, **params)``, or a plug-in family's factory when ``name`` is
+    ``package.module:name`` (:func:`benchmarks.framework.plugins.build_family`); families with a certified optimum
     cache their certificates under ``cache_dir`` (None: toy_functions' default directory)."""
     import toy_functions
 
+    from benchmarks.framework import plugins
+
+    if plugins.is_spec(name):  # a family defined outside the suite (certified there when it states no optimum)
+        return plugins.build_family(name, dim, seed, params, cache_dir)
     if toy_functions.optimum_kind(name) == toy_functions.CERTIFIED and cache_dir is not None:
         return toy_functions.get(name, dim=dim, seed=seed, cache_dir=cache_dir, **params)
     return toy_functions.get(name, dim=dim, seed=seed, **params)

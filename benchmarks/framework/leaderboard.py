@@ -1,0 +1,162 @@
+"""The leaderboard: standardized numbers to cite, computed from finished run directories' records.
+
+``python -m benchmarks leaderboard results/quick --out results`` writes ``LEADERBOARD.md`` and
+``LEADERBOARD.csv`` (full precision). A directory argument is a run directory (with ``meta.json``) or a
+folder of run directories (every subfolder with a ``meta.json``); every run is verified
+(:func:`benchmarks.framework.store.verify_run`) before anything is written.
+
+One row per (experiment, benchmark, optimizer, method): the median attained fraction with its 95% CI
+(bootstrap BCa, :func:`benchmarks.framework.stats.bootstrap_ci`, seed 0) over ``n`` sampling units, with
+the run's suite version, profile and commit. Per experiment (:data:`SCORES`):
+
+- ``toy-am`` (benchmark: the toy family's label; reference ``optimum``): per (instance, start), the
+  fraction of the gap from the start to the certified optimum that AM closed,
+  ``attained = (f_best - f_start) / (f_star - f_start)`` (1 where the start is already optimal).
+- ``cnn-am`` (benchmark: the model and its weights; trained weights only): per unit, the best value over
+  starts ``F``, divided by the unit's certified upper bound ``U`` (reference ``bound``) where the unit is
+  certified, else by its dataset maximum (reference ``dataset max``; this fraction can exceed 1). Units
+  whose reference is not positive are left out and counted in ``excluded``; units without a reference
+  give no row.
+
+Experiments without an optimum or bound (``training``) have no leaderboard rows.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.framework import stats, store, tables
+from benchmarks.framework.config import ConfigError
+
+NAME = "LEADERBOARD"
+COLUMNS: tuple[str, ...] = ("experiment", "benchmark", "reference", "optimizer", "method", "method_version", "n",
+                            "median", "ci_low", "ci_high", "excluded", "suite_version", "profile", "commit")
+
+
+def _toy_scores(records: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"benchmark": records["family"].astype(str), "reference": "optimum",
+                         "optimizer": records["optimizer"].astype(str), "method": records["method"].astype(str),
+                         "method_version": _versions(records), "value": records["attained"].astype(float)})
+
+
+def _cnn_scores(records: pd.DataFrame) -> pd.DataFrame:
+    df = records[records["trained"].astype(str).str.lower() == "true"]
+    keys = ["model", "weights", "optimizer", "unit", "method"]
+    units = df.assign(method_version=_versions(df)).groupby(keys, sort=False, dropna=False).agg(
+        F=("f_best", "max"), upper_bound=("upper_bound", "first"), dataset_max=("dataset_max", "first"),
+        method_version=("method_version", "first")).reset_index()
+    bound = units["upper_bound"].astype(float)
+    dmax = units["dataset_max"].astype(float)
+    certified = bound.notna()
+    ref = np.where(certified, bound, dmax)
+    kind = np.where(certified, "bound", np.where(dmax.notna(), "dataset max", ""))
+    out = pd.DataFrame({"benchmark": units["model"].astype(str) + " (" + units["weights"].astype(str) + ")",
+                        "reference": kind, "optimizer": units["optimizer"].astype(str),
+                        "method": units["method"].astype(str), "method_version": units["method_version"],
+                        "value": np.where(ref > 0, units["F"].astype(float) / np.where(ref > 0, ref, 1.0), np.nan)})
+    return out[out["reference"] != ""]
+
+
+def _versions(records: pd.DataFrame) -> pd.Series:
+    if "method_version" not in records.columns:
+        return pd.Series([""] * len(records), index=records.index)
+    return records["method_version"].fillna("").astype(str)
+
+
+SCORES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {"toy-am": _toy_scores, "cnn-am": _cnn_scores}
+"""Experiment -> its per-sampling-unit scores (columns benchmark, reference, optimizer, method,
+method_version, value; NaN value: left out, counted in ``excluded``)."""
+
+
+def run_dirs(paths: Iterable[Path]) -> list[Path]:
+    """The run directories named by ``paths`` (each a run directory or a folder of them), in order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if (p / store.META).is_file():
+            out.append(p)
+        elif p.is_dir() and any((d / store.META).is_file() for d in sorted(p.iterdir())):
+            out += [d for d in sorted(p.iterdir()) if (d / store.META).is_file()]
+        else:
+            raise ConfigError(f"{p} is neither a run directory (no {store.META}) nor a folder of run directories")
+    return out
+
+
+def rows(out: Path) -> pd.DataFrame:
+    """The leaderboard rows of one finished run directory (empty for an experiment without scores)."""
+    meta = store.read_meta(out)
+    score = SCORES.get(str(meta.get("experiment")))
+    if score is None:
+        return pd.DataFrame(columns=list(COLUMNS))
+    scores = score(store.load_records(out))
+    result = []
+    for key, g in scores.groupby(["benchmark", "reference", "optimizer", "method"], sort=False):
+        values = g["value"].dropna().to_numpy(dtype=float)
+        iv = stats.bootstrap_ci(values) if values.size else stats.Interval(math.nan, math.nan, math.nan)
+        result.append({"experiment": meta["experiment"], **dict(zip(["benchmark", "reference", "optimizer", "method"], key)),
+                       "method_version": str(g["method_version"].iloc[0]), "n": int(values.size),
+                       "median": float(iv.estimate), "ci_low": float(iv.low), "ci_high": float(iv.high),
+                       "excluded": int(g["value"].isna().sum()), "suite_version": str(meta.get("suite_version")),
+                       "profile": str(meta.get("profile")), "commit": str(meta.get("git_commit"))})
+    return pd.DataFrame(result, columns=list(COLUMNS))
+
+
+def build(paths: Iterable[Path]) -> tuple[pd.DataFrame, list[Path]]:
+    """The leaderboard of the run directories ``paths`` (all verified first) and the runs it scored."""
+    dirs = run_dirs(paths)
+    for d in dirs:
+        store.verify_run(d)
+    dirs = [d for d in dirs if store.read_meta(d).get("experiment") in SCORES]
+    frames = [rows(d) for d in dirs]
+    frames = [f for f in frames if len(f)]
+    board = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
+    return board, dirs
+
+
+def markdown(board: pd.DataFrame, dirs: list[Path], command: str) -> str:
+    """LEADERBOARD.md: the definitions, the sources (records sha256), then one table per experiment."""
+    lines = ["# Leaderboard", "",
+             f"Generated by `{command}` from the committed records below; do not edit by hand. "
+             "Each row: the median attained fraction, its 95% bootstrap CI (BCa) and n sampling units.", "",
+             "- **toy-am** (reference `optimum`): per (instance, start), the fraction of the gap from the start "
+             "to the certified optimum closed, `(f_best - f_start) / (f_star - f_start)`.",
+             "- **cnn-am** (trained weights only): per unit, the best value over starts divided by the unit's "
+             "certified upper bound (reference `bound`), else by its dataset maximum (reference `dataset max`; "
+             "can exceed 1). Units whose reference is not positive are counted in `excluded`.",
+             "- Values are the original network's, never a proxy's. Plug-in methods (named `package.module:name`) "
+             "carry their `method_version`.",
+             "- Every method runs at its profile's step size (the records' `lr`); where a profile does not tune "
+             "it per method, a row is a number at that step size, not a method's best (REPORT.md says which "
+             "comparisons are tuned).", "", "Sources:", ""]
+    for d in dirs:
+        meta = store.read_meta(d)
+        rec = meta.get("records") or {}
+        lines.append(f"- `{d.as_posix()}`: {meta.get('experiment')}, profile {meta.get('profile')}, suite "
+                     f"{meta.get('suite_version')}, commit `{str(meta.get('git_commit'))[:12]}`, records sha256 "
+                     f"`{str(rec.get('sha256'))[:16]}` ({rec.get('rows')} rows)")
+    for exp, g in board.groupby("experiment", sort=False):
+        shown = g.drop(columns=["experiment"]).assign(commit=g["commit"].str[:12])
+        if not (shown["method_version"] != "").any():
+            shown = shown.drop(columns=["method_version"])
+        lines += ["", f"## {exp}", "", tables.to_markdown(shown.reset_index(drop=True), digits=3).rstrip()]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(board: pd.DataFrame) -> str:
+    """CSV text of the board: floats by ``repr`` (round trip), as every record file is written."""
+    records = [{c: (v.item() if hasattr(v, "item") else v) for c, v in row.items()}
+               for row in board.to_dict("records")]
+    return store.rows_to_csv(records) if records else ",".join(COLUMNS) + "\n"
+
+
+def write(paths: Iterable[Path], out_dir: Path, command: str) -> list[Path]:
+    """Write ``LEADERBOARD.md`` and ``LEADERBOARD.csv`` into ``out_dir``; returns their paths."""
+    board, dirs = build(paths)
+    out_dir = Path(out_dir)
+    csv_path, md_path = out_dir / f"{NAME}.csv", out_dir / f"{NAME}.md"
+    store.atomic_write_text(csv_path, to_csv(board))
+    store.atomic_write_text(md_path, markdown(board, dirs, command))
+    return [md_path, csv_path]

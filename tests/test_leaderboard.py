@@ -1,0 +1,71 @@
+"""The leaderboard: generated from finished runs' records, one row per (experiment, benchmark, optimizer,
+method) with the median attained fraction, its CI and n; the committed one is what the command makes."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.framework import leaderboard, store
+from benchmarks.framework.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = """
+[p]
+seed = 0
+instances = 2
+starts = 3
+steps = 10
+targets = [1e-1]
+methods = ["plain", "proxy-0.5", "byo_example.am:signed_ascent"]
+optimizers = [{ name = "adam", lr = 0.05 }]
+families = [{ name = "dead_unit", dims = [2] }, { name = "byo_example.toys:ramp", dims = [3] }]
+"""
+
+
+@pytest.fixture()
+def toy_run(tmp_path, example_plugins) -> Path:
+    conf = tmp_path / "c.toml"
+    conf.write_text(TOY)
+    out = tmp_path / "runs" / "toy"
+    assert main(["run", "toy-am", "--profile", "p", "--config", str(conf), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_rows_are_medians_of_the_records_with_ci_and_n(toy_run, tmp_path):
+    assert main(["leaderboard", str(toy_run.parent), "--out", str(tmp_path / "lb")]) == 0
+    board = pd.read_csv(tmp_path / "lb" / "LEADERBOARD.csv", keep_default_na=False, na_values=[""])
+    rec = store.load_records(toy_run)
+    assert len(board) == rec.groupby(["family", "optimizer", "method"]).ngroups == 6
+    for row in board.itertuples():
+        sel = rec[(rec["family"] == row.benchmark) & (rec["method"] == row.method)]
+        assert row.n == len(sel) == 6
+        assert row.median == np.median(sel["attained"])
+        assert row.ci_low <= row.median <= row.ci_high
+        assert row.suite_version == rec["suite_version"].iloc[0] and row.profile == "p"
+    plug = board[board["method"] == "byo_example.am:signed_ascent"]
+    assert set(plug["method_version"]) == {"0.1.0"}
+    md = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+    assert "byo_example.am:signed_ascent" in md and "## toy-am" in md and "records sha256" in md
+
+
+def test_a_damaged_run_is_refused_before_writing(toy_run, tmp_path, capsys):
+    cell = sorted((toy_run / store.CELLS).glob("*.csv"))[0]
+    cell.write_text(cell.read_text()[:-50])
+    assert main(["leaderboard", str(toy_run), "--out", str(tmp_path / "lb")]) == 2
+    assert cell.name in capsys.readouterr().err
+    assert not (tmp_path / "lb").exists()
+    assert main(["leaderboard", str(tmp_path / "nothing"), "--out", str(tmp_path / "lb")]) == 2
+
+
+def test_committed_leaderboard_is_what_the_command_makes(tmp_path):
+    quick = ROOT / "results" / "quick"
+    if not (quick / "toy-am" / store.META).is_file():
+        pytest.skip("no committed quick results")
+    board, _ = leaderboard.build([quick])
+    committed = pd.read_csv(ROOT / "results" / "LEADERBOARD.csv", keep_default_na=False, na_values=[""])
+    fresh = pd.read_csv(io.StringIO(leaderboard.to_csv(board)), keep_default_na=False, na_values=[""])
+    pd.testing.assert_frame_equal(committed, fresh)
