@@ -5,18 +5,21 @@ Layers: :mod:`benchmarks.framework` (configs, methods, store, runner, comparison
 package per experiment). Run ``python -m benchmarks --help`` (or the console script ``proxygrad-bench``).
 
 ``benchmarks.instances(experiment, profile)`` and ``benchmarks.score(experiment, profile, results)``
-(:mod:`benchmarks.public`) give the benchmark instances to run any method outside the harness, and score it.
+(:mod:`benchmarks.public`) give the benchmark instances (evaluation, or with ``role="tuning"`` the disjoint
+tuning set) to run any method outside the harness, and score it; ``benchmarks.choose_lr`` applies the
+suite's step-size rule to its tuning runs.
 """
 from __future__ import annotations
 
 from benchmarks.framework.meta import __version__, suite_version
 
-__all__ = ["__version__", "suite_version", "instances", "score"]
+__all__ = ["__version__", "suite_version", "instances", "score", "choose_lr"]
 
 
 def __getattr__(name: str):
-    """``instances`` and ``score`` from :mod:`benchmarks.public`, imported when first asked for."""
-    if name in ("instances", "score", "Instance"):
+    """``instances``, ``score``, ``choose_lr``, ``Instance``, ``Tuning`` from :mod:`benchmarks.public`, imported
+    when first asked for."""
+    if name in ("instances", "score", "choose_lr", "Instance", "Tuning"):
         from benchmarks import public
 
         return getattr(public, name)

@@ -259,6 +259,16 @@ def _instances(cfg: Config, seeds: range, dims: str = "all"):
                 yield fam, dim, seed
 
 
+def role_instances(cfg: Config, role: str) -> list[tuple[Family, int, int]]:
+    """``(family, dim, seed)`` of the ``"evaluation"`` instances (the evaluation and fixed rows') or of the
+    ``"tuning"`` instances, in cell order (ValueError for another role)."""
+    if role == "evaluation":
+        return list(_instances(cfg, evaluation_seeds(cfg)))
+    if role == "tuning":
+        return list(_instances(cfg, tuning_seeds(cfg), cfg.tuning_dims))
+    raise ValueError(f"role must be 'evaluation' or 'tuning', got {role!r}")
+
+
 def _tuned(cfg: Config) -> list[Optimizer]:
     return [o for o in cfg.optimizers if o.grid is not None]
 
@@ -439,4 +449,4 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
 
 __all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "ROLES", "Config", "parse_config", "cells", "choices", "run_cell",
            "analyze", "figures", "summarize", "claims", "build", "build_for_tuning", "draw_starts", "start_seed",
-           "evaluation_seeds", "tuning_seeds"]
+           "evaluation_seeds", "tuning_seeds", "role_instances"]
