@@ -236,8 +236,8 @@ def score(experiment: str, profile: str, results: dict[str, Any], *, method: str
     the result's value, as the suite's records), the references and ``attained`` (the leaderboard's
     fraction: toy-am ``1 - (f* - f_best) / (f* - f_start)``, 1 where the start is optimal; cnn-am
     ``f_best / U`` with ``U`` the certified bound, else the dataset maximum).  ``table``: per benchmark,
-    the median attained fraction with its 95% CI and n (toy-am per start, cnn-am per unit: the best over
-    starts).  ValueError naming the instance for a missing key, a wrong shape, inputs outside the box, or
+    the median attained fraction with its 95% CI and n (toy-am per start, cnn-am per unit of a trained
+    model: the best over starts).  ValueError naming the instance for a missing key, a wrong shape, inputs outside the box, or
     a value above a certified optimum or bound.
     """
     insts = insts if insts is not None else instances(experiment, profile, role=role, config_file=config_file,
@@ -256,7 +256,8 @@ def score(experiment: str, profile: str, results: dict[str, Any], *, method: str
     df = pd.DataFrame(rows)
     table = []
     unit = "start" if experiment == "toy-am" else "unit"
-    scored = df if experiment == "toy-am" else df.groupby(
+    untrained = {i.key for i in insts if i.params.get("trained") is False}  # as the leaderboard: trained models only
+    scored = df if experiment == "toy-am" else df[~df["instance"].isin(untrained)].groupby(
         ["benchmark", "instance", "reference"], sort=False).agg(attained=("attained", "max")).reset_index()
     for (bench, kind), g in scored.groupby(["benchmark", "reference"], sort=False):
         if not kind:

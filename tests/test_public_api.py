@@ -179,3 +179,34 @@ def test_cnn_tuning_units_are_disjoint_and_start_where_the_suite_starts(fashion_
     by_k = {int(kk): {i.key: torch.tensor(g.loc[g["unit"] == i.params["unit"], "f_best"].to_numpy()) for i in tune}
             for kk, g in rec[(rec["role"] == "tuning") & (rec["method"] == "plain")].groupby("lr_index")}
     assert benchmarks.choose_lr(tune, "adam", by_k).k == int(chosen["lr_index"].iloc[0])
+
+
+CNN_UNTRAINED = """
+[p]
+methods = ["plain"]
+optimizers = ["adam"]
+starts = 2
+steps = 5
+lr = 0.05
+dead_epsilon = 1e-3
+
+[p.tuning]
+adam = [0.01, 0.1]
+
+[[p.models]]
+name = "fmnist-tiny8"
+weights = "random-init"
+logits = [0, 1, 2, 3]
+tune_units = 1
+eval_units = 2
+"""
+
+
+def test_cnn_table_keeps_to_trained_models_as_the_leaderboard(fashion_mnist_dir, tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text(CNN_UNTRAINED)
+    insts = benchmarks.instances("cnn-am", "p", config_file=conf, data_dir=fashion_mnist_dir, cache_dir=tmp_path)
+    assert len(insts) == 2 and all(i.params["trained"] is False for i in insts)
+    assert all("upper_bound" not in i.reference for i in insts)
+    rows, table = benchmarks.score("cnn-am", "p", {i.key: i.x0 for i in insts}, insts=insts)
+    assert len(rows) == 4 and table.empty
