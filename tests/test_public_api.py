@@ -206,7 +206,7 @@ def test_cnn_table_keeps_to_trained_models_as_the_leaderboard(fashion_mnist_dir,
     conf = tmp_path / "c.toml"
     conf.write_text(CNN_UNTRAINED)
     insts = benchmarks.instances("cnn-am", "p", config_file=conf, data_dir=fashion_mnist_dir, cache_dir=tmp_path)
-    assert len(insts) == 2 and all(i.params["trained"] is False for i in insts)
-    assert all("upper_bound" not in i.reference for i in insts)
+    assert insts and all(i.params["trained"] is False and i.role == "evaluation" for i in insts)
+    assert all("upper_bound" not in i.reference and i.reference["dataset_max"] > 0 for i in insts)
     rows, table = benchmarks.score("cnn-am", "p", {i.key: i.x0 for i in insts}, insts=insts)
-    assert len(rows) == 4 and table.empty
+    assert len(rows) == 2 * len(insts) and set(rows["reference"]) == {"dataset max"} and table.empty
