@@ -232,10 +232,17 @@ steps = 5
 lr = 0.05
 seed = 0
 dataset_limit = 32
+dead_epsilon = 1e-3
+
+[p.tuning]
+per_decade = 1
+adam = [0.01, 0.1, 0.01, 1.0]
 
 [[p.models]]
 name = "byo_example.models:tiny_cnn"
-logits = [1]
+logits = [1, 2]
+tune_units = 1
+eval_units = 1
 """
 
 
@@ -268,6 +275,7 @@ def test_cnn_am_runs_a_plugin_model_and_method(tmp_path, example_plugins, fashio
     assert main(["run", "cnn-am", "--profile", "p", "--config", str(conf), "--out", str(tmp_path / "o"),
                  "--no-progress", "--data", str(fashion_mnist_dir)]) == 0
     rec = store.load_records(tmp_path / "o")
+    rec = rec[rec["cell_kind"] == "am"]  # the AM rows (survey rows name no method)
     assert set(rec["method"]) == {"plain", AM}
     assert set(rec["model"]) == {"byo_example.models:tiny_cnn"} and set(rec["weights"]) == {"plugin:0.1.0"}
     assert (rec["f_best"] >= rec["f_start"]).all()
@@ -319,7 +327,7 @@ def test_a_file_outside_the_repository_runs_through_the_smoke_profiles(tmp_path,
         section = re.sub(r"^methods = \[.*?\]", "methods = [" + ", ".join(f'"{m}"' for m in methods) + "]",
                          section, count=1, flags=re.S | re.M)
         if add_model:
-            section += '\n[[smoke.models]]\nname = "my_am:model"\nlogits = [0, 2]\n'
+            section += '\n[[smoke.models]]\nname = "my_am:model"\nlogits = [0, 2]\ntune_units = 1\neval_units = 1\n'
         assert tomllib.loads(section)["smoke"]["methods"] == methods
         conf = tmp_path / f"{experiment}.toml"
         conf.write_text(section)
@@ -333,7 +341,9 @@ def test_a_file_outside_the_repository_runs_through_the_smoke_profiles(tmp_path,
         rec = store.load_records(out)
         assert "my_am:am" in set(rec["method"]) and "plain" in set(rec["method"])
         plug = rec[rec["method"] == "my_am:am"]
-        assert len(plug) == len(rec[rec["method"] == "plain"]), "the plug-in runs every cell the built-ins run"
+        ev = rec[rec["role"] == "evaluation"]
+        assert len(ev[ev["method"] == "my_am:am"]) == len(ev[ev["method"] == "plain"]) > 0, \
+            "the plug-in is evaluated on every unit and start the built-ins are"
         assert set(plug["method_version"]) == {plugins.version("my_am:am")}
         if add_model:
             assert "my_am:model" in set(rec["model"])

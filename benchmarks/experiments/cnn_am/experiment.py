@@ -516,6 +516,8 @@ def _row(cfg: Config, **values: Any) -> dict[str, Any]:
     cols = list(COLUMNS)
     at = cols.index("f_best") + 1
     cols[at:at] = [f"best_at_{t}" for t in cfg.checkpoints]
+    if "method_version" in values:  # a plug-in method's version (the runner places it after the header)
+        cols.insert(cols.index("method_slope") + 1, "method_version")
     unknown = set(values) - set(cols)
     if unknown:
         raise ValueError(f"unknown record columns {sorted(unknown)}")
