@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from toy_functions.certify import exact_maximum
-from toy_functions.certify.rounding import gamma, rounding_margin, unit_roundoff
+from toy_functions.certify.rounding import gamma, round_up, rounding_margin, unit_roundoff
 
 
 def _linear32(seed: int, n: int = 64) -> nn.Sequential:
@@ -88,7 +88,10 @@ def test_margin_formula_on_one_dot_product():
     model = _linear32(3, n=10)
     w, b = model[0].weight[0].double(), float(model[0].bias[0])
     want = float(gamma(11, unit_roundoff(torch.float32))) * (float(w.abs().sum()) + abs(b))
-    assert rounding_margin(model, (10,), (-1.0, 1.0)) == pytest.approx(want * (1 + 1e-6), rel=1e-12)
+    got = rounding_margin(model, (10,), (-1.0, 1.0))
+    assert want * (1 + 1e-6) <= got <= want * (1 + 1e-6) * (1 + 2.0 ** -7)
+    assert round_up(got) == got and round_up(0.75) == 0.75 and round_up(0.0) == 0.0
+    assert round_up(1.0 + 2.0 ** -20) == 1.0 + 2.0 ** -7
     assert unit_roundoff(torch.float32) == 2.0 ** -24 and unit_roundoff(torch.float64) == 2.0 ** -53
     with pytest.raises(ValueError, match="output_index=1"):
         rounding_margin(model, (10,), (-1.0, 1.0), 1)

@@ -30,10 +30,14 @@ input, m >= |y| the exact magnitude from interval arithmetic, and the affine lay
 
 starting from e = 0 at the input (the input is a point of the box in the dtype, exact). E is e of
 the objective output, multiplied by 1 + 1e-6 to cover the float64 evaluation of these formulas
-(each of their few thousand float64 operations errs by at most 2^-53 relative).
+(each of their few thousand float64 operations errs by at most 2^-53 relative), then rounded up
+to 8 significant bits (`round_up`). The float64 sum U + E of a certificate errs by at most one
+ulp of U, far below the 1e-6 E of slack, so fl(f)(x) <= fl(U + E) holds as computed.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -109,4 +113,15 @@ def rounding_margin(model: nn.Module, input_shape: tuple[int, ...], box: tuple[f
     flat = err.reshape(-1)
     if not 0 <= output_index < flat.size:
         raise ValueError(f"output_index={output_index!r} is not in [0, {flat.size})")
-    return float(flat[output_index]) * (1.0 + FLOAT64_SLACK)
+    return round_up(float(flat[output_index]) * (1.0 + FLOAT64_SLACK))
+
+
+def round_up(value: float, bits: int = 8) -> float:
+    """The smallest multiple of 2^(e - bits) >= value, 2^(e-1) <= value < 2^e: the margin keeps
+    `bits` significant bits, so a last-bit difference in the float64 evaluation of the formula
+    (another BLAS summation order) almost never changes it."""
+    if value <= 0.0:
+        return 0.0
+    _, e = math.frexp(value)
+    q = math.ldexp(1.0, e - bits)
+    return math.ceil(value / q) * q
