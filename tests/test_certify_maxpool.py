@@ -96,3 +96,24 @@ def test_rectifier_before_maxpool_is_moved_after_it(slope):
     slow = exact_maximum(unmoved, shape, cache_dir=False)
     assert slow.status == "optimal" and abs(slow.value - cert.value) <= 1e-9 * (1 + abs(best))
     assert cert.n_units < slow.n_units
+
+
+def test_committed_tiny14_is_certifiable_and_linearized_exactly():
+    """fmnist-tiny14 (two conv + max-pool layers): every layer is one the certifier takes, and the
+    linearized network of a logit and of a channel of each rectifier equals the model (float64)."""
+    import copy
+
+    from benchmarks.domain import zoo
+    from toy_functions.certify import check_certifiable, unit_network
+
+    zm = zoo.load("fmnist-tiny14")
+    check_certifiable(zm.model)
+    x = torch.rand(2000, *zm.input_shape, generator=torch.Generator().manual_seed(0),
+                   dtype=torch.float64) * 2 - 1
+    for kind, layer, index in (("logit", None, 3), ("channel", "1", 2), ("channel", "4", 5)):
+        net, out = unit_network(zm.model, zm.input_shape, kind, layer, index)
+        net64 = copy.deepcopy(net).double()
+        pl = linearize(net64, zm.input_shape, out, box=(-1.0, 1.0))
+        with torch.no_grad():
+            want = net64(x)[:, out].numpy()
+        assert np.abs(pl.forward(x.reshape(2000, -1).numpy()) - want).max() <= 1e-10
