@@ -17,6 +17,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Iterable, Iterator
 
 from toy_functions import exact_maximum
 from toy_functions.random_nets import mlp_net
@@ -50,7 +51,7 @@ TINY14_MODEL = {"name": "fmnist-tiny14", "logits": [0, 2, 4, 6, 8], "layers": ["
 
 
 def model_rows(model: dict | None, node_limit: int | None, solver: str,
-               profile: str = "quick") -> list[dict]:
+               profile: str = "quick") -> Iterator[dict]:
     """Every unit of one cnn-am model table (one optimizer's cells), solved cold: the profile's
     own fmnist-tiny8 table when `model` is None, else `model` in place of the profile's models."""
     import copy
@@ -63,17 +64,15 @@ def model_rows(model: dict | None, node_limit: int | None, solver: str,
     tables = [m for m in raw["models"] if m["name"] == "fmnist-tiny8"] if model is None else [model]
     cfg = cnn_am.parse_config({**raw, "models": tables})
     zm = cnn_am.load_model(cfg.models[0], cfg.seed)
-    rows = []
     for cell in cnn_am.cells(cfg):
         p = cell.params
         if p["optimizer"] != cfg.optimizers[0]:
             continue
         net, index = cnn_am.certifiable(zm, p["kind"], p["layer"], p["index"])
         net = copy.deepcopy(net).cpu()
-        rows.append(_row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
-                                               node_limit=node_limit, cache_dir=False,
-                                               solver=solver), {"seed": p["unit"]}))
-    return rows
+        yield _row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
+                                         node_limit=node_limit, cache_dir=False, solver=solver),
+                   {"seed": p["unit"]})
 
 
 def test_certifier_mlp_d8_cold(benchmark):
@@ -83,11 +82,14 @@ def test_certifier_mlp_d8_cold(benchmark):
     assert cert.status == "optimal" and cert.upper_bound - cert.value <= 1e-6
 
 
-def _table(title: str, rows: list[dict]) -> None:
+def _table(title: str, solves: Iterable[dict]) -> None:
+    """Print one row per solve as it finishes, then the summary."""
     print(f"\n{title}")
     print(f"{'unit':>8} {'status':>10} {'wall_s':>8} {'cpu_s':>8} {'binaries':>8} {'nodes':>7} "
-          f"{'gap':>9} {'bound':>12}")
-    for r in rows:
+          f"{'gap':>9} {'bound':>12}", flush=True)
+    rows = []
+    for r in solves:
+        rows.append(r)
         print(f"{r['seed']!s:>8} {r['status']:>10} {r['wall_s']:>8.3f} {r['cpu_s']:>8.3f} "
               f"{r['binaries']:>8} {r['nodes']:>7} {r['gap']:>9.2e} {r['bound']:>12.6g}", flush=True)
     walls = [r["wall_s"] for r in rows]
@@ -115,7 +117,7 @@ def main() -> None:
                                                 ("d16", 16, (32, 32), args.big_seeds, args.big_limit)):
             if part in parts:
                 _table(f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit}",
-                       [solve_row(dim, widths, seed, limit, solver) for seed in range(seeds)])
+                       (solve_row(dim, widths, seed, limit, solver) for seed in range(seeds)))
         if "tiny8" in parts:
             _table(f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
                    model_rows(None, args.tiny8_node_limit, solver))
