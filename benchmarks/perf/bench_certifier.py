@@ -5,7 +5,7 @@ As a script it prints the full table, cold solves, no cache:
 
     .venv/bin/python -m benchmarks.perf.bench_certifier     # HiGHS and SCIP: d=8 (16,16) seeds 0-19,
                                   # d=16 (32,32) seeds 0-3 (60 s limit), fmnist-tiny8 quick units
-                                  # (10000 nodes), the fmnist-tiny14 units of TINY14_MODEL (300 nodes)
+                                  # (10000 nodes), the fmnist-tiny14 units of TINY14_MODEL (100 nodes)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
 
 Goals: median <= 0.5 s for d = 8, widths (16, 16); solved within 60 s for d = 16, widths (32, 32).
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--big-seeds", type=int, default=4)
     parser.add_argument("--big-limit", type=float, default=60.0)
     parser.add_argument("--tiny8-node-limit", type=int, default=10000)
-    parser.add_argument("--tiny14-node-limit", type=int, default=300)
+    parser.add_argument("--tiny14-node-limit", type=int, default=100)
     parser.add_argument("--solvers", default="highs,scip")
     parser.add_argument("--parts", default="d8,d16,tiny8,tiny14")
     args = parser.parse_args()
