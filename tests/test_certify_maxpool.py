@@ -70,3 +70,50 @@ def test_unsupported_maxpool_settings_are_named():
         model = nn.Sequential(nn.Conv2d(1, 1, 2), layer, nn.Flatten(), nn.Linear(1, 1)).double()
         with pytest.raises(ValueError, match="MaxPool2d"):
             exact_maximum(model, (1, 4, 4), cache_dir=False)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.1])
+def test_rectifier_before_maxpool_is_moved_after_it(slope):
+    """Conv -> act -> MaxPool2d(2) is encoded as Conv -> MaxPool2d -> act (the same function, as
+    act is nondecreasing): one rectifier per window, fewer binaries, the same certified maximum as
+    brute force and as the encoding without the move."""
+    from toy_functions.certify import network
+
+    model = _pooled(5, 2, 2, slope, channels=2)
+    shape = (1, 3, 3)
+    moved = network.pool_first(network.leaves(model))
+    assert [type(m) for m in moved[1:3]] == [nn.MaxPool2d, type(model[1])]
+    net = linearize(model, shape, box=(-1.0, 1.0))
+    x = torch.rand(5000, *shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        want = model(x)[:, 0].numpy()
+    assert np.abs(net.forward(x.reshape(5000, -1).numpy()) - want).max() <= 1e-12
+    best, _ = brute_force_maximum(net, -1.0, 1.0)
+    cert = exact_maximum(model, shape, cache_dir=False)
+    assert cert.status == "optimal" and abs(cert.value - best) <= 1e-9 * (1 + abs(best))
+    unmoved = nn.Sequential(model[0], model[1], nn.Identity(), model[2], model[3], model[4])
+    assert network.pool_first(network.leaves(unmoved))[1] is model[1]  # not adjacent: kept
+    slow = exact_maximum(unmoved, shape, cache_dir=False)
+    assert slow.status == "optimal" and abs(slow.value - cert.value) <= 1e-9 * (1 + abs(best))
+    assert cert.n_units < slow.n_units
+
+
+def test_committed_tiny14_is_certifiable_and_linearized_exactly():
+    """fmnist-tiny14 (two conv + max-pool layers): every layer is one the certifier takes, and the
+    linearized network of a logit and of a channel of each rectifier equals the model (float64)."""
+    import copy
+
+    from benchmarks.domain import zoo
+    from toy_functions.certify import check_certifiable, unit_network
+
+    zm = zoo.load("fmnist-tiny14")
+    check_certifiable(zm.model)
+    x = torch.rand(2000, *zm.input_shape, generator=torch.Generator().manual_seed(0),
+                   dtype=torch.float64) * 2 - 1
+    for kind, layer, index in (("logit", None, 3), ("channel", "1", 2), ("channel", "4", 5)):
+        net, out = unit_network(zm.model, zm.input_shape, kind, layer, index)
+        net64 = copy.deepcopy(net).double()
+        pl = linearize(net64, zm.input_shape, out, box=(-1.0, 1.0))
+        with torch.no_grad():
+            want = net64(x)[:, out].numpy()
+        assert np.abs(pl.forward(x.reshape(2000, -1).numpy()) - want).max() <= 1e-10

@@ -187,3 +187,22 @@ def build_seeded(seed: int, arch: str, **kwargs: Any) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------- tiny14 (certifiable)
+def _tiny14(act: Callable[[], nn.Module], c: int, k: int, s: int, **_: Any) -> nn.Module:
+    """``tiny14``: for 14x14 inputs and exact certification with max-pooling: conv(4, 3x3, no
+    padding) - act - maxpool 2 - conv(8, 3x3, no padding) - act - maxpool 2 - flatten - linear;
+    only Conv2d / Linear / rectifier / MaxPool2d (padding 0) / Flatten. Sides: s -> s - 2 ->
+    (s - 2) // 2 -> that - 2 -> halved (14 -> 12 -> 6 -> 4 -> 2)."""
+    side = ((s - 2) // 2 - 2) // 2
+    return nn.Sequential(
+        nn.Conv2d(c, 4, 3), act(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3), act(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(8 * side * side, k),
+    )
+
+
+ARCHS = ARCHS + ("tiny14",)
+_BUILDERS["tiny14"] = _tiny14
+_MIN_INPUT["tiny14"] = 10

@@ -78,6 +78,8 @@ SUITE: dict[str, SuiteModel] = {
                                    epochs=2, lr=0.05, batch_size=64, seed=0, train_limit=None),
     "fmnist-tiny8": SuiteModel("fmnist-tiny8", "tiny8", activation="relu", input_size=8,
                                epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
+    "fmnist-tiny14": SuiteModel("fmnist-tiny14", "tiny14", activation="relu", input_size=14,
+                                epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
 }
 
 

@@ -5,6 +5,7 @@ As a script it prints the full table, cold solves, no cache:
 
     .venv/bin/python -m benchmarks.perf.bench_certifier     # HiGHS and SCIP: d=8 (16,16) seeds 0-19,
                                   # d=16 (32,32) seeds 0-3 (60 s limit), fmnist-tiny8 quick units
+                                  # (10000 nodes), the fmnist-tiny14 units of TINY14_MODEL (100 nodes)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
 
 Goals: median <= 0.5 s for d = 8, widths (16, 16); solved within 60 s for d = 16, widths (32, 32).
@@ -16,6 +17,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Iterable, Iterator
 
 from toy_functions import exact_maximum
 from toy_functions.random_nets import mlp_net
@@ -43,29 +45,34 @@ def _row(solve, extra: dict) -> dict:
             "gap": cert.mip_gap, "value": cert.value, "bound": cert.upper_bound}
 
 
-def tiny8_rows(node_limit: int | None, solver: str, profile: str = "quick") -> list[dict]:
-    """Every fmnist-tiny8 unit of the cnn-am `profile` (one optimizer's cells), solved cold."""
+#: The fmnist-tiny14 units of the cnn-am quick profile (the `[[quick.models]]` table it is given).
+TINY14_MODEL = {"name": "fmnist-tiny14", "logits": [0, 2, 4, 6, 8], "layers": ["1", "4"],
+                "channels_per_layer": 2, "certify": True}
+
+
+def model_rows(model: dict | None, node_limit: int | None, solver: str,
+               profile: str = "quick") -> Iterator[dict]:
+    """Every unit of one cnn-am model table (one optimizer's cells), solved cold: the profile's
+    own fmnist-tiny8 table when `model` is None, else `model` in place of the profile's models."""
     import copy
     import tomllib
 
-    from benchmarks.config import CONFIG_DIR
-    from benchmarks.experiments import cnn_am
+    from benchmarks.experiments.cnn_am import experiment as cnn_am
+    from benchmarks.framework.config import CONFIG_DIR
 
     raw = tomllib.loads((CONFIG_DIR / "cnn-am.toml").read_text())[profile]
-    raw = {**raw, "models": [m for m in raw["models"] if m["name"] == "fmnist-tiny8"]}
-    cfg = cnn_am.parse_config(raw)
+    tables = [m for m in raw["models"] if m["name"] == "fmnist-tiny8"] if model is None else [model]
+    cfg = cnn_am.parse_config({**raw, "models": tables})
     zm = cnn_am.load_model(cfg.models[0], cfg.seed)
-    rows = []
     for cell in cnn_am.cells(cfg):
         p = cell.params
         if p["optimizer"] != cfg.optimizers[0]:
             continue
         net, index = cnn_am.certifiable(zm, p["kind"], p["layer"], p["index"])
         net = copy.deepcopy(net).cpu()
-        rows.append(_row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
-                                               node_limit=node_limit, cache_dir=False,
-                                               solver=solver), {"seed": p["unit"]}))
-    return rows
+        yield _row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
+                                         node_limit=node_limit, cache_dir=False, solver=solver),
+                   {"seed": p["unit"]})
 
 
 def test_certifier_mlp_d8_cold(benchmark):
@@ -75,11 +82,14 @@ def test_certifier_mlp_d8_cold(benchmark):
     assert cert.status == "optimal" and cert.upper_bound - cert.value <= 1e-6
 
 
-def _table(title: str, rows: list[dict]) -> None:
+def _table(title: str, solves: Iterable[dict]) -> None:
+    """Print one row per solve as it finishes, then the summary."""
     print(f"\n{title}")
     print(f"{'unit':>8} {'status':>10} {'wall_s':>8} {'cpu_s':>8} {'binaries':>8} {'nodes':>7} "
-          f"{'gap':>9} {'bound':>12}")
-    for r in rows:
+          f"{'gap':>9} {'bound':>12}", flush=True)
+    rows = []
+    for r in solves:
+        rows.append(r)
         print(f"{r['seed']!s:>8} {r['status']:>10} {r['wall_s']:>8.3f} {r['cpu_s']:>8.3f} "
               f"{r['binaries']:>8} {r['nodes']:>7} {r['gap']:>9.2e} {r['bound']:>12.6g}", flush=True)
     walls = [r["wall_s"] for r in rows]
@@ -95,9 +105,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--big-seeds", type=int, default=4)
     parser.add_argument("--big-limit", type=float, default=60.0)
-    parser.add_argument("--tiny8-node-limit", type=int, default=200)
+    parser.add_argument("--tiny8-node-limit", type=int, default=10000)
+    parser.add_argument("--tiny14-node-limit", type=int, default=100)
     parser.add_argument("--solvers", default="highs,scip")
-    parser.add_argument("--parts", default="d8,d16,tiny8")
+    parser.add_argument("--parts", default="d8,d16,tiny8,tiny14")
     args = parser.parse_args()
     parts = args.parts.split(",")
     print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}  (one solver thread)")
@@ -106,10 +117,13 @@ def main() -> None:
                                                 ("d16", 16, (32, 32), args.big_seeds, args.big_limit)):
             if part in parts:
                 _table(f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit}",
-                       [solve_row(dim, widths, seed, limit, solver) for seed in range(seeds)])
+                       (solve_row(dim, widths, seed, limit, solver) for seed in range(seeds)))
         if "tiny8" in parts:
             _table(f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
-                   tiny8_rows(args.tiny8_node_limit, solver))
+                   model_rows(None, args.tiny8_node_limit, solver))
+        if "tiny14" in parts:
+            _table(f"[{solver}] fmnist-tiny14 units {TINY14_MODEL}, node_limit={args.tiny14_node_limit}",
+                   model_rows(TINY14_MODEL, args.tiny14_node_limit, solver))
     print(f"load average at end: {os.getloadavg()}")
 
 

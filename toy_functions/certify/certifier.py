@@ -38,10 +38,11 @@ from .network import PiecewiseLinearNet, linearize
 from .solvers import BACKENDS as SOLVERS
 from .solvers import SCIP_PARAMS
 from .regions import ascent_incumbent, pattern_of, region_lp
+from .rounding import rounding_margin
 
 
 #: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
-CERTIFIER_VERSION = "3"
+CERTIFIER_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,11 @@ class Certificate:
     value: f(argmax) by a forward pass of the model; argmax: a maximiser of shape input_shape
     (float64); status: "optimal" (value is the maximum up to the 1e-9 solver gap), "time_limit" or
     "node_limit"
-    (value is only the incumbent); upper_bound: a proven bound, max f <= upper_bound;
-    mip_gap: (upper_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
+    (value is only the incumbent); upper_bound: a proven bound on the model's own forward pass in
+    its dtype, fl(f)(x) <= upper_bound for every x in the box: exact_bound (the MILP's bound on f in
+    exact arithmetic, max f <= exact_bound) plus rounding_margin (`rounding.rounding_margin`, a
+    rigorous bound on |fl(f) - f| over the box; about 1e-13 relative for float64 models, 1e-4 for
+    float32); mip_gap: (exact_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
     that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
     units; cached: read from the disk cache; key: the cache key, a hash of the linearized network,
     the box and every setting that can change the answer (`solve_settings`), so a cache hit is the
@@ -71,6 +75,8 @@ class Certificate:
     cached: bool
     key: str
     kind: str = "milp"
+    exact_bound: float = math.nan
+    rounding_margin: float = 0.0
 
     @property
     def bound(self) -> float:
@@ -85,7 +91,8 @@ class Certificate:
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary (argmax as a nested list)."""
         return {"kind": self.kind, "value": self.value, "status": self.status,
-                "upper_bound": self.upper_bound, "mip_gap": self.mip_gap,
+                "upper_bound": self.upper_bound, "exact_bound": self.exact_bound,
+                "rounding_margin": self.rounding_margin, "mip_gap": self.mip_gap,
                 "solve_seconds": self.solve_seconds, "n_binaries": self.n_binaries,
                 "n_nodes": self.n_nodes, "n_units": self.n_units, "key": self.key,
                 "argmax": self.argmax.tolist()}
@@ -245,11 +252,14 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
                                f"the solver's optimum {milp_value!r}")
         ub = min(ub, milp_value + 1e-9 * max(1.0, abs(milp_value)))
     ub = max(ub, value)
+    margin = rounding_margin(model, shape, (lo, hi), index)
     return Certificate(
         value=value,
         argmax=torch.as_tensor(x_best, dtype=torch.float64).reshape(shape),
         status=status,
-        upper_bound=ub,
+        upper_bound=ub + margin,
+        exact_bound=ub,
+        rounding_margin=margin,
         mip_gap=(ub - value) / max(1.0, abs(value)),
         solve_seconds=seconds,
         n_binaries=form.n_binaries,
@@ -273,12 +283,13 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
             value_now = _model_value(model, x, shape, index)
         if value_now != value:  # another machine's arithmetic, or a damaged record: solve afresh
             return None
-        ub = float(record["upper_bound"])
-        if not ub >= value:
+        ub, margin = float(record["exact_bound"]), float(record["rounding_margin"])
+        if not (ub >= value and margin >= 0.0 and float(record["upper_bound"]) == ub + margin):
             return None
         return Certificate(
             value=value, argmax=torch.as_tensor(x).reshape(shape), status=status,
-            upper_bound=ub, mip_gap=(ub - value) / max(1.0, abs(value)),
+            upper_bound=ub + margin, exact_bound=ub, rounding_margin=margin,
+            mip_gap=(ub - value) / max(1.0, abs(value)),
             solve_seconds=float(record["solve_seconds"]),
             n_binaries=int(record["n_binaries"]), n_nodes=int(record["n_nodes"]),
             n_units=int(record["n_units"]), cached=True, key=k)

@@ -6,7 +6,8 @@ layer (Linear, Conv1d/2d, average pooling, Flatten, BatchNorm in eval mode, Iden
 dense matrix on the flattened activations, read off by evaluating the layer on the unit basis, and
 consecutive affine layers are multiplied together.
 
-MaxPool2d (no padding, dilation 1) is rewritten exactly into rectifier layers of slope 0, given a
+A rectifier directly followed by MaxPool2d is moved after it (`pool_first`: act is nondecreasing,
+so max act(v_i) = act(max v_i)). MaxPool2d (no padding, dilation 1) is rewritten exactly into rectifier layers of slope 0, given a
 box for the input: the inputs of a window are reduced pairwise, max(a, b) = b + relu(a - b), and
 an unpaired value (and b) passes a layer as v = relu(v + M) - M with M = 1 + |lower interval bound
 of v| so that v + M > 0 over the box: a passing unit is stable and needs no binary, and a
@@ -82,7 +83,7 @@ def linearize(model: nn.Module, input_shape: tuple[int, ...],
     biases: list[np.ndarray] = []
     slopes: list[float] = []
     w_cur, b_cur = np.eye(n), np.zeros(n)  # pending affine map since the last rectifier
-    for layer in leaves(model):
+    for layer in pool_first(leaves(model)):
         if isinstance(layer, RECTIFIERS):
             s = float(layer.negative_slope) if isinstance(layer, nn.LeakyReLU) else 0.0
             if not 0.0 <= s < 1.0:
@@ -114,6 +115,23 @@ def linearize(model: nn.Module, input_shape: tuple[int, ...],
     weights.append(w_cur[output_index:output_index + 1])
     biases.append(b_cur[output_index:output_index + 1])
     return PiecewiseLinearNet(tuple(weights), tuple(biases), tuple(slopes))
+
+
+def pool_first(layers: list[nn.Module]) -> list[nn.Module]:
+    """`layers` with every rectifier that is directly followed by a MaxPool2d moved after it.
+
+    act is nondecreasing, so max_i act(v_i) = act(max_i v_i): the network is the same function,
+    and the MILP needs one rectifier per window instead of one per input (k times fewer units).
+    """
+    out = list(layers)
+    moved = True
+    while moved:
+        moved = False
+        for i in range(len(out) - 1):
+            if isinstance(out[i], RECTIFIERS) and isinstance(out[i + 1], MAX_POOLS):
+                out[i], out[i + 1] = out[i + 1], out[i]
+                moved = True
+    return out
 
 
 def _affine_matrix(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple]:
