@@ -403,6 +403,19 @@ def test_a_diverging_cell_is_recorded_and_the_sweep_continues(tmp_path, monkeypa
     assert "failed" in exp.claims(df2)[0].rationale
 
 
+def test_a_real_divergence_is_recorded_with_its_epoch_and_step(tmp_path):
+    """lr 10 (constant, no weight decay) makes seed 0's loss non-finite at epoch 3, step 2 on the smoke data."""
+    cfg = _smoke(epochs=3, lr_max=10.0, lr_schedule="constant", weight_decay=0.0, activations=["relu"],
+                 methods=["plain"])
+    cell = exp._cell(cfg, ("synthetic", "small_cnn", "relu", exp.BASELINE_METHOD), "tune", 2, 0)
+    assert cell.params["lr"] == 10.0
+    rows = exp.run_cell(cfg, cell, RunContext(out_dir=tmp_path))
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all(r["diverged"] for r in rows)
+    assert {(r["diverged_epoch"], r["diverged_step"]) for r in rows} == {(3, 2)}
+    assert math.isnan(rows[-1]["val_acc"]) and not math.isnan(rows[0]["val_acc"])
+    assert not (tmp_path / "checkpoints" / cell.key).exists()
+
+
 def test_mechanism_probe_counts_dead_units_and_gradient_norms():
     from benchmarks.experiments.training import mechanism
 
