@@ -614,3 +614,22 @@ def test_resume_over_a_garbage_checkpoint_names_it_and_recomputes_the_cell(tmp_p
         run("training", cfg, out, profile="smoke", progress=False, resume=True)
     cols = [c for c in store.load_records(ref).columns if c not in exp.TIMING_COLUMNS]
     pd.testing.assert_frame_equal(store.load_records(out)[cols], store.load_records(ref)[cols])
+
+
+def test_deep_cnn_is_a_plain_deep_stack_with_he_init_and_fits_the_probe_slots():
+    from benchmarks.experiments.training import mechanism
+
+    relu = models.build_seeded(3, "deep_cnn")
+    leaky = models.build_seeded(3, "deep_cnn", activation="leaky")
+    assert _same_state(relu, leaky)  # paired: the rectifier does not change the initial weights
+    kinds = [type(m) for m in relu.modules()]
+    assert nn.BatchNorm2d not in kinds and kinds.count(nn.ReLU) == 7
+    parametric = [m for m in relu.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(parametric) == 8 <= mechanism.SLOTS
+    for m in parametric:
+        fan_in = m.weight[0].numel()
+        assert abs(float(m.weight.detach().std()) / math.sqrt(2.0 / fan_in) - 1) < 0.25 and not m.bias.any()
+    x = torch.zeros(2, 1, 28, 28)
+    assert relu(x).shape == (2, 10)
+    row = mechanism.probe(relu, torch.randn(8, 1, 28, 28), torch.arange(8))
+    assert all(math.isfinite(row[f"dead_{i}"]) for i in range(1, 8)) and math.isnan(row["dead_8"])
