@@ -500,6 +500,9 @@ def test_verdict_rule_on_constructed_records():
     hit = (broken["variant"] == "relu/proxy-0.3") & (broken["seed"] == 0) & (broken["role"] == "final")
     broken.loc[hit, "diverged"] = True
     broken.loc[hit, "test_acc"] = math.nan
+    broken.loc[hit & (broken["epoch"] == 2), "val_acc"] = math.nan
+    cur = ana.curves(broken)
+    assert set(cur[cur["variant"] == "relu/proxy-0.3"]["runs"]) == {4} and cur["val_acc_mean"].notna().all()
     fin = ana.final_rows(broken)
     assert fin[(fin["variant"] == "relu/proxy-0.3") & (fin["seed"] == 0)]["score"].iloc[0] == 0.1
     assert ana.paired_tests(broken).set_index("variant").loc["relu/proxy-0.3", "n"] == 5

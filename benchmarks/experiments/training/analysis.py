@@ -280,11 +280,15 @@ def claims(records: pd.DataFrame) -> list[Claim]:
 
 
 def curves(records: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% t interval of validation accuracy per (dataset, arch, variant, epoch) of the final runs."""
+    """Mean and 95% t interval of validation accuracy per (dataset, arch, variant, epoch) of the final runs
+    that did not diverge (``runs``: how many; a diverged run has no accuracy after its divergence)."""
     out = []
-    for (ds, arch, v, ep), g in _role(records, "final").groupby(GROUP + ["variant", "epoch"], sort=False):
+    fin = _role(records, "final")
+    fin = fin[~fin["diverged"].astype(bool)] if not fin.empty else fin
+    for (ds, arch, v, ep), g in fin.groupby(GROUP + ["variant", "epoch"], sort=False):
         ci = stats.mean_ci(g["val_acc"].to_numpy(float))
-        out.append({"dataset": ds, "arch": arch, "variant": v, "epoch": int(ep), "val_acc_mean": ci.estimate,
+        out.append({"dataset": ds, "arch": arch, "variant": v, "epoch": int(ep), "runs": len(g),
+                    "val_acc_mean": ci.estimate,
                     "val_acc_low": ci.low, "val_acc_high": ci.high,
                     "train_loss_mean": float(np.nanmean(g["train_loss"].to_numpy(float)))})
     return pd.DataFrame(out)
