@@ -20,6 +20,7 @@ import math
 import time
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -39,7 +40,17 @@ ROW_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "test_loss", "t
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the epoch and step."""
+    """The training loss became NaN or infinite; the message names the epoch and step.
+
+    ``epoch`` / ``step`` (1-based) locate the first non-finite loss; ``rows`` are the rows of the epochs
+    finished before it (a caller may record the divergence as a result instead of stopping).
+    """
+
+    def __init__(self, message: str, *, epoch: int = 0, step: int = 0, rows: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.rows = list(rows or [])
 
 
 def lr_at(step: int, total_steps: int, lr: float, schedule: str) -> float:
@@ -146,6 +157,7 @@ def train(
     lr_schedule: str = "cosine",
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
+    observe: Callable[[nn.Module], dict[str, Any]] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place; return one row per epoch (keys ``ROW_KEYS``).
 
@@ -157,7 +169,10 @@ def train(
     rows) is written atomically after every epoch, and an existing one is resumed: the result equals an
     uninterrupted run bit for bit (on a CPU). A damaged checkpoint (unreadable, or with a missing or
     ill-fitting part) is named in a ``RuntimeWarning``, deleted, and the run starts over. A checkpoint
-    of another configuration raises ``ValueError``. A NaN/inf loss raises ``NonFiniteLossError``.
+    of another configuration raises ``ValueError``. A NaN/inf loss raises ``NonFiniteLossError`` (with the
+    epoch, the step and the rows of the finished epochs). ``observe(model)``, when given, is called after
+    each epoch's evaluation; its dict is appended to the epoch's row (it must not change the model's
+    parameters or draw random numbers, so the training is the same with or without it).
     """
     _check_args(epochs, lr, batch_size, seed, momentum, weight_decay, lr_schedule)
     x_train, y_train = _tensors(train_set, "train_set")
@@ -230,16 +245,19 @@ def train(
                     if not math.isfinite(value):
                         raise NonFiniteLossError(
                             f"non-finite training loss {value} at epoch {epoch}, step {step + 1} of "
-                            f"{steps_per_epoch} (rule {_rule_label(rule)}, lr {lr}, seed {seed})"
-                        )
+                            f"{steps_per_epoch} (rule {_rule_label(rule)}, lr {lr}, seed {seed})",
+                            epoch=epoch, step=step + 1, rows=rows)
                     loss.backward()
                     optimizer.step()
                     loss_sum += value * len(idx)
                     correct += int((out.detach().argmax(1) == yb).sum())
             test_loss, test_acc = evaluate(model, test_set)
-            rows.append({"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
-                         "test_loss": test_loss, "test_acc": test_acc,
-                         "seconds": time.perf_counter() - start, "lr": first_lr})
+            row = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
+                   "test_loss": test_loss, "test_acc": test_acc,
+                   "seconds": time.perf_counter() - start, "lr": first_lr}
+            if observe is not None:
+                row.update(observe(model))
+            rows.append(row)
             if ckpt is not None:
                 _save_atomic({"fingerprint": fingerprint, "model": model.state_dict(),
                               "optimizer": optimizer.state_dict(), "generator": generator.get_state(),

@@ -1,4 +1,5 @@
-"""Figures of the ``training`` experiment: learning curves and final accuracies per dataset/arch.
+"""Figures of the ``training`` experiment: learning curves, final accuracies, and the mechanism (dead
+rectifier units and gradient norm per layer, per epoch) per dataset/arch and per variant.
 
 Every figure is a pure function of the records: means and 95% t intervals over seeds (no resampling).
 """
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.framework import plotting
-from benchmarks.experiments.training.analysis import GROUP, curves, final_accuracy
+from benchmarks.experiments.training.analysis import GROUP, curves, final_accuracy, mechanism_table
 
 
 def _safe(text: str) -> str:
@@ -18,7 +19,10 @@ def _safe(text: str) -> str:
 
 
 def figures(records: pd.DataFrame, out: Path) -> list[Path]:
-    """``curves_<dataset>_<arch>`` (test accuracy and train loss per epoch) and ``final_<dataset>_<arch>``."""
+    """``curves_<dataset>_<arch>`` (validation accuracy and train loss per epoch of the final runs),
+    ``final_<dataset>_<arch>`` (test accuracy), ``dead_<dataset>_<arch>`` (dead fraction per epoch, every
+    variant) and ``mechanism_<dataset>_<arch>_<variant>`` (dead fraction per rectifier and gradient norm per
+    layer, per epoch)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -32,13 +36,13 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
         fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4))
         for v, gv in g.groupby("variant", sort=False):
             c = colours[v]
-            ax_acc.plot(gv["epoch"], gv["test_acc_mean"], marker="o", ms=3, color=c, label=v)
-            ok = np.isfinite(gv["test_acc_low"].to_numpy(float))
+            ax_acc.plot(gv["epoch"], gv["val_acc_mean"], marker="o", ms=3, color=c, label=v)
+            ok = np.isfinite(gv["val_acc_low"].to_numpy(float))
             if ok.any():
-                ax_acc.fill_between(gv["epoch"][ok], gv["test_acc_low"][ok], gv["test_acc_high"][ok],
+                ax_acc.fill_between(gv["epoch"][ok], gv["val_acc_low"][ok], gv["val_acc_high"][ok],
                                     color=c, alpha=0.15, linewidth=0)
             ax_loss.plot(gv["epoch"], gv["train_loss_mean"], marker="o", ms=3, color=c, label=v)
-        ax_acc.set(xlabel="epoch", ylabel="test accuracy", title=f"{ds} / {arch}")
+        ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title=f"{ds} / {arch}")
         ax_loss.set(xlabel="epoch", ylabel="train loss (mean over seeds)")
         for ax in (ax_acc, ax_loss):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -55,4 +59,29 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_xticks(x, g["variant"], rotation=40, ha="right")
         ax.set(ylabel="final test accuracy (mean, 95% CI)", title=f"{ds} / {arch}")
         paths += plotting.save(fig, out, _safe(f"final_{ds}_{arch}"))
+    mech = mechanism_table(records)
+    if mech.empty:
+        return paths
+    for (ds, arch), g in mech.groupby(GROUP, sort=False):
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        for v, gv in g.groupby("variant", sort=False):
+            ax.plot(gv["epoch"], gv["dead_fraction"], marker="o", ms=3, color=colours[v], label=v)
+        ax.set(xlabel="epoch", ylabel="dead rectifier units (fraction, mean over seeds)", title=f"{ds} / {arch}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+        paths += plotting.save(fig, out, _safe(f"dead_{ds}_{arch}"))
+        for v, gv in g.groupby("variant", sort=False):
+            fig, (ax_d, ax_g) = plt.subplots(1, 2, figsize=(9, 3.4))
+            for col in [c for c in gv.columns if c.startswith("dead_") and c[5:].isdigit()]:
+                if gv[col].notna().any():
+                    ax_d.plot(gv["epoch"], gv[col], marker="o", ms=3, label=f"rectifier {col[5:]}")
+            for col in [c for c in gv.columns if c.startswith("grad_norm_")]:
+                if gv[col].notna().any():
+                    ax_g.plot(gv["epoch"], gv[col], marker="o", ms=3, label=f"layer {col[10:]}")
+            ax_d.set(xlabel="epoch", ylabel="dead units (fraction)", title=f"{ds} / {arch} / {v}")
+            ax_g.set(xlabel="epoch", ylabel="gradient norm on the probe batch", yscale="log")
+            for ax in (ax_d, ax_g):
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.legend(fontsize=6)
+            paths += plotting.save(fig, out, _safe(f"mechanism_{ds}_{arch}_{v}"))
     return paths
