@@ -4,6 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= quick
 OUT    ?= results/$(PROFILE)
+# Cells run on a local Dask cluster of one single-threaded worker per core (records are identical to a
+# serial run: tests/test_dask_executor.py); EXECUTOR=local runs them one after another.
+EXECUTOR ?= dask
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup data test reproduce bench bench-check clean
@@ -26,7 +29,7 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	$(MAKE) data
-	$(PY) -m benchmarks reproduce --profile $(PROFILE) --out $(OUT)
+	$(PY) -m benchmarks reproduce --profile $(PROFILE) --out $(OUT) --executor $(EXECUTOR)
 
 bench: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider benchmarks/perf --benchmark-only --benchmark-autosave --benchmark-storage=.benchmarks -s
