@@ -279,3 +279,9 @@ def test_readme_bibtex_names_the_suite_version_and_the_paper():
     bib = bib[: bib.index("```", 3)]
     assert f"version = {{{__version__}}}" in bib
     assert "10.1109/IJCNN60899.2024.10650881" in bib and "2410.16958" in bib
+
+
+def test_findings_without_an_expected_entry_get_their_declared_title():
+    res = [rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:switch", "reproduced"),))]
+    titles = {s.key: s.title for s in rp.build_sections(res)}
+    assert titles["beyond:switch"] == rp.FINDING_TITLES["beyond:switch"]

@@ -161,3 +161,16 @@ def test_rectifier_slope() -> None:
     assert zoo.rectifier_slope(nn.Sequential(nn.LeakyReLU(0.2), nn.LeakyReLU(0.2))) == 0.2
     with pytest.raises(ValueError, match="mixed"):
         zoo.rectifier_slope(nn.Sequential(nn.LeakyReLU(0.2), nn.LeakyReLU(0.1)))
+
+
+def test_random_init_suite_model_depends_on_the_seed_only():
+    import torch
+
+    from benchmarks.domain import zoo
+
+    a = zoo.load("fmnist-tiny8", "random-init", seed=3)
+    torch.rand(1000)  # the caller's random state must not matter
+    b = zoo.load("fmnist-tiny8", "random-init", seed=3)
+    c = zoo.load("fmnist-tiny8", "random-init", seed=4)
+    wa, wb, wc = (next(m.model.parameters()).detach() for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)

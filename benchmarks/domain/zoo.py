@@ -213,10 +213,14 @@ def rectifier_slope(model: nn.Module) -> float:
 
 
 def load_suite(name: str, weights: str | Path | None = None, *,
-               models_dir: str | Path | None = None) -> ZooModel:
-    """Suite model ``name`` with its committed checkpoint (sha256 verified) or a local state_dict."""
+               models_dir: str | Path | None = None, seed: int = 0) -> ZooModel:
+    """Suite model ``name`` with its committed checkpoint (sha256 verified), a local state_dict, or
+    ``"random-init"``: the architecture's initialisation under ``torch.manual_seed(seed)`` (drawn in a
+    forked RNG, so the result depends on ``seed`` only, never on the caller's random state)."""
     spec = _suite_spec(name)
-    model = build_suite(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_suite(name)
     if weights is None:
         path = checkpoint_path(name, models_dir)
         if not path.is_file():
@@ -311,7 +315,7 @@ def load(name: str, weights: str | Path | None = None, *, input_size: int | None
                              f"got input_size={input_size!r}")
         if weights == IMAGENET:
             raise ValueError(f"suite model {name!r} has no ImageNet weights; use None or a path")
-        return load_suite(name, weights, models_dir=models_dir)
+        return load_suite(name, weights, models_dir=models_dir, seed=seed)
     return load_torchvision(name, weights, input_size=224 if input_size is None else input_size, seed=seed)
 
 

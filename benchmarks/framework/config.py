@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-PROFILES: tuple[str, ...] = ("smoke", "quick", "full")
+PROFILES: tuple[str, ...] = ("smoke", "quick", "standard", "full")
 _MISSING = object()
 
 

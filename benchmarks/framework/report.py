@@ -58,6 +58,14 @@ BEYOND_EXPECTED: dict[str, tuple[str, str, tuple[str, ...]]] = {
 """Findings beyond the paper that the suite sets out to test: key -> (title, topic, experiments)."""
 
 
+FINDING_TITLES: dict[str, str] = {
+    "beyond:switch": "Proxy first, then plain (switch)",
+    "beyond:best-of": "Best of plain and ProxyGrad at equal budget (derived)",
+}
+"""Section titles of findings that an experiment may produce but no profile is expected to (no "not
+tested" part is added for them)."""
+
+
 @dataclass(frozen=True)
 class ExperimentResult:
     """What one experiment contributed: its claims when it ran, else why it is not tested.
@@ -159,8 +167,8 @@ def build_sections(results: Sequence[ExperimentResult]) -> list[Section]:
     for key in order:
         parts = grouped.get(key, [])
         found = expected_finding(key)
-        title, statement, testers = (key.removeprefix("beyond:").replace("-", " "), "", ()) if found is None \
-            else found[1:]
+        title, statement, testers = (FINDING_TITLES.get(key, key.removeprefix("beyond:").replace("-", " ")), "", ()) \
+            if found is None else found[1:]
         if parts and key not in PAPER_CLAIMS:
             statement = parts[0][1].statement  # a finding is stated the way its experiment tested it
         have = {name for name, _ in parts}
