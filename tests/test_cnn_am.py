@@ -47,7 +47,7 @@ def test_methods_resolve() -> None:
 # ------------------------------------------------------------------------------------------ config
 
 
-@pytest.mark.parametrize("profile", config.PROFILES)
+@pytest.mark.parametrize("profile", config.profiles("cnn-am"))
 def test_profiles_parse(profile: str, fashion_mnist_dir) -> None:
     cfg = cnn_am.parse_config(config.load_profile("cnn-am", profile), data_dir=fashion_mnist_dir)
     assert "plain" in [m.label for m in cfg.methods] and cfg.models
@@ -664,3 +664,7 @@ def test_anytime_stuck_moved_and_best_of_two() -> None:
     # a proxy that helps at every budget reproduces
     good = {c.key: c for c in cnn_am_analysis.claims(_anytime_records(1.0, 1.0))}["slope-raises-maxima"]
     assert good.verdict == "reproduced"
+
+
+def test_the_suite_profiles_of_cnn_am_are_the_known_ones() -> None:
+    assert set(config.profiles("cnn-am")) == {"smoke", "quick", "full"} <= set(config.PROFILES)

@@ -186,7 +186,7 @@ def _done(cfg, val_acc, *, diverged=lambda g, k: False, seeds=None):
 
 
 def test_profiles_parse_and_cells_are_paired(all_data_dir):
-    for prof in config.PROFILES + ("standard",):
+    for prof in config.profiles("training"):
         cfg = exp.parse_config(config.load_profile("training", prof), data_dir=all_data_dir)
         cells = exp.cells(cfg)
         assert cells == exp.cells(cfg, None)
