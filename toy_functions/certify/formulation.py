@@ -126,6 +126,15 @@ class Formulation:
                        heuristics=heuristics)
 
 
+def _unstable(l: np.ndarray, u: np.ndarray, objective: np.ndarray | None) -> np.ndarray:
+    """Indices of the units whose bounds straddle 0 (l < 0 < u), restricted to units with a positive
+    output weight when ``objective`` is given (the others are modelled exactly whatever their bounds)."""
+    todo = (l < 0.0) & (u > 0.0)
+    if objective is not None:
+        todo &= objective > 0.0
+    return np.nonzero(todo)[0]
+
+
 def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
                deadline: float | None, objective: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -137,10 +146,7 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
-    todo = (l < 0.0) & (u > 0.0)
-    if objective is not None:
-        todo &= objective > 0.0
-    for j in np.nonzero(todo)[0]:
+    for j in _unstable(l, u, objective):
         if deadline is not None and time.perf_counter() > deadline:
             break
         cost = np.zeros(form.n_vars)
@@ -167,10 +173,7 @@ def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray,
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
-    todo = (l < 0.0) & (u > 0.0)
-    if objective is not None:
-        todo &= objective > 0.0
-    for j in np.nonzero(todo)[0]:
+    for j in _unstable(l, u, objective):
         cost = np.zeros(form.n_vars)
         cost[prev] = w[j]
         for sign in (-1.0, 1.0):  # -1: maximise z_j (upper bound), +1: minimise (lower bound)
