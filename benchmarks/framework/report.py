@@ -111,7 +111,12 @@ class Section:
         (:attr:`mergeable`), else each experiment's verdict, named."""
         if self.mergeable:
             return combined_verdict([claim.verdict for _, claim in self.parts])
-        return "per experiment: " + "; ".join(f"{name}: {c.verdict}" for name, c in self.parts)
+        return "per experiment: " + self.part_verdicts
+
+    @property
+    def part_verdicts(self) -> str:
+        """``"<experiment>: <verdict>; ..."`` over the parts, in order."""
+        return "; ".join(f"{name}: {c.verdict}" for name, c in self.parts)
 
 
 def combined_verdict(verdicts: Sequence[str]) -> str:
@@ -200,8 +205,7 @@ def render_part(claim: Claim, heading: str | None, statement: str = "") -> list[
 def render_section(number: int, section: Section) -> list[str]:
     """Markdown lines for one section (a sub-heading per part when there are several)."""
     several = len(section.parts) > 1
-    per_part = " (" + "; ".join(f"{name}: {c.verdict}" for name, c in section.parts) + ")" \
-        if several and section.mergeable else ""
+    per_part = f" ({section.part_verdicts})" if several and section.mergeable else ""
     lines = [f"### {number}. {section.title}", "", f"**Claim.** {section.statement}", "",
              f"**Verdict: {section.verdict}**{per_part}", ""]
     for name, claim in section.parts:
