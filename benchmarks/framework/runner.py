@@ -217,14 +217,14 @@ def staged(module: ModuleType) -> bool:
 
 def finished_records(out: Path, keys: list[str]):
     """The stored records of the cells ``keys`` (all complete), in that order, as one DataFrame."""
+    import io
+
     import pandas as pd
 
     frames = []
     for key in keys:
         text = store.read_cell_text(out, key)
         if text:
-            import io
-
             frames.append(pd.read_csv(io.StringIO(text), keep_default_na=True))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
