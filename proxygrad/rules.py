@@ -47,10 +47,10 @@ def check_slope(value: object, name: str = "backward_slope") -> float:
     names the offending value.  Values above 1 are allowed.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r} ({type(value).__name__})")
+        raise ValueError(f"{name} must be a real number, finite and >= 0, got {value!r} ({type(value).__name__})")
     as_float = float(value)
     if not math.isfinite(as_float) or as_float < 0.0:
-        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a real number, finite and >= 0, got {value!r}")
     return as_float
 
 

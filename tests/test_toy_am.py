@@ -459,3 +459,81 @@ def test_quick_profile_declares_the_tuned_protocol():
 
 def _methods_labels(cfg) -> set:
     return {m.label for m in cfg.methods}
+
+
+# ---- observed trajectories: recorded while the run happens, read (never re-run) by the landscape figure ----
+
+@pytest.fixture(scope="module")
+def observed_run(tmp_path_factory):
+    cfg = toy_am.parse_config(copy.deepcopy(RAW))
+    out = tmp_path_factory.mktemp("observed") / "run"
+    run(toy_am, cfg, out, progress=False)
+    return cfg, out
+
+
+def test_trajectories_are_the_iterates_of_the_run_itself(observed_run) -> None:
+    import torch
+
+    from benchmarks.framework import arrays
+    from benchmarks.experiments.toy_am.instances import build, draw_starts
+
+    cfg, out = observed_run
+    records = store.load_records(out)
+    observed = records[records["arrays"].fillna("").astype(str) != ""]
+    # exactly the cells of the first evaluation seed of each 2-D family record arrays
+    assert set(observed["seed"]) == {cfg.seed} and set(observed["dim"]) == {2}
+    assert (records.loc[records["seed"] != cfg.seed, "arrays"].fillna("").astype(str) == "").all()
+    for name, cell_rows in observed.groupby("arrays"):
+        z = arrays.read_verified(out, name)
+        row = cell_rows.iloc[0]
+        f = build(row["family_name"], 2, cfg.seed, {})
+        x0 = draw_starts(f, row["family"], 2, cfg.seed, cfg.starts).numpy().astype(np.float32)
+        assert z["trajectories"].shape == (cell_rows["array_row"].nunique(), cfg.steps + 1, cfg.starts, 2)
+        for _, r in cell_rows.iterrows():
+            traj = z["trajectories"][int(r["array_row"])][:, int(r["start"])]      # [T+1, 2]
+            assert np.array_equal(traj[0], x0[int(r["start"])])
+            assert np.all(np.abs(traj) <= 1.0)
+            with torch.no_grad():
+                vals = f(torch.from_numpy(traj.astype(np.float64))).numpy()
+            # float32 iterates: the best value along the recorded path is the record's f_best up to rounding
+            assert abs(vals.max() - r["f_best"]) <= 1e-5 * (1 + abs(r["f_best"]))
+        assert z["landscape"].shape == (toy_am.LANDSCAPE_POINTS, toy_am.LANDSCAPE_POINTS)
+        assert np.array_equal(z["argmax"], f.argmax.double().numpy().reshape(-1))
+
+
+def test_landscape_figures_read_the_recorded_trajectories_and_never_rerun_am(observed_run, tmp_path,
+                                                                              monkeypatch) -> None:
+    import shutil
+
+    import proxygrad
+    from benchmarks.framework import methods
+    from benchmarks.experiments.toy_am import figures
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a figure re-ran AM")
+
+    monkeypatch.setattr(methods, "run_am", refuse)
+    monkeypatch.setattr(proxygrad, "maximize", refuse)
+    _, out = observed_run
+    records = store.load_records(out)
+    made = figures.landscapes(records, tmp_path / "figs")
+    assert {p.name for p in made} >= {"landscape_dead_unit.png", "landscape_race_of_patterns_leaky.png"}
+    # a run directory without array files (records.csv and meta.json only): no landscapes, no re-run
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in (store.RECORDS, store.META):
+        shutil.copy(out / name, bare / name)
+    assert figures.landscapes(store.load_records(bare), tmp_path / "bare-figs") == []
+    # a damaged array file is named, never used
+    name = str(records.loc[records["arrays"].fillna("").astype(str) != "", "arrays"].iloc[0])
+    damaged = tmp_path / "damaged"
+    shutil.copytree(out, damaged)
+    p = damaged / store.CELLS / name
+    p.write_bytes(p.read_bytes()[:-10])
+    with pytest.raises(store.RunDirError, match="npz|incomplete|damaged"):
+        figures.landscapes(_with_run_dir(store.read_csv(out / store.RECORDS), damaged), tmp_path / "damaged-figs")
+
+
+def _with_run_dir(records: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
+    records.attrs["run_dir"] = str(run_dir)
+    return records

@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from proxygrad.rules import check_slope
+
 #: Steps of the redirected-ReLU phase (Lucid uses it during the first steps only).
 REDIRECTED_STEPS = 16
 #: Default start slope and fraction of the ``anneal`` method.
@@ -122,12 +124,6 @@ ALIASES: dict[str, str] = {"straight-through": "proxy-1.0"}
 """Other names of a method: parsed to the value of the name they stand for."""
 
 
-def _check_slope(slope: float, name: str) -> float:
-    if not math.isfinite(slope) or slope < 0:
-        raise ValueError(f"method {name!r}: slope must be finite and >= 0, got {slope!r}")
-    return float(slope)
-
-
 @dataclass(frozen=True)
 class Method:
     """An AM method as a value: ``kind`` (a key of :data:`KINDS`) and ``slope`` (None for kinds without one)."""
@@ -144,7 +140,7 @@ class Method:
         if self.slope is not None:
             if need == "none":
                 raise ValueError(f"method kind {self.kind!r} takes no slope, got {self.slope!r}")
-            object.__setattr__(self, "slope", _check_slope(float(self.slope), f"{self.kind}-{self.slope!r}"))
+            object.__setattr__(self, "slope", check_slope(self.slope, f"method {self.kind!r}: slope"))
 
     @property
     def label(self) -> str:
@@ -173,11 +169,10 @@ class Method:
         ``forward_slope`` is the network's negative-side slope ``a`` (plain AM back-propagates ``a``);
         ``steps`` is the AM step budget (bounds the redirected phase).
         """
-        if not math.isfinite(forward_slope) or forward_slope < 0:
-            raise ValueError(f"forward_slope must be finite and >= 0, got {forward_slope!r}")
+        forward_slope = check_slope(forward_slope, "forward_slope")
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise ValueError(f"steps must be a positive int, got {steps!r}")
-        return KINDS[self.kind].kwargs(self.slope, float(forward_slope), steps)
+        return KINDS[self.kind].kwargs(self.slope, forward_slope, steps)
 
 
 PLUGIN_KINDS: tuple[str, ...] = ("plugin-rule", "plugin-schedule", "plugin-am")
@@ -263,7 +258,7 @@ def parse(name: str) -> Method:
         slope = float(number)
     except ValueError:
         raise ValueError(f"method {name!r}: {number!r} is not a number") from None
-    _check_slope(slope, name)
+    check_slope(slope, f"method {name!r}: slope")
     return Method(kind, slope)
 
 

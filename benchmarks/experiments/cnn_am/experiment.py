@@ -55,6 +55,7 @@ from benchmarks.domain import zoo
 from benchmarks.framework import store, tuning
 from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am import arrays as _arrays
+from benchmarks.framework import arrays as _framework_arrays
 from benchmarks.experiments.cnn_am.analysis import analyze, claims, summarize, tuning_choices
 from benchmarks.experiments.cnn_am.figures import figures
 from benchmarks.experiments.cnn_am.units import Unit, UnitBatch, draw, seed_of, unit_of
@@ -654,8 +655,7 @@ def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
 
 def extra_files(out: Path, key: str) -> list[Path]:
     """The array file of cell ``key`` when it wrote one (the runner's marker covers it)."""
-    p = _arrays.path(out, key)
-    return [p] if p.is_file() else []
+    return _framework_arrays.existing(out, key)
 
 
 __all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",

@@ -37,7 +37,17 @@ Per row (one start of one method/optimizer/lr on one instance), with ``f`` the O
 - ``lr``, ``lr_index`` (empty for fixed rows), ``tuning_round`` (tuning rows), ``lr_at_limit``
   (True on evaluation rows whose choice touches a grid limit; False on every other row);
 - ``seconds``: wall time of the batched AM call divided by the number of starts (the only column that
-  is not a pure function of the config).
+  is not a pure function of the config);
+- ``arrays`` / ``array_row``: the observed cells (below) name their ``.npz`` file and the run's index in
+  it; empty elsewhere.
+
+**Observed trajectories.** The cells of the first evaluation instance (``seed = cfg.seed``) of every
+2-D family, evaluation and fixed roles, record every iterate while they run (``maximize``'s observer
+callback) into ``cells/<key>.npz`` (:mod:`benchmarks.framework.arrays`), which the cell's commit marker
+covers: ``trajectories`` ``[R, T+1, N, 2]`` float32 (run ``r`` = ``array_row``, start ``n`` = the
+row's ``start``), the instance on a ``LANDSCAPE_POINTS``-point grid per axis (``grid`` ``[G]``,
+``landscape`` ``[G, G]`` with ``landscape[i, j] = f(grid[j], grid[i])``, float64) and its argmax
+(``argmax`` ``[2]``).  The landscape figure reads these; it never re-runs AM.
 """
 from __future__ import annotations
 
@@ -51,6 +61,7 @@ import numpy as np
 
 from proxygrad.engine import OPTIMIZERS
 
+from benchmarks.framework import arrays as _arrays
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import tuning
 from benchmarks.framework import plugins as _plugins
@@ -70,6 +81,8 @@ MAX_INSTANCES = 1000
 MAX_STARTS = 4096
 MAX_STEPS = 100_000
 MAX_SEED = 2**31 - 1
+#: Grid points per axis of the recorded 2-D landscapes.
+LANDSCAPE_POINTS = 121
 
 
 @dataclass(frozen=True)
@@ -387,17 +400,55 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     forward_slope = float(f.forward_slope)
     rows: list[dict[str, Any]] = []
     extra = {"role": role, "tuning_round": cell.params.get("round") if role == "tuning" else None}
-    for method, opt, k, lr, at_limit in _runs(cfg, cell):
+    observed = observes(cfg, cell) and getattr(ctx, "out_dir", None) is not None
+    paths: list[np.ndarray] = []
+    npz_name = _arrays.path(ctx.out_dir, cell.key).name if observed else ""
+    for r, (method, opt, k, lr, at_limit) in enumerate(_runs(cfg, cell)):
+        iterates = np.full((cfg.steps + 1, *x0.shape), np.nan, dtype=np.float32)   # [T+1, N, 2]
+
+        def observe(t: int, x: Any, v: Any, iterates: np.ndarray = iterates) -> None:
+            iterates[t] = x.detach().cpu().numpy()   # steps a plug-in AM function does not report stay NaN
+
         res = _methods.run_am(method, f, x0, steps=cfg.steps, lr=lr, optimizer=opt.name, seed=seed,
-                              forward_slope=forward_slope)
+                              forward_slope=forward_slope, callback=observe if observed else None)
+        if observed:
+            paths.append(iterates)
         trace = res.trace.detach().cpu().numpy().astype(np.float64)      # [T+1, N]
         best_so_far = np.maximum.accumulate(trace, axis=0)
-        run = {**extra, "lr": lr, "lr_index": k, "lr_at_limit": bool(at_limit)}
+        run = {**extra, "lr": lr, "lr_index": k, "lr_at_limit": bool(at_limit),
+               "arrays": npz_name, "array_row": r if observed else None}
         for j in range(cfg.starts):
             rows.append(_row(cfg, fam, dim, seed, forward_slope, method, res.config, opt, run, j,
                              trace[:, j], best_so_far[:, j], f_star, ckpts, res.grad_evals,
                              res.seconds / cfg.starts))
+    if observed:
+        _arrays.write(ctx.out_dir, cell.key, {"trajectories": np.stack(paths), **landscape(f)})
     return rows
+
+
+def observes(cfg: Config, cell: Cell) -> bool:
+    """Whether cell records its trajectories: a 2-D instance, the first evaluation seed, not tuning."""
+    p = cell.params
+    return p["dim"] == 2 and p["seed"] == cfg.seed and p.get("role", "fixed") != "tuning"
+
+
+def landscape(f: Any) -> dict[str, np.ndarray]:
+    """``grid`` ``[G]``, ``landscape`` ``[G, G]`` (``f`` at ``(grid[j], grid[i])``) and ``argmax`` of a 2-D
+    instance ``f``, evaluated on the CPU in float64."""
+    import torch
+
+    lo, hi = f.bounds
+    grid = np.linspace(lo, hi, LANDSCAPE_POINTS)
+    gx, gy = np.meshgrid(grid, grid)
+    cpu = f.to(torch.device("cpu"))
+    with torch.no_grad():
+        z = cpu(torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))).double().numpy().reshape(gx.shape)
+    return {"grid": grid, "landscape": z, "argmax": cpu.argmax.double().numpy().reshape(-1)}
+
+
+def extra_files(out: Path, key: str) -> list[Path]:
+    """The array file of cell ``key`` when it recorded trajectories (the runner's marker covers it)."""
+    return _arrays.existing(out, key)
 
 
 def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, method: _methods.Method, rcfg: dict,
@@ -433,6 +484,8 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
         "rel_gap": rel_gap,
         "attained": 1.0 - rel_gap,
         "best_step": int(np.argmax(trace == f_best)),
+        "arrays": run["arrays"],
+        "array_row": run["array_row"],
     }
     for tau in cfg.targets:
         if not scale > 0:
@@ -448,5 +501,6 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
 
 
 __all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "ROLES", "Config", "parse_config", "cells", "choices", "run_cell",
+           "observes", "landscape", "extra_files",
            "analyze", "figures", "summarize", "claims", "build", "build_for_tuning", "draw_starts", "start_seed",
            "evaluation_seeds", "tuning_seeds", "role_instances"]

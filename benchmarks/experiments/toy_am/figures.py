@@ -10,26 +10,22 @@
   chosen lr marked;
 - ``anytime``: median attained fraction against the budget (steps) per method and optimizer, with the
   derived best-of-plain-and-ProxyGrad at half the budget each (dashed);
-- ``landscape_<family>``: contours of each 2-D instance with AM trajectories from the recorded
-  starts, plain against the largest-slope ProxyGrad, each at its recorded lr.  The trajectories are
-  not stored in the records: they are recomputed (deterministically, through ``methods.run_am`` with
-  an observer callback) from the instance, starts, method and lr that the records name.
+- ``landscape_<family>``: contours of each family's observed 2-D instance with the AM trajectories its
+  run recorded (``maximize``'s observer, ``cells/<key>.npz``; see the experiment module), plain against
+  the largest-slope ProxyGrad, each at its recorded lr.  Nothing is re-run: a run directory that keeps
+  no array files (only ``records.csv`` and ``meta.json``) gets no landscape figures.
 
 The first four figures use the primary rows (:func:`analysis.primary`: tuned evaluation rows when
 present, else the fixed-lr rows).
 """
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-
-from benchmarks.framework import plotting
-from benchmarks.framework.methods import Method, run_am
+from benchmarks.framework import arrays, plotting
 from benchmarks.experiments.toy_am.analysis import (_big_proxy, attained_at, best_of_label, best_of_rows,
                                                     lr_sensitivity_table, ordered, primary, target_columns)
 
@@ -139,14 +135,6 @@ def gap_vs_slope(records: pd.DataFrame, out: Path) -> list[Path]:
     return plotting.save(fig, out, "gap_vs_slope")
 
 
-def _trajectories(f, x0, method: Method, steps: int, lr: float, optimizer: str, seed: int) -> np.ndarray:
-    """Iterates ``x_0..x_T`` of the AM run ([T+1, N, 2]), observed by ``run_am``'s callback."""
-    xs: list[np.ndarray] = []
-    run_am(method, f, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed, forward_slope=float(f.forward_slope),
-           callback=lambda t, x, v: xs.append(x.detach().cpu().numpy()))
-    return np.stack(xs)
-
-
 def lr_sensitivity(records: pd.DataFrame, out: Path) -> list[Path]:
     """Tuning score and median attained fraction against lr; columns = optimizers, chosen lr starred."""
     import matplotlib.pyplot as plt
@@ -208,48 +196,52 @@ def anytime(records: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Path]:
-    """Contours of each family's first 2-D instance with plain and largest-slope proxy trajectories."""
+    """Contours of each family's observed 2-D instance with the recorded plain and largest-slope proxy
+    trajectories (the first ``max_starts`` starts), read from the run's array files."""
     import matplotlib.pyplot as plt
 
-    from benchmarks.experiments.toy_am.instances import build, draw_starts
-
+    run_dir = arrays.run_dir_of(records, out)
     records = primary(records)
     proxies = records[records["method_kind"] == "proxy"]
-    if proxies.empty:
+    if run_dir is None or proxies.empty or "arrays" not in records.columns:
         return []
     big = float(proxies["method_slope"].astype(float).max())
-    methods = [Method("plain"), Method("proxy", big)]
-    two = records[(records["dim"] == 2) & (records["method"].isin([m.label for m in methods]))]
+    plain = records["method_kind"] == "plain"
+    largest = (records["method_kind"] == "proxy") & (records["method_slope"].astype(float) == big)
+    observed = records["arrays"].fillna("").astype(str).str.len() > 0
+    two = records[(records["dim"] == 2) & observed & (plain | largest)]
     paths: list[Path] = []
     for fam in ordered(two["family"]):
         sel = two[two["family"] == fam]
         opt = "ascent" if "ascent" in set(sel["optimizer"]) else ordered(sel["optimizer"])[0]
         sel = sel[sel["optimizer"] == opt]
-        row = sel.iloc[0]
-        seed = int(row["seed"])
+        labels = [ordered(sel.loc[sel["method_kind"] == kind, "method"])[0]
+                  for kind in ("plain", "proxy") if (sel["method_kind"] == kind).any()]
+        if len(labels) < 2:
+            continue
+        seed = int(sel["seed"].min())
         inst = sel[sel["seed"] == seed]
-        f = build(str(row["family_name"]), 2, seed, json.loads(row["params"]))
-        n = int(inst["start"].max()) + 1
-        x0 = draw_starts(f, fam, 2, seed, n)[:max_starts]
-        lo, hi = f.bounds
-        u = np.linspace(lo, hi, 121)
-        gx, gy = np.meshgrid(u, u)
-        with torch.no_grad():
-            z = f(torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))).numpy().reshape(gx.shape)
+        z = arrays.read_verified(run_dir, str(inst["arrays"].iloc[0]))
+        if not z:
+            continue
+        grid, values, argmax = z["grid"], z["landscape"], z["argmax"]
+        gx, gy = np.meshgrid(grid, grid)
+        steps = int(inst["steps"].iloc[0])
         fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.2), sharey=True, layout="constrained")
-        for ax, m in zip(axes, methods):
-            cs = ax.contourf(gx, gy, z, levels=20, cmap="viridis")
+        for ax, label in zip(axes, labels):
+            cs = ax.contourf(gx, gy, values, levels=20, cmap="viridis")
             cs.set_rasterized(True)  # keeps the PDF small and quick to write
-            lr = float(inst.loc[inst["method"] == m.label, "lr"].iloc[0])
-            traj = _trajectories(f, x0, m, int(row["steps"]), lr, opt, seed)
-            for k in range(traj.shape[1]):
-                ax.plot(traj[:, k, 0], traj[:, k, 1], color="white", lw=0.9)
-                ax.plot(traj[0, k, 0], traj[0, k, 1], "o", color="white", ms=3, clip_on=False)
-                ax.plot(traj[-1, k, 0], traj[-1, k, 1], "x", color="red", ms=5, clip_on=False)
-            a = f.argmax.numpy()
-            ax.plot(a[0], a[1], "*", color="gold", ms=12, mec="black", label="certified argmax", clip_on=False,
-                    zorder=5)
-            ax.set_title(f"{fam}, seed {seed}\n{m.label} ({opt}, lr {lr:.3g}, {int(row['steps'])} steps)", fontsize=9)
+            rows = inst[inst["method"] == label]
+            lr = float(rows["lr"].iloc[0])
+            traj = z["trajectories"][int(rows["array_row"].iloc[0])]          # [T+1, N, 2]
+            for k in sorted(int(j) for j in rows["start"])[:max_starts]:
+                path = traj[:, k, :][np.isfinite(traj[:, k, 0])]
+                ax.plot(path[:, 0], path[:, 1], color="white", lw=0.9)
+                ax.plot(path[0, 0], path[0, 1], "o", color="white", ms=3, clip_on=False)
+                ax.plot(path[-1, 0], path[-1, 1], "x", color="red", ms=5, clip_on=False)
+            ax.plot(argmax[0], argmax[1], "*", color="gold", ms=12, mec="black", label="certified argmax",
+                    clip_on=False, zorder=5)
+            ax.set_title(f"{fam}, seed {seed}\n{label} ({opt}, lr {lr:.3g}, {steps} steps)", fontsize=9)
             ax.set_xlabel("x1")
             ax.set_aspect("equal")
         axes[0].set_ylabel("x2")
