@@ -524,6 +524,24 @@ def test_landscape_figures_read_the_recorded_trajectories_and_never_rerun_am(obs
     for name in (store.RECORDS, store.META):
         shutil.copy(out / name, bare / name)
     assert figures.landscapes(store.load_records(bare), tmp_path / "bare-figs") == []
+    # a committed run keeps records.csv, meta.json and the array files only: meta.json vouches for them
+    committed = tmp_path / "committed"
+    (committed / store.CELLS).mkdir(parents=True)
+    for name in (store.RECORDS, store.META):
+        shutil.copy(out / name, committed / name)
+    for npz in (out / store.CELLS).glob("*.npz"):
+        shutil.copy(npz, committed / store.CELLS / npz.name)
+    again = figures.landscapes(store.load_records(committed), tmp_path / "committed-figs")
+    assert sorted(p.name for p in again) == sorted(p.name for p in made)
+    npz = next((committed / store.CELLS).glob("*.npz"))
+    npz.write_bytes(npz.read_bytes()[:-1])
+    with pytest.raises(store.RunDirError, match="truncated or damaged"):
+        figures.landscapes(store.load_records(committed), tmp_path / "committed-figs")
+    shutil.copy(npz.with_name(npz.name), committed / store.CELLS / "stray.npz")
+    records_c = store.load_records(committed)
+    records_c.loc[records_c["arrays"].astype(str) != "", "arrays"] = "stray.npz"
+    with pytest.raises(store.RunDirError, match="vouched for by neither"):
+        figures.landscapes(records_c, tmp_path / "committed-figs")
     # a damaged array file is named, never used
     name = str(records.loc[records["arrays"].fillna("").astype(str) != "", "arrays"].iloc[0])
     damaged = tmp_path / "damaged"

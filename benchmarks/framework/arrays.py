@@ -6,7 +6,9 @@ it (bytes and sha256), so a damaged or missing array file makes the cell incompl
 Records point into the file by two columns, ``arrays`` (the file name) and ``array_row`` (the element).
 
 Files are deterministic: sorted member names, fixed zip timestamps, deflated, no pickles; two identical
-runs give identical bytes.  A run directory that keeps only ``records.csv`` and ``meta.json`` has no
+runs give identical bytes.  When the run finishes, ``meta.json``'s ``arrays`` entry lists every array file with its size and
+sha256, so a committed run may keep ``records.csv``, ``meta.json`` and ``cells/*.npz`` only (the array
+files, without the cells' CSVs).  A run directory that keeps only ``records.csv`` and ``meta.json`` has no
 arrays: :func:`run_dir_of` finds where a run's files are, and each experiment's loader says what it
 found (figures that need arrays are then left out).
 """
@@ -52,21 +54,24 @@ def write(out: Path, key: str, arrays: dict[str, np.ndarray]) -> Path:
 
 def read(file: Path) -> dict[str, np.ndarray]:
     """The arrays of one file (``store.RunDirError`` naming it when unreadable)."""
+    return from_bytes(Path(file).read_bytes(), str(file))
+
+
+def from_bytes(data: bytes, name: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive's bytes (``store.RunDirError`` naming ``name`` when unreadable)."""
     try:
-        with np.load(file, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise store.RunDirError(f"{file}: unreadable array file ({exc})") from exc
+        raise store.RunDirError(f"{name}: unreadable array file ({exc})") from exc
 
 
 def read_verified(run_dir: Path, name: str) -> dict[str, np.ndarray]:
-    """The arrays of file ``name`` in ``run_dir/cells``, after its cell's commit marker vouched for it;
-    ``{}`` when the run directory keeps no such file."""
-    file = Path(run_dir) / store.CELLS / name
-    if not file.is_file():
-        return {}
-    store.read_cell_text(run_dir, name[: -len(".npz")])  # RunDirError when the cell is damaged
-    return read(file)
+    """The arrays of file ``name`` in ``run_dir/cells`` once vouched for (by its cell's commit marker, or
+    by ``meta.json``'s ``arrays`` entry in a run that keeps only its array files:
+    ``store.read_array_file``); ``{}`` when the run directory keeps no such file."""
+    data = store.read_array_file(run_dir, name)
+    return {} if data is None else from_bytes(data, str(Path(run_dir) / store.CELLS / name))
 
 
 def existing(out: Path, key: str) -> list[Path]:

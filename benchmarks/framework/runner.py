@@ -317,6 +317,7 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     records = store.merge_records(out, keys)
     violations = bounds.violations(store.read_csv(records), declared_bounds)
     meta["records"] = store.records_record(out)
+    meta["arrays"] = store.arrays_record(out, keys)
     meta["bound_violations"] = len(violations)
     meta["finished_utc"] = utc_now()
     store.write_meta(out, meta)

@@ -20,8 +20,10 @@ listed byte count and sha256, and its CSV has the listed header and number of ro
 files, then the marker, so a marker only vouches for the files written with it: a cell cut off by a
 kill, a truncated, emptied or edited file and a missing marker all read as incomplete, and
 :func:`cell_problem` names the file and says why.  ``meta.json``'s ``records`` entry is the same kind
-of record for ``records.csv`` (``rows``, ``columns``, ``bytes``, ``sha256``), so a committed run
-directory that keeps only ``records.csv`` and ``meta.json`` is verifiable too.
+of record for ``records.csv`` (``rows``, ``columns``, ``bytes``, ``sha256``), and its ``arrays`` entry
+lists every array file of the finished cells (``bytes``, ``sha256``), so a committed run directory
+that keeps only ``records.csv``, ``meta.json`` and (optionally) the array files ``cells/*.npz``, without
+the cells' CSVs and markers, is verifiable too.
 
 Floats are written with ``repr`` (shortest round-trip text), so a CSV read back with :func:`read_csv`
 gives bit-identical floats and two identical runs give byte-identical files.  Values that are dicts or
@@ -278,6 +280,44 @@ _WARNED: set[str] = set()
 """records.csv files already warned about in this process (the warning is said once)."""
 
 
+def arrays_record(out: Path, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{file name: digest}`` of every file besides the CSV that the markers of cells ``keys`` list (the
+    array files), for ``meta.json``'s ``arrays`` entry; each is checked against its marker first."""
+    entries: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        read_cell_text(out, key)
+        record = _read_marker(marker_path(out, key))
+        for name, d in sorted(record["files"].items()):
+            if name != cell_path(out, key).name:
+                entries[name] = {"bytes": d["bytes"], "sha256": d["sha256"]}
+    return entries
+
+
+def has_cells(out: Path) -> bool:
+    """Whether ``out/cells/`` keeps the cells themselves (any commit marker), not only array files."""
+    cells_dir = Path(out) / CELLS
+    return cells_dir.is_dir() and any(p.name.endswith(MARKER_SUFFIX) for p in cells_dir.iterdir())
+
+
+def read_array_file(out: Path, name: str) -> bytes | None:
+    """The bytes of the array file ``out/cells/<name>`` once vouched for: by its cell's marker when the
+    run keeps its cells, else by ``meta.json``'s ``arrays`` entry; None when the file is absent.
+    RunDirError naming the file when it is damaged or vouched for by neither."""
+    out = Path(out)
+    path = out / CELLS / name
+    if not path.is_file():
+        return None
+    key = name.rsplit(".", 1)[0]
+    if marker_path(out, key).is_file():
+        read_cell_text(out, key)
+        return path.read_bytes()
+    listed = read_meta(out).get("arrays")
+    if not isinstance(listed, dict) or name not in listed or not isinstance(listed[name], dict):
+        raise RunDirError(f"{path} is vouched for by neither a cell marker nor the 'arrays' entry of "
+                          f"{out / META}: not used")
+    return check_file(path, listed[name], f"the 'arrays' entry of {out / META}")
+
+
 def _check_records_file(out: Path, meta: dict[str, Any]) -> None:
     """``out/records.csv`` against ``meta['records']``; an older meta without it gets the CSV check only."""
     path, meta_path = Path(out) / RECORDS, Path(out) / META
@@ -305,9 +345,9 @@ def _check_records_file(out: Path, meta: dict[str, Any]) -> None:
 def verify_run(out: Path) -> dict[str, Any]:
     """Check that ``out`` holds a finished, complete and undamaged run; returns its meta.
 
-    With ``out/cells/`` present every cell of ``meta['cells']`` must be complete (then ``records.csv``
-    is rebuilt from them by :func:`load_records`); without it (a committed run keeps only
-    ``records.csv`` and ``meta.json``) ``records.csv`` must match ``meta['records']``.  RunDirError names
+    With the cells present (:func:`has_cells`) every cell of ``meta['cells']`` must be complete (then
+    ``records.csv`` is rebuilt from them by :func:`load_records`); without them (a committed run keeps
+    ``records.csv``, ``meta.json`` and perhaps its array files) ``records.csv`` must match ``meta['records']``.  RunDirError names
     the first file that is missing, incomplete or damaged.
     """
     out = Path(out)
@@ -315,12 +355,11 @@ def verify_run(out: Path) -> dict[str, Any]:
     keys = meta.get("cells")
     if not isinstance(keys, list):
         raise RunDirError(f"{out / META}: no 'cells' list: not a run directory of this suite")
-    cells_dir = out / CELLS
     if not meta.get("finished_utc"):
         problem = next((p for p in (cell_problem(out, k) for k in keys) if p is not None), None)
         raise RunDirError(f"{out} is an unfinished run ({problem or 'finished_utc not set in ' + str(out / META)}); "
                           f"complete it with `run ... --resume`")
-    if cells_dir.is_dir() and any(cells_dir.iterdir()):
+    if has_cells(out):
         for key in keys:
             read_cell_text(out, key)
     else:
@@ -333,8 +372,7 @@ def load_records(out: Path) -> pd.DataFrame:
     they are present, and then checked against ``meta['records']`` too."""
     out = Path(out)
     meta = verify_run(out)
-    cells_dir = out / CELLS
-    if cells_dir.is_dir() and any(cells_dir.iterdir()):
+    if has_cells(out):
         merge_records(out, meta["cells"])
         if meta.get("records") is not None:
             _check_records_file(out, meta)
