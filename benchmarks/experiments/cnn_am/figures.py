@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,8 @@ from benchmarks.experiments.cnn_am import arrays
 from benchmarks.experiments.cnn_am.analysis import am_records, large_slope_method, per_unit
 
 MAX_UNITS = 6
+#: Size in inches of one panel of the one-row figures (trace, depth, lr).
+PANEL_WIDTH, PANEL_HEIGHT = 3.2, 2.6
 
 
 def _title(model: str, weights: str) -> str:
@@ -29,6 +32,27 @@ def _title(model: str, weights: str) -> str:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", name)
+
+
+def _panel_row(groups: list[tuple[tuple[str, str], pd.DataFrame]]) -> tuple[Any, list[Any]]:
+    """One row of panels, one per ``(model, optimizer)`` group (at least one panel)."""
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(groups))
+    fig, axes = plt.subplots(1, n, figsize=(PANEL_WIDTH * n, PANEL_HEIGHT), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _finish_row(fig: Any, axes: list[Any], groups: list[tuple[tuple[str, str], pd.DataFrame]], xlabel: str,
+                ylabel: str, out: Path, name: str) -> list[Path]:
+    """Title every panel ``model (optimizer)`` (``[random-init]`` marked), label the axes, put the legend on
+    the last panel, and save the figure as ``name``."""
+    for ax, ((model, opt), g) in zip(axes, groups):
+        ax.set_title(f"{_title(model, str(g['weights'].iloc[0]))} ({opt})", fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    axes[-1].legend(fontsize=6)
+    return plotting.save(fig, out, name)
 
 
 def _image(stim: np.ndarray) -> np.ndarray:
@@ -72,8 +96,6 @@ def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
 
 def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
     """Normalized activation against step, median over units and starts, per model and method."""
-    import matplotlib.pyplot as plt
-
     df = records[records["trace"].notna()].copy()
     if df.empty:
         return []
@@ -82,8 +104,8 @@ def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
     groups = list(df.groupby(["model", "optimizer"], sort=False))
     methods = list(dict.fromkeys(df["method"]))
     colours = plotting.palette(methods)
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 2.6), squeeze=False)
-    for ax, ((model, opt), g) in zip(axes[0], groups):
+    fig, axes = _panel_row(groups)
+    for ax, (_, g) in zip(axes, groups):
         for method, gm in g.groupby("method", sort=False):
             curves = []
             for r in gm.itertuples():
@@ -93,53 +115,43 @@ def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
             if curves:
                 ax.plot(gm["trace"].iloc[0][0], np.median(np.vstack(curves), axis=0),
                         label=method, color=colours[method])
-        ax.set_title(f"{_title(model, str(g['weights'].iloc[0]))} ({opt})", fontsize=8)
-        ax.set_xlabel("step")
-        ax.set_ylabel("normalized gain")
-    axes[0][-1].legend(fontsize=6)
-    return plotting.save(fig, out, "cnn-am-trace")
+    return _finish_row(fig, axes, groups, "step", "normalized gain", out, "cnn-am-trace")
 
 
 def depth_figure(records: pd.DataFrame, out: Path) -> list[Path]:
     """Median attained ratio against layer depth, per model and method (plain is 1 by definition)."""
-    import matplotlib.pyplot as plt
-
     units = per_unit(records)
     methods = list(dict.fromkeys(records["method"]))  # the same colours as the trace figure
     units = units[units["method"] != "plain"]
     groups = list(units.groupby(["model", "optimizer"], sort=False))
     colours = plotting.palette(methods)
-    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(3.2 * max(1, len(groups)), 2.6), squeeze=False)
-    for ax, ((model, opt), g) in zip(axes[0], groups):
+    fig, axes = _panel_row(groups)
+    for ax, (_, g) in zip(axes, groups):
         for method, gm in g.groupby("method", sort=False):
             med = gm.groupby("layer_depth")["ratio"].median().dropna()
             ax.plot(med.index, med.to_numpy(), marker="o", label=method, color=colours[method])
         ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
-        ax.set_title(f"{_title(model, str(g['weights'].iloc[0]))} ({opt})", fontsize=8)
-        ax.set_xlabel("layer depth (fraction of modules)")
-        ax.set_ylabel("attained ratio vs plain")
-    axes[0][-1].legend(fontsize=6)
-    return plotting.save(fig, out, "cnn-am-depth")
+    return _finish_row(fig, axes, groups, "layer depth (fraction of modules)", "attained ratio vs plain", out,
+                       "cnn-am-depth")
 
 
 def lr_figure(records: pd.DataFrame, out: Path) -> list[Path]:
     """lr sensitivity: per (model, optimizer), the median over tuning units of the best value over starts,
     scaled per unit by its largest value over step sizes and methods, against the step size; the chosen
     step size of each method marked."""
-    import matplotlib.pyplot as plt
-
     df = am_records(records)
     tune = df[df["role"] == "tuning"]
     if tune.empty:
         return []
-    best = tune.groupby(["model", "optimizer", "method", "unit", "lr"], sort=False)["f_best"].max().reset_index()
+    best = tune.groupby(["model", "weights", "optimizer", "method", "unit", "lr"], sort=False)["f_best"].max() \
+        .reset_index()
     scale = best.groupby(["model", "optimizer", "unit"])["f_best"].transform(lambda v: v.abs().max())
     best["score"] = best["f_best"] / scale.replace(0.0, np.nan)
     chosen = df[df["role"] == "evaluation"].groupby(["model", "optimizer", "method"])["lr"].first()
     groups = list(best.groupby(["model", "optimizer"], sort=False))
     colours = plotting.palette(list(dict.fromkeys(df["method"])))
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.0 * len(groups), 2.6), squeeze=False)
-    for ax, ((model, opt), g) in zip(axes[0], groups):
+    fig, axes = _panel_row(groups)
+    for ax, ((model, opt), g) in zip(axes, groups):
         for method, gm in g.groupby("method", sort=False):
             med = gm.groupby("lr")["score"].median()
             ax.plot(med.index, med.to_numpy(), marker="o", ms=3, label=method, color=colours[method])
@@ -147,11 +159,7 @@ def lr_figure(records: pd.DataFrame, out: Path) -> list[Path]:
                 lr = chosen[(model, opt, method)]
                 ax.axvline(lr, color=colours[method], lw=0.6, ls=":")
         ax.set_xscale("log")
-        ax.set_title(f"{model} ({opt})", fontsize=7)
-        ax.set_xlabel("lr")
-        ax.set_ylabel("median scaled best value")
-    axes[0][-1].legend(fontsize=5)
-    return plotting.save(fig, out, "cnn-am-lr")
+    return _finish_row(fig, axes, groups, "lr", "median scaled best value", out, "cnn-am-lr")
 
 
 def figures(records: pd.DataFrame, out: Path) -> list[Path]:
