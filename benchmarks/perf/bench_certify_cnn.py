@@ -152,6 +152,17 @@ def certify_row(model: nn.Sequential, unit, node_limit: int, tighten_nodes: int 
             "wall_s": time.perf_counter() - wall}
 
 
+def test_certify_tiny14_channel_cold(benchmark):
+    """One cold solve of a second-layer channel of the committed fmnist-tiny14 (no data set needed)."""
+    from benchmarks.domain import zoo
+    from benchmarks.experiments.cnn_am.units import Unit
+
+    model = zoo.load("fmnist-tiny14").model
+    row = benchmark.pedantic(certify_row, args=(model, Unit("channel", "4", 1, 0.0), 10000),
+                             rounds=1, iterations=1)
+    assert row["status"] == "optimal" and row["value"] <= row["bound"] and row["gap"] <= 1e-6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
