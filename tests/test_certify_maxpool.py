@@ -100,7 +100,7 @@ def test_rectifier_before_maxpool_is_moved_after_it(slope):
 
 def test_committed_tiny14_is_certifiable_and_linearized_exactly():
     """fmnist-tiny14 (two conv + max-pool layers): every layer is one the certifier takes, and the
-    linearized network of a logit and of a channel of each rectifier equals the model (float64)."""
+    linearized network of every logit and of every channel of each rectifier equals the model (float64)."""
     import copy
 
     from benchmarks.domain import zoo
@@ -110,7 +110,10 @@ def test_committed_tiny14_is_certifiable_and_linearized_exactly():
     check_certifiable(zm.model)
     x = torch.rand(2000, *zm.input_shape, generator=torch.Generator().manual_seed(0),
                    dtype=torch.float64) * 2 - 1
-    for kind, layer, index in (("logit", None, 3), ("channel", "1", 2), ("channel", "4", 5)):
+    units = [("logit", None, k) for k in range(10)]
+    units += [("channel", layer, c) for layer in ("1", "4") for c in range(zoo.layer_channels(zm, layer))]
+    assert len(units) == 10 + 2 + 8
+    for kind, layer, index in units:
         net, out = unit_network(zm.model, zm.input_shape, kind, layer, index)
         net64 = copy.deepcopy(net).double()
         pl = linearize(net64, zm.input_shape, out, box=(-1.0, 1.0))
