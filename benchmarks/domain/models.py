@@ -10,6 +10,10 @@ Architectures (``build``):
   linear; ``batch_norm=True`` adds BatchNorm2d after each conv.
 - ``tiny8``: for 8x8 inputs and exact certification: conv(4, 3x3, no padding) - act - avgpool 2 -
   flatten - linear 16 - act - linear; only Conv2d / Linear / rectifier / AvgPool2d / Flatten.
+- ``tiny14``: for 14x14 inputs and exact certification with max-pooling: conv(2, 2x2, stride 2) - act -
+  maxpool 2 - conv(8, 2x2) - act - maxpool 2 - flatten - linear.
+- ``deep_cnn``: seven rectified layers without batch norm: [conv 8, conv 8, pool, conv 16, conv 16, pool,
+  conv 16, conv 16] - linear 64 - act - linear (He initialization).
 - ``resnet18_cifar``: ResNet-18 for 32x32 inputs (3x3 stem, no stem pooling, BasicBlocks 64-128-256-512).
 - ``vgg11_cifar``: VGG-11 with BatchNorm for 32x32 inputs, global average pool, linear classifier.
 """

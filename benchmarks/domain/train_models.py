@@ -9,7 +9,10 @@
 - ``<out>/<name>.json``: the manifest (sha256 of the ``.pt`` bytes, test accuracy, training recipe,
   per-epoch history without wall times, data source, suite and torch versions).
 
-On a CPU the same recipe gives the same bytes, hence the same sha256.
+On a CPU the same recipe with the same number of torch intra-op threads (``torch.get_num_threads()``) gives
+the same bytes, hence the same sha256. Another thread count sums in another order, and the weights can differ
+in their last bits (for fmnist-tiny14: one thread gives other bytes than the two threads the committed
+checkpoint was trained with). The committed checkpoints, not a retraining, are what the experiments load.
 """
 from __future__ import annotations
 
