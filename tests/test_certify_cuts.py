@@ -106,7 +106,8 @@ def test_cut_bounds_contain_the_true_range_and_are_tighter(seed, slope):
                                       net.biases[:layer] + (-b[j:j + 1],), net.slopes[:layer])
             t_hi, t_lo = brute_force_maximum(up, -1.0, 1.0)[0], -brute_force_maximum(down, -1.0, 1.0)[0]
             tol = 1e-9 * (1 + abs(t_lo) + abs(t_hi))
-            (cl, cu), (pl, pu) = (cut[layer][0][j], cut[layer][1][j]), (plain[layer][0][j], plain[layer][1][j])
+            cl, cu = cut[layer][0][j], cut[layer][1][j]
+            pl, pu = plain[layer][0][j], plain[layer][1][j]
             assert cl <= t_lo + tol and t_hi <= cu + tol  # valid
             if pl < 0 < pu:  # the LP tightened this unit: cuts only shrink the relaxation
                 assert cl >= pl - 1e-6 * (1 + abs(pl)) and cu <= pu + 1e-6 * (1 + abs(pu))

@@ -9,6 +9,8 @@ For a unit with pre-activation z = w . y_prev + b in [l, u] and act(z) = max(z, 
 With d = 1 the first and third rows give y = z and then y >= s z forces z >= 0; with d = 0 the second
 and fourth give y = s z and y >= z forces z <= 0, so the rows describe y = act(z) exactly. Relaxing
 d to [0, 1] gives the convex hull of the graph of act on [l, u] (the triangle relaxation).
+That hull is in z only; the ideal-formulation cuts of `cuts` (added by `Formulation.add_cuts`)
+describe the hull in the unit's inputs y_prev over their box, which is much tighter.
 """
 
 from __future__ import annotations
