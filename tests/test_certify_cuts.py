@@ -128,8 +128,6 @@ def test_optimum_with_cuts_matches_region_enumeration(solver, seed, slope):
     model = _model(3, (5, 4), seed, slope)
     best, _ = brute_force_maximum(linearize(model, (3,)), -1.0, 1.0)
     options = [{"bound_cut_rounds": 0}, {"bound_cut_rounds": 3, "cut_rounds": 5}]
-    if solver == "scip":
-        options.append({"cut_rounds": 2, "node_cuts": True})
     keys = set()
     for kw in options:
         cert = exact_maximum(model, (3,), cache_dir=False, solver=solver, **kw)
@@ -145,7 +143,6 @@ def test_optimum_with_cuts_matches_region_enumeration(solver, seed, slope):
 def test_cut_options_are_checked():
     model = _model(2, (3,), 0, 0.0)
     for kw, name in (({"cut_rounds": -1}, "cut_rounds"), ({"bound_cut_rounds": 1.5}, "bound_cut_rounds"),
-                     ({"cut_rounds": True}, "cut_rounds"), ({"node_cuts": True}, "node_cuts"),
-                     ({"node_cuts": 1, "solver": "scip"}, "node_cuts")):
+                     ({"cut_rounds": True}, "cut_rounds")):
         with pytest.raises(ValueError, match=name):
             exact_maximum(model, (2,), cache_dir=False, **kw)

@@ -8,7 +8,6 @@ As a script it prints the full table, cold solves, no cache:
                                   # (10000 nodes), the fmnist-tiny14 units of TINY14_MODEL (100 nodes)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
     .venv/bin/python -m benchmarks.perf.bench_certifier --parts d16 --bound-cut-rounds 0   # cuts off
-    .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts d16 --node-cuts
 
 Goals: median <= 0.5 s for d = 8, widths (16, 16); solved within 60 s for d = 16, widths (32, 32).
 """
@@ -125,16 +124,14 @@ def main() -> None:
                         help="exact_maximum's bound_cut_rounds (default: its default)")
     parser.add_argument("--cut-rounds", type=int, default=None,
                         help="exact_maximum's cut_rounds (default: its default)")
-    parser.add_argument("--node-cuts", action="store_true",
-                        help="node_cuts=True for the SCIP solves")
     args = parser.parse_args()
     parts = args.parts.split(",")
     common = {k: v for k, v in (("bound_cut_rounds", args.bound_cut_rounds),
                                 ("cut_rounds", args.cut_rounds)) if v is not None}
-    print(f"options: {common}, node_cuts for scip: {args.node_cuts}")
+    print(f"options: {common}")
     print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}  (one solver thread)")
     for solver in args.solvers.split(","):
-        options = {**common, **({"node_cuts": True} if args.node_cuts and solver == "scip" else {})}
+        options = common
         for part, dim, widths, seeds, limit in (("d8", 8, (16, 16), args.seeds, None),
                                                 ("d16", 16, (32, 32), args.big_seeds, args.big_limit)):
             if part in parts:

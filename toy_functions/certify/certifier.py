@@ -114,7 +114,6 @@ def exact_maximum(
     tighten_nodes: int = 0,
     cut_rounds: int = 0,
     bound_cut_rounds: int = 1,
-    node_cuts: bool = False,
 ) -> Certificate:
     """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
 
@@ -132,9 +131,8 @@ def exact_maximum(
     nodes (0: off). Ideal-formulation cuts (`cuts`, Anderson et al. 2020): `bound_cut_rounds`
     (>= 0, default 1) rounds of them strengthen each LP of the bound tightening (the MILP then
     gets the plain big-M rows with the tighter bounds); `cut_rounds` (>= 0, default 0) rounds of
-    a root cutting-plane loop on the MILP's objective, the cuts kept in the MILP; `node_cuts`
-    (solver "scip" only) separates them with local bounds at every node of SCIP's tree
-    (`scip_cuts`). All three are counts, never clocks.
+    a root cutting-plane loop on the MILP's objective, the cuts kept in the MILP. Both are
+    counts, never clocks.
     """
     for name, count in (("tighten_nodes", tighten_nodes), ("cut_rounds", cut_rounds),
                         ("bound_cut_rounds", bound_cut_rounds)):
@@ -153,17 +151,13 @@ def exact_maximum(
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
-    if not isinstance(node_cuts, bool) or (node_cuts and solver != "scip"):
-        raise ValueError(f"node_cuts must be a bool, True only with solver='scip', got "
-                         f"node_cuts={node_cuts!r} with solver={solver!r}")
     net = linearize(model, shape, output_index, box=(lo, hi))
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
                                                     tighten=tighten, solver=solver,
                                                     tighten_nodes=tighten_nodes,
                                                     cut_rounds=cut_rounds,
-                                                    bound_cut_rounds=bound_cut_rounds,
-                                                    node_cuts=node_cuts))
+                                                    bound_cut_rounds=bound_cut_rounds))
     directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
                                                  else Path(cache_dir))
     if directory is not None:
@@ -174,7 +168,7 @@ def exact_maximum(
                 return hit
     with _one_thread():
         cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit, solver,
-                      tighten_nodes, cut_rounds, bound_cut_rounds, node_cuts)
+                      tighten_nodes, cut_rounds, bound_cut_rounds)
     # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
     # to repeat (its limit is small): not stored either
     if directory is not None and time_limit is None and cert.status == "optimal":
@@ -187,8 +181,7 @@ def exact_maximum(
 def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
            lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
            node_limit: int | None = None, solver: str = "highs", tighten_nodes: int = 0,
-           cut_rounds: int = 0, bound_cut_rounds: int = 1, node_cuts: bool = False
-           ) -> Certificate:
+           cut_rounds: int = 0, bound_cut_rounds: int = 1) -> Certificate:
     start = time.perf_counter()
     budgeted = time_limit is not None or node_limit is not None
     deadline = None if time_limit is None else start + 0.5 * time_limit
@@ -219,7 +212,7 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     # be proven anyway; under a time limit they stay on: a run stopped without a solution of its
     # own reports no dual bound through scipy
     res = form.solve(cost, integral=True, time_limit=remaining, cutoff=cutoff,
-                     heuristics=budgeted, node_limit=node_limit, solver=solver, node_cuts=node_cuts)
+                     heuristics=budgeted, node_limit=node_limit, solver=solver)
     if res.status == 1 and res.x is None and solver == "highs":
         # HiGHS (through scipy) reports neither a dual bound nor a node count when it stops at a
         # limit without a solution of its own, which the cutoff at the incumbent can cause (the
@@ -227,7 +220,7 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
         remaining = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - start), 1e-3)
         res = form.solve(cost, integral=True, time_limit=remaining, heuristics=True,
-                         node_limit=node_limit, solver=solver, node_cuts=node_cuts)
+                         node_limit=node_limit, solver=solver)
     if res.status == 2 or (res.status == 0 and -float(res.fun) + b_out
                            < inc_value - 1e-6 * (1.0 + abs(inc_value))):
         # "infeasible", or "optimal" below the incumbent, under the cutoff: numerically possible
@@ -235,7 +228,7 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
         remaining = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - start), 1e-3)
         res = form.solve(cost, integral=True, time_limit=remaining, node_limit=node_limit,
-                         solver=solver, node_cuts=node_cuts)
+                         solver=solver)
     stopped = res.status == 1
     if stopped and res.x is None:  # no dual bound: the root LP relaxation bound instead
         root = form.solve(cost, integral=False)
@@ -322,13 +315,13 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
 
 def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool,
                    solver: str = "highs", tighten_nodes: int = 0, cut_rounds: int = 0,
-                   bound_cut_rounds: int = 1, node_cuts: bool = False) -> dict[str, Any]:
+                   bound_cut_rounds: int = 1) -> dict[str, Any]:
     """Everything besides the network and the box that can change a certificate (the cache key)."""
     return {"certifier": CERTIFIER_VERSION, "solver": solver, "solver_version": _version(solver),
             "scipy": scipy.__version__, "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS,
             "scip_params": SCIP_PARAMS if solver == "scip" else None, "tighten": bool(tighten),
             "tighten_nodes": int(tighten_nodes), "cut_rounds": int(cut_rounds),
-            "bound_cut_rounds": int(bound_cut_rounds), "node_cuts": bool(node_cuts),
+            "bound_cut_rounds": int(bound_cut_rounds),
             "time_limit": time_limit, "node_limit": node_limit,
             "torch": torch.__version__, "numpy": np.__version__}
 

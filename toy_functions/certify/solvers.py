@@ -37,9 +37,8 @@ SCIP_PARAMS = {"limits/gap": 1e-9, "limits/absgap": 1e-9, "parallel/maxnthreads"
 def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
           var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
           time_limit: float | None = None, node_limit: int | None = None,
-          cutoff: float | None = None, heuristics: bool = True, units: list | None = None) -> Any:
-    """HiGHS through scipy.optimize.milp (options passed verbatim); `units` is not used (HiGHS
-    takes no separator through scipy)."""
+          cutoff: float | None = None, heuristics: bool = True) -> Any:
+    """HiGHS through scipy.optimize.milp (options passed verbatim)."""
     cons = [LinearConstraint(a, row_lb, row_ub)] if a.shape[0] else []
     options: dict[str, Any] = dict(HIGHS_OPTIONS)
     if time_limit is not None:
@@ -62,10 +61,8 @@ def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndar
 def scip(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
          var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
          time_limit: float | None = None, node_limit: int | None = None,
-         cutoff: float | None = None, heuristics: bool = True, units: list | None = None) -> Any:
-    """SCIP through pyscipopt (ImportError naming the package when it is not installed).
-    `units` (`cuts.UnitRows` of the formulation): separate their ideal cuts at every node
-    (`scip_cuts`)."""
+         cutoff: float | None = None, heuristics: bool = True) -> Any:
+    """SCIP through pyscipopt (ImportError naming the package when it is not installed)."""
     try:
         import pyscipopt
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -93,9 +90,6 @@ def scip(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarr
         m.addCons(_ranged(expr, lhs, rhs))
     if cutoff is not None:
         m.setObjlimit(float(cutoff))
-    if units:
-        from .scip_cuts import install
-        install(m, units, xs)
     m.optimize()
     status = m.getStatus()
     code = {"optimal": 0, "nodelimit": 1, "timelimit": 1, "totalnodelimit": 1,
