@@ -7,6 +7,7 @@ As a script it prints the full table, cold solves, no cache:
                                   # d=16 (32,32) seeds 0-3 (60 s limit), fmnist-tiny8 quick units
                                   # (10000 nodes), the fmnist-tiny14 units of TINY14_MODEL (100 nodes)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
+    .venv/bin/python -m benchmarks.perf.bench_certifier --parts d16 --bound-cut-rounds 0   # cuts off
 
 Goals: median <= 0.5 s for d = 8, widths (16, 16); solved within 60 s for d = 16, widths (32, 32).
 """
@@ -30,11 +31,12 @@ RATIOS = [
 
 
 def solve_row(dim: int, widths: tuple[int, ...], seed: int, time_limit: float | None,
-              solver: str = "highs") -> dict:
-    """One cold certifier solve: wall and CPU seconds, status, binaries, nodes, gap."""
+              solver: str = "highs", **options) -> dict:
+    """One cold certifier solve: wall and CPU seconds, status, binaries, nodes, gap. `options`:
+    further keyword arguments of `exact_maximum` (cut settings)."""
     net = mlp_net(dim, widths, seed)
     return _row(lambda: exact_maximum(net, (dim,), cache_dir=False, time_limit=time_limit,
-                                      solver=solver), {"seed": seed})
+                                      solver=solver, **options), {"seed": seed})
 
 
 def _row(solve, extra: dict) -> dict:
@@ -51,11 +53,15 @@ TINY14_MODEL = {"name": "fmnist-tiny14", "logits": [0, 2, 4, 6, 8], "layers": ["
 
 
 def model_rows(model: dict | None, node_limit: int | None, solver: str,
-               profile: str = "quick") -> Iterator[dict]:
-    """Every unit of one cnn-am model table (one optimizer's cells), solved cold: the profile's
-    own fmnist-tiny8 table when `model` is None, else `model` in place of the profile's models."""
+               profile: str = "quick", **options) -> Iterator[dict]:
+    """Every certified unit of one cnn-am model table, solved cold: the profile's own fmnist-tiny8
+    table when `model` is None, else `model` in place of the profile's models. The units are those
+    of the profile's committed certificate cells (results/<profile>/cnn-am/cells/<model>,certificate,
+    *.csv: the survey's draw); ValueError naming the folder when there are none."""
     import copy
     import tomllib
+
+    import pandas as pd
 
     from benchmarks.experiments.cnn_am import experiment as cnn_am
     from benchmarks.framework.config import CONFIG_DIR
@@ -63,16 +69,21 @@ def model_rows(model: dict | None, node_limit: int | None, solver: str,
     raw = tomllib.loads((CONFIG_DIR / "cnn-am.toml").read_text())[profile]
     tables = [m for m in raw["models"] if m["name"] == "fmnist-tiny8"] if model is None else [model]
     cfg = cnn_am.parse_config({**raw, "models": tables})
-    zm = cnn_am.load_model(cfg.models[0], cfg.seed)
-    for cell in cnn_am.cells(cfg):
-        p = cell.params
-        if p["optimizer"] != cfg.optimizers[0]:
-            continue
-        net, index = cnn_am.certifiable(zm, p["kind"], p["layer"], p["index"])
+    m = cfg.models[0]
+    zm = cnn_am.load_model(m, cfg.seed)
+    cells = CONFIG_DIR.parent.parent / "results" / profile / "cnn-am" / "cells"
+    files = sorted(cells.glob(f"{m.label},certificate,*.csv"))
+    if not files:
+        raise ValueError(f"no certificate cells of {m.label!r} in {cells}: run the {profile} profile first")
+    for f in files:
+        r = pd.read_csv(f).iloc[0]
+        layer = None if r["unit_kind"] == "logit" else str(r["layer"])
+        net, index = cnn_am.certifiable(zm, str(r["unit_kind"]), layer, int(r["index"]))
         net = copy.deepcopy(net).cpu()
         yield _row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
-                                         node_limit=node_limit, cache_dir=False, solver=solver),
-                   {"seed": p["unit"]})
+                                         node_limit=node_limit, cache_dir=False, solver=solver,
+                                         **options),
+                   {"seed": f.stem.rsplit(",", 1)[-1]})
 
 
 def test_certifier_mlp_d8_cold(benchmark):
@@ -109,21 +120,30 @@ def main() -> None:
     parser.add_argument("--tiny14-node-limit", type=int, default=100)
     parser.add_argument("--solvers", default="highs,scip")
     parser.add_argument("--parts", default="d8,d16,tiny8,tiny14")
+    parser.add_argument("--bound-cut-rounds", type=int, default=None,
+                        help="exact_maximum's bound_cut_rounds (default: its default)")
+    parser.add_argument("--cut-rounds", type=int, default=None,
+                        help="exact_maximum's cut_rounds (default: its default)")
     args = parser.parse_args()
     parts = args.parts.split(",")
+    common = {k: v for k, v in (("bound_cut_rounds", args.bound_cut_rounds),
+                                ("cut_rounds", args.cut_rounds)) if v is not None}
+    print(f"options: {common}")
     print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}  (one solver thread)")
     for solver in args.solvers.split(","):
+        options = common
         for part, dim, widths, seeds, limit in (("d8", 8, (16, 16), args.seeds, None),
                                                 ("d16", 16, (32, 32), args.big_seeds, args.big_limit)):
             if part in parts:
                 _table(f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit}",
-                       (solve_row(dim, widths, seed, limit, solver) for seed in range(seeds)))
+                       (solve_row(dim, widths, seed, limit, solver, **options)
+                        for seed in range(seeds)))
         if "tiny8" in parts:
             _table(f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
-                   model_rows(None, args.tiny8_node_limit, solver))
+                   model_rows(None, args.tiny8_node_limit, solver, **options))
         if "tiny14" in parts:
             _table(f"[{solver}] fmnist-tiny14 units {TINY14_MODEL}, node_limit={args.tiny14_node_limit}",
-                   model_rows(TINY14_MODEL, args.tiny14_node_limit, solver))
+                   model_rows(TINY14_MODEL, args.tiny14_node_limit, solver, **options))
     print(f"load average at end: {os.getloadavg()}")
 
 

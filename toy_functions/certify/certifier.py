@@ -5,8 +5,10 @@ max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers a
 pre-activation bounds straddle 0; stable units need none; MaxPool2d is rewritten into rectifiers by
 `network.linearize`), solved by HiGHS through `scipy.optimize.milp` (default) or SCIP through
 pyscipopt (`solver="scip"`), on one thread with a fixed seed and relative and absolute gaps of
-1e-9. Bounds come from interval arithmetic (exact for the first layer), tightened by one LP per bound from the second hidden layer on (not
-for last-layer units with output weight <= 0, which need no bounds: see `lp_tighten`). The
+1e-9. Bounds come from interval arithmetic (exact for the first layer), tightened by one LP per
+bound from the second hidden layer on (not for last-layer units with output weight <= 0, which
+need no bounds: see `lp_tighten`), each LP strengthened by a round of ideal-formulation cuts
+(`cuts`) on the earlier layers' units (`bound_cut_rounds`). The
 solver's point is polished by the LP of its activation region, then re-evaluated by a real forward
 pass of `model`, which must attain the solver's value: `value` is always that forward value.
 A starting incumbent from multi-start gradient ascent polished by region LPs
@@ -42,7 +44,7 @@ from .rounding import rounding_margin
 
 
 #: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
-CERTIFIER_VERSION = "4"
+CERTIFIER_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def exact_maximum(
     node_limit: int | None = None,
     solver: str = "highs",
     tighten_nodes: int = 0,
+    cut_rounds: int = 0,
+    bound_cut_rounds: int = 1,
 ) -> Certificate:
     """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
 
@@ -124,10 +128,16 @@ def exact_maximum(
     limit no step of the solve depends on the clock. `solver`: "highs" (default) or "scip"
     (needs pyscipopt) for the MILP; LP relaxations always use HiGHS. `tighten_nodes` (>= 0):
     from the second hidden layer on, bound each unstable unit by a MILP limited to this many
-    nodes (0: off).
+    nodes (0: off). Ideal-formulation cuts (`cuts`, Anderson et al. 2020): `bound_cut_rounds`
+    (>= 0, default 1) rounds of them strengthen each LP of the bound tightening (the MILP then
+    gets the plain big-M rows with the tighter bounds); `cut_rounds` (>= 0, default 0) rounds of
+    a root cutting-plane loop on the MILP's objective, the cuts kept in the MILP. Both are
+    counts, never clocks.
     """
-    if isinstance(tighten_nodes, bool) or not isinstance(tighten_nodes, int) or tighten_nodes < 0:
-        raise ValueError(f"tighten_nodes must be an int >= 0, got {tighten_nodes!r}")
+    for name, count in (("tighten_nodes", tighten_nodes), ("cut_rounds", cut_rounds),
+                        ("bound_cut_rounds", bound_cut_rounds)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {count!r}")
     shape = _check_shape(input_shape)
     lo, hi = check_box(bounds)
     if time_limit is not None and (isinstance(time_limit, bool) or
@@ -145,7 +155,9 @@ def exact_maximum(
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
                                                     tighten=tighten, solver=solver,
-                                                    tighten_nodes=tighten_nodes))
+                                                    tighten_nodes=tighten_nodes,
+                                                    cut_rounds=cut_rounds,
+                                                    bound_cut_rounds=bound_cut_rounds))
     directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
                                                  else Path(cache_dir))
     if directory is not None:
@@ -156,7 +168,7 @@ def exact_maximum(
                 return hit
     with _one_thread():
         cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit, solver,
-                      tighten_nodes)
+                      tighten_nodes, cut_rounds, bound_cut_rounds)
     # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
     # to repeat (its limit is small): not stored either
     if directory is not None and time_limit is None and cert.status == "optimal":
@@ -168,29 +180,33 @@ def exact_maximum(
 
 def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
            lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
-           node_limit: int | None = None, solver: str = "highs", tighten_nodes: int = 0
-           ) -> Certificate:
+           node_limit: int | None = None, solver: str = "highs", tighten_nodes: int = 0,
+           cut_rounds: int = 0, bound_cut_rounds: int = 1) -> Certificate:
     start = time.perf_counter()
     budgeted = time_limit is not None or node_limit is not None
     deadline = None if time_limit is None else start + 0.5 * time_limit
     n_in = net.weights[0].shape[1]
     form, layer_bounds = build(net, lo, hi, tighten=tighten, tighten_nodes=tighten_nodes,
-                               deadline=deadline)
-    if layer_bounds:
-        s_last = net.slopes[-1]
-        y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
-    else:  # no hidden layer: the objective is affine in x
-        y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
+                               deadline=deadline, cut_rounds=bound_cut_rounds)
+    if bound_cut_rounds > 0 and tighten and layer_bounds:
+        # the cuts served the bounds; the MILP gets the plain rows with the tighter bounds
+        form, layer_bounds = build(net, lo, hi, tighten=False, given=layer_bounds)
     w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
-    interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
     # a good starting incumbent, passed to HiGHS as a cutoff slightly below its value (in
     # maximisation terms), so the optimum stays feasible and must still be found and proven
     work = sum(w.size for w in net.weights)
     inc_value, inc_x = ascent_incumbent(
         net, lo, hi, n_starts=int(np.clip(2e6 // work, 8, 256)),
         deadline=None if time_limit is None else time.perf_counter() + 0.1 * time_limit)
+    if layer_bounds:
+        s_last = net.slopes[-1]
+        y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
+    else:  # no hidden layer: the objective is affine in x
+        y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
+    interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])
     cutoff = -(inc_value - b_out) + 1e-5 * (1.0 + abs(inc_value))
     cost = -form.objective(w_out)
+    form.cut_loop(cost, cut_rounds)
     remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
     # HiGHS's primal heuristics mostly re-find the incumbent, so they are off when optimality must
     # be proven anyway; under a time limit they stay on: a run stopped without a solution of its
@@ -298,12 +314,14 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
 
 
 def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool,
-                   solver: str = "highs", tighten_nodes: int = 0) -> dict[str, Any]:
+                   solver: str = "highs", tighten_nodes: int = 0, cut_rounds: int = 0,
+                   bound_cut_rounds: int = 1) -> dict[str, Any]:
     """Everything besides the network and the box that can change a certificate (the cache key)."""
     return {"certifier": CERTIFIER_VERSION, "solver": solver, "solver_version": _version(solver),
             "scipy": scipy.__version__, "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS,
             "scip_params": SCIP_PARAMS if solver == "scip" else None, "tighten": bool(tighten),
-            "tighten_nodes": int(tighten_nodes),
+            "tighten_nodes": int(tighten_nodes), "cut_rounds": int(cut_rounds),
+            "bound_cut_rounds": int(bound_cut_rounds),
             "time_limit": time_limit, "node_limit": node_limit,
             "torch": torch.__version__, "numpy": np.__version__}
 

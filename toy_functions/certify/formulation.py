@@ -9,6 +9,8 @@ For a unit with pre-activation z = w . y_prev + b in [l, u] and act(z) = max(z, 
 With d = 1 the first and third rows give y = z and then y >= s z forces z >= 0; with d = 0 the second
 and fourth give y = s z and y >= z forces z <= 0, so the rows describe y = act(z) exactly. Relaxing
 d to [0, 1] gives the convex hull of the graph of act on [l, u] (the triangle relaxation).
+That hull is in z only; the ideal-formulation cuts of `cuts` (added by `Formulation.add_cuts`)
+describe the hull in the unit's inputs y_prev over their box, which is much tighter.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 
 from .bounds import interval_affine, rectify
+from .cuts import UnitRows, separate
 
 from .solvers import BACKENDS, HIGHS_NO_HEURISTICS, HIGHS_OPTIONS
 
@@ -41,6 +44,9 @@ class Formulation:
         self.row_ub: list[float] = []
         self.layer_vars: list[np.ndarray] = [np.arange(n_in)]
         self.n_binaries = 0
+        self.units: list[UnitRows] = []  # the unstable units, for `cuts.separate`
+        self.cut_keys: set[tuple[int, bytes]] = set()
+        self.n_cuts = 0
 
     @property
     def n_vars(self) -> int:
@@ -72,6 +78,7 @@ class Formulation:
         """
         prev = self.layer_vars[-1]
         ylo, yhi = rectify(l, s), rectify(u, s)
+        in_lo, in_hi = np.array(self.var_lb), np.array(self.var_ub)
         new = []
         for j in range(w.shape[0]):
             nz = np.nonzero(w[j])[0]
@@ -92,6 +99,8 @@ class Formulation:
             else:
                 d = self._var(0.0, 1.0, 1)
                 self.n_binaries += 1
+                self.units.append(UnitRows(inputs=idx, w=wj, lo=in_lo[idx], hi=in_hi[idx],
+                                           b=float(b[j]), s=float(s), y=y, d=d))
                 lj, uj = float(l[j]), float(u[j])
                 # w.y_prev - y <= -b            (y >= z)
                 self._row((np.append(idx, y), np.append(wj, -1.0)), -np.inf, -b[j])
@@ -105,6 +114,26 @@ class Formulation:
                 self._row((np.append(idx, [y, d]), np.concatenate([-s * wj, [1.0, -(1 - s) * uj]])),
                           -np.inf, s * b[j])
         self.layer_vars.append(np.array(new, dtype=np.int64))
+
+    def add_cuts(self, point: np.ndarray) -> int:
+        """Add the most violated ideal-formulation cut of every unstable unit at `point` (a
+        solution of the relaxation; `cuts.separate`); returns how many were added."""
+        rows = separate(self.units, point, self.cut_keys)
+        for idx, val, rhs in rows:
+            self._row((idx, val), -np.inf, rhs)
+        self.n_cuts += len(rows)
+        return len(rows)
+
+    def cut_loop(self, cost: np.ndarray, rounds: int):
+        """Up to `rounds` rounds of: solve the LP relaxation of min cost . vars, add the violated
+        cuts at its solution (`add_cuts`); stops early when none is violated. Returns the last LP
+        result (None if rounds == 0)."""
+        res = None
+        for _ in range(rounds):
+            res = self.solve(cost, integral=False)
+            if res.status != 0 or self.add_cuts(res.x) == 0:
+                break
+        return res
 
     def objective(self, w_row: np.ndarray) -> np.ndarray:
         """Cost vector c with c . vars = w_row . y_last (the constant is added by the caller)."""
@@ -136,13 +165,15 @@ def _unstable(l: np.ndarray, u: np.ndarray, objective: np.ndarray | None) -> np.
 
 
 def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
-               deadline: float | None, objective: np.ndarray | None = None
+               deadline: float | None, objective: np.ndarray | None = None, cut_rounds: int = 0
                ) -> tuple[np.ndarray, np.ndarray]:
     """Tighten [l, u] of z = W y_last + b for the unstable units by LP over the relaxation in `form`.
 
     Stops early (keeping the interval bounds) once `deadline` (time.perf_counter()) has passed.
     `objective`: for the last hidden layer, the output weights c; units with c_j <= 0 are skipped,
     since `Formulation.add_layer` models them exactly by y >= z, y >= s z whatever their bounds.
+    `cut_rounds`: each LP is re-solved after adding the violated cuts at its solution
+    (`Formulation.add_cuts`), up to this many times; the cuts stay in `form`.
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
@@ -151,15 +182,26 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
             break
         cost = np.zeros(form.n_vars)
         cost[prev] = w[j]
-        hi = form.solve(-cost, integral=False)
+        hi = _lp_with_cuts(form, -cost, cut_rounds)
         if hi.status == 0:
             u[j] = min(u[j], -hi.fun + b[j] + 1e-6 * (1.0 + abs(hi.fun)))
         if u[j] <= 0.0:
             continue
-        lo = form.solve(cost, integral=False)
+        lo = _lp_with_cuts(form, cost, cut_rounds)
         if lo.status == 0:
             l[j] = max(l[j], lo.fun + b[j] - 1e-6 * (1.0 + abs(lo.fun)))
     return l, u
+
+
+def _lp_with_cuts(form: Formulation, cost: np.ndarray, rounds: int):
+    """The LP relaxation of min cost . vars, re-solved after each of up to `rounds` rounds of
+    violated cuts (a cut only shrinks the relaxation, so the last optimum is the tightest)."""
+    res = form.solve(cost, integral=False)
+    for _ in range(rounds):
+        if res.status != 0 or form.add_cuts(res.x) == 0:
+            break
+        res = form.solve(cost, integral=False)
+    return res
 
 
 def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
@@ -193,11 +235,15 @@ def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray,
 
 
 def build(net, lo: float, hi: float, *, tighten: bool = True, tighten_nodes: int = 0,
-          deadline: float | None = None) -> tuple[Formulation, list[tuple[np.ndarray, np.ndarray]]]:
+          deadline: float | None = None, cut_rounds: int = 0,
+          given: list[tuple[np.ndarray, np.ndarray]] | None = None
+          ) -> tuple[Formulation, list[tuple[np.ndarray, np.ndarray]]]:
     """The formulation of `net` (a `network.PiecewiseLinearNet`) over [lo, hi]^n and the
     pre-activation bounds of each hidden layer: interval arithmetic (exact for the first layer),
-    then from the second layer on LP tightening (`tighten`) and node-limited MILP tightening
-    (`tighten_nodes` > 0)."""
+    then from the second layer on LP tightening (`tighten`, each LP strengthened by up to
+    `cut_rounds` rounds of ideal-formulation cuts on the earlier layers) and node-limited MILP
+    tightening (`tighten_nodes` > 0). `given`: valid bounds per hidden layer (from an earlier
+    build), intersected with the interval bounds; LP and MILP tightening are then skipped."""
     n_in = net.weights[0].shape[1]
     form = Formulation(n_in, lo, hi)
     y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
@@ -206,9 +252,11 @@ def build(net, lo: float, hi: float, *, tighten: bool = True, tighten_nodes: int
         l, u = interval_affine(w, b, y_lo, y_hi)
         last = layer == len(net.slopes) - 1
         c = net.weights[-1][0] if last else None
-        if tighten and layer > 0:
-            l, u = lp_tighten(form, w, b, l, u, deadline, c)
-        if tighten_nodes > 0 and layer > 0:
+        if given is not None:
+            l, u = np.maximum(l, given[layer][0]), np.minimum(u, given[layer][1])
+        if tighten and layer > 0 and given is None:
+            l, u = lp_tighten(form, w, b, l, u, deadline, c, cut_rounds)
+        if tighten_nodes > 0 and layer > 0 and given is None:
             l, u = milp_tighten(form, w, b, l, u, tighten_nodes, c)
         form.add_layer(w, b, l, u, s, objective=c)
         out.append((l, u))
