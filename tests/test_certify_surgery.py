@@ -62,3 +62,15 @@ def test_logit_unit_and_bad_arguments():
     layers = list(model.children())[:2]
     assert only_channel(layers, 1)[1] == 0
     assert only_channel(list(model.children()), 2) == (list(model.children()), 2)  # Linear follows
+
+
+def test_a_channel_that_does_not_exist_is_named():
+    model = _cnn()
+    with pytest.raises(ValueError, match="channel 3 does not exist: the layer has channels 0..2"):
+        only_channel(list(model.children())[:2], 3)
+    with pytest.raises(ValueError, match="channel 7 does not exist"):
+        unit_network(model, (1, 4, 4), "channel", "4", 7)   # conv 4 channels - leaky: pruned path
+    with pytest.raises(ValueError, match="channel -1 does not exist"):
+        unit_network(model, (1, 4, 4), "channel", "2", -1)
+    with pytest.raises(ValueError, match="output 16 of layer '5' does not exist: it has 0..15"):
+        unit_network(model, (1, 4, 4), "channel", "5", 16)   # Flatten follows the conv: not pruned

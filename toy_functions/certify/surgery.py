@@ -54,6 +54,8 @@ def only_channel(layers: list[nn.Module], c: int) -> tuple[list[nn.Module], int]
     at = max(i for i, m in enumerate(layers) if m is conv)
     if not all(isinstance(m, PER_CHANNEL) for m in layers[at + 1:]):
         return layers, c
+    if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < conv.out_channels:
+        raise ValueError(f"channel {c!r} does not exist: the layer has channels 0..{conv.out_channels - 1}")
     one = nn.Conv2d(conv.in_channels, 1, conv.kernel_size, stride=conv.stride, padding=conv.padding,
                     dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode,
                     dtype=conv.weight.dtype, device=conv.weight.device)
@@ -86,6 +88,9 @@ def unit_network(model: nn.Sequential, input_shape: tuple[int, ...], kind: str, 
     with torch.no_grad():
         out = prefix(torch.zeros(1, *input_shape, dtype=param.dtype if param is not None else None,
                                  device=param.device if param is not None else None))
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < out.shape[1]:
+        raise ValueError(f"{'output' if out.dim() == 2 else 'channel'} {index!r} of layer {layer!r} does not "
+                         f"exist: it has 0..{out.shape[1] - 1}")
     if out.dim() == 2:
         return prefix, index
     c, hw = out.shape[1], int(np.prod(out.shape[2:]))
