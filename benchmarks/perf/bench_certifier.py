@@ -5,7 +5,7 @@ As a script it prints the full table, cold solves, no cache:
 
     .venv/bin/python -m benchmarks.perf.bench_certifier     # HiGHS and SCIP: d=8 (16,16) seeds 0-19,
                                   # d=16 (32,32) seeds 0-3 (60 s limit), fmnist-tiny8 quick units
-                                  # (10000 nodes), the fmnist-tiny14 units of TINY14_MODEL (100 nodes)
+                                  # (10000 nodes), fmnist-tiny14 quick units (10000 nodes)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
     .venv/bin/python -m benchmarks.perf.bench_certifier --parts d16 --bound-cut-rounds 0   # cuts off
 
@@ -47,15 +47,10 @@ def _row(solve, extra: dict) -> dict:
             "gap": cert.mip_gap, "value": cert.value, "bound": cert.upper_bound}
 
 
-#: The fmnist-tiny14 units of the cnn-am quick profile (the `[[quick.models]]` table it is given).
-TINY14_MODEL = {"name": "fmnist-tiny14", "logits": [0, 2, 4, 6, 8], "layers": ["1", "4"],
-                "channels_per_layer": 2, "certify": True}
-
-
-def model_rows(model: dict | None, node_limit: int | None, solver: str,
+def model_rows(name: str, node_limit: int | None, solver: str,
                profile: str = "quick", **options) -> Iterator[dict]:
-    """Every certified unit of one cnn-am model table, solved cold: the profile's own fmnist-tiny8
-    table when `model` is None, else `model` in place of the profile's models. The units are those
+    """Every certified unit of the profile's cnn-am model table `name` (e.g. "fmnist-tiny8"), solved
+    cold. The units are those
     of the profile's committed certificate cells (results/<profile>/cnn-am/cells/<model>,certificate,
     *.csv: the survey's draw); ValueError naming the folder when there are none."""
     import copy
@@ -67,7 +62,7 @@ def model_rows(model: dict | None, node_limit: int | None, solver: str,
     from benchmarks.framework.config import CONFIG_DIR
 
     raw = tomllib.loads((CONFIG_DIR / "cnn-am.toml").read_text())[profile]
-    tables = [m for m in raw["models"] if m["name"] == "fmnist-tiny8"] if model is None else [model]
+    tables = [m for m in raw["models"] if m["name"] == name]
     cfg = cnn_am.parse_config({**raw, "models": tables})
     m = cfg.models[0]
     zm = cnn_am.load_model(m, cfg.seed)
@@ -117,7 +112,7 @@ def main() -> None:
     parser.add_argument("--big-seeds", type=int, default=4)
     parser.add_argument("--big-limit", type=float, default=60.0)
     parser.add_argument("--tiny8-node-limit", type=int, default=10000)
-    parser.add_argument("--tiny14-node-limit", type=int, default=100)
+    parser.add_argument("--tiny14-node-limit", type=int, default=10000)
     parser.add_argument("--solvers", default="highs,scip")
     parser.add_argument("--parts", default="d8,d16,tiny8,tiny14")
     parser.add_argument("--bound-cut-rounds", type=int, default=None,
@@ -140,10 +135,10 @@ def main() -> None:
                         for seed in range(seeds)))
         if "tiny8" in parts:
             _table(f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
-                   model_rows(None, args.tiny8_node_limit, solver, **options))
+                   model_rows("fmnist-tiny8", args.tiny8_node_limit, solver, **options))
         if "tiny14" in parts:
-            _table(f"[{solver}] fmnist-tiny14 units {TINY14_MODEL}, node_limit={args.tiny14_node_limit}",
-                   model_rows(TINY14_MODEL, args.tiny14_node_limit, solver, **options))
+            _table(f"[{solver}] fmnist-tiny14 quick units, node_limit={args.tiny14_node_limit}",
+                   model_rows("fmnist-tiny14", args.tiny14_node_limit, solver, **options))
     print(f"load average at end: {os.getloadavg()}")
 
 
