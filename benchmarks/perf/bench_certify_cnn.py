@@ -50,21 +50,13 @@ CANDIDATES: dict[str, Callable[[], nn.Module]] = {
                                    nn.Conv2d(2, 4, 3), nn.ReLU(), nn.MaxPool2d(2),
                                    nn.Flatten(), nn.Linear(4 * 2 * 2, 10)),
     # conv(4, 3x3, stride 2) 14 -> 6, pool 3, conv(8, 2x2) 2, pool 1: 144 + 32
-    "c4s2-c8k2": lambda: nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.MaxPool2d(2),
-                                       nn.Conv2d(4, 8, 2), nn.ReLU(), nn.MaxPool2d(2),
-                                       nn.Flatten(), nn.Linear(8, 10)),
+    "c4s2-c8k2": lambda: _stride2(4, 3, 8),
     # conv(4, 4x4, stride 2) 14 -> 6, pool 3, conv(8, 2x2) 2, pool 1: 144 + 32
-    "c4k4s2-c8k2": lambda: nn.Sequential(nn.Conv2d(1, 4, 4, stride=2), nn.ReLU(), nn.MaxPool2d(2),
-                                         nn.Conv2d(4, 8, 2), nn.ReLU(), nn.MaxPool2d(2),
-                                         nn.Flatten(), nn.Linear(8, 10)),
+    "c4k4s2-c8k2": lambda: _stride2(4, 4, 8),
     # conv(3, 3x3, stride 2) 14 -> 6, pool 3, conv(6, 2x2) 2, pool 1: 108 + 24
-    "c3s2-c6k2": lambda: nn.Sequential(nn.Conv2d(1, 3, 3, stride=2), nn.ReLU(), nn.MaxPool2d(2),
-                                       nn.Conv2d(3, 6, 2), nn.ReLU(), nn.MaxPool2d(2),
-                                       nn.Flatten(), nn.Linear(6, 10)),
+    "c3s2-c6k2": lambda: _stride2(3, 3, 6),
     # conv(2, 3x3, stride 2) 14 -> 6, pool 3, conv(4, 2x2) 2, pool 1: 72 + 16
-    "c2s2-c4k2": lambda: nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.ReLU(), nn.MaxPool2d(2),
-                                       nn.Conv2d(2, 4, 2), nn.ReLU(), nn.MaxPool2d(2),
-                                       nn.Flatten(), nn.Linear(4, 10)),
+    "c2s2-c4k2": lambda: _stride2(2, 3, 4),
     # conv(2, 4x4, stride 2) 14 -> 6, pool 3, conv(C, 2x2) 2, pool 1: 72 + 4C
     "c2k4s2-c8k2": lambda: _stride2(2, 4, 8),
     "c2k4s2-c16k2": lambda: _stride2(2, 4, 16),
