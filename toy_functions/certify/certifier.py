@@ -44,7 +44,7 @@ from .rounding import rounding_margin
 
 
 #: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
-CERTIFIER_VERSION = "5"
+CERTIFIER_VERSION = "6"
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,8 @@ def _unstable(l: np.ndarray, u: np.ndarray, objective: np.ndarray | None) -> np.
 
 
 def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
-               deadline: float | None, objective: np.ndarray | None = None, cut_rounds: int = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
+               deadline: float | None, objective: np.ndarray | None = None, cut_rounds: int = 0,
+               slope: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Tighten [l, u] of z = W y_last + b for the unstable units by LP over the relaxation in `form`.
 
     Stops early (keeping the interval bounds) once `deadline` (time.perf_counter()) has passed.
@@ -174,6 +174,9 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
     since `Formulation.add_layer` models them exactly by y >= z, y >= s z whatever their bounds.
     `cut_rounds`: each LP is re-solved after adding the violated cuts at its solution
     (`Formulation.add_cuts`), up to this many times; the cuts stay in `form`.
+    `slope`: the layer's s. A unit whose upper bound comes out <= 0 is stably inactive, y = s z:
+    its lower bound is still tightened when s > 0, since y >= s l bounds the next layer (for
+    s = 0, y = 0 whatever l is, and the second LP is skipped).
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
@@ -185,7 +188,7 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
         hi = _lp_with_cuts(form, -cost, cut_rounds)
         if hi.status == 0:
             u[j] = min(u[j], -hi.fun + b[j] + 1e-6 * (1.0 + abs(hi.fun)))
-        if u[j] <= 0.0:
+        if u[j] <= 0.0 and slope == 0.0:
             continue
         lo = _lp_with_cuts(form, cost, cut_rounds)
         if lo.status == 0:
@@ -205,13 +208,14 @@ def _lp_with_cuts(form: Formulation, cost: np.ndarray, rounds: int):
 
 
 def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
-                 node_limit: int, objective: np.ndarray | None = None
+                 node_limit: int, objective: np.ndarray | None = None, slope: float = 0.0
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Tighten [l, u] of z = W y_last + b for the unstable units by node-limited MILPs over `form`.
 
     max z_j over the exact formulation of the earlier layers is at most the solver's dual bound,
     so the bound stays valid when the solve stops at `node_limit`; deterministic (node limits
-    only). Units the LP bounds already settle, and (last layer) units with c_j <= 0, are skipped.
+    only). Units the LP bounds already settle, and (last layer) units with c_j <= 0, are skipped;
+    `slope` as in `lp_tighten` (the lower bound of a unit found inactive matters only when s > 0).
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
@@ -229,7 +233,7 @@ def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray,
                 u[j] = min(u[j], bound + slack)
             else:
                 l[j] = max(l[j], bound - slack)
-            if u[j] <= 0.0:
+            if u[j] <= 0.0 and slope == 0.0:
                 break
     return l, u
 
@@ -255,9 +259,9 @@ def build(net, lo: float, hi: float, *, tighten: bool = True, tighten_nodes: int
         if given is not None:
             l, u = np.maximum(l, given[layer][0]), np.minimum(u, given[layer][1])
         if tighten and layer > 0 and given is None:
-            l, u = lp_tighten(form, w, b, l, u, deadline, c, cut_rounds)
+            l, u = lp_tighten(form, w, b, l, u, deadline, c, cut_rounds, s)
         if tighten_nodes > 0 and layer > 0 and given is None:
-            l, u = milp_tighten(form, w, b, l, u, tighten_nodes, c)
+            l, u = milp_tighten(form, w, b, l, u, tighten_nodes, c, s)
         form.add_layer(w, b, l, u, s, objective=c)
         out.append((l, u))
         y_lo, y_hi = rectify(l, s), rectify(u, s)
