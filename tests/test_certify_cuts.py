@@ -10,7 +10,6 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from toy_functions.certify import exact_maximum, linearize
 from toy_functions.certify.cuts import cut_row, most_violated
