@@ -164,6 +164,13 @@ def _unstable(l: np.ndarray, u: np.ndarray, objective: np.ndarray | None) -> np.
     return np.nonzero(todo)[0]
 
 
+def _lower_bound_matters(upper: float, slope: float) -> bool:
+    """Whether a unit with pre-activation upper bound `upper` needs its lower bound l tightened: a
+    unit with upper <= 0 is stably inactive, y = s z, and then l matters only through y >= s l,
+    i.e. when s > 0 (for s = 0, y = 0 whatever l is)."""
+    return upper > 0.0 or slope != 0.0
+
+
 def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u: np.ndarray,
                deadline: float | None, objective: np.ndarray | None = None, cut_rounds: int = 0,
                slope: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -174,9 +181,8 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
     since `Formulation.add_layer` models them exactly by y >= z, y >= s z whatever their bounds.
     `cut_rounds`: each LP is re-solved after adding the violated cuts at its solution
     (`Formulation.add_cuts`), up to this many times; the cuts stay in `form`.
-    `slope`: the layer's s. A unit whose upper bound comes out <= 0 is stably inactive, y = s z:
-    its lower bound is still tightened when s > 0, since y >= s l bounds the next layer (for
-    s = 0, y = 0 whatever l is, and the second LP is skipped).
+    `slope`: the layer's s; the lower-bound LP is skipped when `_lower_bound_matters` says it
+    cannot matter (an inactive ReLU unit).
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
@@ -188,7 +194,7 @@ def lp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray, u
         hi = _lp_with_cuts(form, -cost, cut_rounds)
         if hi.status == 0:
             u[j] = min(u[j], -hi.fun + b[j] + 1e-6 * (1.0 + abs(hi.fun)))
-        if u[j] <= 0.0 and slope == 0.0:
+        if not _lower_bound_matters(u[j], slope):
             continue
         lo = _lp_with_cuts(form, cost, cut_rounds)
         if lo.status == 0:
@@ -215,7 +221,7 @@ def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray,
     max z_j over the exact formulation of the earlier layers is at most the solver's dual bound,
     so the bound stays valid when the solve stops at `node_limit`; deterministic (node limits
     only). Units the LP bounds already settle, and (last layer) units with c_j <= 0, are skipped;
-    `slope` as in `lp_tighten` (the lower bound of a unit found inactive matters only when s > 0).
+    `slope` as in `lp_tighten` (`_lower_bound_matters`).
     """
     l, u = l.copy(), u.copy()
     prev = form.layer_vars[-1]
@@ -233,7 +239,7 @@ def milp_tighten(form: Formulation, w: np.ndarray, b: np.ndarray, l: np.ndarray,
                 u[j] = min(u[j], bound + slack)
             else:
                 l[j] = max(l[j], bound - slack)
-            if u[j] <= 0.0 and slope == 0.0:
+            if not _lower_bound_matters(u[j], slope):
                 break
     return l, u
 
