@@ -120,6 +120,26 @@ def test_local_cluster_records_identical_to_serial():
     assert _csv(results) == _csv(_serial())
 
 
+@pytest.mark.slow
+def test_local_session_workers_start_without_the_trim_threshold(monkeypatch):
+    """Dask's default MALLOC_TRIM_THRESHOLD_ (which makes every large tensor buffer a fresh mmap) is not
+    in the local workers' environment; the thread variables keep Dask's value 1."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with dx.session(n_workers=1) as client:
+        env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+        rows = {c.key: r for c, r in dx.map_cells(fake_run_cell, CELLS[:2], client=client)}
+        assert client.status == "running"  # map_cells leaves a given client open
+    assert list(env.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
+    assert sorted(rows) == [c.key for c in CELLS[:2]]
+    assert _csv({**_serial(), **rows}) == _csv(_serial())
+
+
+def test_session_rejects_a_bad_address_before_starting():
+    with pytest.raises(ValueError, match="scheduler"):
+        with dx.session("  "):
+            pass
+
+
 @pytest.fixture(scope="module")
 def cluster_address():
     from distributed import LocalCluster

@@ -65,3 +65,32 @@ def test_cells_must_keep_the_earlier_list(tmp_path):
     m.cells = bad
     with pytest.raises(ValueError, match="cells listed so far"):
         runner.run(m, {"tune": 1}, tmp_path / "r", progress=False)
+
+
+def test_dask_run_opens_one_session_for_all_stages(tmp_path, monkeypatch):
+    """Every stage of a staged run maps its cells through the one client of one Dask session."""
+    import contextlib
+
+    from benchmarks.framework import dask_executor
+
+    m = _module("staged_demo4")
+    sessions, maps = [], []
+
+    @contextlib.contextmanager
+    def session(scheduler=None, **_):
+        client = object()
+        sessions.append((scheduler, client))
+        yield client
+
+    def map_cells(run_fn, cells, *, client=None, **_):
+        maps.append((client, [c.key for c in cells]))
+        return ((c, dask_executor.run_pinned(run_fn, c)) for c in cells)
+
+    monkeypatch.setattr(dask_executor, "session", session)
+    monkeypatch.setattr(dask_executor, "map_cells", map_cells)
+    serial = runner.run(m, {"tune": 3}, tmp_path / "serial", progress=False)
+    path = runner.run(m, {"tune": 3}, tmp_path / "dask", executor="dask", scheduler="tcp://x:1", progress=False)
+    assert path.read_bytes() == serial.read_bytes()
+    assert len(sessions) == 1 and sessions[0][0] == "tcp://x:1"
+    assert [keys for _, keys in maps] == [["tune.0", "tune.1", "tune.2"], ["eval.1"]]
+    assert all(client is sessions[0][1] for client, _ in maps)

@@ -20,6 +20,8 @@ bounds (:mod:`benchmarks.framework.bounds`); a violation fails the run after ``m
 """
 from __future__ import annotations
 
+import contextlib
+
 import importlib
 import inspect
 import os
@@ -261,9 +263,9 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
         data_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
     """Run every unfinished cell of ``experiment`` under ``cfg`` into ``out``; returns ``out/records.csv``.
 
-    executor ``"local"`` is a plain loop (tqdm bar when ``progress``); ``"dask"`` hands the pending cells to
-    ``benchmarks.framework.dask_executor.map_cells(run_fn, cells, scheduler=scheduler)``, which yields
-    ``(cell, rows)`` as cells finish.  Each finished cell is stored atomically at once.
+    executor ``"local"`` is a plain loop (tqdm bar when ``progress``); ``"dask"`` opens one
+    ``benchmarks.framework.dask_executor.session(scheduler)`` for the whole run and hands each stage's pending
+    cells to ``map_cells(run_fn, cells, client=client)``, which yields ``(cell, rows)`` as cells finish.  Each finished cell is stored atomically at once.
     ConfigError (nothing written) for a bad executor, device or ``out``; BoundViolationError, after the
     run directory is complete, when a record exceeds a bound declared in the module's ``BOUNDS``.
     """
@@ -290,29 +292,32 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     from benchmarks.framework.dask_executor import run_pinned
     from tqdm.auto import tqdm
 
-    stage = 0
-    while True:
-        pending = pending_cells(out, cells, resume=resume or stage > 0)
-        desc = module.NAME if not is_staged else f"{module.NAME} round {stage + 1}"
-        bar = tqdm(total=len(pending), desc=desc, unit="cell", disable=not progress or not pending)
-        with bar:
-            if executor == "local":
-                finished = ((cell, run_pinned(run_fn, cell)) for cell in pending)
-            else:
-                finished = dask_executor.map_cells(run_fn, pending, scheduler=scheduler)
-            for cell, rows in finished:
-                extra = module.extra_files(out, cell.key) if hasattr(module, "extra_files") else ()
-                store.write_cell(out, cell.key, rows, extra_files=extra)
-                bar.update(1)
-        if not is_staged:
-            break
-        cells = next_cells(module, cfg, out, keys)
-        if len(cells) == len(keys):
-            break
-        keys = [c.key for c in cells]
-        meta["cells"] = keys
-        store.write_meta(out, meta)
-        stage += 1
+    # one Dask cluster serves every stage of the run (workers start and import torch once)
+    with contextlib.ExitStack() as stack:
+        client = None if dask_executor is None else stack.enter_context(dask_executor.session(scheduler))
+        stage = 0
+        while True:
+            pending = pending_cells(out, cells, resume=resume or stage > 0)
+            desc = module.NAME if not is_staged else f"{module.NAME} round {stage + 1}"
+            bar = tqdm(total=len(pending), desc=desc, unit="cell", disable=not progress or not pending)
+            with bar:
+                if client is None:
+                    finished = ((cell, run_pinned(run_fn, cell)) for cell in pending)
+                else:
+                    finished = dask_executor.map_cells(run_fn, pending, client=client)
+                for cell, rows in finished:
+                    extra = module.extra_files(out, cell.key) if hasattr(module, "extra_files") else ()
+                    store.write_cell(out, cell.key, rows, extra_files=extra)
+                    bar.update(1)
+            if not is_staged:
+                break
+            cells = next_cells(module, cfg, out, keys)
+            if len(cells) == len(keys):
+                break
+            keys = [c.key for c in cells]
+            meta["cells"] = keys
+            store.write_meta(out, meta)
+            stage += 1
 
     records = store.merge_records(out, keys)
     violations = bounds.violations(store.read_csv(records), declared_bounds)
