@@ -329,3 +329,18 @@ def test_random_mlp_argmax_repeats_bit_for_bit(tmp_path):
     b = exact_maximum(net, (8,), cache_dir=False)
     c = exact_maximum(net, (8,), cache_dir=tmp_path)
     assert c.cached and _fields(a) == _fields(b) == _fields(c)
+
+
+def test_cache_key_covers_the_certifier_source(tmp_path, monkeypatch):
+    """A certificate that other certifier code cached is never a hit: the key hashes the package's source."""
+    from toy_functions.certify import cache
+
+    model = _mlp(6, (10, 8), 11)
+    first = exact_maximum(model, (6,), cache_dir=tmp_path)
+    assert exact_maximum(model, (6,), cache_dir=tmp_path).cached
+    digest = cache.code_digest()
+    assert len(digest) == 64 and digest == cache.code_digest()
+    monkeypatch.setattr(cache, "code_digest", lambda: "0" * 64)
+    edited = exact_maximum(model, (6,), cache_dir=tmp_path)
+    assert edited.key != first.key and not edited.cached
+    assert _fields(edited)[:-1] == _fields(first)[:-1]  # same certificate, solved again under another key

@@ -1,4 +1,5 @@
-"""On-disk cache of certificates, keyed by a hash of the linearized weights, the box and the settings.
+"""On-disk cache of certificates, keyed by a hash of the linearized weights, the box, the settings and
+the certifier's own source code.
 
 Default directory: `$PROXYGRAD_CACHE`, else `~/.cache/proxygrad-bench/certificates`. One JSON file
 per key, written atomically (temporary file + rename), so concurrent harness workers are safe.
@@ -6,6 +7,7 @@ per key, written atomically (temporary file + rename), so concurrent harness wor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,12 +28,26 @@ def default_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "proxygrad-bench" / "certificates"
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 over the name and bytes of every source file of this package (``toy_functions/certify``),
+    in name order.  Part of every key, so that a certificate solved by other certifier code (another
+    commit, or an edit not yet committed) is never returned as a cache hit, whether or not the edit
+    bumped ``CERTIFIER_VERSION``."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def key(net: PiecewiseLinearNet, input_shape: tuple[int, ...], lo: float, hi: float,
         settings: dict[str, Any]) -> str:
-    """sha256 over the format tag, the input shape, the box, the solve `settings` (every limit,
-    solver option and version that can change the answer) and every weight, bias and slope."""
+    """sha256 over the format tag, the certifier's source (:func:`code_digest`), the input shape, the
+    box, the solve `settings` (every limit, solver option and version that can change the answer) and
+    every weight, bias and slope."""
     h = hashlib.sha256()
-    h.update(json.dumps([FORMAT, list(input_shape), repr(lo), repr(hi), list(net.slopes),
+    h.update(json.dumps([FORMAT, code_digest(), list(input_shape), repr(lo), repr(hi), list(net.slopes),
                          settings], sort_keys=True, default=repr).encode())
     for w, b in zip(net.weights, net.biases):
         h.update(np.asarray(w.shape, dtype=np.int64).tobytes())
