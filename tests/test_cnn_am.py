@@ -284,10 +284,12 @@ def test_certifiable_rejects_non_sequential_models() -> None:
 # ------------------------------------------------------------------------------------------ analysis
 
 
-def _records(gain: float, units: int = 8, weights: str = "suite:abc", bound: bool = False) -> pd.DataFrame:
+def _records(gain: float | list[float], units: int = 8, weights: str = "suite:abc", bound: bool = False) -> pd.DataFrame:
+    """Fabricated records: ``proxy-0.5`` attains plain's value plus ``gain`` (one per unit when a list)."""
     rows = []
+    gains = list(gain) if isinstance(gain, list) else [gain] * units
     for u in range(units):
-        for method, extra in (("plain", 0.0), ("proxy-0.5", gain)):
+        for method, extra in (("plain", 0.0), ("proxy-0.5", gains[u])):
             f = 1.0 + u + extra
             rows.append({"model": "m", "weights": weights, "trained": weights != "random-init", "optimizer": "adam",
                          "layer": "logits", "layer_depth": 1.0, "unit": f"logit={u}", **methods.parse(method).columns(), "start": 0, "lr": 0.05,
@@ -320,6 +322,20 @@ def test_analysis_ratio_wins_and_claims() -> None:
     assert claims["beyond:certified-gaps-cnn"].verdict == "reproduced"
 
 
+def test_certified_gap_claim_is_a_paired_test_not_a_mean() -> None:
+    """One large win and seven small losses: the proxy's mean certified gap is smaller than plain's, but the
+    paired test over the certified units says the gap does not narrow, so the claim is not reproduced."""
+    gains = [0.9] + [-0.05] * 7  # the bound sits 2 above plain's value on every unit
+    df = _records(gain=gains, bound=True)
+    table = cnn_am_analysis.certified_table(cnn_am_analysis.per_unit(df)).set_index("method")
+    assert table.loc["proxy-0.5", "mean_gap_upper"] < table.loc["plain", "mean_gap_upper"]
+    claim = {c.key: c for c in cnn_am_analysis.claims(df)}["beyond:certified-gaps-cnn"]
+    assert claim.verdict == "partly reproduced" and claim.rule == "majority-no-loss"
+    assert "n = 8 pairs" in claim.rationale and "wins/ties/losses 1/0/7" in claim.effect
+    tests = cnn_am_analysis.analyze(df)["certified_tests"]
+    assert len(tests) == 1 and int(tests["losses"].iloc[0]) == 7 and not bool(tests["higher"].iloc[0])
+
+
 def test_claims_fail_or_skip_honestly() -> None:
     worse = {c.key: c.verdict for c in cnn_am_analysis.claims(_records(gain=-1.0))}
     assert worse["slope-raises-maxima"] == "not reproduced"
@@ -333,8 +349,8 @@ def test_claims_fail_or_skip_honestly() -> None:
 def test_analysis_and_figures_from_stored_records(smoke_run, tmp_path: Path) -> None:
     _, df = smoke_run
     tables = cnn_am.analyze(df, tmp_path)
-    assert set(tables) == {"attained", "tests", "certified", "tuning", "units", "anytime", "stuck_moved",
-                           "combinations"} and not tables["certified"].empty
+    assert set(tables) == {"attained", "tests", "certified", "certified_tests", "tuning", "units", "anytime",
+                           "stuck_moved", "combinations"} and not tables["certified"].empty
     assert (tables["certified"]["bound_violations"] == 0).all()
     summary = cnn_am.summarize(df)
     assert summary and all(isinstance(v, float) for v in summary.values())
@@ -489,7 +505,10 @@ def test_quick_draw_has_30_disjoint_evaluation_units_per_vgg(fashion_mnist_dir) 
         excluded = rows[rows["role"] == "excluded"]
         assert (excluded["dataset_max"] <= cfg.dead_epsilon).all()
         assert (rows.loc[rows["role"].isin(["tuning", "evaluation"]), "dataset_max"] > cfg.dead_epsilon).all()
-        assert int(rows["certified"].astype(bool).sum()) == (min(m.certify_units, len(evaluation)) if m.certify else 0)
+        n_certified = len(evaluation) if m.certify_units is None else min(m.certify_units, len(evaluation))
+        assert int(rows["certified"].astype(bool).sum()) == (n_certified if m.certify else 0)
+        if m.name == "fmnist-tiny8":  # every live evaluation unit of tiny8 is certified in quick
+            assert m.certify and n_certified == len(evaluation)
 
 
 def _tuning_done(cfg: cnn_am.Config, score_of_k) -> pd.DataFrame:

@@ -262,6 +262,7 @@ CLAIM_RULES: dict[str, str] = {
     "beyond:network": "majority-no-loss",
     "beyond:switch": "majority-no-loss",
     "beyond:best-of": "majority-no-loss",
+    "beyond:certified-gaps-cnn": "majority-no-loss",
     "training": "some-gain",
 }
 """The decision rule of each comparative claim, the same in every experiment that tests it."""
