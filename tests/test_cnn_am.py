@@ -687,3 +687,30 @@ def test_anytime_stuck_moved_and_best_of_two() -> None:
 
 def test_the_suite_profiles_of_cnn_am_are_the_known_ones() -> None:
     assert set(config.profiles("cnn-am")) == {"smoke", "quick", "full"} <= set(config.PROFILES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, unit", [("fmnist-tiny8", "1=1"), ("fmnist-tiny8", "5=13"), ("fmnist-tiny14", "logit=2")])
+def test_committed_certificates_repeat_in_a_cold_solve(model, unit, tmp_path) -> None:
+    """A committed quick certificate is what a fresh solve under the profile's node limit gives, bit for bit
+    (an empty cache directory: nothing is read from a cache). fmnist-tiny14 ``logit=2`` is a unit whose
+    bound an earlier committed run took from a cache that other certifier code had filled."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    records = root / "results" / "quick" / "cnn-am" / "records.csv"
+    if not records.is_file():
+        pytest.skip("no committed quick cnn-am run")
+    raw = tomllib.loads((config.CONFIG_DIR / "cnn-am.toml").read_text())["quick"]
+    cfg = cnn_am.parse_config({**raw, "models": [m for m in raw["models"] if m["name"] == model]})
+    zm = cnn_am.load_model(cfg.models[0], cfg.seed)
+    rec = pd.read_csv(records, low_memory=False)
+    row = rec[(rec["cell_kind"] == "certificate") & (rec["model"] == model) & (rec["unit"] == unit)]
+    assert len(row) == 1
+    r = row.iloc[0]
+    layer = None if r["unit_kind"] == "logit" else str(r["layer"])
+    cert = cnn_am._certificate(zm, str(r["unit_kind"]), layer, int(r["index"]), cfg.certify_time_limit,
+                               tmp_path / "empty-cache", cfg.certify_node_limit)
+    assert cert["cert_status"] == r["cert_status"] == "optimal"
+    for column in ("upper_bound", "incumbent", "optimum", "mip_gap"):
+        assert float(cert[column]).hex() == float(r[column]).hex(), column
