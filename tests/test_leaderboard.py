@@ -69,3 +69,31 @@ def test_committed_leaderboard_is_what_the_command_makes(tmp_path):
     committed = pd.read_csv(ROOT / "results" / "LEADERBOARD.csv", keep_default_na=False, na_values=[""])
     fresh = pd.read_csv(io.StringIO(leaderboard.to_csv(board)), keep_default_na=False, na_values=[""])
     pd.testing.assert_frame_equal(committed, fresh)
+
+
+def test_only_one_role_is_scored_and_never_the_tuning_runs():
+    """Tuning runs (best over a grid of step sizes on the instance itself) and the untuned fixed-lr runs are
+    never pooled with the tuned evaluation runs: each method is scored at one budget and one protocol."""
+    rec = pd.DataFrame({"role": ["tuning", "tuning", "fixed", "evaluation", "evaluation"], "v": [9, 9, 5, 1, 2]})
+    scored, role = leaderboard.scored_runs(rec)
+    assert role == "evaluation" and list(scored["v"]) == [1, 2]
+    scored, role = leaderboard.scored_runs(rec[rec["role"] != "evaluation"])
+    assert role == "fixed" and list(scored["v"]) == [5]
+    scored, role = leaderboard.scored_runs(rec[rec["role"] == "tuning"])
+    assert scored.empty
+    scored, role = leaderboard.scored_runs(rec.drop(columns=["role"]))
+    assert role == "all" and len(scored) == 5
+
+
+def test_committed_board_scores_the_evaluation_runs_only():
+    quick = ROOT / "results" / "quick"
+    if not (quick / "toy-am" / store.META).is_file():
+        pytest.skip("no committed quick results")
+    board, _ = leaderboard.build([quick])
+    assert set(board["role"]) == {"evaluation"}
+    toy = store.load_records(quick / "toy-am")
+    evaluation = toy[toy["role"] == "evaluation"]
+    for row in board[board["experiment"] == "toy-am"].itertuples():
+        sel = evaluation[(evaluation["family"] == row.benchmark) & (evaluation["optimizer"] == row.optimizer)
+                         & (evaluation["method"] == row.method)]
+        assert row.n + row.excluded == len(sel) and row.median == np.median(sel["attained"].dropna())

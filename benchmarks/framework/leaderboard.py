@@ -7,7 +7,10 @@ folder of run directories (every subfolder with a ``meta.json``); every run is v
 
 One row per (experiment, benchmark, optimizer, method): the median attained fraction with its 95% CI
 (bootstrap BCa, :func:`benchmarks.framework.stats.bootstrap_ci`, seed 0) over ``n`` sampling units, with
-the run's suite version, profile and commit. Per experiment (:data:`SCORES`):
+the run's suite version, profile and commit. Only the runs of one role are scored (:func:`scored_runs`,
+column ``role``): the tuned evaluation runs where the records have them, else the untuned fixed-lr runs;
+tuning runs (one per grid step size, on tuning instances or units) never are, and the two roles are never
+pooled, so every method is scored at one budget. Per experiment (:data:`SCORES`):
 
 - ``toy-am`` (benchmark: the toy family's label; reference ``optimum``): per (instance, start), the
   fraction of the gap from the start to the certified optimum that AM closed,
@@ -33,8 +36,24 @@ from benchmarks.framework import stats, store, tables
 from benchmarks.framework.config import ConfigError
 
 NAME = "LEADERBOARD"
-COLUMNS: tuple[str, ...] = ("experiment", "benchmark", "reference", "optimizer", "method", "method_version", "n",
-                            "median", "ci_low", "ci_high", "excluded", "suite_version", "profile", "commit")
+COLUMNS: tuple[str, ...] = ("experiment", "benchmark", "reference", "optimizer", "method", "method_version", "role",
+                            "n", "median", "ci_low", "ci_high", "excluded", "suite_version", "profile", "commit")
+SCORED_ROLES: tuple[str, ...] = ("evaluation", "fixed")
+"""The record roles a leaderboard may score, in order of preference (tuned evaluation runs, then the
+untuned fixed-lr runs)."""
+
+
+def scored_runs(records: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows a leaderboard scores and their role: the first role of :data:`SCORED_ROLES` present in the
+    records' ``role`` column (records without that column are scored whole, role ``"all"``). Tuning runs
+    are never scored: their best value over a grid of step sizes is tuned on the very instance it reports."""
+    if "role" not in records.columns:
+        return records, "all"
+    roles = records["role"].astype(str)
+    for role in SCORED_ROLES:
+        if (roles == role).any():
+            return records[roles == role], role
+    return records.iloc[0:0], SCORED_ROLES[0]
 
 
 def _toy_scores(records: pd.DataFrame) -> pd.DataFrame:
@@ -91,13 +110,14 @@ def rows(out: Path) -> pd.DataFrame:
     score = SCORES.get(str(meta.get("experiment")))
     if score is None:
         return pd.DataFrame(columns=list(COLUMNS))
-    scores = score(store.load_records(out))
+    records, role = scored_runs(store.load_records(out))
+    scores = score(records)
     result = []
     for key, g in scores.groupby(["benchmark", "reference", "optimizer", "method"], sort=False):
         values = g["value"].dropna().to_numpy(dtype=float)
         iv = stats.bootstrap_ci(values) if values.size else stats.Interval(math.nan, math.nan, math.nan)
         result.append({"experiment": meta["experiment"], **dict(zip(["benchmark", "reference", "optimizer", "method"], key)),
-                       "method_version": str(g["method_version"].iloc[0]), "n": int(values.size),
+                       "method_version": str(g["method_version"].iloc[0]), "role": role, "n": int(values.size),
                        "median": float(iv.estimate), "ci_low": float(iv.low), "ci_high": float(iv.high),
                        "excluded": int(g["value"].isna().sum()), "suite_version": str(meta.get("suite_version")),
                        "profile": str(meta.get("profile")), "commit": str(meta.get("git_commit"))})
@@ -128,9 +148,10 @@ def markdown(board: pd.DataFrame, dirs: list[Path], command: str) -> str:
              "can exceed 1). Units whose reference is not positive are counted in `excluded`.",
              "- Values are the original network's, never a proxy's. Plug-in methods (named `package.module:name`) "
              "carry their `method_version`.",
-             "- Every method runs at its profile's step size (the records' `lr`); where a profile does not tune "
-             "it per method, a row is a number at that step size, not a method's best (REPORT.md says which "
-             "comparisons are tuned).", "", "Sources:", ""]
+             "- `role` says which runs a row scores: `evaluation`, the tuned runs (each method at the step size "
+             "chosen for it on tuning instances or units disjoint from these), where the records have them; else "
+             "`fixed`, the untuned runs at the profile's one step size (a number at that step size, not a "
+             "method's best). Tuning runs are never scored, and the roles are never pooled.", "", "Sources:", ""]
     for d in dirs:
         meta = store.read_meta(d)
         rec = meta.get("records") or {}
