@@ -138,6 +138,8 @@ def test_session_rejects_a_bad_address_before_starting():
     with pytest.raises(ValueError, match="scheduler"):
         with dx.session("  "):
             pass
+    with pytest.raises(ValueError, match="not both"):
+        dx.map_cells(fake_run_cell, CELLS, scheduler="tcp://127.0.0.1:1", client=object())
 
 
 @pytest.fixture(scope="module")

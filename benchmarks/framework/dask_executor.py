@@ -135,6 +135,8 @@ def map_cells(
     """
     cells = list(cells)
     _check(cells, scheduler, threads, n_workers)
+    if client is not None and scheduler is not None:
+        raise ValueError(f"give a scheduler address or a client, not both (scheduler={scheduler!r})")
     return _stream(run_fn, cells, scheduler, client, threads, n_workers)
 
 
