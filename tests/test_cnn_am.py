@@ -336,6 +336,18 @@ def test_certified_gap_claim_is_a_paired_test_not_a_mean() -> None:
     assert len(tests) == 1 and int(tests["losses"].iloc[0]) == 7 and not bool(tests["higher"].iloc[0])
 
 
+def test_certified_gap_claim_without_a_certified_pair_is_not_tested() -> None:
+    """The proxy ran only on a model without certificates: the shortfall part stands, the gap test is not
+    tested, and the verdict says so instead of failing."""
+    certified = _records(gain=1.0, bound=True)
+    certified = certified[certified["method"] == "plain"]
+    other = _records(gain=1.0).assign(model="v")
+    claim = {c.key: c for c in cnn_am_analysis.claims(pd.concat([certified, other], ignore_index=True))}
+    gaps = claim["beyond:certified-gaps-cnn"]
+    assert gaps.verdict == "partly reproduced" and "no paired test of proxy-0.5" in gaps.effect
+    assert "No test can reach significance" in gaps.rationale
+
+
 def test_claims_fail_or_skip_honestly() -> None:
     worse = {c.key: c.verdict for c in cnn_am_analysis.claims(_records(gain=-1.0))}
     assert worse["slope-raises-maxima"] == "not reproduced"

@@ -412,8 +412,9 @@ def claim_certified(units: pd.DataFrame) -> Claim:
         return Claim(key, statement, EXPERIMENT,
                      "no certified bounds (or no proxy method) in the records", "not tested",
                      "needs a certifiable trained model (certify = true)")
-    tests = certified_tests_table(units, method).set_index(["model", "optimizer"])
-    decision = compare.decide(key, tests.reset_index(), alpha=ALPHA)
+    family = certified_tests_table(units, method)
+    decision = compare.decide(key, family, alpha=ALPHA)  # "not tested" when there is no pair
+    tests = family.set_index(["model", "optimizer"]) if not family.empty else family
     parts, short_by_model = [], {}
     for (model, opt), g in table.groupby(["model", "optimizer"], sort=False):
         plain = g[g["method"] == "plain"].iloc[0]
