@@ -707,13 +707,11 @@ def test_committed_certificates_repeat_in_a_cold_solve(model, unit, tmp_path, fa
     """A committed quick certificate is what a fresh solve under the profile's node limit gives, bit for bit
     (an empty cache directory: nothing is read from a cache). fmnist-tiny14 ``logit=2`` is a unit whose
     bound an earlier committed run took from a cache that other certifier code had filled."""
-    import tomllib
-
     root = Path(__file__).resolve().parents[1]
     records = root / "results" / "quick" / "cnn-am" / "records.csv"
     if not records.is_file():
         pytest.skip("no committed quick cnn-am run")
-    raw = tomllib.loads((config.CONFIG_DIR / "cnn-am.toml").read_text())["quick"]
+    raw = config.load_profile("cnn-am", "quick")
     # the certificate reads only the weights; the test's own idx files satisfy the config's data check
     cfg = cnn_am.parse_config({**raw, "models": [m for m in raw["models"] if m["name"] == model]},
                               data_dir=fashion_mnist_dir)

@@ -21,7 +21,6 @@ bounds (:mod:`benchmarks.framework.bounds`); a violation fails the run after ``m
 from __future__ import annotations
 
 import contextlib
-
 import importlib
 import inspect
 import os
@@ -265,7 +264,8 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
 
     executor ``"local"`` is a plain loop (tqdm bar when ``progress``); ``"dask"`` opens one
     ``benchmarks.framework.dask_executor.session(scheduler)`` for the whole run and hands each stage's pending
-    cells to ``map_cells(run_fn, cells, client=client)``, which yields ``(cell, rows)`` as cells finish.  Each finished cell is stored atomically at once.
+    cells to ``map_cells(run_fn, cells, client=client)``, which yields ``(cell, rows)`` as cells finish.
+    Each finished cell is stored atomically at once.
     ConfigError (nothing written) for a bad executor, device or ``out``; BoundViolationError, after the
     run directory is complete, when a record exceeds a bound declared in the module's ``BOUNDS``.
     """

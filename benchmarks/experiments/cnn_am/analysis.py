@@ -420,11 +420,13 @@ def claim_certified(units: pd.DataFrame) -> Claim:
         plain = g[g["method"] == "plain"].iloc[0]
         prox = g[g["method"] == method]
         short_by_model[model] = short_by_model.get(model, False) or int(plain["short"]) > 0
-        test = (f"{method} vs plain over {int(tests.loc[(model, opt), 'n'])} certified units, wins/ties/losses "
-                f"{int(tests.loc[(model, opt), 'wins'])}/{int(tests.loc[(model, opt), 'ties'])}/"
-                f"{int(tests.loc[(model, opt), 'losses'])}, rank-biserial {_fmt(float(tests.loc[(model, opt), 'effect']))}, "
-                f"Holm p {compare.format_p(float(tests.loc[(model, opt), 'p_holm']))}"
-                if (model, opt) in tests.index else f"no paired test of {method}")
+        if (model, opt) in tests.index:
+            t = tests.loc[(model, opt)]
+            test = (f"{method} vs plain over {int(t['n'])} certified units, wins/ties/losses "
+                    f"{int(t['wins'])}/{int(t['ties'])}/{int(t['losses'])}, rank-biserial {_fmt(float(t['effect']))}, "
+                    f"Holm p {compare.format_p(float(t['p_holm']))}")
+        else:
+            test = f"no paired test of {method}"
         parts.append(f"{model} ({opt}): plain stays below a value the certifier attained on "
                      f"{int(plain['short'])}/{int(plain['units'])} units and reaches {int(plain['reached_optimum'])}/"
                      f"{int(plain['proven'])} proven optima; gap to the bound, mean (median): plain "
@@ -436,7 +438,7 @@ def claim_certified(units: pd.DataFrame) -> Claim:
     narrows = decision.verdict
     if shortfall and narrows == "reproduced":
         verdict = "reproduced"
-    elif shortfall or any(short_by_model.values()) or narrows in ("reproduced", "partly reproduced"):
+    elif any(short_by_model.values()) or narrows in ("reproduced", "partly reproduced"):
         verdict = "partly reproduced"
     else:
         verdict = "not reproduced"
