@@ -340,6 +340,22 @@ def test_cache_key_covers_the_certifier_source(tmp_path, monkeypatch):
     assert exact_maximum(model, (6,), cache_dir=tmp_path).cached
     digest = cache.code_digest()
     assert len(digest) == 64 and digest == cache.code_digest()
+    # the digest is of the package's source: a byte-identical copy gives it, any edit or rename changes it
+    import shutil
+    from pathlib import Path
+
+    source = Path(cache.__file__).parent
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in source.glob("*.py"):
+        shutil.copy(f, copy / f.name)
+    assert cache.source_digest(copy) == cache.source_digest(source) == digest
+    (copy / "cuts.py").write_bytes((copy / "cuts.py").read_bytes() + b"\n")
+    assert cache.source_digest(copy) != digest
+    (copy / "cuts.py").write_bytes((source / "cuts.py").read_bytes())
+    assert cache.source_digest(copy) == digest
+    (copy / "cuts.py").rename(copy / "cuts2.py")
+    assert cache.source_digest(copy) != digest
     monkeypatch.setattr(cache, "code_digest", lambda: "0" * 64)
     edited = exact_maximum(model, (6,), cache_dir=tmp_path)
     assert edited.key != first.key and not edited.cached

@@ -28,17 +28,21 @@ def default_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "proxygrad-bench" / "certificates"
 
 
-@functools.lru_cache(maxsize=1)
-def code_digest() -> str:
-    """sha256 over the name and bytes of every source file of this package (``toy_functions/certify``),
-    in name order.  Part of every key, so that a certificate solved by other certifier code (another
-    commit, or an edit not yet committed) is never returned as a cache hit, whether or not the edit
-    bumped ``CERTIFIER_VERSION``."""
+def source_digest(package_dir: Path) -> str:
+    """sha256 over the name and bytes of every ``*.py`` file of ``package_dir``, in name order."""
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted(Path(package_dir).glob("*.py")):
         h.update(path.name.encode() + b"\0")
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """:func:`source_digest` of this package (``toy_functions/certify``), read once per process.  Part of
+    every key, so that a certificate solved by other certifier code (another commit, or an edit not yet
+    committed) is never returned as a cache hit, whether or not the edit bumped ``CERTIFIER_VERSION``."""
+    return source_digest(Path(__file__).parent)
 
 
 def key(net: PiecewiseLinearNet, input_shape: tuple[int, ...], lo: float, hi: float,
