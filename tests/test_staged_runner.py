@@ -94,3 +94,30 @@ def test_dask_run_opens_one_session_for_all_stages(tmp_path, monkeypatch):
     assert len(sessions) == 1 and sessions[0][0] == "tcp://x:1"
     assert [keys for _, keys in maps] == [["tune.0", "tune.1", "tune.2"], ["eval.1"]]
     assert all(client is sessions[0][1] for client, _ in maps)
+
+
+def test_dask_resume_of_a_finished_run_opens_no_session(tmp_path, monkeypatch):
+    """A resume that finds every cell done starts no Dask cluster (and writes the same records)."""
+    import contextlib
+
+    from benchmarks.framework import dask_executor
+
+    m = _module("staged_demo5")
+    sessions = []
+
+    @contextlib.contextmanager
+    def session(scheduler=None, **_):
+        sessions.append(scheduler)
+        yield object()
+
+    def map_cells(run_fn, cells, *, client=None, **_):
+        return ((c, dask_executor.run_pinned(run_fn, c)) for c in cells)
+
+    monkeypatch.setattr(dask_executor, "session", session)
+    monkeypatch.setattr(dask_executor, "map_cells", map_cells)
+    path = runner.run(m, {"tune": 3}, tmp_path / "run", executor="dask", progress=False)
+    assert len(sessions) == 1
+    before = path.read_bytes()
+    again = runner.run(m, {"tune": 3}, tmp_path / "run", executor="dask", resume=True, progress=False)
+    assert len(sessions) == 1, "the resume of a finished run opened a Dask session"
+    assert again.read_bytes() == before

@@ -263,7 +263,8 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     """Run every unfinished cell of ``experiment`` under ``cfg`` into ``out``; returns ``out/records.csv``.
 
     executor ``"local"`` is a plain loop (tqdm bar when ``progress``); ``"dask"`` opens one
-    ``benchmarks.framework.dask_executor.session(scheduler)`` for the whole run and hands each stage's pending
+    ``benchmarks.framework.dask_executor.session(scheduler)`` for the whole run (at the first stage with pending
+    cells: none when a resume finds every cell done) and hands each stage's pending
     cells to ``map_cells(run_fn, cells, client=client)``, which yields ``(cell, rows)`` as cells finish.
     Each finished cell is stored atomically at once.
     ConfigError (nothing written) for a bad executor, device or ``out``; BoundViolationError, after the
@@ -292,18 +293,21 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     from benchmarks.framework.dask_executor import run_pinned
     from tqdm.auto import tqdm
 
-    # one Dask cluster serves every stage of the run (workers start and import torch once)
+    # one Dask cluster serves every stage of the run (workers start and import torch once); it opens
+    # at the first stage with pending cells, so a resume that finds every cell done starts none
     with contextlib.ExitStack() as stack:
-        client = None if dask_executor is None else stack.enter_context(dask_executor.session(scheduler))
+        client = None
         stage = 0
         while True:
             pending = pending_cells(out, cells, resume=resume or stage > 0)
             desc = module.NAME if not is_staged else f"{module.NAME} round {stage + 1}"
             bar = tqdm(total=len(pending), desc=desc, unit="cell", disable=not progress or not pending)
             with bar:
-                if client is None:
+                if dask_executor is None or not pending:
                     finished = ((cell, run_pinned(run_fn, cell)) for cell in pending)
                 else:
+                    if client is None:
+                        client = stack.enter_context(dask_executor.session(scheduler))
                     finished = dask_executor.map_cells(run_fn, pending, client=client)
                 for cell, rows in finished:
                     extra = module.extra_files(out, cell.key) if hasattr(module, "extra_files") else ()
