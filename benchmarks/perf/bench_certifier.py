@@ -63,7 +63,7 @@ def model_rows(name: str, node_limit: int | None, solver: str,
 
     raw = tomllib.loads((CONFIG_DIR / "cnn-am.toml").read_text())[profile]
     tables = [m for m in raw["models"] if m["name"] == name]
-    cfg = cnn_am.parse_config({**raw, "models": tables})
+    cfg = cnn_am.parse_config({**raw, "models": tables}, require_data=False)  # weights only
     m = cfg.models[0]
     zm = cnn_am.load_model(m, cfg.seed)
     cells = CONFIG_DIR.parent.parent / "results" / profile / "cnn-am" / "cells"

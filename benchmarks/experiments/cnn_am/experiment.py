@@ -190,18 +190,19 @@ def _parse_grids(r: Reader, optimizers: tuple[str, ...]) -> tuple[tuple[str, tun
     return tuple(out)
 
 
-def parse_config(raw: dict, *, data_dir: str | Path | None = None) -> Config:
+def parse_config(raw: dict, *, data_dir: str | Path | None = None, require_data: bool = True) -> Config:
     """Validate a raw profile table into a ``Config`` (``ConfigError`` naming the key and value).
 
     The test set of every suite model's data set must be found (in ``data_dir`` or the data module's
     default places): ``dataset_max`` (and with it the dead-unit rule) is part of the records, so a
-    missing data set stops the run before anything is written.
+    missing data set stops the run before anything is written. ``require_data=False`` skips that
+    check, for callers that read only the models (a certificate needs the weights, not the data).
     """
     r = Reader(raw, NAME)
     models = tuple(_parse_model(m) for m in r.tables("models"))
     for i, m in enumerate(models):
         dataset = zoo.SUITE[m.name].dataset if m.name in zoo.SUITE else None
-        if dataset is not None:
+        if dataset is not None and require_data:
             try:
                 _data.require(dataset, data_dir)
             except _data.DataMissingError as exc:
