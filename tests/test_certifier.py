@@ -4,6 +4,7 @@ the time-limit path, the cache and error cases."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -317,8 +318,69 @@ def test_scip_node_limit_repeats_and_bounds(tmp_path):
     x = torch.rand(5000, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
     with torch.no_grad():
         assert float(model(x).max()) <= a.upper_bound
-    with pytest.raises(ValueError, match="'gurobi'"):
-        exact_maximum(model, (16,), cache_dir=False, solver="gurobi")
+    with pytest.raises(ValueError, match="'cplex'"):
+        exact_maximum(model, (16,), cache_dir=False, solver="cplex")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gurobi_matches_highs_and_brute_force(seed, tmp_path):
+    """The optional Gurobi backend, on one and on two threads, finds the brute-force maximum."""
+    pytest.importorskip("gurobipy")
+    model = _mlp(3, (5, 4), seed, 0.1 if seed == 2 else 0.0)
+    best, _ = brute_force_maximum(linearize(model, (3,)), -1.0, 1.0)
+    for solver, threads in (("highs", 1), ("gurobi", 1), ("gurobi", 2)):
+        cert = exact_maximum(model, (3,), cache_dir=tmp_path, solver=solver, threads=threads)
+        assert cert.status == "optimal" and abs(cert.value - best) <= 1e-7 * (1 + abs(best))
+        assert cert.value <= cert.upper_bound <= best + 1e-6 * (1 + abs(best))
+    assert len(list(tmp_path.glob("*.json"))) == 3  # solver and thread count are part of the key
+
+
+def test_gurobi_parallel_node_limit_repeats_and_bounds():
+    """Gurobi on two threads, stopped by a node limit: the same certificate twice (its parallel
+    search is deterministic), and a bound above every sampled value."""
+    pytest.importorskip("gurobipy")
+    model = _mlp(16, (32, 32), 0)
+    a = exact_maximum(model, (16,), node_limit=3, cache_dir=False, solver="gurobi", threads=2)
+    b = exact_maximum(model, (16,), node_limit=3, cache_dir=False, solver="gurobi", threads=2)
+    assert a.status == "node_limit" and _fields(a) == _fields(b)
+    x = torch.rand(5000, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        assert float(model(x).max()) <= a.upper_bound
+
+
+def test_gurobi_time_limit_keeps_a_valid_bound():
+    """Stopped by its clock (heuristics off, cutoff at the ascent incumbent), Gurobi's dual bound
+    still bounds every sampled value."""
+    pytest.importorskip("gurobipy")
+    model = _mlp(16, (48, 48), 3)
+    cert = exact_maximum(model, (16,), time_limit=1.0, cache_dir=False, solver="gurobi", threads=2)
+    assert cert.status in ("time_limit", "optimal") and cert.value <= cert.upper_bound
+    x = torch.rand(5000, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        assert float(model(x).max()) <= cert.upper_bound
+
+
+@pytest.mark.parametrize("solver, threads, needle", [
+    ("highs", 2, "threads=2 needs solver='gurobi'"),
+    ("scip", 4, "threads=4 needs solver='gurobi'"),
+    ("gurobi", 0, "threads must be an int >= 1, got 0"),
+    ("highs", True, "threads must be an int >= 1, got True"),
+])
+def test_bad_thread_count_is_an_error_naming_it(solver, threads, needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        exact_maximum(_mlp(3, (4,), 0), (3,), cache_dir=False, solver=solver, threads=threads)
+
+
+def test_gurobi_settings_leave_the_other_solvers_keys_alone():
+    """Thread count and Gurobi's parameters enter the cache key of solver='gurobi' only, so the
+    keys (and cached certificates) of HiGHS and SCIP are what they were before the backend."""
+    from toy_functions.certify import solve_settings
+
+    plain = solve_settings(time_limit=None, node_limit=None, tighten=True)
+    assert "threads" not in plain and "gurobi_params" not in plain
+    one = solve_settings(time_limit=None, node_limit=None, tighten=True, solver="gurobi")
+    two = solve_settings(time_limit=None, node_limit=None, tighten=True, solver="gurobi", threads=2)
+    assert one["threads"] == 1 and two["threads"] == 2 and one["gurobi_params"]["MIPGap"] == 1e-9
 
 
 def test_random_mlp_argmax_repeats_bit_for_bit(tmp_path):

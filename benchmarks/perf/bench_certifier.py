@@ -8,6 +8,8 @@ As a script it prints the full table, cold solves, no cache:
                                   # (10000 nodes), fmnist-tiny14 quick units (10000 nodes)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
     .venv/bin/python -m benchmarks.perf.bench_certifier --parts d16 --bound-cut-rounds 0   # cuts off
+    .venv/bin/python -m benchmarks.perf.bench_certifier --solvers gurobi --threads 2 --parts d8,d16
+                                  # the optional Gurobi backend (pip install gurobipy) on two threads
 
 Goals: median <= 0.5 s for d = 8, widths (16, 16); solved within 60 s for d = 16, widths (32, 32).
 """
@@ -119,12 +121,16 @@ def main() -> None:
                         help="exact_maximum's bound_cut_rounds (default: its default)")
     parser.add_argument("--cut-rounds", type=int, default=None,
                         help="exact_maximum's cut_rounds (default: its default)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="exact_maximum's threads (solver gurobi only; default 1)")
     args = parser.parse_args()
     parts = args.parts.split(",")
     common = {k: v for k, v in (("bound_cut_rounds", args.bound_cut_rounds),
-                                ("cut_rounds", args.cut_rounds)) if v is not None}
+                                ("cut_rounds", args.cut_rounds),
+                                ("threads", args.threads)) if v is not None}
     print(f"options: {common}")
-    print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}  (one solver thread)")
+    print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}  "
+          f"(solver threads: {args.threads or 1})")
     for solver in args.solvers.split(","):
         options = common
         for part, dim, widths, seeds, limit in (("d8", 8, (16, 16), args.seeds, None),

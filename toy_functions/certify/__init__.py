@@ -2,13 +2,13 @@
 
     exact_maximum(model, input_shape, bounds=(-1, 1), output_index=None, time_limit=None,
                   cache_dir=None, *, tighten=True, node_limit=None, solver="highs",
-                  tighten_nodes=0, cut_rounds=0, bound_cut_rounds=1) -> Certificate
+                  tighten_nodes=0, cut_rounds=0, bound_cut_rounds=1, threads=1) -> Certificate
     check_certifiable(model) -> None        (ValueError naming the unsupported layer)
     unit_network(model, input_shape, kind, layer, index) -> (nn.Sequential, output index)
 
 Modules: network (layers -> alternating affine maps and rectifiers), bounds (pre-activation
 bounds and the box check), formulation (the big-M MILP and the HiGHS call), cuts (the
-ideal-formulation cuts of a rectifier unit), solvers (HiGHS and SCIP), regions (activation regions, brute force, the ascent incumbent), cache
+ideal-formulation cuts of a rectifier unit), solvers (HiGHS, SCIP and the optional Gurobi), regions (activation regions, brute force, the ascent incumbent), cache
 (certificates on disk), certifier (the solve), surgery (the unit to certify as a network).
 """
 

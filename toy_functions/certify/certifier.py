@@ -3,18 +3,19 @@
 max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers act(z) = max(z, s z)
 (0 <= s < 1) is the mixed-integer program of `formulation.Formulation` (one binary per unit whose
 pre-activation bounds straddle 0; stable units need none; MaxPool2d is rewritten into rectifiers by
-`network.linearize`), solved by HiGHS through `scipy.optimize.milp` (default) or SCIP through
-pyscipopt (`solver="scip"`), on one thread with a fixed seed and relative and absolute gaps of
-1e-9. Bounds come from interval arithmetic (exact for the first layer), tightened by one LP per
+`network.linearize`), solved by HiGHS through `scipy.optimize.milp` (default), SCIP through
+pyscipopt (`solver="scip"`) or Gurobi through gurobipy (`solver="gurobi"`, optional), on one thread
+(Gurobi: `threads`, in its deterministic parallel mode) with a fixed seed and relative and absolute
+gaps of 1e-9. Bounds come from interval arithmetic (exact for the first layer), tightened by one LP per
 bound from the second hidden layer on (not for last-layer units with output weight <= 0, which
 need no bounds: see `lp_tighten`), each LP strengthened by a round of ideal-formulation cuts
 (`cuts`) on the earlier layers' units (`bound_cut_rounds`). The
 solver's point is polished by the LP of its activation region, then re-evaluated by a real forward
 pass of `model`, which must attain the solver's value: `value` is always that forward value.
 A starting incumbent from multi-start gradient ascent polished by region LPs
-(`regions.ascent_incumbent`) is passed to HiGHS as an objective cutoff just below its value, with
-HiGHS's own primal heuristics off unless a time limit is set; the optimum still has to be found and
-proven by the MILP. With no time limit the certificate is a pure function of the network, the
+(`regions.ascent_incumbent`) is passed to the solver as an objective cutoff just below its value,
+with HiGHS's own primal heuristics off unless a time limit is set (Gurobi's always off); the optimum
+still has to be found and proven by the MILP. With no time limit the certificate is a pure function of the network, the
 box and `solve_settings` (limits, solver options, versions): the cache key hashes all of them.
 """
 
@@ -38,7 +39,7 @@ from .bounds import check_box, interval_affine, rectify
 from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
 from .solvers import BACKENDS as SOLVERS
-from .solvers import SCIP_PARAMS
+from .solvers import GUROBI_PARAMS, SCIP_PARAMS
 from .regions import ascent_incumbent, pattern_of, region_lp
 from .rounding import rounding_margin
 
@@ -114,6 +115,7 @@ def exact_maximum(
     tighten_nodes: int = 0,
     cut_rounds: int = 0,
     bound_cut_rounds: int = 1,
+    threads: int = 1,
 ) -> Certificate:
     """The exact maximum of `model`'s output over the box [lo, hi]^input_shape.
 
@@ -125,8 +127,10 @@ def exact_maximum(
     solver settings, so a cache hit equals a fresh solve bit for bit. `tighten`: LP bound tightening (on by default).
     `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
     speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
-    limit no step of the solve depends on the clock. `solver`: "highs" (default) or "scip"
-    (needs pyscipopt) for the MILP; LP relaxations always use HiGHS. `tighten_nodes` (>= 0):
+    limit no step of the solve depends on the clock. `solver`: "highs" (default), "scip"
+    (pyscipopt) or "gurobi" (gurobipy, optional) for the MILP; LP relaxations always use HiGHS.
+    `threads` (>= 1, default 1): Gurobi's thread count (its parallel search is deterministic: a
+    function of the model and the count); HiGHS and SCIP take 1 only. `tighten_nodes` (>= 0):
     from the second hidden layer on, bound each unstable unit by a MILP limited to this many
     nodes (0: off). Ideal-formulation cuts (`cuts`, Anderson et al. 2020): `bound_cut_rounds`
     (>= 0, default 1) rounds of them strengthen each LP of the bound tightening (the MILP then
@@ -151,13 +155,18 @@ def exact_maximum(
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    if threads != 1 and solver != "gurobi":
+        raise ValueError(f"threads={threads!r} needs solver='gurobi'; {solver!r} searches on one thread")
     net = linearize(model, shape, output_index, box=(lo, hi))
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
                                                     tighten=tighten, solver=solver,
                                                     tighten_nodes=tighten_nodes,
                                                     cut_rounds=cut_rounds,
-                                                    bound_cut_rounds=bound_cut_rounds))
+                                                    bound_cut_rounds=bound_cut_rounds,
+                                                    threads=threads))
     directory = None if cache_dir is False else (cache.default_dir() if cache_dir is None
                                                  else Path(cache_dir))
     if directory is not None:
@@ -168,7 +177,7 @@ def exact_maximum(
                 return hit
     with _one_thread():
         cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit, solver,
-                      tighten_nodes, cut_rounds, bound_cut_rounds)
+                      tighten_nodes, cut_rounds, bound_cut_rounds, threads)
     # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
     # to repeat (its limit is small): not stored either
     if directory is not None and time_limit is None and cert.status == "optimal":
@@ -181,7 +190,7 @@ def exact_maximum(
 def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
            lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
            node_limit: int | None = None, solver: str = "highs", tighten_nodes: int = 0,
-           cut_rounds: int = 0, bound_cut_rounds: int = 1) -> Certificate:
+           cut_rounds: int = 0, bound_cut_rounds: int = 1, threads: int = 1) -> Certificate:
     start = time.perf_counter()
     budgeted = time_limit is not None or node_limit is not None
     deadline = None if time_limit is None else start + 0.5 * time_limit
@@ -210,9 +219,11 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
     # HiGHS's primal heuristics mostly re-find the incumbent, so they are off when optimality must
     # be proven anyway; under a time limit they stay on: a run stopped without a solution of its
-    # own reports no dual bound through scipy
+    # own reports no dual bound through scipy. Gurobi reports its dual bound in every case, so its
+    # heuristics are always off
     res = form.solve(cost, integral=True, time_limit=remaining, cutoff=cutoff,
-                     heuristics=budgeted, node_limit=node_limit, solver=solver)
+                     heuristics=budgeted and solver != "gurobi", node_limit=node_limit,
+                     solver=solver, threads=threads)
     if res.status == 1 and res.x is None and solver == "highs":
         # HiGHS (through scipy) reports neither a dual bound nor a node count when it stops at a
         # limit without a solution of its own, which the cutoff at the incumbent can cause (the
@@ -220,7 +231,7 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
         remaining = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - start), 1e-3)
         res = form.solve(cost, integral=True, time_limit=remaining, heuristics=True,
-                         node_limit=node_limit, solver=solver)
+                         node_limit=node_limit, solver=solver, threads=threads)
     if res.status == 2 or (res.status == 0 and -float(res.fun) + b_out
                            < inc_value - 1e-6 * (1.0 + abs(inc_value))):
         # "infeasible", or "optimal" below the incumbent, under the cutoff: numerically possible
@@ -228,7 +239,7 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
         remaining = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - start), 1e-3)
         res = form.solve(cost, integral=True, time_limit=remaining, node_limit=node_limit,
-                         solver=solver)
+                         solver=solver, threads=threads)
     stopped = res.status == 1
     if stopped and res.x is None:  # no dual bound: the root LP relaxation bound instead
         root = form.solve(cost, integral=False)
@@ -315,15 +326,20 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
 
 def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten: bool,
                    solver: str = "highs", tighten_nodes: int = 0, cut_rounds: int = 0,
-                   bound_cut_rounds: int = 1) -> dict[str, Any]:
-    """Everything besides the network and the box that can change a certificate (the cache key)."""
-    return {"certifier": CERTIFIER_VERSION, "solver": solver, "solver_version": _version(solver),
+                   bound_cut_rounds: int = 1, threads: int = 1) -> dict[str, Any]:
+    """Everything besides the network and the box that can change a certificate (the cache key).
+    Gurobi's parameters and thread count enter only for solver="gurobi", so the keys of the other
+    solvers stay what they were."""
+    settings = {"certifier": CERTIFIER_VERSION, "solver": solver, "solver_version": _version(solver),
             "scipy": scipy.__version__, "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS,
             "scip_params": SCIP_PARAMS if solver == "scip" else None, "tighten": bool(tighten),
             "tighten_nodes": int(tighten_nodes), "cut_rounds": int(cut_rounds),
             "bound_cut_rounds": int(bound_cut_rounds),
             "time_limit": time_limit, "node_limit": node_limit,
             "torch": torch.__version__, "numpy": np.__version__}
+    if solver == "gurobi":
+        settings.update(gurobi_params=GUROBI_PARAMS, threads=int(threads))
+    return settings
 
 
 def _version(solver: str) -> str:
@@ -333,6 +349,12 @@ def _version(solver: str) -> str:
         except ImportError:
             return "absent"
         return f"pyscipopt {pyscipopt.__version__}, SCIP {pyscipopt.Model().version()}"
+    if solver == "gurobi":
+        try:
+            import gurobipy
+        except ImportError:
+            return "absent"
+        return f"gurobipy {gurobipy.__version__}, Gurobi {'.'.join(map(str, gurobipy.gurobi.version()))}"
     return f"scipy {scipy.__version__}"
 
 

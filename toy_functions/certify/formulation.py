@@ -143,16 +143,17 @@ class Formulation:
 
     def solve(self, cost: np.ndarray, *, integral: bool, time_limit: float | None = None,
               cutoff: float | None = None, heuristics: bool = True, node_limit: int | None = None,
-              solver: str = "highs"):
+              solver: str = "highs", threads: int = 1):
         """Minimise cost . vars with `solver` (`solvers.BACKENDS`; binaries relaxed unless
-        `integral`, and relaxations always go to HiGHS). `cutoff`, `heuristics`: see `solvers`."""
+        `integral`, and relaxations always go to HiGHS). `cutoff`, `heuristics`, `threads`: see
+        `solvers`."""
         a = coo_matrix((self.vals, (self.rows, self.cols)),
                        shape=(len(self.row_lb), self.n_vars)).tocsr()
         backend = BACKENDS[solver] if integral else BACKENDS["highs"]
         return backend(a, np.array(self.row_lb), np.array(self.row_ub), np.array(self.var_lb),
                        np.array(self.var_ub), np.array(self.integral) if integral else None, cost,
                        time_limit=time_limit, node_limit=node_limit, cutoff=cutoff,
-                       heuristics=heuristics)
+                       heuristics=heuristics, threads=threads if integral else 1)
 
 
 def _unstable(l: np.ndarray, u: np.ndarray, objective: np.ndarray | None) -> np.ndarray:

@@ -1,8 +1,12 @@
-"""MILP backends for the certifier: HiGHS (scipy.optimize.milp) and SCIP (pyscipopt, optional).
+"""MILP backends for the certifier: HiGHS (scipy.optimize.milp), SCIP (pyscipopt) and Gurobi
+(gurobipy, optional: the extra `proxygrad-bench[gurobi]`; its pip wheel carries a size-limited
+evaluation licence, enough for the random-MLP instances; a full licence lifts the limit).
 
-Both solve  min c . v  s.t.  row_lb <= A v <= row_ub,  var_lb <= v <= var_ub,  v_i integral where
-marked, on one thread with a fixed random seed and relative and absolute gaps of 1e-9, so a run
-stopped by a node limit repeats exactly. Each returns a `scipy.optimize.OptimizeResult`-like
+Each solves  min c . v  s.t.  row_lb <= A v <= row_ub,  var_lb <= v <= var_ub,  v_i integral where
+marked, with a fixed random seed and relative and absolute gaps of 1e-9, so a run stopped by a node
+limit repeats exactly. HiGHS and SCIP search on one thread; Gurobi on `threads` (default 1) in its
+deterministic parallel mode, whose search is a function of the model and the thread count, not of
+the machine's speed. Each returns a `scipy.optimize.OptimizeResult`-like
 object: status (0 optimal, 1 time or node limit, 2 infeasible, 4 other), fun, x (None without a
 solution), mip_dual_bound, mip_node_count, message.
 
@@ -30,6 +34,8 @@ HIGHS_NO_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rens": Fa
                        "mip_heuristic_run_rins": False, "mip_heuristic_run_feasibility_jump": False,
                        "mip_heuristic_run_root_reduced_cost": False,
                        "mip_heuristic_run_shifting": False, "mip_heuristic_run_zi_round": False}
+#: Gurobi's parameters besides Threads (deterministic parallel mode is Gurobi's default)
+GUROBI_PARAMS = {"MIPGap": 1e-9, "MIPGapAbs": 1e-9, "Seed": 0}
 SCIP_PARAMS = {"limits/gap": 1e-9, "limits/absgap": 1e-9, "parallel/maxnthreads": 1,
                "lp/threads": 1, "randomization/randomseedshift": 0, "timing/clocktype": 1}
 
@@ -37,8 +43,9 @@ SCIP_PARAMS = {"limits/gap": 1e-9, "limits/absgap": 1e-9, "parallel/maxnthreads"
 def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
           var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
           time_limit: float | None = None, node_limit: int | None = None,
-          cutoff: float | None = None, heuristics: bool = True) -> Any:
-    """HiGHS through scipy.optimize.milp (options passed verbatim)."""
+          cutoff: float | None = None, heuristics: bool = True, threads: int = 1) -> Any:
+    """HiGHS through scipy.optimize.milp (options passed verbatim); one thread only."""
+    _one_thread_only("highs", threads)
     cons = [LinearConstraint(a, row_lb, row_ub)] if a.shape[0] else []
     options: dict[str, Any] = dict(HIGHS_OPTIONS)
     if time_limit is not None:
@@ -61,8 +68,10 @@ def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndar
 def scip(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
          var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
          time_limit: float | None = None, node_limit: int | None = None,
-         cutoff: float | None = None, heuristics: bool = True) -> Any:
-    """SCIP through pyscipopt (ImportError naming the package when it is not installed)."""
+         cutoff: float | None = None, heuristics: bool = True, threads: int = 1) -> Any:
+    """SCIP through pyscipopt (ImportError naming the package when it is not installed); one
+    thread only."""
+    _one_thread_only("scip", threads)
     try:
         import pyscipopt
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -104,10 +113,68 @@ def scip(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarr
                            mip_node_count=int(m.getNNodes()), message=status)
 
 
+def gurobi(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
+           var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
+           time_limit: float | None = None, node_limit: int | None = None,
+           cutoff: float | None = None, heuristics: bool = True, threads: int = 1) -> Any:
+    """Gurobi through gurobipy (ImportError naming the package when it is not installed;
+    ValueError quoting Gurobi when the model exceeds the size-limited licence)."""
+    try:
+        import gurobipy as gp
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("solver='gurobi' needs the package gurobipy "
+                          "(pip install 'proxygrad-bench[gurobi]')") from exc
+    with gp.Env(empty=True) as env:
+        env.setParam("OutputFlag", 0)
+        env.start()
+        with gp.Model(env=env) as m:
+            for k, v in GUROBI_PARAMS.items():
+                m.setParam(k, v)
+            m.setParam("Threads", int(threads))
+            if time_limit is not None:
+                m.setParam("TimeLimit", max(float(time_limit), 1e-3))
+            if node_limit is not None:
+                m.setParam("NodeLimit", float(node_limit))
+            if cutoff is not None:
+                m.setParam("Cutoff", float(cutoff))
+            if not heuristics:
+                m.setParam("Heuristics", 0.0)
+            kinds = np.full(len(cost), "C")
+            if integral is not None:
+                kinds[np.asarray(integral) > 0] = "I"
+            v = m.addMVar(len(cost), lb=np.asarray(var_lb, float), ub=np.asarray(var_ub, float),
+                          vtype=kinds, obj=np.asarray(cost, float))
+            a = csr_matrix(a)
+            finite_lo, finite_hi = np.isfinite(row_lb), np.isfinite(row_ub)
+            equal = finite_lo & finite_hi & (row_lb == row_ub)
+            for mask, sense, rhs in ((finite_hi & ~equal, "<", row_ub), (finite_lo & ~equal, ">", row_lb),
+                                     (equal, "=", row_ub)):
+                if mask.any():
+                    m.addMConstr(a[mask], v, sense, np.asarray(rhs, float)[mask])
+            try:
+                m.optimize()
+            except gp.GurobiError as exc:
+                raise ValueError(f"solver='gurobi': {exc}") from exc
+            status = m.Status
+            code = {gp.GRB.OPTIMAL: 0, gp.GRB.NODE_LIMIT: 1, gp.GRB.TIME_LIMIT: 1,
+                    gp.GRB.INFEASIBLE: 2, gp.GRB.CUTOFF: 2}.get(status, 4)
+            x = np.array(v.X) if m.SolCount > 0 and code != 2 else None
+            mip = integral is not None
+            return SimpleNamespace(status=code, fun=float(m.ObjVal) if x is not None else None, x=x,
+                                   mip_dual_bound=float(m.ObjBound) if mip else None,
+                                   mip_node_count=int(m.NodeCount) if mip else 0,
+                                   message=f"gurobi status {status}")
+
+
+def _one_thread_only(solver: str, threads: int) -> None:
+    if threads != 1:
+        raise ValueError(f"solver={solver!r} searches on one thread; threads must be 1, got {threads!r}")
+
+
 def _ranged(expr: Any, lhs: float | None, rhs: float | None) -> Any:
     if lhs is not None and rhs is not None:
         return expr == lhs if lhs == rhs else ((expr >= lhs) <= rhs)
     return expr <= rhs if rhs is not None else expr >= lhs
 
 
-BACKENDS: dict[str, Callable[..., Any]] = {"highs": highs, "scip": scip}
+BACKENDS: dict[str, Callable[..., Any]] = {"highs": highs, "scip": scip, "gurobi": gurobi}
