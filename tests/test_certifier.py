@@ -348,6 +348,25 @@ def test_gurobi_parallel_node_limit_repeats_and_bounds():
         assert float(model(x).max()) <= a.upper_bound
 
 
+def test_gurobi_backend_statuses():
+    """The backend's result codes: 0 optimal, 2 for an infeasible model and for one whose every
+    solution is worse than the cutoff (the certifier then re-solves without it)."""
+    pytest.importorskip("gurobipy")
+    from scipy.sparse import csr_matrix
+
+    from toy_functions.certify.solvers import gurobi
+
+    a = csr_matrix(np.array([[1.0, 1.0]]))
+    lb, ub, ints, cost = np.zeros(2), np.array([1.0, 3.0]), np.array([1, 0]), np.array([-1.0, -0.5])
+    ok = gurobi(a, np.array([-np.inf]), np.array([2.5]), lb, ub, ints, cost)
+    assert ok.status == 0 and abs(ok.fun - (-1.75)) < 1e-9 and ok.x[0] == 1.0
+    assert abs(ok.mip_dual_bound - ok.fun) < 1e-8
+    infeasible = gurobi(a, np.array([5.0]), np.array([np.inf]), lb, ub, ints, cost)
+    assert infeasible.status == 2 and infeasible.x is None
+    cut_off = gurobi(a, np.array([-np.inf]), np.array([2.5]), lb, ub, ints, cost, cutoff=-2.0)
+    assert cut_off.status == 2 and cut_off.x is None
+
+
 def test_gurobi_time_limit_keeps_a_valid_bound():
     """Stopped by its clock (heuristics off, cutoff at the ascent incumbent), Gurobi's dual bound
     still bounds every sampled value."""

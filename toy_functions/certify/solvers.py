@@ -160,8 +160,12 @@ def gurobi(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.nda
                     gp.GRB.INFEASIBLE: 2, gp.GRB.CUTOFF: 2}.get(status, 4)
             x = np.array(v.X) if m.SolCount > 0 and code != 2 else None
             mip = integral is not None
+            try:  # not defined for every status (an infeasible or cut-off model)
+                dual = float(m.ObjBound) if mip else None
+            except (AttributeError, gp.GurobiError):
+                dual = None
             return SimpleNamespace(status=code, fun=float(m.ObjVal) if x is not None else None, x=x,
-                                   mip_dual_bound=float(m.ObjBound) if mip else None,
+                                   mip_dual_bound=dual,
                                    mip_node_count=int(m.NodeCount) if mip else 0,
                                    message=f"gurobi status {status}")
 
