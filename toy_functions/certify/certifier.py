@@ -39,7 +39,7 @@ from .bounds import check_box, interval_affine, rectify
 from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
 from .solvers import BACKENDS as SOLVERS
-from .solvers import GUROBI_PARAMS, SCIP_PARAMS
+from .solvers import GUROBI_PARAMS, SCIP_PARAMS, check_threads
 from .regions import ascent_incumbent, pattern_of, region_lp
 from .rounding import rounding_margin
 
@@ -155,10 +155,7 @@ def exact_maximum(
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
-    if threads != 1 and solver != "gurobi":
-        raise ValueError(f"threads={threads!r} needs solver='gurobi'; {solver!r} searches on one thread")
+    check_threads(solver, threads)
     net = linearize(model, shape, output_index, box=(lo, hi))
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, solve_settings(time_limit=time_limit, node_limit=node_limit,
@@ -331,12 +328,12 @@ def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten:
     Gurobi's parameters and thread count enter only for solver="gurobi", so the keys of the other
     solvers stay what they were."""
     settings = {"certifier": CERTIFIER_VERSION, "solver": solver, "solver_version": _version(solver),
-            "scipy": scipy.__version__, "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS,
-            "scip_params": SCIP_PARAMS if solver == "scip" else None, "tighten": bool(tighten),
-            "tighten_nodes": int(tighten_nodes), "cut_rounds": int(cut_rounds),
-            "bound_cut_rounds": int(bound_cut_rounds),
-            "time_limit": time_limit, "node_limit": node_limit,
-            "torch": torch.__version__, "numpy": np.__version__}
+                "scipy": scipy.__version__, "options": SOLVER_OPTIONS, "no_heuristics": NO_HEURISTICS,
+                "scip_params": SCIP_PARAMS if solver == "scip" else None, "tighten": bool(tighten),
+                "tighten_nodes": int(tighten_nodes), "cut_rounds": int(cut_rounds),
+                "bound_cut_rounds": int(bound_cut_rounds),
+                "time_limit": time_limit, "node_limit": node_limit,
+                "torch": torch.__version__, "numpy": np.__version__}
     if solver == "gurobi":
         settings.update(gurobi_params=GUROBI_PARAMS, threads=int(threads))
     return settings

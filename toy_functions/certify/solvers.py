@@ -45,7 +45,7 @@ def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndar
           time_limit: float | None = None, node_limit: int | None = None,
           cutoff: float | None = None, heuristics: bool = True, threads: int = 1) -> Any:
     """HiGHS through scipy.optimize.milp (options passed verbatim); one thread only."""
-    _one_thread_only("highs", threads)
+    check_threads("highs", threads)
     cons = [LinearConstraint(a, row_lb, row_ub)] if a.shape[0] else []
     options: dict[str, Any] = dict(HIGHS_OPTIONS)
     if time_limit is not None:
@@ -71,7 +71,7 @@ def scip(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarr
          cutoff: float | None = None, heuristics: bool = True, threads: int = 1) -> Any:
     """SCIP through pyscipopt (ImportError naming the package when it is not installed); one
     thread only."""
-    _one_thread_only("scip", threads)
+    check_threads("scip", threads)
     try:
         import pyscipopt
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -119,6 +119,7 @@ def gurobi(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.nda
            cutoff: float | None = None, heuristics: bool = True, threads: int = 1) -> Any:
     """Gurobi through gurobipy (ImportError naming the package when it is not installed;
     ValueError quoting Gurobi when the model exceeds the size-limited licence)."""
+    check_threads("gurobi", threads)
     try:
         import gurobipy as gp
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -144,7 +145,6 @@ def gurobi(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.nda
                 kinds[np.asarray(integral) > 0] = "I"
             v = m.addMVar(len(cost), lb=np.asarray(var_lb, float), ub=np.asarray(var_ub, float),
                           vtype=kinds, obj=np.asarray(cost, float))
-            a = csr_matrix(a)
             finite_lo, finite_hi = np.isfinite(row_lb), np.isfinite(row_ub)
             equal = finite_lo & finite_hi & (row_lb == row_ub)
             for mask, sense, rhs in ((finite_hi & ~equal, "<", row_ub), (finite_lo & ~equal, ">", row_lb),
@@ -170,9 +170,17 @@ def gurobi(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.nda
                                    message=f"gurobi status {status}")
 
 
-def _one_thread_only(solver: str, threads: int) -> None:
-    if threads != 1:
-        raise ValueError(f"solver={solver!r} searches on one thread; threads must be 1, got {threads!r}")
+#: the solvers whose search may use more than one thread
+PARALLEL = frozenset({"gurobi"})
+
+
+def check_threads(solver: str, threads: Any) -> None:
+    """ValueError naming the value unless `threads` is an int >= 1, and 1 for a solver not in
+    PARALLEL."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    if threads != 1 and solver not in PARALLEL:
+        raise ValueError(f"threads={threads!r} needs solver='gurobi'; {solver!r} searches on one thread")
 
 
 def _ranged(expr: Any, lhs: float | None, rhs: float | None) -> Any:
