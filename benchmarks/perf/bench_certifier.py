@@ -56,14 +56,13 @@ def model_rows(name: str, node_limit: int | None, solver: str,
     of the profile's committed certificate cells (results/<profile>/cnn-am/cells/<model>,certificate,
     *.csv: the survey's draw); ValueError naming the folder when there are none."""
     import copy
-    import tomllib
 
     import pandas as pd
 
     from benchmarks.experiments.cnn_am import experiment as cnn_am
-    from benchmarks.framework.config import CONFIG_DIR
+    from benchmarks.framework.config import CONFIG_DIR, load_profile
 
-    raw = tomllib.loads((CONFIG_DIR / "cnn-am.toml").read_text())[profile]
+    raw = load_profile("cnn-am", profile)
     tables = [m for m in raw["models"] if m["name"] == name]
     cfg = cnn_am.parse_config({**raw, "models": tables}, require_data=False)  # weights only
     m = cfg.models[0]
