@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.framework import leaderboard, stats, tuning
+from benchmarks.framework import leaderboard, replication, stats, tuning
 from benchmarks.framework.config import ConfigError, load_profile
 from benchmarks.framework.registry import load
 from benchmarks.framework.runner import DEFAULT_CACHE, RunContext
@@ -179,23 +179,28 @@ def _bound_tol(experiment: str, cap: float) -> float:
     return BOUND_TOL * max(1.0, abs(cap))
 
 
-def _attained(inst: Instance, f_best: np.ndarray, f_start: np.ndarray) -> tuple[np.ndarray, str]:
-    """The leaderboard's fraction per start and the reference's name ("" when there is none)."""
+def _reference(inst: Instance, f_best: np.ndarray) -> tuple[float, str]:
+    """The unit's reference as the leaderboard defines it: toy-am the certified optimum; cnn-am the certified
+    upper bound, else the best value reached on the unit (here: by these results or the test set)."""
     if inst.experiment == "toy-am":
         star = inst.reference["optimum"]
-        if not math.isfinite(star):
-            return np.full(len(f_best), math.nan), ""
-        scale = star - f_start
-        safe = np.where(scale > 0, scale, 1.0)
-        return 1.0 - np.where(scale > 0, (star - f_best) / safe, 0.0), "optimum"  # as the records compute it
-    ref, kind = inst.reference.get("upper_bound", math.nan), "bound"
-    if not math.isfinite(ref):
-        ref, kind = inst.reference.get("dataset_max", math.nan), "dataset max"
-    if not math.isfinite(ref):
+        return (star, "optimum") if math.isfinite(star) else (math.nan, "")
+    ub = inst.reference.get("upper_bound", math.nan)
+    if math.isfinite(ub):
+        return ub, "certified bound"
+    dmax = inst.reference.get("dataset_max", math.nan)
+    return float(np.fmax(np.max(f_best), dmax)), "best found"
+
+
+def _attained(inst: Instance, f_best: np.ndarray, f_start: np.ndarray) -> tuple[np.ndarray, str]:
+    """The attained fraction of the reference per start, ``(f_best - f_start) / (ref - f_start)`` (1 where
+    the start reaches the reference), and the reference's name ("" when there is none)."""
+    ref, kind = _reference(inst, f_best)
+    if not kind:
         return np.full(len(f_best), math.nan), ""
-    if ref <= 0:
-        return np.full(len(f_best), math.nan), kind
-    return f_best / ref, kind
+    scale = ref - f_start
+    safe = np.where(scale > 0, scale, 1.0)
+    return np.where(scale > 0, (f_best - f_start) / safe, 1.0), kind
 
 
 def _evaluate(inst: Instance, result: Any) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -233,11 +238,11 @@ def score(experiment: str, profile: str, results: dict[str, Any], *, method: str
     the original ``f``) or their values (``[N]``, taken as given: ``evaluated = False``).
 
     ``rows``: one per (instance, start): ``role``, ``f_start``, ``f_best`` (the larger of the start's and
-    the result's value, as the suite's records), the references and ``attained`` (the leaderboard's
-    fraction: toy-am ``1 - (f* - f_best) / (f* - f_start)``, 1 where the start is optimal; cnn-am
-    ``f_best / U`` with ``U`` the certified bound, else the dataset maximum).  ``table``: per benchmark,
-    the median attained fraction with its 95% CI and n (toy-am per start, cnn-am per unit of a trained
-    model: the best over starts).  ValueError naming the instance for a missing key, a wrong shape, inputs outside the box, or
+    the result's value, as the suite's records), the references and ``attained`` (the fraction of the gap
+    from the start to the reference closed: toy-am's certified optimum; cnn-am's certified bound, else the
+    best value these results or the test set reached on the unit).  ``table``: per benchmark, the median
+    over units of replication with its 95% CI and n (toy-am per instance, the mean over its starts;
+    cnn-am per unit of a trained model, the best over its starts), as the leaderboard.  ValueError naming the instance for a missing key, a wrong shape, inputs outside the box, or
     a value above a certified optimum or bound.
     """
     insts = insts if insts is not None else instances(experiment, profile, role=role, config_file=config_file,
@@ -255,10 +260,20 @@ def score(experiment: str, profile: str, results: dict[str, Any], *, method: str
                          "reference": kind, "attained": float(attained[j])})
     df = pd.DataFrame(rows)
     table = []
-    unit = "start" if experiment == "toy-am" else "unit"
+    unit = "instance" if experiment == "toy-am" else "unit"
     untrained = {i.key for i in insts if i.params.get("trained") is False}  # as the leaderboard: trained models only
-    scored = df if experiment == "toy-am" else df[~df["instance"].isin(untrained)].groupby(
-        ["benchmark", "instance", "reference"], sort=False).agg(attained=("attained", "max")).reset_index()
+    if experiment == "toy-am":  # the unit of replication: the instance, the mean over its starts
+        scored = df.groupby(["benchmark", "instance", "reference"], sort=False).agg(
+            attained=("attained", replication.exact_mean)).reset_index()
+    else:  # the unit: the best value over its starts, normalized by the unit's reference
+        by_inst = {i.key: i for i in insts}
+        per = df[~df["instance"].isin(untrained)].groupby(["benchmark", "instance", "reference"], sort=False).agg(
+            F=("f_best", "max"), F0=("f_start", "max")).reset_index()
+        vals = []
+        for r in per.itertuples():
+            ref, _ = _reference(by_inst[r.instance], np.array([r.F]))
+            vals.append(1.0 if not ref - r.F0 > 0 else (r.F - r.F0) / (ref - r.F0))
+        scored = per.assign(attained=vals)
     for (bench, kind), g in scored.groupby(["benchmark", "reference"], sort=False):
         if not kind:
             continue

@@ -316,21 +316,21 @@ def test_analysis_ratio_wins_and_claims() -> None:
     assert cert.loc["plain", "short"] == 8 and cert.loc["proxy-0.5", "reached_optimum"] == 8
     assert cert.loc["plain", "bound_violations"] == 0
     claims = {c.key: c for c in cnn_am_analysis.claims(df)}
-    assert claims["slope-raises-maxima"].verdict == "reproduced"
+    assert claims["slope-raises-maxima"].verdict == "supported"
     assert claims["slope-raises-maxima"].rationale.startswith("Untuned comparison") and "lr = 0.05" in \
-        claims["slope-raises-maxima"].rationale and claims["slope-raises-maxima"].rule == "majority-no-loss"
-    assert claims["beyond:certified-gaps-cnn"].verdict == "reproduced"
+        claims["slope-raises-maxima"].rationale and claims["slope-raises-maxima"].rule == "majority"
+    assert claims["beyond:certified-gaps-cnn"].verdict == "supported"
 
 
 def test_certified_gap_claim_is_a_paired_test_not_a_mean() -> None:
     """One large win and seven small losses: the proxy's mean certified gap is smaller than plain's, but the
-    paired test over the certified units says the gap does not narrow, so the claim is not reproduced."""
+    paired test over the certified units says the gap does not narrow, so the claim is contradicted."""
     gains = [0.9] + [-0.05] * 7  # the bound sits 2 above plain's value on every unit
     df = _records(gain=gains, bound=True)
     table = cnn_am_analysis.certified_table(cnn_am_analysis.per_unit(df)).set_index("method")
     assert table.loc["proxy-0.5", "mean_gap_upper"] < table.loc["plain", "mean_gap_upper"]
     claim = {c.key: c for c in cnn_am_analysis.claims(df)}["beyond:certified-gaps-cnn"]
-    assert claim.verdict == "partly reproduced" and claim.rule == "majority-no-loss"
+    assert claim.verdict == "mixed" and claim.rule == "majority"
     assert "n = 8 pairs" in claim.rationale and "wins/ties/losses 1/0/7" in claim.effect
     tests = cnn_am_analysis.analyze(df)["certified_tests"]
     assert len(tests) == 1 and int(tests["losses"].iloc[0]) == 7 and not bool(tests["higher"].iloc[0])
@@ -344,13 +344,13 @@ def test_certified_gap_claim_without_a_certified_pair_is_not_tested() -> None:
     other = _records(gain=1.0).assign(model="v")
     claim = {c.key: c for c in cnn_am_analysis.claims(pd.concat([certified, other], ignore_index=True))}
     gaps = claim["beyond:certified-gaps-cnn"]
-    assert gaps.verdict == "partly reproduced" and "no paired test of proxy-0.5" in gaps.effect
+    assert gaps.verdict == "mixed" and "no paired test of proxy-0.5" in gaps.effect
     assert "No test can reach significance" in gaps.rationale
 
 
 def test_claims_fail_or_skip_honestly() -> None:
     worse = {c.key: c.verdict for c in cnn_am_analysis.claims(_records(gain=-1.0))}
-    assert worse["slope-raises-maxima"] == "not reproduced"
+    assert worse["slope-raises-maxima"] == "contradicted"
     assert worse["beyond:certified-gaps-cnn"] == "not tested"
     random = {c.key: c.verdict for c in cnn_am_analysis.claims(_records(gain=1.0, weights="random-init"))}
     assert random["slope-raises-maxima"] == "not tested"
@@ -678,7 +678,7 @@ def test_anytime_stuck_moved_and_best_of_two() -> None:
     any_t = tables["anytime"].set_index("budget")
     assert bool(any_t.loc[16, "higher"]) and bool(any_t.loc[256, "lower"])
     claim = {c.key: c for c in cnn_am_analysis.claims(df)}["slope-raises-maxima"]
-    assert claim.verdict == "not reproduced" and claim.rule == "majority-no-loss"
+    assert claim.verdict == "contradicted" and claim.rule == "majority"
     assert claim.rationale.startswith("Tuned comparison") and "n = 12" in claim.rationale
     assert "at 16 steps: " in claim.rationale and "detected with 80% power" in claim.rationale
     sm = tables["stuck_moved"].set_index("part")
@@ -697,7 +697,7 @@ def test_anytime_stuck_moved_and_best_of_two() -> None:
     assert (comb["p_holm"] >= comb["p"]).all()
     # a proxy that helps at every budget reproduces
     good = {c.key: c for c in cnn_am_analysis.claims(_anytime_records(1.0, 1.0))}["slope-raises-maxima"]
-    assert good.verdict == "reproduced"
+    assert good.verdict == "supported"
 
 
 def test_the_suite_profiles_of_cnn_am_are_the_known_ones() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as st
 
@@ -64,13 +65,16 @@ def _pair(shift: float, n: int = 20, seed: int = 0, **labels) -> compare.Pair:
 
 def test_family_table_flags_significant_direction_after_holm():
     pairs = [_pair(1.0, g="up"), _pair(-1.0, seed=1, g="down"), _pair(0.0, seed=2, g="none")]
-    t = compare.family_table(pairs, test="wilcoxon")
+    t = compare.family_table(pairs, test="wilcoxon", relevance=0.5)
     assert list(t["g"]) == ["up", "down", "none"]
     assert (t["p_holm"] >= t["p"]).all() and (t["family_size"] == 3).all()
+    assert t["outcome"].tolist() == ["higher", "lower", "inconclusive"]
     assert t["higher"].tolist() == [True, False, False]
     assert t["lower"].tolist() == [False, True, False]
     assert np.isfinite(t["mde_dz"]).all() and (t["mde"] > 0).all()
-    # the t-test table carries the t interval of the mean difference around the true shift
+    # every row carries a finite interval of the mean difference around the true shift
+    assert np.isfinite(t[["diff_low", "diff_high"]].to_numpy()).all()
+    assert t["diff_low"].iloc[0] < 1.0 < t["diff_high"].iloc[0]
     tt = compare.family_table([_pair(1.0)], test="t")
     assert tt["diff_low"].iloc[0] < 1.0 < tt["diff_high"].iloc[0]
 
@@ -80,35 +84,60 @@ def test_family_table_rejects_unequal_pairs():
         compare.family_table([compare.Pair({"g": 1}, np.ones(3), np.ones(2))])
 
 
-def test_majority_no_loss_verdicts():
-    up = [_pair(1.0, seed=s, g=s) for s in range(3)]
-    assert compare.majority_no_loss(compare.family_table(up)).verdict == "reproduced"
-    mixed = [_pair(1.0, g=0), _pair(1.0, seed=1, g=1), _pair(-1.0, seed=2, g=2)]
-    d = compare.majority_no_loss(compare.family_table(mixed))
-    assert d.verdict == "partly reproduced" and "higher in 2, lower in 1 of 3" in d.rationale
-    flat = [_pair(0.0, seed=s, g=s) for s in range(3)]
-    assert compare.majority_no_loss(compare.family_table(flat)).verdict == "not reproduced"
-    tiny = [_pair(1.0, n=4, g=0)]
-    d = compare.majority_no_loss(compare.family_table(tiny))
-    assert d.verdict == "not tested" and "No test can reach significance" in d.rationale
+def test_underpowered_test_is_inconclusive_even_when_significant():
+    # 8 units, a large shift: significant, but the mde exceeds a tight relevance threshold
+    t = compare.family_table([_pair(1.0, n=8, g=0)], relevance=0.01)
+    assert t["p_holm"].iloc[0] < 0.05 and t["mde"].iloc[0] > 0.01
+    assert t["outcome"].iloc[0] == "inconclusive"
 
 
-def test_some_gain_verdicts():
-    one = [_pair(1.0, g=0), _pair(-1.0, seed=1, g=1)]
-    assert compare.some_gain(compare.family_table(one, test="t")).verdict == "reproduced"
-    ahead = [compare.Pair({"g": 0}, np.array([0.03, -0.02, 0.01]), np.zeros(3))]
-    assert compare.some_gain(compare.family_table(ahead, test="t")).verdict == "partly reproduced"
-    worse = [_pair(-1.0, g=0)]
-    assert compare.some_gain(compare.family_table(worse, test="t")).verdict == "not reproduced"
+def test_significant_but_tiny_difference_is_equivalent_not_lower():
+    # 88 ties and 8 tiny losses (the bumps/ascent case): significant, but inside the 1% margin
+    d = np.r_[np.zeros(88), -0.004 * np.ones(8)]
+    t = compare.family_table([compare.Pair({"g": 0}, d, np.zeros_like(d))])
+    assert t["p"].iloc[0] < 0.05
+    assert t["outcome"].iloc[0] == "equivalent" and not t["lower"].iloc[0]
 
 
-def test_each_claim_has_one_declared_rule():
-    table = compare.family_table([_pair(1.0, g=0)])
-    assert compare.decide("slope-raises-maxima", table).rule == "majority-no-loss"
-    assert compare.decide("beyond:network-0.5", table).rule == "majority-no-loss"
-    assert compare.decide("training", compare.family_table([_pair(1.0, g=0)], test="t")).rule == "some-gain"
-    with pytest.raises(KeyError, match="am-fails"):
-        compare.decide("am-fails", table)
+def test_constant_differences_do_not_claim_an_mde_of_zero():
+    t = compare.family_table([compare.Pair({"g": 0}, np.full(20, 0.1), np.zeros(20))])
+    assert t["mde"].iloc[0] > 0 and t["diff_low"].iloc[0] == t["diff_high"].iloc[0] == pytest.approx(0.1)
+    assert t["outcome"].iloc[0] == "higher"
+
+
+def test_all_ties_are_equivalent():
+    t = compare.family_table([compare.Pair({"g": 0}, np.ones(20), np.ones(20))])
+    assert t["outcome"].iloc[0] == "equivalent" and t["p"].iloc[0] == 1.0
+
+
+def _table(outcomes):
+    return pd.DataFrame({"outcome": outcomes, "n": 20, "test": "wilcoxon", "mde": 0.01, "margin": 0.01,
+                         "relevance": 0.05})
+
+
+@pytest.mark.parametrize("outcomes, rule, verdict", [
+    (["higher", "higher", "equivalent"], "majority", "supported"),
+    (["higher", "higher", "lower"], "majority", "mixed"),
+    (["higher", "inconclusive", "inconclusive"], "majority", "inconclusive"),
+    (["higher", "equivalent", "inconclusive"], "majority", "mixed"),
+    (["equivalent", "lower", "inconclusive"], "majority", "contradicted"),
+    (["inconclusive"] * 3, "majority", "inconclusive"),
+    (["higher", "inconclusive", "inconclusive"], "some", "supported"),
+    (["higher", "lower", "inconclusive"], "some", "mixed"),
+    (["higher", "equivalent", "equivalent"], "some", "supported"),
+    (["equivalent", "equivalent", "inconclusive"], "some", "contradicted"),
+    (["equivalent", "inconclusive", "inconclusive"], "some", "inconclusive"),
+])
+def test_four_verdicts(outcomes, rule, verdict):
+    d = compare.decide(rule, _table(outcomes))
+    assert d.verdict == verdict and d.rule == rule
+    assert "n = 20" in d.rationale and "equivalence margin" in d.rationale
+
+
+def test_decide_rejects_an_unknown_rule_and_reports_not_tested_without_rows():
+    with pytest.raises(ValueError, match="'majority-no-loss'"):
+        compare.decide("majority-no-loss", _table(["higher"]))
+    assert compare.decide("majority", _table([])).verdict == "not tested"
 
 
 def test_power_statement_states_n_family_and_effect():

@@ -27,26 +27,26 @@ def claim(key: str, verdict: str, experiment: str = "toy-am (quick)", table: pd.
 def results() -> list[rp.ExperimentResult]:
     toy_table = pd.DataFrame({"family": ["dead_unit", "bumps"], "success": [0.125, 0.5]})
     toy = rp.ExperimentResult("toy-am", "ran", "40 records", (
-        claim("beyond:anneal", "partly reproduced"),
-        claim("am-fails", "reproduced", table=toy_table),
-        claim("slope-raises-maxima", "reproduced"),
-        claim("beyond:peers", "not reproduced"),
+        claim("beyond:anneal", "mixed"),
+        claim("am-fails", "supported", table=toy_table),
+        claim("slope-raises-maxima", "supported"),
+        claim("beyond:peers", "contradicted"),
     ))
     cnn = rp.ExperimentResult("cnn-am", "ran", "12 records", (
-        claim("slope-raises-maxima", "not reproduced", "cnn-am (quick)"),
-        claim("beyond:certified-gaps-cnn", "reproduced", "cnn-am (quick)"),
-        claim("extra-finding", "reproduced", "cnn-am (quick)"),
+        claim("slope-raises-maxima", "contradicted", "cnn-am (quick)"),
+        claim("beyond:certified-gaps-cnn", "supported", "cnn-am (quick)"),
+        claim("extra-finding", "supported", "cnn-am (quick)"),
     ))
     training = rp.ExperimentResult("training", "unavailable", "data missing: no Fashion-MNIST")
     return [toy, cnn, training]
 
 
 @pytest.mark.parametrize("verdicts, expected", [
-    (["reproduced"], "reproduced"),
-    (["reproduced", "reproduced"], "reproduced"),
-    (["reproduced", "not reproduced"], "partly reproduced"),
-    (["not reproduced", "not tested"], "not reproduced"),
-    (["partly reproduced", "not tested"], "partly reproduced"),
+    (["supported"], "supported"),
+    (["supported", "supported"], "supported"),
+    (["supported", "contradicted"], "mixed"),
+    (["contradicted", "not tested"], "contradicted"),
+    (["mixed", "not tested"], "mixed"),
     (["not tested", "not tested"], "not tested"),
     ([], "not tested"),
 ])
@@ -56,7 +56,7 @@ def test_combined_verdict(verdicts, expected):
 
 def test_combined_verdict_rejects_unknown():
     with pytest.raises(ValueError, match="'confirmed'"):
-        rp.combined_verdict(["reproduced", "confirmed"])
+        rp.combined_verdict(["supported", "confirmed"])
 
 
 def test_experiment_result_rejects_unknown_status():
@@ -69,13 +69,13 @@ def test_sections_order_merge_and_not_tested_parts():
     keys = [s.key for s in sections]
     assert keys == ["am-fails", "slope-raises-maxima", "training",              # the paper, in its order
                     "beyond:anneal", "beyond:peers", "beyond:certified-gaps-cnn",  # produced, in order
-                    "beyond:network",                                            # expected, not produced
+                    "beyond:straight-through", "beyond:baselines", "beyond:network",  # expected, not produced
                     "extra-finding"]
     by = {s.key: s for s in sections}
     # one section, two parts, from the two experiments; mixed verdicts -> partly
     assert [name for name, _ in by["slope-raises-maxima"].parts] == ["toy-am", "cnn-am"]
-    assert by["slope-raises-maxima"].verdict == "partly reproduced"
-    assert by["am-fails"].verdict == "reproduced"
+    assert by["slope-raises-maxima"].verdict == "mixed"
+    assert by["am-fails"].verdict == "supported"
     # an experiment that did not run: a not-tested part carrying its reason
     (name, part), = by["training"].parts
     assert name == "training" and part.verdict == "not tested"
@@ -88,8 +88,8 @@ def test_sections_order_merge_and_not_tested_parts():
 
 
 def test_variants_of_an_expected_finding():
-    toy = rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:network-0.5", "not reproduced"),
-                                                    claim("beyond:network-1.0", "reproduced")))
+    toy = rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:network-0.5", "contradicted"),
+                                                    claim("beyond:network-1.0", "supported")))
     sections = rp.build_sections([toy])
     titles = {s.key: s.title for s in sections}
     assert titles["beyond:network-0.5"] == "Network ablation (0.5)"
@@ -104,8 +104,9 @@ def test_variants_of_an_expected_finding():
 def test_missing_experiment_is_named():
     sections = rp.build_sections([])
     assert all(s.verdict == "not tested" for s in sections)
-    (_, part), = sections[0].parts
+    (_, part), (_, cnn) = sections[0].parts
     assert "'toy-am' is not part of this reproduction" in part.rationale
+    assert "'cnn-am' is not part of this reproduction" in cnn.rationale
 
 
 def test_render_report_contents():
@@ -119,22 +120,22 @@ def test_render_report_contents():
     beyond_at = text.index("## Beyond the paper")
     assert paper_at < text.index("### 1. AM fails on simple ReLU") < text.index("### 2. A large backward slope") \
         < text.index("### 3. ProxyGrad-trained CNNs") < beyond_at < text.index("### 4. Annealed backward slope") \
-        < text.index("### 8. extra finding")
+        < text.index("### 10. extra finding")
     # the merged section shows both parts, each with effect and verdict
     assert "#### Part toy-am" in text and "#### Part cnn-am" in text
     assert "effect of slope-raises-maxima: CI [1, 2], p = 0.01" in text
-    assert "**Verdict: partly reproduced** (toy-am: reproduced; cnn-am: not reproduced)" in text
+    assert "**Verdict: mixed** (toy-am: supported; cnn-am: contradicted)" in text
     # the table is the project's markdown rendering of the claim's table
     table_md = to_markdown(pd.DataFrame({"family": ["dead_unit", "bumps"], "success": [0.125, 0.5]}))
     assert table_md.rstrip("\n") in text
     # the summary lists every section with its verdict
-    assert "| 1 | AM fails on simple ReLU and Leaky ReLU functions | reproduced |" in text
+    assert "| 1 |  | AM fails on simple ReLU and Leaky ReLU functions | supported |" in text
     assert "| training | not tested (unavailable) | data missing: no Fashion-MNIST |" in text
 
 
 def test_write_report_links_artifacts_relative(tmp_path: Path):
     fig = tmp_path / "toy-am" / "figures" / "rel_gap.png"
-    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (fig,))]
+    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "supported"),), (fig,))]
     path = rp.write_report(tmp_path, res, PROV)
     assert path == tmp_path / "REPORT.md"
     assert "[rel_gap.png](toy-am/figures/rel_gap.png)" in path.read_text()
@@ -247,27 +248,27 @@ def _claim(experiment, verdict, rule):
 
 
 def test_a_section_merges_only_parts_decided_by_the_same_rule():
-    same = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "reproduced", "majority-no-loss")),
-                                      ("cnn-am", _claim("cnn-am", "not reproduced", "majority-no-loss"))))
-    assert same.mergeable and same.verdict == "partly reproduced"
-    different = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "reproduced", "majority-no-loss")),
-                                           ("cnn-am", _claim("cnn-am", "reproduced", "some-gain"))))
+    same = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "supported", "majority")),
+                                      ("cnn-am", _claim("cnn-am", "contradicted", "majority"))))
+    assert same.mergeable and same.verdict == "mixed"
+    different = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "supported", "majority")),
+                                           ("cnn-am", _claim("cnn-am", "supported", "some"))))
     assert not different.mergeable
-    assert different.verdict == "per experiment: toy-am: reproduced; cnn-am: reproduced"
-    own = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "reproduced", "")),
+    assert different.verdict == "per experiment: toy-am: supported; cnn-am: supported"
+    own = rp.Section("k", "t", "s", (("toy-am", _claim("toy-am", "supported", "")),
                                      ("cnn-am", _claim("cnn-am", "not tested", ""))))
-    assert own.mergeable and own.verdict == "reproduced"
+    assert own.mergeable and own.verdict == "supported"
 
 
 def test_report_embeds_its_figures_as_images(tmp_path: Path):
     fig = tmp_path / "toy-am" / "figures" / "rel_gap_by_method.png"
     table = tmp_path / "toy-am" / "tables" / "rel_gap.md"
-    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (table, fig))]
+    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "supported"),), (table, fig))]
     text = rp.write_report(tmp_path, res, PROV).read_text()
     assert "## Figures" in text
     assert "![toy-am: rel gap by method](toy-am/figures/rel_gap_by_method.png)" in text
     assert "![" not in text.replace("![toy-am: rel gap by method]", "")  # tables are links, not images
-    no_fig = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "reproduced"),), (table,))]
+    no_fig = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "supported"),), (table,))]
     assert "## Figures" not in rp.render_report(no_fig, PROV, tmp_path)
 
 
@@ -282,6 +283,6 @@ def test_readme_bibtex_names_the_suite_version_and_the_paper():
 
 
 def test_findings_without_an_expected_entry_get_their_declared_title():
-    res = [rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:switch", "reproduced"),))]
+    res = [rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:switch", "supported"),))]
     titles = {s.key: s.title for s in rp.build_sections(res)}
     assert titles["beyond:switch"] == rp.FINDING_TITLES["beyond:switch"]

@@ -51,7 +51,7 @@ def _figures(records: pd.DataFrame, out: Path) -> list[Path]:
 
 def _claims(records: pd.DataFrame) -> list[Claim]:
     wins = int((records["proxy"] > records["plain"]).sum())
-    verdict = "reproduced" if wins == len(records) else "not reproduced"
+    verdict = "supported" if wins == len(records) else "contradicted"
     return [Claim("slope-raises-maxima", "proxy beats plain", "fake", f"{wins}/{len(records)} wins", verdict,
                   "all wins", records[["i", "plain", "proxy"]])]
 

@@ -1,39 +1,56 @@
-"""One comparison protocol for every claim: paired tests against a reference, Holm over a declared family,
-effect sizes, power, and a small set of named decision rules.
+"""One comparison protocol for every claim: paired tests at the unit of replication, one Holm family per
+claim, an interval for every effect, power, an equivalence margin and four verdicts.
 
-A *family* is the set of paired tests that one claim makes (for example "the largest ProxyGrad slope
-against plain AM, once per toy family"). Each test compares paired samples ``a`` (the method) and ``b``
-(the reference) with differences ``d = a - b``:
+**Samples are units of replication** (a toy instance, a CNN unit, a training seed), never the correlated
+starts of one unit: the experiment summarizes a unit's starts by the claim's declared statistic first
+(:mod:`benchmarks.framework.replication`), then every test here sees one value per unit and method.
+Each test compares paired samples ``a`` (the method) and ``b`` (the reference) over ``n`` units, with
+differences ``d = a - b`` on a normalized score (attained fraction of the reference: 1 at the
+certified optimum or bound, else at the best value any method found on the unit):
 
-- ``wilcoxon``: two-sided Wilcoxon signed-rank test (zero differences dropped), effect = matched-pairs
-  rank-biserial correlation ``r`` in [-1, 1];
-- ``t``: paired t-test, effect = Cohen's ``d_z = mean(d) / sd(d)``, with the t interval of ``mean(d)``.
+- ``wilcoxon``: two-sided Wilcoxon signed-rank test (zero differences dropped; exact for small n), with
+  the matched-pairs rank-biserial correlation ``r`` in [-1, 1] as its effect;
+- ``t``: paired t-test, effect = Cohen's ``d_z = mean(d) / sd(d)``.
 
-The p-values of the family are Holm-adjusted together (:func:`benchmarks.framework.stats.holm`). A test is
-*significantly higher* when ``p_holm < alpha`` and its effect is positive, *significantly lower* when
-``p_holm < alpha`` and its effect is negative.
+**Interval.** Every row carries ``mean_diff`` with a 95% confidence interval ``[diff_low, diff_high]``:
+for the t-test the t interval; for the Wilcoxon test the percentile bootstrap of ``mean(d)`` resampling
+units (``BOOTSTRAP_RESAMPLES`` resamples, seed 0), which is the cluster bootstrap over starts because
+each unit enters once. The interval is the value itself when every difference is equal.
 
-**Power.** ``mde_dz`` is the smallest standardized effect ``d_z = mean(d) / sd(d)`` that the test detects with
-probability ``power`` (0.8) at two-sided level ``alpha / m`` (``m`` = family size: the first, most stringent
-Holm step, so the figure is conservative for every step). For the t-test it solves
-``P(|T_{n-1}(delta)| > t_{1-alpha'/2, n-1}) = power`` with noncentrality ``delta = d_z sqrt(n)`` exactly (noncentral
-t). For the Wilcoxon test it uses the same formula with the effective sample size ``n * 3 / pi`` (the test's
-asymptotic relative efficiency against the t-test under normal differences), and ``inf`` when ``n`` is so
-small that even the most extreme outcome cannot reach ``alpha'`` (the exact two-sided minimum p-value
-``2 / 2^n``). ``mde`` is ``mde_dz`` times the observed ``sd(d)``, in the units of the compared values.
+**Holm.** The p-values of one family (one claim, every method it tests) are Holm-adjusted together
+(:func:`benchmarks.framework.stats.holm`); a test has that one adjusted p wherever it is shown.
 
-**Decision rules** map a family's table to a verdict and a rationale that states the rule, the counts and
-the power; every claim names the rule it uses, and the same claim uses the same rule in every experiment:
+**Power.** ``mde_dz`` is the smallest standardized effect ``d_z`` that the test detects with probability
+``power`` (0.8) at two-sided level ``alpha / m`` (``m`` = family size: the first, most stringent Holm
+step, so the figure is conservative for every step), from the number of units ``n``. For the t-test it
+solves ``P(|T_{n-1}(delta)| > t_{1-alpha'/2, n-1}) = power`` with noncentrality ``delta = d_z sqrt(n)``;
+for the Wilcoxon test the same formula with the effective size ``n * 3 / pi`` (its asymptotic relative
+efficiency), and ``inf`` when even the most extreme outcome cannot reach ``alpha'`` (exact minimum
+two-sided p ``2 / 2^n``). ``mde = mde_dz * max(sd(d), margin)``, in score units: the spread is floored at
+the equivalence margin, so a test whose differences do not vary does not claim to resolve effects
+finer than the margin.
 
-- ``majority-no-loss``: reproduced when significantly higher in more than half of the tests and
-  significantly lower in none; partly reproduced when significantly higher in at least one; else not
-  reproduced;
-- ``some-gain``: reproduced when significantly higher in at least one test ("on some benchmarks");
-  partly reproduced when none is significant but some effect is positive (a higher mean without
-  significance: no evidence of a gain, reported as such); else not reproduced;
+**Outcome of one test** (``outcome``), with the claim's equivalence ``margin`` and ``relevance``
+threshold (both in score units):
 
-and every rule gives "not tested" when no test of the family can reach significance at all (``mde_dz`` is
-infinite for all of them).
+- ``inconclusive`` when ``mde > relevance`` (the test cannot detect an effect the claim cares about),
+  whatever its p;
+- ``higher`` / ``lower`` when ``p_holm < alpha``, the interval excludes 0 on that side, and the interval
+  is not inside ``[-margin, margin]``;
+- ``equivalent`` when the interval lies inside ``[-margin, margin]`` (a significant but irrelevant
+  difference is equivalent too);
+- ``inconclusive`` otherwise.
+
+**Verdicts** of one method, from its ``m`` test rows (``h`` higher, ``l`` lower, ``e`` equivalent):
+
+- rule ``majority`` (the claim holds in general): *supported* when ``h > m/2`` and ``l = 0``;
+  *contradicted* when ``h = 0`` and ``l + e > m/2``; *mixed* when ``h > 0`` and ``l + e > 0``;
+  else *inconclusive*;
+- rule ``some`` (the claim holds "on some benchmarks"): *supported* when ``h >= 1`` and ``l = 0``;
+  *contradicted* when ``h = 0`` and ``l + e > m/2``; *mixed* when ``h >= 1`` and ``l >= 1``;
+  else *inconclusive*.
+
+A claim without any test row is *not tested* (nothing ran), which is a status, not a verdict.
 """
 from __future__ import annotations
 
@@ -50,6 +67,12 @@ from benchmarks.framework import stats
 
 ALPHA = 0.05
 POWER = 0.8
+#: Equivalence margin and relevance threshold of a claim on the normalized score, by default: 1% and 5% of
+#: the reference.
+MARGIN = 0.01
+RELEVANCE = 0.05
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 4000
 TESTS: tuple[str, ...] = ("wilcoxon", "t")
 #: Asymptotic relative efficiency of the Wilcoxon signed-rank test against the t-test (normal differences).
 WILCOXON_ARE = 3.0 / math.pi
@@ -119,22 +142,60 @@ def paired_test(a: Sequence[float], b: Sequence[float], *, test: str = "wilcoxon
 
 @dataclass(frozen=True)
 class Pair:
-    """One test of a family: the labels of the group it belongs to and the paired samples."""
+    """One test of a family: the labels of the group it belongs to and the paired samples, one per unit."""
 
     labels: Mapping[str, Any]
     a: np.ndarray
     b: np.ndarray
 
 
-def family_table(pairs: Sequence[Pair], *, test: str = "wilcoxon", alpha: float = ALPHA,
-                 power: float = POWER) -> pd.DataFrame:
-    """The family's table: one row per pair, its labels, the test, Holm-adjusted p and power.
+OUTCOMES: tuple[str, ...] = ("higher", "lower", "equivalent", "inconclusive")
 
-    Columns after the labels: ``test``, ``n``, ``wins``, ``ties``, ``losses``, ``statistic``, ``median_diff``, ``mean_diff``,
-    ``diff_low``/``diff_high`` (t interval of the mean difference; NaN for Wilcoxon), ``effect`` (rank-biserial
-    or ``d_z``), ``p``, ``p_holm``, ``family_size``, ``mde_dz``, ``mde``, ``higher``, ``lower``
-    (significantly higher / lower after Holm).
+
+def mean_interval(d: np.ndarray, *, test: str = "wilcoxon", confidence: float = CONFIDENCE,
+                  resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """The confidence interval of ``mean(d)`` over units (see the module docstring): t interval for
+    ``test == "t"``, else the percentile bootstrap resampling units. One unit gives ``(d, d)``."""
+    d = np.asarray(d, float)
+    if d.size == 0:
+        return math.nan, math.nan
+    if d.size == 1 or np.all(d == d[0]):
+        return float(d.mean()), float(d.mean())
+    if test == "t":
+        ci = stats.mean_ci(d, confidence=confidence)
+        return ci.low, ci.high
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(resamples, d.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(means, [tail, 1.0 - tail])
+    return float(lo), float(hi)
+
+
+def outcome(p_holm: float, low: float, high: float, mde: float, *, margin: float, relevance: float,
+            alpha: float = ALPHA) -> str:
+    """The outcome of one test (see the module docstring)."""
+    if not (math.isfinite(mde) and mde <= relevance):
+        return "inconclusive"
+    inside = -margin <= low and high <= margin
+    significant = math.isfinite(p_holm) and p_holm < alpha
+    if significant and low > 0 and not inside:
+        return "higher"
+    if significant and high < 0 and not inside:
+        return "lower"
+    return "equivalent" if inside else "inconclusive"
+
+
+def family_table(pairs: Sequence[Pair], *, test: str = "wilcoxon", alpha: float = ALPHA, power: float = POWER,
+                 margin: float = MARGIN, relevance: float = RELEVANCE) -> pd.DataFrame:
+    """The family's table: one row per pair, its labels, the test, Holm-adjusted p, interval, power, outcome.
+
+    Columns after the labels: ``test``, ``n`` (units), ``wins``, ``ties``, ``losses``, ``statistic``,
+    ``median_diff``, ``mean_diff``, ``diff_low``/``diff_high`` (the interval of :func:`mean_interval`),
+    ``effect`` (rank-biserial or ``d_z``), ``p``, ``p_holm``, ``family_size``, ``mde_dz``, ``mde``,
+    ``margin``, ``relevance``, ``outcome`` and the booleans ``higher`` / ``lower`` (outcome higher / lower).
     """
+    if not (0.0 <= margin and 0.0 < relevance):
+        raise ValueError(f"need margin >= 0 and relevance > 0, got margin={margin!r}, relevance={relevance!r}")
     rows: list[dict[str, Any]] = []
     m = len(pairs)
     for pair in pairs:
@@ -143,21 +204,25 @@ def family_table(pairs: Sequence[Pair], *, test: str = "wilcoxon", alpha: float 
             raise ValueError(f"pair {dict(pair.labels)} has samples of lengths {a.size} and {b.size}")
         res = paired_test(a, b, test=test)
         d = a - b
-        n_power = int((d != 0).sum()) if test == "wilcoxon" else int(d.size)
-        mde_dz = min_detectable_effect(n_power, family_size=max(1, m), test=test, alpha=alpha, power=power)
+        mde_dz = min_detectable_effect(int(d.size), family_size=max(1, m), test=test, alpha=alpha, power=power)
         sd = float(d.std(ddof=1)) if d.size > 1 else math.nan
+        spread = max(sd, margin) if math.isfinite(sd) else math.nan
+        low, high = mean_interval(d, test=test)
         rows.append({**dict(pair.labels), "test": test, "n": res.n, "wins": res.wins, "ties": res.ties,
-                     "losses": res.losses, "statistic": res.statistic, "median_diff": float(np.median(d)) if d.size else math.nan,
-                     "mean_diff": res.mean_diff, "diff_low": res.low, "diff_high": res.high,
+                     "losses": res.losses, "statistic": res.statistic,
+                     "median_diff": float(np.median(d)) if d.size else math.nan,
+                     "mean_diff": res.mean_diff, "diff_low": low, "diff_high": high,
                      "effect": res.effect, "p": res.p, "family_size": m, "mde_dz": mde_dz,
-                     "mde": mde_dz * sd if math.isfinite(mde_dz) and math.isfinite(sd) else math.inf})
+                     "mde": mde_dz * spread if math.isfinite(mde_dz) and math.isfinite(spread) else math.inf,
+                     "margin": margin, "relevance": relevance})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     table.insert(table.columns.get_loc("family_size"), "p_holm", stats.holm(table["p"].to_numpy(float)))
-    significant = table["p_holm"] < alpha
-    table["higher"] = significant & (table["effect"] > 0)
-    table["lower"] = significant & (table["effect"] < 0)
+    table["outcome"] = [outcome(float(r.p_holm), float(r.diff_low), float(r.diff_high), float(r.mde),
+                                margin=margin, relevance=relevance, alpha=alpha) for r in table.itertuples()]
+    table["higher"] = table["outcome"] == "higher"
+    table["lower"] = table["outcome"] == "lower"
     return table
 
 
@@ -182,127 +247,83 @@ class Decision:
 
 
 def power_statement(table: pd.DataFrame, *, alpha: float = ALPHA, power: float = POWER) -> str:
-    """n, family size and the smallest detectable effect of a family, in one sentence."""
+    """n, family size, the smallest detectable effect and the declared thresholds of a family, in one sentence."""
     if table.empty:
         return "no tests"
     n_lo, n_hi = int(table["n"].min()), int(table["n"].max())
-    finite = table["mde_dz"][np.isfinite(table["mde_dz"])]
+    finite = table["mde"][np.isfinite(table["mde"])]
     test = str(table["test"].iloc[0])
-    effect = "d_z (mean difference / SD of the differences)"
+    margin, relevance = float(table["margin"].iloc[0]), float(table["relevance"].iloc[0])
     if finite.empty:
         reach = "no test in the family can reach significance with these n"
     else:
         lo, hi = float(finite.min()), float(finite.max())
         span = f"{lo:.2g}" if math.isclose(lo, hi, rel_tol=0.01) else f"{lo:.2g}-{hi:.2g}"
-        reach = (f"smallest standardized effect {effect} detected with {power:.0%} power: {span}"
-                 + (f" ({int((~np.isfinite(table['mde_dz'])).sum())} tests cannot reach significance)"
-                    if len(finite) < len(table) else ""))
+        gated = int((~(table["mde"] <= relevance)).sum())
+        reach = (f"smallest effect detected with {power:.0%} power (mde): {span} in score units"
+                 + (f"; {gated} of {len(table)} tests have mde above the relevance threshold and are "
+                    f"inconclusive by design" if gated else ""))
     n_text = f"n = {n_lo}" if n_lo == n_hi else f"n = {n_lo}-{n_hi}"
-    return (f"{n_text} pairs per test, {len(table)} {test} tests Holm-adjusted together at alpha = {alpha:g} "
-            f"(power at level alpha/{len(table)}); {reach}")
+    return (f"{n_text} units per test, {len(table)} {test} tests Holm-adjusted together at alpha = {alpha:g} "
+            f"(power at level alpha/{len(table)}); equivalence margin {margin:g}, relevance threshold "
+            f"{relevance:g}; {reach}")
 
 
-def _counts(table: pd.DataFrame) -> tuple[int, int, int]:
-    """(significantly higher, significantly lower, tests) of a family table."""
-    if table.empty:
-        return 0, 0, 0
-    return int(table["higher"].sum()), int(table["lower"].sum()), len(table)
+def outcome_counts(table: pd.DataFrame) -> dict[str, int]:
+    """``{outcome: count}`` over :data:`OUTCOMES` of a family table (zeros included)."""
+    got = table["outcome"].value_counts().to_dict() if len(table) else {}
+    return {o: int(got.get(o, 0)) for o in OUTCOMES}
 
 
-def _not_tested(name: str, rule: str, table: pd.DataFrame, alpha: float) -> Decision | None:
-    """The "not tested" decision when no test of the family can reach significance, else None."""
-    if table.empty or not np.isfinite(table["mde_dz"]).any():
-        return Decision(name, "not tested", f"{rule} No test can reach significance. "
-                        f"{power_statement(table, alpha=alpha)}.")
-    return None
+def counts_text(table: pd.DataFrame) -> str:
+    """``higher in h, lower in l, equivalent in e, inconclusive in i of m``."""
+    c = outcome_counts(table)
+    return (f"higher in {c['higher']}, lower in {c['lower']}, equivalent in {c['equivalent']}, "
+            f"inconclusive in {c['inconclusive']} of {len(table)}")
 
 
-def majority_no_loss(table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
-    """``majority-no-loss`` (see the module docstring)."""
-    up, down, m = _counts(table)
-    rule = (f"Decision rule majority-no-loss: reproduced when significantly higher (Holm p < {alpha:g}, positive "
-            f"effect) in more than half of the {m} tests and significantly lower in none; partly reproduced "
-            f"when significantly higher in at least one; else not reproduced.")
-    untested = _not_tested("majority-no-loss", rule, table, alpha)
-    if untested:
-        return untested
-    if up > m / 2 and down == 0:
-        verdict = "reproduced"
-    elif up > 0:
-        verdict = "partly reproduced"
-    else:
-        verdict = "not reproduced"
-    return Decision("majority-no-loss", verdict, f"{rule} Observed: higher in {up}, lower in {down} of {m}. "
-                    f"{power_statement(table, alpha=alpha)}.")
-
-
-def some_gain(table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
-    """``some-gain`` (see the module docstring)."""
-    up, down, m = _counts(table)
-    rule = (f"Decision rule some-gain: reproduced when significantly higher (Holm p < {alpha:g}, positive effect) "
-            f"in at least one of the {m} tests; partly reproduced when none is significant but at least one "
-            f"effect is positive (a higher mean without significance, no evidence of a gain); else not "
-            f"reproduced.")
-    untested = _not_tested("some-gain", rule, table, alpha)
-    if untested:
-        return untested
-    ahead = int((table["effect"] > 0).sum())
-    verdict = "reproduced" if up > 0 else "partly reproduced" if ahead > 0 else "not reproduced"
-    return Decision("some-gain", verdict, f"{rule} Observed: significantly higher in {up}, lower in {down}, "
-                    f"positive effect in {ahead} of {m}. {power_statement(table, alpha=alpha)}.")
-
-
-RULES: dict[str, Callable[..., Decision]] = {"majority-no-loss": majority_no_loss, "some-gain": some_gain}
-"""The named decision rules."""
-
-CLAIM_RULES: dict[str, str] = {
-    "slope-raises-maxima": "majority-no-loss",
-    "beyond:peers": "majority-no-loss",
-    "beyond:anneal": "majority-no-loss",
-    "beyond:network": "majority-no-loss",
-    "beyond:switch": "majority-no-loss",
-    "beyond:best-of": "majority-no-loss",
-    "beyond:certified-gaps-cnn": "majority-no-loss",
-    "training": "some-gain",
+RULE_TEXT: dict[str, str] = {
+    "majority": ("supported when higher in more than half of the m tests and lower in none; contradicted when "
+                 "higher in none and lower or equivalent in more than half; mixed when higher in some and lower "
+                 "or equivalent in some; else inconclusive"),
+    "some": ("supported when higher in at least one test and lower in none; contradicted when higher in none "
+             "and lower or equivalent in more than half; mixed when higher in some and lower in some; else "
+             "inconclusive"),
 }
-"""The decision rule of each comparative claim, the same in every experiment that tests it."""
+"""The declared decision rules (see the module docstring)."""
+
+VERDICTS: tuple[str, ...] = ("supported", "contradicted", "mixed", "inconclusive")
 
 
-def decide(claim_key: str, table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
-    """The verdict of ``claim_key`` on its family ``table`` under the claim's declared rule.
-
-    A key ``e-<variant>`` (e.g. ``beyond:network-0.5``) uses the rule of ``e``.
-    """
-    base = claim_key if claim_key in CLAIM_RULES else claim_key.rpartition("-")[0]
-    if base not in CLAIM_RULES:
-        raise KeyError(f"no decision rule declared for claim {claim_key!r}; declare it in CLAIM_RULES")
-    return RULES[CLAIM_RULES[base]](table, alpha=alpha)
+def decide(rule: str, table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
+    """The verdict of one method's test rows ``table`` (a slice of a family table) under ``rule``."""
+    if rule not in RULE_TEXT:
+        raise ValueError(f"rule must be one of {sorted(RULE_TEXT)}, got {rule!r}")
+    c, m = outcome_counts(table), len(table)
+    h, low, e = c["higher"], c["lower"], c["equivalent"]
+    if m == 0:
+        return Decision(rule, "not tested", "no test rows")
+    if rule == "majority":
+        verdict = ("supported" if h > m / 2 and low == 0 else "contradicted" if h == 0 and low + e > m / 2
+                   else "mixed" if h > 0 and low + e > 0 else "inconclusive")
+    else:
+        verdict = ("supported" if h >= 1 and low == 0 else "contradicted" if h == 0 and low + e > m / 2
+                   else "mixed" if h >= 1 and low >= 1 else "inconclusive")
+    rationale = (f"Decision rule {rule}: a test is higher or lower when its Holm p < {alpha:g} and its 95% "
+                 f"interval excludes 0 and is not inside the equivalence margin, equivalent when the interval is "
+                 f"inside the margin, else inconclusive (and always inconclusive when its mde exceeds the "
+                 f"relevance threshold); {RULE_TEXT[rule]}. Observed: {counts_text(table)}. "
+                 f"{power_statement(table, alpha=alpha)}.")
+    return Decision(rule, verdict, rationale)
 
 
 STUCK, MOVED = "stuck", "moved"
 
 
-def stuck_units(reference: pd.DataFrame, units: Sequence[str], *, start: str = "f_start",
-                best: str = "f_best") -> pd.DataFrame:
-    """Which units the reference method never moves: one row per unit (its ``units`` columns) with
-    ``stuck`` = ``best == start`` exactly on every row (every start) of the unit, and ``starts``, the rows.
-
-    "Stuck" is where a backward rule can only help (the reference's gradient is zero or points out of
-    the box from every start); "moved" is everything else.  Split comparisons report both parts.
-    """
-    units = list(units)
-    if reference.empty:
-        return pd.DataFrame(columns=[*units, "stuck", "starts"])
-    still = (reference[best].to_numpy(float) == reference[start].to_numpy(float))
-    g = reference.assign(_still=still).groupby(units, sort=True, dropna=False)["_still"]
-    out = g.agg(["all", "size"]).reset_index().rename(columns={"all": "stuck", "size": "starts"})
-    out["stuck"] = out["stuck"].astype(bool)
-    return out
-
-
 def split_stuck(rows: pd.DataFrame, stuck: pd.DataFrame, units: Sequence[str]) -> dict[str, pd.DataFrame]:
-    """``{"stuck": rows of stuck units, "moved": rows of the other units}`` (``stuck`` from
-    :func:`stuck_units`; rows of units it does not list belong to neither part)."""
+    """``{"stuck": rows of stuck units, "moved": rows of the other units}``. ``stuck`` has one row per unit
+    (its ``units`` columns) and a boolean ``stuck`` decided before any method ran (for example: the plain
+    gradient is zero at every start); rows of units it does not list belong to neither part."""
     units = list(units)
     if rows.empty or stuck.empty:
         return {STUCK: rows.iloc[0:0], MOVED: rows.iloc[0:0]}

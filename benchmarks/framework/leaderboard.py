@@ -5,23 +5,19 @@
 folder of run directories (every subfolder with a ``meta.json``); every run is verified
 (:func:`benchmarks.framework.store.verify_run`) before anything is written.
 
-One row per (experiment, benchmark, optimizer, method): the median attained fraction with its 95% CI
-(bootstrap BCa, :func:`benchmarks.framework.stats.bootstrap_ci`, seed 0) over ``n`` sampling units, with
-the run's suite version, profile and commit. Only the runs of one role are scored (:func:`scored_runs`,
-column ``role``): the tuned evaluation runs where the records have them, else the untuned fixed-lr runs;
-tuning runs (one per grid step size, on tuning instances or units) never are, and the two roles are never
-pooled, so every method is scored at one budget. Per experiment (:data:`SCORES`):
+One row per (experiment, benchmark, optimizer, method): the median over units of replication of the
+normalized score (the attained fraction of the unit's reference) with its 95% CI (bootstrap BCa,
+:func:`benchmarks.framework.stats.bootstrap_ci`, seed 0) over ``n`` units, with the run's suite version,
+profile and commit. Only the runs of one role are scored (:func:`scored_runs`, column ``role``): the tuned
+evaluation runs where the records have them, else the untuned fixed-lr runs; tuning runs (one per grid
+step size, on tuning instances or units) never are, and the two roles are never pooled, so every method
+is scored at one budget.
 
-- ``toy-am`` (benchmark: the toy family's label; reference ``optimum``): per (instance, start), the
-  fraction of the gap from the start to the certified optimum that AM closed,
-  ``attained = (f_best - f_start) / (f_star - f_start)`` (1 where the start is already optimal).
-- ``cnn-am`` (benchmark: the model and its weights; trained weights only): per unit, the best value over
-  starts ``F``, divided by the unit's certified upper bound ``U`` (reference ``bound``) where the unit is
-  certified, else by its dataset maximum (reference ``dataset max``; this fraction can exceed 1). Units
-  whose reference is not positive are left out and counted in ``excluded``; units without a reference
-  give no row.
-
-Experiments without an optimum or bound (``training``) have no leaderboard rows.
+The framework knows no experiment by name: an experiment that has leaderboard scores declares
+``leaderboard_scores(records) -> DataFrame`` (one row per unit, columns ``benchmark``, ``reference``,
+``optimizer``, ``method``, ``method_version``, ``value``; NaN value: left out, counted in ``excluded``)
+and ``SCORE_DEFINITION`` (one sentence for the board's legend). Experiments without them (``training``)
+have no leaderboard rows.
 """
 from __future__ import annotations
 
@@ -56,39 +52,24 @@ def scored_runs(records: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return records.iloc[0:0], SCORED_ROLES[0]
 
 
-def _toy_scores(records: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"benchmark": records["family"].astype(str), "reference": "optimum",
-                         "optimizer": records["optimizer"].astype(str), "method": records["method"].astype(str),
-                         "method_version": _versions(records), "value": records["attained"].astype(float)})
-
-
-def _cnn_scores(records: pd.DataFrame) -> pd.DataFrame:
-    df = records[records["trained"].astype(str).str.lower() == "true"]
-    keys = ["model", "weights", "optimizer", "unit", "method"]
-    units = df.assign(method_version=_versions(df)).groupby(keys, sort=False, dropna=False).agg(
-        F=("f_best", "max"), upper_bound=("upper_bound", "first"), dataset_max=("dataset_max", "first"),
-        method_version=("method_version", "first")).reset_index()
-    bound = units["upper_bound"].astype(float)
-    dmax = units["dataset_max"].astype(float)
-    certified = bound.notna()
-    ref = np.where(certified, bound, dmax)
-    kind = np.where(certified, "bound", np.where(dmax.notna(), "dataset max", ""))
-    out = pd.DataFrame({"benchmark": units["model"].astype(str) + " (" + units["weights"].astype(str) + ")",
-                        "reference": kind, "optimizer": units["optimizer"].astype(str),
-                        "method": units["method"].astype(str), "method_version": units["method_version"],
-                        "value": np.where(ref > 0, units["F"].astype(float) / np.where(ref > 0, ref, 1.0), np.nan)})
-    return out[out["reference"] != ""]
-
-
-def _versions(records: pd.DataFrame) -> pd.Series:
+def versions(records: pd.DataFrame) -> pd.Series:
+    """The ``method_version`` column as strings ("" for built-in methods or records without it)."""
     if "method_version" not in records.columns:
         return pd.Series([""] * len(records), index=records.index)
     return records["method_version"].fillna("").astype(str)
 
 
-SCORES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {"toy-am": _toy_scores, "cnn-am": _cnn_scores}
-"""Experiment -> its per-sampling-unit scores (columns benchmark, reference, optimizer, method,
-method_version, value; NaN value: left out, counted in ``excluded``)."""
+def _scorer(experiment: str) -> tuple[Callable[[pd.DataFrame], pd.DataFrame] | None, str]:
+    """The experiment's ``leaderboard_scores`` and ``SCORE_DEFINITION``, or ``(None, "")``."""
+    from benchmarks.framework import registry
+
+    if experiment not in registry.EXPERIMENTS:
+        return None, ""
+    try:
+        module = registry.load(experiment)
+    except registry.ExperimentUnavailable:
+        return None, ""
+    return getattr(module, "leaderboard_scores", None), str(getattr(module, "SCORE_DEFINITION", ""))
 
 
 def run_dirs(paths: Iterable[Path]) -> list[Path]:
@@ -107,7 +88,7 @@ def run_dirs(paths: Iterable[Path]) -> list[Path]:
 def rows(out: Path) -> pd.DataFrame:
     """The leaderboard rows of one finished run directory (empty for an experiment without scores)."""
     meta = store.read_meta(out)
-    score = SCORES.get(str(meta.get("experiment")))
+    score, _ = _scorer(str(meta.get("experiment")))
     if score is None:
         return pd.DataFrame(columns=list(COLUMNS))
     records, role = scored_runs(store.load_records(out))
@@ -129,7 +110,7 @@ def build(paths: Iterable[Path]) -> tuple[pd.DataFrame, list[Path]]:
     dirs = run_dirs(paths)
     for d in dirs:
         store.verify_run(d)
-    dirs = [d for d in dirs if store.read_meta(d).get("experiment") in SCORES]
+    dirs = [d for d in dirs if _scorer(str(store.read_meta(d).get("experiment")))[0] is not None]
     frames = [rows(d) for d in dirs]
     frames = [f for f in frames if len(f)]
     board = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
@@ -140,12 +121,9 @@ def markdown(board: pd.DataFrame, dirs: list[Path], command: str) -> str:
     """LEADERBOARD.md: the definitions, the sources (records sha256), then one table per experiment."""
     lines = ["# Leaderboard", "",
              f"Generated by `{command}` from the committed records below; do not edit by hand. "
-             "Each row: the median attained fraction, its 95% bootstrap CI (BCa) and n sampling units.", "",
-             "- **toy-am** (reference `optimum`): per (instance, start), the fraction of the gap from the start "
-             "to the certified optimum closed, `(f_best - f_start) / (f_star - f_start)`.",
-             "- **cnn-am** (trained weights only): per unit, the best value over starts divided by the unit's "
-             "certified upper bound (reference `bound`), else by its dataset maximum (reference `dataset max`; "
-             "can exceed 1). Units whose reference is not positive are counted in `excluded`.",
+             "Each row: the median over units of replication of the attained fraction of each unit's reference, "
+             "its 95% bootstrap CI (BCa) and n units (one value per unit: its starts are summarized first).", "",
+             *[f"- **{exp}**: {_scorer(exp)[1]}" for exp in dict.fromkeys(board["experiment"])],
              "- Values are the original network's, never a proxy's. Plug-in methods (named `package.module:name`) "
              "carry their `method_version`.",
              "- `role` says which runs a row scores: `evaluation`, the tuned runs (each method at the step size "

@@ -24,7 +24,7 @@ from benchmarks.framework.config import config_hash, to_jsonable
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 @functools.lru_cache(maxsize=1)

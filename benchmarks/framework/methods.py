@@ -262,6 +262,20 @@ def parse(name: str) -> Method:
     return Method(kind, slope)
 
 
+def claim_method(label: str, methods: Any) -> str:
+    """The declared claim method of a profile (``claim_method = "proxy-<s>"``): one of ``methods``, of kind
+    ``proxy`` with ``0 < s < 1`` (slope 1 is straight-through, a peer with its own line); "" when none is
+    declared (the claim is then not tested). ValueError naming the value otherwise."""
+    if not label:
+        return ""
+    m = parse(label)
+    if m not in tuple(methods):
+        raise ValueError(f"claim_method {label!r} is not one of the profile's methods")
+    if getattr(m, "kind", "") != "proxy" or not 0.0 < float(m.slope) < 1.0:
+        raise ValueError(f"claim_method must be a proxy-<s> method with 0 < s < 1, got {label!r}")
+    return m.label
+
+
 def parse_all(names: list[str], key: str = "methods") -> tuple[Method, ...]:
     """Parse a config's method list; ValueError naming ``key`` on a bad or repeated method (aliases included)."""
     out: list[Method] = []

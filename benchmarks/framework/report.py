@@ -11,7 +11,8 @@ experiment produced (as "not tested"), then any other key.  A produced key match
 ``e`` when it is ``e`` or ``e-<variant>`` (e.g. ``beyond:network-0.5`` is a variant of
 ``beyond:network``).  Claims with the same key from several
 experiments form one section with a part per experiment; the section verdict is
-:func:`combined_verdict` of the parts.
+:func:`combined_verdict` of the parts when they tested the same method under the same rule (else each
+part's verdict, named).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ PAPER = ('C. Linse, E. Barth and T. Martinetz, "Leaky ReLUs That Differ in Forwa
 PAPER_CLAIMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "am-fails": ("AM fails on simple ReLU and Leaky ReLU functions",
                  "Activation maximization (AM) fails to find the maxima of simple functions built from ReLUs "
-                 "or Leaky ReLUs.", ("toy-am",)),
+                 "or Leaky ReLUs.", ("toy-am", "cnn-am")),
     "slope-raises-maxima": ("A large backward slope raises the maxima AM finds",
                             "Leaky ReLUs with a large negative slope in the backward pass only (ProxyGrad) "
                             "raise the maxima AM finds.", ("toy-am", "cnn-am")),
@@ -42,9 +43,15 @@ PAPER_CLAIMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 """Paper claim key -> (title, the claim in one sentence, the experiments that test it)."""
 
 BEYOND_EXPECTED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "beyond:straight-through": ("Straight-through (backward slope 1)",
+                                "Straight-through (a fully linear backward pass) compared with plain AM.",
+                                ("toy-am",)),
     "beyond:peers": ("Peer backward rules",
-                     "Peer backward rules (Lucid's redirected ReLU, SUGAR's B-SiLU and NeLU, straight-through) "
-                     "compared with ProxyGrad and plain AM.", ("toy-am",)),
+                     "Peer backward rules (Lucid's redirected ReLU, SUGAR's B-SiLU and NeLU) compared with plain "
+                     "AM, each rule its own verdict.", ("toy-am",)),
+    "beyond:baselines": ("Gradient AM against gradient-free baselines",
+                         "Gradient AM against random search and the linearized gradient's corner at equal forward "
+                         "evaluations.", ("toy-am",)),
     "beyond:anneal": ("Annealed backward slope",
                          "Annealing the backward slope towards the forward slope during AM, compared with a "
                          "constant slope.", ("toy-am",)),
@@ -98,12 +105,18 @@ class Section:
 
     @property
     def mergeable(self) -> bool:
-        """True when one verdict may stand for every tested part: they were decided by the same named
-        decision rule (the same test). Parts decided by different rules, or by rules of their own, are
+        """True when one verdict may stand for every tested part: they tested the same method under the
+        same named decision rule. Parts that differ in either, or are decided by rules of their own, are
         reported per experiment."""
         tested = [claim for _, claim in self.parts if claim.verdict != "not tested"]
         rules = {claim.rule for claim in tested}
-        return len(tested) <= 1 or (len(rules) == 1 and "" not in rules)
+        methods = {claim.method for claim in tested}
+        return len(tested) <= 1 or (len(rules) == 1 and "" not in rules and len(methods) == 1)
+
+    @property
+    def id(self) -> str:
+        """The claim id of the section (the first part's that has one)."""
+        return next((claim.id for _, claim in self.parts if claim.id), "")
 
     @property
     def verdict(self) -> str:
@@ -120,15 +133,15 @@ class Section:
 
 
 def combined_verdict(verdicts: Sequence[str]) -> str:
-    """One verdict for several parts: "not tested" parts are left out; equal verdicts stay; mixed
-    verdicts among the tested parts give "partly reproduced"; nothing tested gives "not tested"."""
+    """One verdict for several parts: "not tested" parts are left out; equal verdicts stay; different
+    verdicts among the tested parts give "mixed"; nothing tested gives "not tested"."""
     for v in verdicts:
         if v not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {v!r}")
     tested = {v for v in verdicts if v != "not tested"}
     if not tested:
         return "not tested"
-    return tested.pop() if len(tested) == 1 else "partly reproduced"
+    return tested.pop() if len(tested) == 1 else "mixed"
 
 
 def _not_tested(result: ExperimentResult | None, name: str) -> str:
@@ -206,7 +219,8 @@ def render_section(number: int, section: Section) -> list[str]:
     """Markdown lines for one section (a sub-heading per part when there are several)."""
     several = len(section.parts) > 1
     per_part = f" ({section.part_verdicts})" if several and section.mergeable else ""
-    lines = [f"### {number}. {section.title}", "", f"**Claim.** {section.statement}", "",
+    tag = f"{section.id}: " if section.id else ""
+    lines = [f"### {number}. {tag}{section.title}", "", f"**Claim.** {section.statement}", "",
              f"**Verdict: {section.verdict}**{per_part}", ""]
     for name, claim in section.parts:
         lines += render_part(claim, f"#### Part {name}" if several else None, section.statement)
@@ -284,8 +298,8 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
              "the records of this run by the suite's code.", ""]
     lines += render_violations(results)
     lines += render_provenance(provenance)
-    lines += ["## Summary", "", "| # | finding | verdict |", "|---:|:---|:---|"]
-    lines += [f"| {i} | {s.title} | {s.verdict} |" for i, s in enumerate(sections, 1)]
+    lines += ["## Summary", "", "| # | id | finding | verdict |", "|---:|:---|:---|:---|"]
+    lines += [f"| {i} | {s.id} | {s.title} | {s.verdict} |" for i, s in enumerate(sections, 1)]
     lines += [""]
     lines += render_experiments(results, root)
     lines += render_figures(results, root)

@@ -1,23 +1,29 @@
-"""Analysis of ``cnn-am`` records: attained values relative to plain AM, paired tests, certified gaps,
+"""Analysis of ``cnn-am`` records: normalized attained values, claims declared as data, certified gaps,
 chosen step sizes, anytime and stuck/moved views.
 
-The sampling unit is the network unit ``u``: per (model, role, optimizer, unit, method) the best value
-over the starts, ``F_m(u) = max_s f_best(u, m, s)`` (AM keeps the best of its starts), and ``F_m^t(u)``
-the best within the first ``t`` steps (``best_at_<t>``).  Roles: ``evaluation`` (each method at the step
-size chosen on the disjoint ``tuning`` units: the primary comparison), ``fixed`` (every method at the
-profile's ``lr``: the untuned comparison), ``tuning``.  Against plain AM:
+The unit of replication is the network unit ``u`` of one model: per (model, role, optimizer, unit,
+method) the best value over the starts, ``F_m(u) = max_s f_best(u, m, s)`` (AM keeps the best of its
+starts: the declared summary), and ``F_m^t(u)`` the best within the first ``t`` steps (``best_at_<t>``).
+Before anything is pooled or ranked across units, each is normalized to its reference:
 
-- attained ratio ``rho_m(u) = 1 + (F_m(u) - F_plain(u)) / |F_plain(u)|`` (equals ``F_m / F_plain`` when
-  ``F_plain > 0``; units with ``F_plain == 0`` are left out of the ratio);
-- paired two-sided Wilcoxon signed-rank test of ``F_m`` against ``F_plain`` over units, with the
-  rank-biserial effect size, Holm-corrected within each declared family, and the smallest effect the
-  family detects at 80% power (:func:`benchmarks.framework.compare.power_statement`);
-- anytime: the same comparison at every claim budget ``t`` in :data:`CLAIM_BUDGETS` (one family per budget);
-- stuck / moved: unit ``u`` is *stuck* when plain's best over the whole budget equals its start value on
-  every start; the proxy's effect is tested separately on stuck and on moved units;
-- best of two at equal total budget: ``max(F_plain^{t/2}(u), F_proxy^{t/2}(u))`` from the same starts;
-- ``beats dataset``: fraction of units with ``F_m(u) > max_{x in test set} f_u(x)`` (Wilson interval);
-- certified gap (models with a certifier bound ``U(u)``): ``U(u) - F_m(u) >= optimum - F_m(u) >= 0``.
+- ``reference(u)``: the certified upper bound ``U(u)`` where the unit is certified (the proven optimum when
+  the certificate is optimal), else the best value any method reached on the unit in any role and
+  optimizer, or the data set's maximum ``max_{x in test set} f_u(x)`` if that is higher;
+- ``attained_m(u) = (F_m(u) - F_0(u)) / (reference(u) - F_0(u))`` with ``F_0(u)`` the best start value
+  (1 when the reference equals the start), in [0, 1] where the reference is a bound.
+
+Claims (:func:`claim_specs`, decided by :func:`benchmarks.framework.replication.evaluate`, one Holm
+family each): C2, the declared ``claim_method`` against plain per trained (model, optimizer) over units;
+B8, the same over the certified units only (on a unit both share the bound, so a positive difference
+narrows the certified gap); and the C1 part of this experiment: plain AM stops below a value the
+certifier attained on a share of the certified units (Wilson interval over units).
+
+Descriptive tables (mean differences of ``attained`` with 95% bootstrap intervals over units, no
+p-values, so a test's adjusted p appears only in its claim's table): ``tests`` (every method against
+plain per layer), ``anytime`` (the claim method at each budget, lrs tuned for the full budget),
+``stuck_moved`` (stuck: the plain gradient is zero at every start, ``start_grad_zero``, decided before
+any method ran) and ``combinations`` (every other method and the derived best of plain and the claim
+method at equal total budget).
 
 Models with random weights are kept apart: claims about trained networks use trained models only.
 """
@@ -28,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.framework import compare, stats, tuning
-from benchmarks.framework.claims import Claim
+from benchmarks.framework import compare, replication, stats, tuning
+from benchmarks.framework.claims import Claim, ClaimSpec
 
 EXPERIMENT = "cnn-am"
 UNIT_KEYS: list[str] = ["model", "weights", "trained", "optimizer", "role", "layer", "layer_depth", "unit"]
@@ -38,6 +44,8 @@ ALPHA = 0.05
 OPT_TOL = 1e-4
 #: The budgets (steps) at which every claim-2 comparison is made, where the records have them.
 CLAIM_BUDGETS: tuple[int, ...] = (16, 64, 256)
+#: C1's threshold: plain AM "fails" on a model when the lower end of its shortfall share is at least this.
+SHORT_MIN = 0.1
 #: Label of the derived method "best of plain and the large-slope proxy, each with half the budget".
 BEST_OF_TWO = "best-of-plain-and-{}"
 
@@ -73,23 +81,40 @@ def per_unit(records: pd.DataFrame) -> pd.DataFrame:
         F=("f_best", "max"), F_start=("f_start", "max"), dataset_max=("dataset_max", "first"),
         upper_bound=("upper_bound", "first"), incumbent=("incumbent", "first"), optimum=("optimum", "first"),
         cert_status=("cert_status", "first"), method_kind=("method_kind", "first"),
-        method_slope=("method_slope", "first"), lr=("lr", "first"), **extra).reset_index()
+        method_slope=("method_slope", "first"), lr=("lr", "first"),
+        claim_method=("claim_method", "first"), **extra).reset_index()
     plain = agg[agg["method"] == "plain"].set_index(UNIT_KEYS)
     agg = agg.join(plain["F"].rename("F_plain"), on=UNIT_KEYS)
     for t in ts:
         agg = agg.join(plain[f"F_{t}"].rename(f"F_plain_{t}"), on=UNIT_KEYS)
-    if ts:
-        p = df[df["method"] == "plain"]
-        moved = (p[f"best_at_{ts[-1]}"] != p["f_start"]).groupby([p[k] for k in UNIT_KEYS], dropna=False).any()
-        agg = agg.join((~moved).rename("stuck"), on=UNIT_KEYS)
+    if "start_grad_zero" in df.columns:
+        zero = _as_bool(df["start_grad_zero"]).fillna(0.0).astype(bool)
+        stuck = zero.groupby([df[k] for k in UNIT_KEYS], dropna=False).all()
+        agg = agg.join(stuck.rename("stuck"), on=UNIT_KEYS)
     else:
         agg["stuck"] = np.nan
+    best_any = agg.groupby(["model", "layer", "unit"], dropna=False)["F"].transform("max")
+    ref = np.where(agg["upper_bound"].notna(), agg["upper_bound"],
+                   np.fmax(best_any.to_numpy(float), agg["dataset_max"].to_numpy(float)))
+    agg["reference"] = ref
+    agg["reference_kind"] = np.where(agg["upper_bound"].notna(), "certified bound", "best found")
+    agg["attained"] = normalized(agg["F"], agg["F_start"], agg["reference"])
+    for t in ts:
+        agg[f"attained_{t}"] = normalized(agg[f"F_{t}"], agg["F_start"], agg["reference"])
     denom = agg["F_plain"].abs().replace(0.0, np.nan)
     agg["ratio"] = 1.0 + (agg["F"] - agg["F_plain"]) / denom
     agg["beats_dataset"] = np.where(agg["dataset_max"].notna(), agg["F"] > agg["dataset_max"], np.nan)
     agg["gap_upper"] = agg["upper_bound"] - agg["F"]
     agg["gap_lower"] = (agg["incumbent"] - agg["F"]).clip(lower=0.0)
     return agg
+
+
+def normalized(value: pd.Series, start: pd.Series, reference: pd.Series | np.ndarray) -> np.ndarray:
+    """``(value - start) / (reference - start)``, 1 where the reference does not exceed the start."""
+    v, s0, r = (np.asarray(x, float) for x in (value, start, reference))
+    scale = r - s0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, (v - s0) / np.where(scale > 0, scale, 1.0), 1.0)
 
 
 def with_best_of_two(units: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -108,6 +133,9 @@ def with_best_of_two(units: pd.DataFrame, method: str) -> pd.DataFrame:
         both[f"F_{t}"] = (np.maximum(prox[f"F_{half}"].to_numpy(), prox[f"F_plain_{half}"].to_numpy())
                           if t % 2 == 0 and half in ts else np.nan)
     both["F"] = both[f"F_{max(ts)}"] if ts else np.nan
+    for t in ts:
+        both[f"attained_{t}"] = normalized(both[f"F_{t}"], both["F_start"], both["reference"])
+    both["attained"] = normalized(both["F"], both["F_start"], both["reference"])
     both["ratio"] = 1.0 + (both["F"] - both["F_plain"]) / both["F_plain"].abs().replace(0.0, np.nan)
     return pd.concat([units, both], ignore_index=True)
 
@@ -174,24 +202,45 @@ def attained_table(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+UNIT = ("model", "layer", "unit")
+
+
+def difference_table(units: pd.DataFrame, method: str, *, by: list[str], column: str = "attained",
+                     extra: dict | None = None) -> pd.DataFrame:
+    """Descriptive: per ``by`` group, the mean over units of ``method``'s normalized value minus plain's
+    (``column``, e.g. ``attained_64``) with its 95% bootstrap interval over units; no p-value."""
+    rows = []
+    sel = units[units["method"].isin([method, "plain"])]
+    for key, g in sel.groupby(by, sort=False):
+        j = replication.paired_units(g.rename(columns={column: "value"}), method=method, reference="plain",
+                                     unit=list(UNIT))
+        j = j.dropna()
+        if j.empty:
+            continue
+        d = (j["a"] - j["b"]).to_numpy(float)
+        lo, hi = compare.mean_interval(d)
+        rows.append({**(extra or {}), **dict(zip(by, key if isinstance(key, tuple) else (key,))), "method": method,
+                     "reference": "plain", "units": len(d), "value": float(j["a"].mean()),
+                     "value_ref": float(j["b"].mean()), "mean_diff": float(d.mean()), "diff_low": lo,
+                     "diff_high": hi, "wins": int((d > 0).sum()), "ties": int((d == 0).sum()),
+                     "losses": int((d < 0).sum())})
+    return pd.DataFrame(rows)
+
+
 def tests_table(units: pd.DataFrame) -> pd.DataFrame:
-    """Paired Wilcoxon of each method against plain, per layer and over all layers; one Holm family per
-    (model, role, optimizer)."""
-    parts = []
+    """Every method against plain per (model, weights, role, optimizer) and layer, and over all layers
+    (``layer = "all"``): descriptive differences of the normalized value (:func:`difference_table`)."""
     units = units[units["role"] != "tuning"]
-    for (model, weights, role, opt), g in units.groupby(["model", "weights", "role", "optimizer"], sort=False):
-        pairs = []
-        layers = [("all", g)] + list(g.groupby("layer", sort=False))
-        for layer, gl in layers:
-            for method, gm in gl.groupby("method", sort=False):
-                if method == "plain":
-                    continue
-                pairs.append(compare.Pair({"model": model, "weights": weights, "role": role, "optimizer": opt,
-                                           "layer": layer, "method": method}, gm["F"].to_numpy(),
-                                          gm["F_plain"].to_numpy()))
-        parts.append(compare.family_table(pairs, test="wilcoxon", alpha=ALPHA))
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    return table.rename(columns={"n": "units", "effect": "rank_biserial"})
+    by = ["model", "weights", "role", "optimizer"]
+    parts = []
+    for m in dict.fromkeys(units["method"]):
+        if m == "plain":
+            continue
+        parts.append(difference_table(units.assign(layer_all="all"), m, by=[*by, "layer_all"]).rename(
+            columns={"layer_all": "layer"}))
+        parts.append(difference_table(units, m, by=[*by, "layer"]))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _tol(values: pd.Series) -> pd.Series:
@@ -217,14 +266,16 @@ def certified_table(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze(records: pd.DataFrame, out: Path | None = None) -> dict[str, pd.DataFrame]:
-    """The tables ``attained``, ``tests``, ``certified``, ``certified_tests`` (claim 9's paired tests),
+    """The tables ``attained``, ``tests``, ``certified``, ``claim_C2`` and ``claim_B8`` (the claims' Holm families),
     ``tuning`` (chosen step sizes), ``units``
     (the draw and the dead-unit exclusions), ``anytime`` (the claim-2 comparison at every budget),
     ``stuck_moved`` and ``combinations`` (empty frames when nothing applies)."""
     units = per_unit(records)
     method = large_slope_method(units)
+    claim_tabs = {f"claim_{spec.id}": replication.claim_table(spec, rows)
+                  for spec, rows in claim_specs(units)}
     return {"attained": attained_table(units), "tests": tests_table(units), "certified": certified_table(units),
-            "certified_tests": certified_tests_table(units, method),
+            **claim_tabs,
             "tuning": tuning_choices(records), "units": unit_counts(records),
             "anytime": anytime_table(units, method), "stuck_moved": stuck_moved_table(units, method),
             "combinations": combinations_table(units, method)}
@@ -242,12 +293,11 @@ def summarize(records: pd.DataFrame) -> dict[str, float]:
 
 
 def large_slope_method(table: pd.DataFrame) -> str | None:
-    """The label of the configured ProxyGrad method (``method_kind == "proxy"``) with the largest slope, read
-    from the ``method``/``method_kind``/``method_slope`` columns of records or of :func:`per_unit`."""
-    proxies = table[table["method_kind"] == "proxy"].drop_duplicates("method")
-    if proxies.empty:
+    """The declared claim method (the records' ``claim_method`` column, or :func:`per_unit`'s), or None."""
+    if "claim_method" not in table.columns or table.empty:
         return None
-    return str(proxies.loc[proxies["method_slope"].astype(float).idxmax(), "method"])
+    declared = [str(x) for x in table["claim_method"].dropna().unique() if str(x) and str(x) != "nan"]
+    return declared[0] if declared else None
 
 
 def _fmt(x: float) -> str:
@@ -273,67 +323,42 @@ def _cols(budget: int | None) -> tuple[str, str]:
     return ("F", "F_plain") if budget is None else (f"F_{budget}", f"F_plain_{budget}")
 
 
-def _family(units: pd.DataFrame, method: str, budget: int | None, by: list[str],
-            labels: dict | None = None) -> pd.DataFrame:
-    """One Holm family: ``method`` against plain at ``budget``, one paired Wilcoxon per group of ``by``."""
-    a_col, b_col = _cols(budget)
-    pairs, ratio = [], []
-    for key, g in units[units["method"] == method].groupby(by, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        g = g[g[a_col].notna() & g[b_col].notna()]
-        if g.empty:
-            continue
-        pairs.append(compare.Pair({**(labels or {}), "budget": budget, **dict(zip(by, key)), "method": method},
-                                  g[a_col].to_numpy(), g[b_col].to_numpy()))
-        d = (g[a_col] - g[b_col]) / g[b_col].abs().replace(0.0, np.nan)
-        ratio.append(float((1.0 + d).median()) if d.notna().any() else math.nan)
-    table = compare.family_table(pairs, test="wilcoxon", alpha=ALPHA)
-    if not table.empty:
-        table.insert(table.columns.get_loc("statistic"), "median_ratio", ratio)
-    return table
-
-
 def anytime_table(units: pd.DataFrame, method: str | None) -> pd.DataFrame:
-    """The claim-2 comparison (``method`` against plain, per trained model and optimizer) at every
-    claim budget; one Holm family per budget."""
+    """The claim method against plain per trained model and optimizer at every claim budget (descriptive;
+    the lrs are those tuned for the full budget)."""
     if method is None:
         return pd.DataFrame()
     claim_units, role = _claim_units(units)
-    parts = [_family(claim_units, method, t, ["model", "optimizer"], {"role": role}) for t in _budgets(claim_units)]
+    parts = [difference_table(claim_units, method, by=["model", "optimizer"],
+                              column="attained" if t is None else f"attained_{t}", extra={"role": role, "budget": t})
+             for t in _budgets(claim_units)]
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def stuck_moved_table(units: pd.DataFrame, method: str | None) -> pd.DataFrame:
-    """``method`` against plain at the full budget, separately on units where plain stayed at its start
-    value on every start (``stuck``) and where it moved; one Holm family."""
-    if method is None or "stuck" not in units.columns:
+    """The claim method against plain at the full budget, separately on units where the plain gradient is
+    zero at every start (``stuck``, decided before any method ran) and the others (descriptive)."""
+    if method is None or "stuck" not in units.columns or units["stuck"].isna().all():
         return pd.DataFrame()
     claim_units, role = _claim_units(units)
-    claim_units = claim_units.assign(part=np.where(claim_units["stuck"].astype(bool), "stuck", "moved"))
-    return _family(claim_units, method, _budgets(claim_units)[-1], ["model", "optimizer", "part"], {"role": role})
+    claim_units = claim_units.assign(part=np.where(claim_units["stuck"].fillna(False).astype(bool), "stuck", "moved"))
+    return difference_table(claim_units, method, by=["model", "optimizer", "part"], extra={"role": role})
 
 
 def combinations_table(units: pd.DataFrame, method: str | None) -> pd.DataFrame:
     """Every other method (``switch``, ``anneal``, ..., and the derived best of plain and ``method`` at
-    equal total budget) against plain, per trained model and optimizer, at every claim budget; one Holm
-    family per budget."""
+    equal total budget) against plain, per trained model and optimizer, at every claim budget (descriptive)."""
     claim_units, role = _claim_units(units)
     if method is not None:
         claim_units = with_best_of_two(claim_units, method)
     parts = []
     for t in _budgets(claim_units):
-        pairs_parts = [_family(claim_units, m, t, ["model", "optimizer"], {"role": role})
-                       for m in dict.fromkeys(claim_units["method"]) if m != "plain"]
-        pairs_parts = [p for p in pairs_parts if not p.empty]
-        if not pairs_parts:
-            continue
-        joint = pd.concat(pairs_parts, ignore_index=True)
-        joint["p_holm"] = stats.holm(joint["p"].to_numpy(float))
-        joint["family_size"] = len(joint)
-        sig = joint["p_holm"] < ALPHA
-        joint["higher"], joint["lower"] = sig & (joint["effect"] > 0), sig & (joint["effect"] < 0)
-        parts.append(joint)
+        col = "attained" if t is None else f"attained_{t}"
+        parts += [difference_table(claim_units, m, by=["model", "optimizer"], column=col,
+                                   extra={"role": role, "budget": t})
+                  for m in dict.fromkeys(claim_units["method"]) if m != "plain"]
+    parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -343,118 +368,91 @@ def _lr_note(units: pd.DataFrame, role: str, method: str) -> str:
     chosen = units[units["method"].isin(["plain", method])].groupby(["model", "optimizer", "method"], sort=False)["lr"].first()
     parts = ", ".join(f"{mo}/{o}/{me} {lr:.3g}" for (mo, o, me), lr in chosen.items())
     return (f"Tuned comparison: every (model, optimizer, method) runs at its own step size, chosen on tuning "
-            f"units disjoint from the evaluation units (log grid extended past its edges): {parts}.")
+            f"units disjoint from the evaluation units (log grid extended past its edges; one lr per model for "
+            f"logits and channels alike): {parts}.")
 
 
-def claim_slope(units: pd.DataFrame) -> Claim:
-    """``slope-raises-maxima``: the large-slope method against plain on trained models, at every claim
-    budget (the verdict is that of the full budget; the others are reported beside it)."""
-    statement = "A large backward slope raises the maxima AM finds on trained CNNs."
-    claim_units, role = _claim_units(units)
+def claim_specs(units: pd.DataFrame) -> list[tuple[ClaimSpec, pd.DataFrame]]:
+    """``(spec, rows)`` of the comparative claims: C2 over the trained models' primary units, B8 over their
+    certified units."""
     method = large_slope_method(units)
-    if claim_units.empty or method is None:
-        why = "no trained model in the records" if claim_units.empty else "no proxy method in the records"
-        return Claim("slope-raises-maxima", statement, EXPERIMENT, why, "not tested",
-                     "needs plain and a proxy-s method on at least one trained network")
-    table = anytime_table(units, method)
-    budgets = list(dict.fromkeys(table["budget"])) if not table.empty else [None]
-    full = budgets[-1]
-    at_full = table[table["budget"].isna()] if full is None or full != full else table[table["budget"] == full]
-    decision = compare.decide("slope-raises-maxima", at_full, alpha=ALPHA)
-    effect = "; ".join(
-        f"{r.model} ({r.optimizer}): {method} vs plain over {r.n} units, wins/ties/losses "
-        f"{r.wins}/{r.ties}/{r.losses}, median attained ratio {_fmt(r.median_ratio)}, "
-        f"rank-biserial {_fmt(r.effect)}, Holm p {compare.format_p(r.p_holm)}" for r in at_full.itertuples())
-    anytime = []
-    for b in budgets[:-1]:
-        d = compare.decide("slope-raises-maxima", table[table["budget"] == b], alpha=ALPHA)
-        anytime.append(f"at {b} steps: {d.verdict} (higher in {int(table.loc[table['budget'] == b, 'higher'].sum())}, "
-                       f"lower in {int(table.loc[table['budget'] == b, 'lower'].sum())})")
-    sm = stuck_moved_table(units, method)
-    split = "; ".join(f"{r.model} ({r.optimizer}) {r.part}: n {r.n}, wins/ties/losses {r.wins}/{r.ties}/{r.losses}, "
-                      f"Holm p {compare.format_p(r.p_holm)}" for r in sm.itertuples()) if not sm.empty else "none"
-    rationale = (f"{_lr_note(claim_units, role, method)} Per trained (model, optimizer), paired Wilcoxon "
-                 f"signed-rank of {method} against plain over evaluation units (best of starts per unit); "
-                 f"random-init models are excluded. The verdict is that at the full budget of "
-                 f"{full} steps. {decision.rationale} Anytime: "
-                 f"{'; '.join(anytime) or 'no other budget in the records'}. "
-                 f"Where plain is stuck at its start value on every start vs where it moved: {split}.")
-    return Claim("slope-raises-maxima", statement, EXPERIMENT, effect, decision.verdict, rationale, table,
-                 rule=decision.rule)
-
-
-def certified_tests_table(units: pd.DataFrame, method: str | None) -> pd.DataFrame:
-    """``method`` against plain over the certified units only (those with an upper bound ``U``), per
-    trained (model, optimizer), at the full budget; one Holm family of paired Wilcoxon tests.
-
-    On one unit both methods share ``U``, so the gap difference ``(U - F_plain) - (U - F_method)`` equals
-    ``F_method - F_plain``: a positive effect means ``method`` narrows the certified gap."""
-    if method is None:
-        return pd.DataFrame()
-    claim_units, role = _claim_units(units)
-    certified = claim_units[claim_units["upper_bound"].notna()]
-    if certified.empty:
-        return pd.DataFrame()
-    return _family(certified, method, _budgets(certified)[-1], ["model", "optimizer"], {"role": role})
-
-
-def claim_certified(units: pd.DataFrame) -> Claim:
-    """``beyond:certified-gaps-cnn``: plain AM's certified shortfall on a trained CNN, and whether the
-    large-slope proxy narrows the certified gap (a paired test over the certified units,
-    :func:`certified_tests_table`, decided by the claim's rule in :data:`compare.CLAIM_RULES`)."""
-    key = "beyond:certified-gaps-cnn"
-    statement = ("On a trained CNN whose units are certified exactly, plain AM stops short of the maximum "
-                 "and the large-slope proxy narrows the certified gap.")
     claim_units, _ = _claim_units(units)
-    table = certified_table(claim_units)
-    method = large_slope_method(units)
-    if table.empty or method is None or "plain" not in set(table["method"]):
-        return Claim(key, statement, EXPERIMENT,
-                     "no certified bounds (or no proxy method) in the records", "not tested",
-                     "needs a certifiable trained model (certify = true)")
-    family = certified_tests_table(units, method)
-    decision = compare.decide(key, family, alpha=ALPHA)  # "not tested" when there is no pair
-    tests = family.set_index(["model", "optimizer"]) if not family.empty else family
-    parts, short_by_model = [], {}
-    for (model, opt), g in table.groupby(["model", "optimizer"], sort=False):
-        plain = g[g["method"] == "plain"].iloc[0]
-        prox = g[g["method"] == method]
-        short_by_model[model] = short_by_model.get(model, False) or int(plain["short"]) > 0
-        if (model, opt) in tests.index:
-            t = tests.loc[(model, opt)]
-            test = (f"{method} vs plain over {int(t['n'])} certified units, wins/ties/losses "
-                    f"{int(t['wins'])}/{int(t['ties'])}/{int(t['losses'])}, rank-biserial {_fmt(float(t['effect']))}, "
-                    f"Holm p {compare.format_p(float(t['p_holm']))}")
-        else:
-            test = f"no paired test of {method}"
-        parts.append(f"{model} ({opt}): plain stays below a value the certifier attained on "
-                     f"{int(plain['short'])}/{int(plain['units'])} units and reaches {int(plain['reached_optimum'])}/"
-                     f"{int(plain['proven'])} proven optima; gap to the bound, mean (median): plain "
-                     f"{_fmt(float(plain['mean_gap_upper']))} ({_fmt(float(plain['median_gap_upper']))}), {method} "
-                     f"{_fmt(float(prox['mean_gap_upper'].iloc[0])) if len(prox) else 'nan'} "
-                     f"({_fmt(float(prox['median_gap_upper'].iloc[0])) if len(prox) else 'nan'}); {test}; "
-                     f"bound violations {int(g['bound_violations'].sum())}")
-    shortfall = all(short_by_model.values())
-    narrows = decision.verdict
-    if shortfall and narrows == "reproduced":
-        verdict = "reproduced"
-    elif any(short_by_model.values()) or narrows in ("reproduced", "partly reproduced"):
-        verdict = "partly reproduced"
-    else:
-        verdict = "not reproduced"
-    rationale = (f"Two parts. (1) Certified shortfall: on every certified trained model, plain AM stays below a "
-                 f"value the certifier attained on at least one unit (observed on "
-                 f"{sum(short_by_model.values())} of {len(short_by_model)} models). (2) The gap narrows: "
-                 f"per trained (model, optimizer), paired Wilcoxon signed-rank of {method} against plain over the "
-                 f"certified evaluation units (best of starts per unit, full budget; on a unit both share the "
-                 f"bound, so the gap difference is the difference of attained values). {decision.rationale} "
-                 f"Verdict: reproduced when (1) holds and (2) is reproduced; partly reproduced when (1) holds on "
-                 f"some model or (2) is at least partly reproduced; else not reproduced.")
-    return Claim(key, statement, EXPERIMENT, "; ".join(parts), verdict, rationale, table, rule=decision.rule)
+    if method is None or claim_units.empty:
+        return []
+    c2 = ClaimSpec("C2", "slope-raises-maxima", "A large backward slope (ProxyGrad, the declared slope) raises "
+                   "the maxima AM finds.", (method,), "plain", UNIT, ("model", "optimizer"), "attained",
+                   summary="max")
+    out = [(c2, claim_units)]
+    certified = claim_units[claim_units["upper_bound"].notna()]
+    if len(certified):
+        b8 = ClaimSpec("B8", "beyond:certified-gaps-cnn", "On trained CNNs whose units are certified exactly, the "
+                       "declared proxy narrows AM's gap to the certified maximum.", (method,), "plain", UNIT,
+                       ("model", "optimizer"), "attained", summary="max")
+        out.append((b8, certified))
+    return out
+
+
+def claim_shortfall(units: pd.DataFrame) -> Claim:
+    """The cnn-am part of C1: plain AM stops below a value the certifier attained (``incumbent``) on a share
+    of the certified units of each trained model (unit: the network unit, best of starts; Wilson 95%
+    interval over units, per model and optimizer). Supported when that share's lower end is at least
+    ``SHORT_MIN`` on every certified model for some optimizer; mixed on some; else contradicted."""
+    statement = ("Plain activation maximization fails to find the global maximum of units of trained CNNs "
+                 "(certified exactly).")
+    claim_units, _ = _claim_units(units)
+    plain = claim_units[(claim_units["method"] == "plain") & claim_units["upper_bound"].notna()]
+    if plain.empty:
+        return Claim("am-fails", statement, EXPERIMENT, "no certified trained units in the records", "not tested",
+                     id="C1", method="plain")
+    rows, by_model = [], {}
+    for (model, opt), g in plain.groupby(["model", "optimizer"], sort=False):
+        short = int((g["gap_lower"] > _tol(g["incumbent"])).sum())
+        w = stats.wilson(short, len(g))
+        rows.append({"model": model, "optimizer": opt, "units": len(g), "short": short, "rate": w.estimate,
+                     "low": w.low, "high": w.high, "mean_attained": float(g["attained"].mean())})
+        by_model[model] = by_model.get(model, False) or w.low >= SHORT_MIN
+    table = pd.DataFrame(rows)
+    hit = sum(by_model.values())
+    verdict = "supported" if hit == len(by_model) else "mixed" if hit else "contradicted"
+    effect = "; ".join(f"{r.model} ({r.optimizer}): below the certifier's value on {r.short}/{r.units} units "
+                       f"({r.rate:.2f} [{r.low:.2f}, {r.high:.2f}]), mean attained fraction of the bound "
+                       f"{r.mean_attained:.3f}" for r in table.itertuples())
+    rationale = (f"Unit of replication: the certified unit (best of starts). A model counts when, for some "
+                 f"optimizer, the Wilson 95% lower end of the share of units where plain AM stays below a value "
+                 f"the certifier attained is at least {SHORT_MIN:g}; supported when every certified model counts "
+                 f"({hit} of {len(by_model)}), mixed when some do, contradicted when none does.")
+    return Claim("am-fails", statement, EXPERIMENT, effect, verdict, rationale, table, id="C1", method="plain")
+
+
+SCORE_DEFINITION = ("per unit of a trained model, the best value over starts as the attained fraction of the "
+                    "unit's reference, `(F - F_0) / (reference - F_0)`: the certified upper bound (reference "
+                    "`certified bound`), else the best value any method or the test set reached on the unit "
+                    "(reference `best found`).")
+
+
+def leaderboard_scores(records: pd.DataFrame) -> pd.DataFrame:
+    """One leaderboard value per unit of a trained model, optimizer and method: :func:`per_unit`'s ``attained``."""
+    from benchmarks.framework.leaderboard import versions
+
+    df = am_records(records)
+    vers = df.assign(method_version=versions(df)).groupby("method", sort=False)["method_version"].first()
+    units = per_unit(records)
+    units = units[units["trained"]]
+    return pd.DataFrame({"benchmark": units["model"].astype(str) + " (" + units["weights"].astype(str) + ")",
+                         "reference": units["reference_kind"].astype(str), "optimizer": units["optimizer"].astype(str),
+                         "method": units["method"].astype(str),
+                         "method_version": units["method"].map(vers).fillna("").astype(str),
+                         "value": units["attained"].astype(float)})
 
 
 def claims(records: pd.DataFrame) -> list[Claim]:
-    """The two claims this experiment tests."""
+    """C1 (this experiment's part), C2 and B8."""
     units = per_unit(records)
-    return [claim_slope(units), claim_certified(units)]
-
+    out = [claim_shortfall(units)]
+    for spec, rows in claim_specs(units):
+        role = str(rows["role"].iloc[0])
+        protocol = (f"{_lr_note(rows, role, spec.methods[0])} Trained models only; the full budget of "
+                    f"{int(records['steps'].max())} steps; units normalized to their reference (the certified bound, "
+                    f"else the best value found on the unit) before anything is pooled.")
+        out += replication.evaluate(spec, rows, experiment=EXPERIMENT, protocol=protocol)
+    return out

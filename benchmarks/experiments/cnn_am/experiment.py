@@ -56,7 +56,8 @@ from benchmarks.framework import store, tuning
 from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am import arrays as _arrays
 from benchmarks.framework import arrays as _framework_arrays
-from benchmarks.experiments.cnn_am.analysis import analyze, claims, summarize, tuning_choices
+from benchmarks.experiments.cnn_am.analysis import (SCORE_DEFINITION, analyze, claims, leaderboard_scores, summarize,
+                                                   tuning_choices)
 from benchmarks.experiments.cnn_am.figures import figures
 from benchmarks.experiments.cnn_am.units import Unit, UnitBatch, draw, seed_of, unit_of
 
@@ -135,6 +136,7 @@ class Config:
     fixed_methods: tuple[_methods.Method, ...]
     fixed_optimizers: tuple[str, ...] = ()
     tune_starts: int | None = None
+    claim_method: str = ""
 
     @property
     def tuning_starts(self) -> int:
@@ -237,9 +239,17 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None, require_data:
         checkpoints=tuple(sorted(set(checkpoints) | {steps})),
         grids=_parse_grids(r.table("tuning"), optimizers), fixed_methods=fixed,
         fixed_optimizers=fixed_optimizers, tune_starts=r.int("tune_starts", starts, min=1, max=starts),
+        claim_method=_claim_method(r.str("claim_method", ""), names),
     )
     r.done()
     return cfg
+def _claim_method(label: str, methods: tuple[_methods.Method, ...]) -> str:
+    try:
+        return _methods.claim_method(label, methods)
+    except ValueError as exc:
+        raise ConfigError(f"{NAME}.{exc}") from exc
+
+
 # ------------------------------------------------------------------------------------------ models
 @functools.lru_cache(maxsize=8)
 def _load(name: str, weights: str, input_size: int | None, seed: int) -> zoo.ZooModel:
@@ -508,7 +518,7 @@ def cells(cfg: Config, done: pd.DataFrame | None = None) -> list:
 COLUMNS: tuple[str, ...] = (
     "method", "method_kind", "method_slope", "seed", "cell", "cell_kind", "role", "model", "source", "weights",
     "trained", "model_sha256", "forward_slope", "optimizer", "unit", "unit_kind", "layer", "layer_depth", "index",
-    "draw", "dead", "certified", "start", "steps", "lr", "lr_index", "f_start", "f_best", "f_final", "best_step",
+    "draw", "dead", "certified", "claim_method", "start", "start_grad_zero", "steps", "lr", "lr_index", "f_start", "f_best", "f_final", "best_step",
     "grad_evals", "dataset_max", "dataset_max_n", "dataset_max_source", "beats_dataset", "upper_bound",
     "incumbent", "optimum", "cert_status", "mip_gap", "gap_lower", "gap_upper", "bound_ok", "arrays", "array_row")
 
@@ -599,6 +609,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     x0 = torch.cat([torch.rand((S, *zm.input_shape), generator=torch.Generator().manual_seed(
         seed_of(cfg.seed, m.label, u.label))) * 2.0 - 1.0 for u in units]).to(device)
     f = UnitBatch(zm.model, per_element, zm.preprocess)
+    stuck = _start_gradient_is_zero(f, x0)
     res = _methods.run_am(method, f, x0, steps=cfg.steps, lr=float(p["lr"]), optimizer=p["optimizer"],
                           seed=cfg.seed, forward_slope=zm.forward_slope, bounds=(-1.0, 1.0))
     trace = res.trace.double().cpu()
@@ -628,7 +639,8 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
             rows.append(_row(
                 cfg, **method.columns(), seed=seed_of(cfg.seed, m.label, u.label), cell=cell.key, cell_kind="am",
                 role=p["role"], **_model_columns(m, zm), optimizer=p["optimizer"], **_unit_columns(u),
-                certified=cert is not None, start=s, steps=cfg.steps, lr=float(p["lr"]), lr_index=p["lr_index"],
+                certified=cert is not None, claim_method=cfg.claim_method, start=s,
+                start_grad_zero=bool(stuck[e]), steps=cfg.steps, lr=float(p["lr"]), lr_index=p["lr_index"],
                 f_start=float(trace[0, e]), f_best=fb, **{f"best_at_{t}": float(v[e]) for t, v in best_at.items()},
                 f_final=float(trace[-1, e]), best_step=int(res.best_step[e]), grad_evals=int(res.grad_evals),
                 dataset_max=dmax, dataset_max_n=n_data, dataset_max_source=source,
@@ -642,6 +654,17 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                 bound_ok=(fb <= ub + BOUND_TOL * max(1.0, abs(ub))) if cert is not None else None,
                 arrays="" if npz is None else npz.name, array_row=e if npz is not None else None))
     return rows
+
+
+def _start_gradient_is_zero(f: Any, x0: torch.Tensor) -> np.ndarray:
+    """Per start: whether the plain (autograd) gradient of the unit at its start, projected onto the box
+    [-1, 1] (components pointing out of the box at an active bound removed), is exactly zero. Decided
+    before any method runs: a unit is *stuck* when this holds at every start."""
+    x = x0.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x).sum(), x)
+    outward = ((x.detach() >= 1.0) & (g > 0)) | ((x.detach() <= -1.0) & (g < 0))
+    g = torch.where(outward, torch.zeros_like(g), g)
+    return (g.reshape(g.shape[0], -1) == 0).all(dim=1).cpu().numpy()
 
 
 def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
@@ -660,4 +683,4 @@ def extra_files(out: Path, key: str) -> list[Path]:
 
 
 __all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
-           "summarize", "claims", "extra_files", "tuning_choices"]
+           "summarize", "claims", "extra_files", "tuning_choices", "leaderboard_scores", "SCORE_DEFINITION"]

@@ -18,6 +18,14 @@ SAME starts ``x0`` (drawn once from the instance), so every comparison is paired
   starts and gradient evaluations.
 - ``fixed``: the evaluation instances at the optimizer's declared fixed ``lr``, shared by every method:
   the secondary, untuned comparison.
+- ``baseline``: the evaluation instances under the gradient-free baselines of
+  :mod:`benchmarks.experiments.toy_am.baselines` (``baselines = true``), at the AM runs' budget of
+  forward evaluations (optimizer ``none``, no lr).
+
+``claim_method`` (declared in the profile, before the run) is the one ProxyGrad method that tests the
+claim "a large backward slope raises the maxima AM finds"; every row carries it. ``start_grad_zero``
+(every row) says whether the box-projected plain gradient at the row's start is exactly zero, computed
+before any method runs: an instance is *stuck* when it is zero at every start.
 
 The cells are staged (:mod:`benchmarks.framework.runner`): ``cells(cfg, done)`` lists the tuning and
 fixed cells, then the extension rounds that the stored tuning records call for, then the evaluation
@@ -67,7 +75,8 @@ from benchmarks.framework import tuning
 from benchmarks.framework import plugins as _plugins
 from benchmarks.framework.config import ConfigError, Reader, choice
 from benchmarks.framework.runner import Cell, RunContext
-from benchmarks.experiments.toy_am.analysis import analyze, claims, summarize
+from benchmarks.experiments.toy_am import baselines as _baselines
+from benchmarks.experiments.toy_am.analysis import SCORE_DEFINITION, analyze, claims, leaderboard_scores, summarize
 from benchmarks.experiments.toy_am.figures import figures
 from benchmarks.experiments.toy_am.instances import build, build_for_tuning, draw_starts, start_seed
 
@@ -119,6 +128,8 @@ class Config:
     targets: tuple[float, ...]
     tuning_instances: int = 0
     tuning_dims: str = "all"
+    claim_method: str = ""
+    baselines: bool = False
 
 
 def _family_names() -> list[str]:
@@ -156,7 +167,7 @@ def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str,
 
 #: Largest number of grid points an optimizer may declare between its hard limits (a bound on tuning cost).
 MAX_GRID_POINTS = 64
-ROLES: tuple[str, ...] = ("tuning", "evaluation", "fixed")
+ROLES: tuple[str, ...] = ("tuning", "evaluation", "fixed", "baseline")
 #: Which dims of a family entry get tuning instances: all of them, or only the largest (cheaper).
 TUNING_DIMS: tuple[str, ...] = ("all", "largest")
 
@@ -247,9 +258,18 @@ def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
         targets=tuple(sorted(r.list("targets", float, min=0.0, max=1.0, min_exclusive=True), reverse=True)),
         tuning_instances=tuning_instances if tuned else 0,
         tuning_dims=r.str("tuning_dims", "all", choices=TUNING_DIMS),
+        claim_method=_claim_method(r.str("claim_method", ""), methods),
+        baselines=r.bool("baselines", False),
     )
     r.done()
     return cfg
+
+
+def _claim_method(label: str, methods: tuple[_methods.Method, ...]) -> str:
+    try:
+        return _methods.claim_method(label, methods)
+    except ValueError as exc:
+        raise ConfigError(f"{NAME}.{exc}") from exc
 
 
 # ---- instances and cells -----------------------------------------------------------------------
@@ -329,6 +349,9 @@ def cells(cfg: Config, done: Any = None) -> list[Cell]:
     if any(o.lr is not None for o in cfg.optimizers):
         out += [_cell("fixed", f"{fam.label}.d{dim}.s{seed}", fam, dim, seed)
                 for fam, dim, seed in _instances(cfg, evaluation_seeds(cfg))]
+    if cfg.baselines:
+        out += [_cell("baseline", f"base.{fam.label}.d{dim}.s{seed}", fam, dim, seed)
+                for fam, dim, seed in _instances(cfg, evaluation_seeds(cfg))]
     if done is None or not _tuned(cfg) or len(done) == 0 or "role" not in done.columns:
         return out
     rows = done[done["role"] == "tuning"]
@@ -400,6 +423,9 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     forward_slope = float(f.forward_slope)
     rows: list[dict[str, Any]] = []
     extra = {"role": role, "tuning_round": cell.params.get("round") if role == "tuning" else None}
+    stuck = _baselines.start_gradient_is_zero(f, x0)
+    if role == "baseline":
+        return _baseline_rows(cfg, fam, dim, seed, f, x0, f_star, forward_slope, ckpts, extra, stuck)
     observed = observes(cfg, cell) and getattr(ctx, "out_dir", None) is not None
     paths: list[np.ndarray] = []
     npz_name = _arrays.path(ctx.out_dir, cell.key).name if observed else ""
@@ -418,11 +444,30 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
         run = {**extra, "lr": lr, "lr_index": k, "lr_at_limit": bool(at_limit),
                "arrays": npz_name, "array_row": r if observed else None}
         for j in range(cfg.starts):
-            rows.append(_row(cfg, fam, dim, seed, forward_slope, method, res.config, opt, run, j,
+            rows.append(_row(cfg, fam, dim, seed, forward_slope, method, res.config, opt.name, run, j,
                              trace[:, j], best_so_far[:, j], f_star, ckpts, res.grad_evals,
-                             res.seconds / cfg.starts))
+                             res.seconds / cfg.starts, bool(stuck[j])))
     if observed:
         _arrays.write(ctx.out_dir, cell.key, {"trajectories": np.stack(paths), **landscape(f)})
+    return rows
+
+
+def _baseline_rows(cfg: Config, fam: Family, dim: int, seed: int, f: Any, x0: Any, f_star: float,
+                   forward_slope: float, ckpts: list[int], extra: dict[str, Any], stuck: np.ndarray
+                   ) -> list[dict[str, Any]]:
+    """The rows of a baseline cell: every baseline x start, at ``cfg.steps + 1`` forward evaluations."""
+    import time
+
+    rows = []
+    run = {**extra, "lr": None, "lr_index": None, "lr_at_limit": False, "arrays": "", "array_row": None}
+    for name in _baselines.BASELINES:
+        t0 = time.perf_counter()
+        trace, grad_evals = _baselines.trace(f, x0, name, steps=cfg.steps, seed=start_seed(fam.label, dim, seed))
+        seconds = (time.perf_counter() - t0) / cfg.starts
+        best = np.maximum.accumulate(trace, axis=0)
+        for j in range(cfg.starts):
+            rows.append(_row(cfg, fam, dim, seed, forward_slope, _baselines.Baseline(name), {}, "none", run, j,
+                             trace[:, j], best[:, j], f_star, ckpts, grad_evals, seconds, bool(stuck[j])))
     return rows
 
 
@@ -451,9 +496,9 @@ def extra_files(out: Path, key: str) -> list[Path]:
     return _arrays.existing(out, key)
 
 
-def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, method: _methods.Method, rcfg: dict,
-         opt: Optimizer, run: dict[str, Any], j: int, trace: np.ndarray, best: np.ndarray, f_star: float,
-         ckpts: list[int], grad_evals: int, seconds: float) -> dict[str, Any]:
+def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, method: Any, rcfg: dict,
+         optimizer: str, run: dict[str, Any], j: int, trace: np.ndarray, best: np.ndarray, f_star: float,
+         ckpts: list[int], grad_evals: int, seconds: float, start_grad_zero: bool) -> dict[str, Any]:
     f_start, f_best = float(trace[0]), float(best[-1])
     gap = f_star - f_best
     scale = f_star - f_start
@@ -470,13 +515,15 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
         "backward_rule": str(rcfg.get("backward_slope")),
         "proxy": rcfg.get("proxy"),
         "backward_slope": method.constant_backward_slope(forward_slope),
-        "optimizer": opt.name,
+        "optimizer": optimizer,
         "lr": run["lr"],
         "lr_index": run["lr_index"],
         "tuning_round": run["tuning_round"],
         "lr_at_limit": run["lr_at_limit"],
         "steps": cfg.steps,
         "start": j,
+        "start_grad_zero": start_grad_zero,
+        "claim_method": cfg.claim_method,
         "f_start": f_start,
         "f_best": f_best,
         "f_star": f_star,
@@ -503,4 +550,4 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
 __all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "ROLES", "Config", "parse_config", "cells", "choices", "run_cell",
            "observes", "landscape", "extra_files",
            "analyze", "figures", "summarize", "claims", "build", "build_for_tuning", "draw_starts", "start_seed",
-           "evaluation_seeds", "tuning_seeds", "role_instances"]
+           "evaluation_seeds", "tuning_seeds", "role_instances", "leaderboard_scores", "SCORE_DEFINITION"]
