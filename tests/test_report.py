@@ -130,7 +130,8 @@ def test_render_report_contents():
     assert table_md.rstrip("\n") in text
     # the summary lists every section with its verdict
     assert "| 1 |  | AM fails on simple ReLU and Leaky ReLU functions | supported |" in text
-    assert "| training | not tested (unavailable) | data missing: no Fashion-MNIST |" in text
+    assert "| training | not tested (unavailable) |  | data missing: no Fashion-MNIST |" in text
+    assert "**Not standardized:**" in text  # the fixtures carry no records commit
 
 
 def test_write_report_links_artifacts_relative(tmp_path: Path):
@@ -286,3 +287,22 @@ def test_findings_without_an_expected_entry_get_their_declared_title():
     res = [rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:switch", "supported"),))]
     titles = {s.key: s.title for s in rp.build_sections(res)}
     assert titles["beyond:switch"] == rp.FINDING_TITLES["beyond:switch"]
+
+
+def test_a_section_merges_only_parts_that_tested_the_same_method():
+    def part(name, verdict, method):
+        return (name, Claim("slope-raises-maxima", "s", name, "e", verdict, rule="majority", method=method))
+    same = rp.Section("k", "t", "s", (part("toy-am", "supported", "proxy-0.5"), part("cnn-am", "mixed", "proxy-0.5")))
+    assert same.mergeable and same.verdict == "mixed"
+    other = rp.Section("k", "t", "s", (part("toy-am", "supported", "proxy-1.0"), part("cnn-am", "supported", "proxy-0.5")))
+    assert not other.mergeable and other.verdict.startswith("per experiment")
+
+
+def test_standardized_only_for_one_clean_commit_and_version():
+    def ran(name, commit, version="0.2.0"):
+        return rp.ExperimentResult(name, "ran", records_commit=commit, records_suite_version=version)
+    ok, text = rp.standardized([ran("toy-am", "a" * 40), ran("cnn-am", "a" * 40)])
+    assert ok and "Standardized" in text
+    assert not rp.standardized([ran("toy-am", "a" * 40 + "+dirty")])[0]
+    assert not rp.standardized([ran("toy-am", "a" * 40), ran("cnn-am", "b" * 40)])[0]
+    assert not rp.standardized([ran("toy-am", "a" * 40), ran("cnn-am", "a" * 40, "0.1.0")])[0]

@@ -450,7 +450,7 @@ def test_quick_profile_declares_the_tuned_protocol():
     from benchmarks.framework.config import load_profile
 
     cfg = toy_am.parse_config(load_profile("toy-am", "quick"))
-    assert {o.name for o in cfg.optimizers} == {"ascent", "normalized", "adam"}
+    assert {o.name for o in cfg.optimizers} == {"ascent", "adam"}
     assert all(o.grid is not None for o in cfg.optimizers) and cfg.tuning_instances >= 1
     assert cfg.steps == 256 and {16, 64, 128, 256} <= set(toy_am.checkpoints(cfg.steps))
     assert _methods_labels(cfg) >= {"plain", "proxy-0.1", "proxy-0.3", "proxy-0.5", "proxy-0.7", "proxy-1.0"}

@@ -88,6 +88,8 @@ class ExperimentResult:
     claims: tuple[Claim, ...] = ()
     artifacts: tuple[Path, ...] = field(default=(), compare=False)
     violations: tuple[str, ...] = ()
+    records_commit: str = ""
+    records_suite_version: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in ("ran", "unavailable", "failed"):
@@ -245,9 +247,34 @@ def render_provenance(prov: dict[str, Any]) -> list[str]:
     ]
 
 
+def standardized(results: Sequence[ExperimentResult]) -> tuple[bool, str]:
+    """Whether the records that ran are standardized numbers: all from one commit of a clean tree and of one
+    suite version; and the sentence that says so (or why not)."""
+    ran = [r for r in results if r.status == "ran"]
+    if not ran:
+        return False, "No experiment ran."
+    commits = {r.records_commit for r in ran}
+    versions = {r.records_suite_version for r in ran}
+    why = []
+    if any(not c or c == "unknown" or c.endswith("+dirty") for c in commits):
+        why.append("some records were made from a tree with uncommitted changes (or an unknown commit): "
+                   + ", ".join(f"{r.name} `{r.records_commit or 'unknown'}`" for r in ran))
+    elif len(commits) > 1:
+        why.append("the records come from different commits: "
+                   + ", ".join(f"{r.name} `{r.records_commit[:12]}`" for r in ran))
+    if len(versions) > 1:
+        why.append("the records come from different suite versions: "
+                   + ", ".join(f"{r.name} {r.records_suite_version}" for r in ran))
+    if why:
+        return False, "**Not standardized:** " + "; ".join(why) + "."
+    return True, (f"**Standardized:** every record comes from commit `{commits.pop()}` of a clean tree, suite "
+                  f"version {versions.pop()}.")
+
+
 def render_experiments(results: Sequence[ExperimentResult], root: Path | None) -> list[str]:
-    """A table of the experiments: status, reason and links to their tables and figures."""
-    lines = ["## Experiments", "", "| experiment | status | details |", "|:---|:---|:---|"]
+    """A table of the experiments: status, the commit and suite version of its records, reason and links."""
+    lines = ["## Experiments", "", standardized(results)[1], "",
+             "| experiment | status | records from | details |", "|:---|:---|:---|:---|"]
     for r in results:
         detail = r.reason.replace("|", r"\|").replace("\n", " ")
         links = []
@@ -256,7 +283,10 @@ def render_experiments(results: Sequence[ExperimentResult], root: Path | None) -
             links.append(f"[{p.name}]({rel.as_posix()})")
         if links:
             detail = (detail + "; " if detail else "") + " ".join(links)
-        lines.append(f"| {r.name} | {'ran' if r.status == 'ran' else 'not tested (' + r.status + ')'} | {detail} |")
+        origin = f"`{r.records_commit[:12]}`{' (dirty)' if r.records_commit.endswith('+dirty') else ''}, suite " \
+                 f"{r.records_suite_version}" if r.records_commit else ""
+        lines.append(f"| {r.name} | {'ran' if r.status == 'ran' else 'not tested (' + r.status + ')'} | {origin} | "
+                     f"{detail} |")
     return lines + [""]
 
 

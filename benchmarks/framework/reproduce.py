@@ -117,7 +117,10 @@ def run_experiment(name: str, opts: Options) -> ExperimentResult:
         traceback.print_exc()
         return ExperimentResult(name, "failed", f"{stage} failed: {type(exc).__name__}: {exc}")
     artifacts = tuple(p for p in written if p.suffix in SHOWN_ARTIFACTS)
-    return ExperimentResult(name, "ran", f"{len(records)} records, profile {opts.profile}", claims, artifacts)
+    meta = store.read_meta(run_dir)
+    return ExperimentResult(name, "ran", f"{len(records)} records, profile {opts.profile}", claims, artifacts,
+                            records_commit=str(meta.get("git_commit") or ""),
+                            records_suite_version=str(meta.get("suite_version") or ""))
 
 
 def provenance(args: list[str], profile: str) -> dict[str, Any]:
