@@ -63,13 +63,13 @@ def test_update_writes_sorted_json_and_prints_diff(smoke, tmp_path):
     doc = json.loads(text)
     assert list(doc["metrics"]) == sorted(doc["metrics"]) and doc["tolerance"] == baseline.DEFAULT_TOLERANCE
     assert len(lines) == len(smoke.metrics) and all(line.startswith("+ ") for line in lines)
-    doc["metrics"]["dead_unit/plain/ascent/median_f_best_rel"] = 0.123
+    doc["metrics"]["dead_unit/plain/ascent/mean_attained"] = 0.123
     doc["tolerance"] = 0.02
     path.write_text(json.dumps(doc))
     _, lines = baseline.update("toy-am", "smoke", base_dir=tmp_path, measurement=smoke)
-    assert lines == ["- dead_unit/plain/ascent/median_f_best_rel: 0.123",
-                     f"+ dead_unit/plain/ascent/median_f_best_rel: "
-                     f"{smoke.metrics['dead_unit/plain/ascent/median_f_best_rel']!r}"]
+    assert lines == ["- dead_unit/plain/ascent/mean_attained: 0.123",
+                     f"+ dead_unit/plain/ascent/mean_attained: "
+                     f"{smoke.metrics['dead_unit/plain/ascent/mean_attained']!r}"]
     assert json.loads(path.read_text())["tolerance"] == 0.02  # a stated tolerance survives updates
     assert baseline.update("toy-am", "smoke", base_dir=tmp_path, measurement=smoke)[1] == []
 

@@ -284,8 +284,9 @@ def test_certifiable_rejects_non_sequential_models() -> None:
 # ------------------------------------------------------------------------------------------ analysis
 
 
-def _records(gain: float | list[float], units: int = 8, weights: str = "suite:abc", bound: bool = False) -> pd.DataFrame:
-    """Fabricated records: ``proxy-0.5`` attains plain's value plus ``gain`` (one per unit when a list)."""
+def _records(gain: float | list[float], units: int = 30, weights: str = "suite:abc", bound: bool = False) -> pd.DataFrame:
+    """Fabricated records: ``proxy-0.5`` (the declared claim method) attains plain's value plus ``gain`` (one
+    per unit when a list)."""
     rows = []
     gains = list(gain) if isinstance(gain, list) else [gain] * units
     for u in range(units):
@@ -293,6 +294,7 @@ def _records(gain: float | list[float], units: int = 8, weights: str = "suite:ab
             f = 1.0 + u + extra
             rows.append({"model": "m", "weights": weights, "trained": weights != "random-init", "optimizer": "adam",
                          "layer": "logits", "layer_depth": 1.0, "unit": f"logit={u}", **methods.parse(method).columns(), "start": 0, "lr": 0.05,
+                         "claim_method": "proxy-0.5", "start_grad_zero": False,
                          "f_best": f, "f_start": 0.0, "dataset_max": 1.5 + u,
                          "upper_bound": 1.0 + u + 2.0 if bound else math.nan,
                          "incumbent": 1.0 + u + 1.0 if bound else math.nan,
@@ -306,34 +308,47 @@ def test_analysis_ratio_wins_and_claims() -> None:
     tables = cnn_am_analysis.analyze(df)
     att = tables["attained"].set_index("method")
     assert att.loc["plain", "median_ratio"] == 1.0
-    expected = float(np.median([1 + 1 / (1 + u) for u in range(8)]))
+    expected = float(np.median([1 + 1 / (1 + u) for u in range(30)]))
     assert att.loc["proxy-0.5", "median_ratio"] == pytest.approx(expected)
     assert att.loc["proxy-0.5", "beats_dataset"] == 1.0 and att.loc["plain", "beats_dataset"] == 0.0
     tests = tables["tests"]
-    assert set(tests["layer"]) == {"all", "logits"} and (tests["wins"] == 8).all()
-    assert (tests["p_holm"] >= tests["p"]).all()
+    assert set(tests["layer"]) == {"all", "logits"} and (tests["wins"] == 30).all()
+    assert "p_holm" not in tests.columns  # descriptive: a test's p appears in its claim's table only
+    # normalized to the certified bound: (F - F0) / (U - F0), the proxy closes 1/(3+u) more
+    np.testing.assert_allclose(tests["mean_diff"], np.mean([1 / (3 + u) for u in range(30)]))
     cert = tables["certified"].set_index("method")
-    assert cert.loc["plain", "short"] == 8 and cert.loc["proxy-0.5", "reached_optimum"] == 8
+    assert cert.loc["plain", "short"] == 30 and cert.loc["proxy-0.5", "reached_optimum"] == 30
     assert cert.loc["plain", "bound_violations"] == 0
     claims = {c.key: c for c in cnn_am_analysis.claims(df)}
-    assert claims["slope-raises-maxima"].verdict == "supported"
-    assert claims["slope-raises-maxima"].rationale.startswith("Untuned comparison") and "lr = 0.05" in \
-        claims["slope-raises-maxima"].rationale and claims["slope-raises-maxima"].rule == "majority"
+    c2 = claims["slope-raises-maxima"]
+    assert c2.verdict == "supported" and c2.id == "C2" and c2.method == "proxy-0.5"
+    assert c2.rationale.startswith("Untuned comparison") and "lr = 0.05" in c2.rationale and c2.rule == "majority"
     assert claims["beyond:certified-gaps-cnn"].verdict == "supported"
+    assert claims["am-fails"].verdict == "supported" and claims["am-fails"].id == "C1"
+    np.testing.assert_array_equal(tables["claim_C2"]["p_holm"], c2.table["p_holm"])
+
+
+def test_unit_scores_are_normalized_to_their_reference_before_pooling() -> None:
+    """Logits (about 20) and channels (about 3): the test sees attained fractions, not raw values."""
+    big = _records(gain=1.0).assign(f_best=lambda d: d["f_best"] * 10.0, dataset_max=lambda d: d["dataset_max"] * 10.0)
+    units = cnn_am_analysis.per_unit(big)
+    small = cnn_am_analysis.per_unit(_records(gain=1.0))
+    np.testing.assert_allclose(units["attained"], small["attained"])
+    assert (units["reference_kind"] == "best found").all() and (units["attained"] <= 1.0).all()
 
 
 def test_certified_gap_claim_is_a_paired_test_not_a_mean() -> None:
-    """One large win and seven small losses: the proxy's mean certified gap is smaller than plain's, but the
-    paired test over the certified units says the gap does not narrow, so the claim is contradicted."""
-    gains = [0.9] + [-0.05] * 7  # the bound sits 2 above plain's value on every unit
+    """One large win and 29 small losses: the proxy's mean certified gap is smaller than plain's, but the
+    paired test over the certified units does not say the gap narrows."""
+    gains = [1.9] + [-0.05] * 29  # the bound sits 2 above plain's value on every unit
     df = _records(gain=gains, bound=True)
     table = cnn_am_analysis.certified_table(cnn_am_analysis.per_unit(df)).set_index("method")
     assert table.loc["proxy-0.5", "mean_gap_upper"] < table.loc["plain", "mean_gap_upper"]
     claim = {c.key: c for c in cnn_am_analysis.claims(df)}["beyond:certified-gaps-cnn"]
-    assert claim.verdict == "mixed" and claim.rule == "majority"
-    assert "n = 8 pairs" in claim.rationale and "wins/ties/losses 1/0/7" in claim.effect
-    tests = cnn_am_analysis.analyze(df)["certified_tests"]
-    assert len(tests) == 1 and int(tests["losses"].iloc[0]) == 7 and not bool(tests["higher"].iloc[0])
+    assert claim.verdict != "supported" and claim.rule == "majority"
+    assert "n = 30 units" in claim.rationale and "n = 30" in claim.effect
+    tests = cnn_am_analysis.analyze(df)["claim_B8"]
+    assert len(tests) == 1 and int(tests["losses"].iloc[0]) == 29 and not bool(tests["higher"].iloc[0])
 
 
 def test_certified_gap_claim_without_a_certified_pair_is_not_tested() -> None:
@@ -344,29 +359,31 @@ def test_certified_gap_claim_without_a_certified_pair_is_not_tested() -> None:
     other = _records(gain=1.0).assign(model="v")
     claim = {c.key: c for c in cnn_am_analysis.claims(pd.concat([certified, other], ignore_index=True))}
     gaps = claim["beyond:certified-gaps-cnn"]
-    assert gaps.verdict == "mixed" and "no paired test of proxy-0.5" in gaps.effect
-    assert "No test can reach significance" in gaps.rationale
+    assert gaps.verdict == "not tested" and "no paired units of proxy-0.5" in gaps.effect
+    assert claim["am-fails"].verdict == "supported"
 
 
 def test_claims_fail_or_skip_honestly() -> None:
     worse = {c.key: c.verdict for c in cnn_am_analysis.claims(_records(gain=-1.0))}
     assert worse["slope-raises-maxima"] == "contradicted"
-    assert worse["beyond:certified-gaps-cnn"] == "not tested"
+    assert "beyond:certified-gaps-cnn" not in worse and worse["am-fails"] == "not tested"
     random = {c.key: c.verdict for c in cnn_am_analysis.claims(_records(gain=1.0, weights="random-init"))}
     assert random["slope-raises-maxima"] == "not tested"
     few = {c.key: c.verdict for c in cnn_am_analysis.claims(_records(gain=1.0, units=3))}
-    assert few["slope-raises-maxima"] == "not tested"
+    assert few["slope-raises-maxima"] == "inconclusive"  # 3 units cannot reach significance
 
 
 def test_analysis_and_figures_from_stored_records(smoke_run, tmp_path: Path) -> None:
     _, df = smoke_run
     tables = cnn_am.analyze(df, tmp_path)
-    assert set(tables) == {"attained", "tests", "certified", "certified_tests", "tuning", "units", "anytime",
-                           "stuck_moved", "combinations"} and not tables["certified"].empty
+    assert {"attained", "tests", "certified", "claim_C2", "tuning", "units", "anytime",
+            "combinations"} <= set(tables) and not tables["certified"].empty
     assert (tables["certified"]["bound_violations"] == 0).all()
     summary = cnn_am.summarize(df)
     assert summary and all(isinstance(v, float) for v in summary.values())
-    assert len(cnn_am.claims(df)) == 2
+    assert [c.id for c in cnn_am.claims(df)][:2] == ["C1", "C2"]
+    assert set(df.loc[df["cell_kind"] == "am", "claim_method"]) == {"proxy-0.5"}
+    assert df.loc[df["cell_kind"] == "am", "start_grad_zero"].notna().all()
     paths = cnn_am.figures(df, tmp_path / "fig")
     assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths)
 
@@ -648,8 +665,9 @@ def test_arrays_are_deterministic_covered_by_markers_and_loaded_with_records(smo
     assert cnn_am.figures(bare_records, bare / "figures")
 
 
-def _anytime_records(proxy_early: float, proxy_late: float, units: int = 12) -> pd.DataFrame:
-    """Evaluation records: plain stuck (best == start) on the first third of the units."""
+def _anytime_records(proxy_early: float, proxy_late: float, units: int = 30) -> pd.DataFrame:
+    """Evaluation records: on the first third of the units the plain gradient is zero at every start
+    (``start_grad_zero``) and plain stays at its start value."""
     rows = []
     for u in range(units):
         stuck = u < units // 3
@@ -664,8 +682,9 @@ def _anytime_records(proxy_early: float, proxy_late: float, units: int = 12) -> 
                 rows.append({"cell_kind": "am", "role": "evaluation", "model": "m", "weights": "suite:x",
                              "trained": True, "optimizer": "adam", "layer": "logits", "layer_depth": 1.0,
                              "unit": f"logit={u}", "method": method, "method_kind": kind, "method_slope": slope,
+                             "claim_method": "proxy-0.5", "start_grad_zero": stuck,
                              "start": s, "lr": 0.1, "f_start": base, "f_best": b256, "best_at_16": b16,
-                             "best_at_128": b128, "best_at_256": b256, "dataset_max": 100.0,
+                             "best_at_128": b128, "best_at_256": b256, "dataset_max": 6.0 + u,
                              "upper_bound": math.nan, "incumbent": math.nan, "optimum": math.nan,
                              "cert_status": "none"})
     return pd.DataFrame(rows)
@@ -673,18 +692,22 @@ def _anytime_records(proxy_early: float, proxy_late: float, units: int = 12) -> 
 
 def test_anytime_stuck_moved_and_best_of_two() -> None:
     # the proxy helps early and hurts late: the tables show exactly that
-    df = _anytime_records(proxy_early=1.0, proxy_late=-3.0)
+    df = _anytime_records(proxy_early=1.0, proxy_late=-3.0, units=60)
     tables = cnn_am_analysis.analyze(df)
     any_t = tables["anytime"].set_index("budget")
-    assert bool(any_t.loc[16, "higher"]) and bool(any_t.loc[256, "lower"])
+    assert any_t.loc[16, "diff_low"] > 0 and any_t.loc[256, "diff_high"] < 0
+    assert "p_holm" not in any_t.columns
     claim = {c.key: c for c in cnn_am_analysis.claims(df)}["slope-raises-maxima"]
     assert claim.verdict == "contradicted" and claim.rule == "majority"
-    assert claim.rationale.startswith("Tuned comparison") and "n = 12" in claim.rationale
-    assert "at 16 steps: " in claim.rationale and "detected with 80% power" in claim.rationale
+    assert claim.rationale.startswith("Tuned comparison") and "n = 60" in claim.rationale
+    assert "detected with 80% power" in claim.rationale
     sm = tables["stuck_moved"].set_index("part")
-    assert sm.loc["stuck", "n"] == 4 and sm.loc["moved", "n"] == 8
+    assert sm.loc["stuck", "units"] == 20 and sm.loc["moved", "units"] == 40
     units = cnn_am_analysis.per_unit(df)
-    assert units.loc[units["method"] == "plain", "stuck"].sum() == 4
+    assert units.loc[units["method"] == "plain", "stuck"].sum() == 20
+    # stuck is the recorded start gradient, not plain's outcome: the same without plain's rows
+    no_plain = cnn_am_analysis.per_unit(df[df["method"] != "plain"])
+    assert no_plain.groupby("unit")["stuck"].first().sum() == 20
     # best of plain and the proxy, each at half the budget, from the same starts
     both = cnn_am_analysis.with_best_of_two(units, "proxy-0.5")
     b = both[both["method"] == "best-of-plain-and-proxy-0.5"].set_index("unit")
@@ -694,9 +717,9 @@ def test_anytime_stuck_moved_and_best_of_two() -> None:
         assert math.isnan(b.loc[u, "F_16"])  # 8 steps were not recorded
     comb = tables["combinations"]
     assert {"switch-0.5", "best-of-plain-and-proxy-0.5"} <= set(comb["method"])
-    assert (comb["p_holm"] >= comb["p"]).all()
+    assert np.isfinite(comb[["diff_low", "diff_high"]].to_numpy(float)).all()
     # a proxy that helps at every budget reproduces
-    good = {c.key: c for c in cnn_am_analysis.claims(_anytime_records(1.0, 1.0))}["slope-raises-maxima"]
+    good = {c.key: c for c in cnn_am_analysis.claims(_anytime_records(1.0, 1.0, units=60))}["slope-raises-maxima"]
     assert good.verdict == "supported"
 
 

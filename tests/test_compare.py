@@ -84,11 +84,16 @@ def test_family_table_rejects_unequal_pairs():
         compare.family_table([compare.Pair({"g": 1}, np.ones(3), np.ones(2))])
 
 
-def test_underpowered_test_is_inconclusive_even_when_significant():
+def test_an_unpowered_non_detection_is_inconclusive_and_a_detection_is_flagged_unpowered():
     # 8 units, a large shift: significant, but the mde exceeds a tight relevance threshold
     t = compare.family_table([_pair(1.0, n=8, g=0)], relevance=0.01)
     assert t["p_holm"].iloc[0] < 0.05 and t["mde"].iloc[0] > 0.01
-    assert t["outcome"].iloc[0] == "inconclusive"
+    assert t["outcome"].iloc[0] == "higher" and not t["powered"].iloc[0]
+    # no shift, too few units to detect the relevance threshold: inconclusive, never a loss
+    d = np.array([0.05, -0.05, 0.1, -0.1, 0.02, -0.03, 0.04, -0.02])
+    t = compare.family_table([compare.Pair({"g": 0}, d, np.zeros(8))], relevance=0.01)
+    assert t["outcome"].iloc[0] == "inconclusive" and not t["powered"].iloc[0]
+    assert compare.decide("majority", t).verdict == "inconclusive"
 
 
 def test_significant_but_tiny_difference_is_equivalent_not_lower():

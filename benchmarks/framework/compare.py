@@ -33,13 +33,16 @@ finer than the margin.
 **Outcome of one test** (``outcome``), with the claim's equivalence ``margin`` and ``relevance``
 threshold (both in score units):
 
-- ``inconclusive`` when ``mde > relevance`` (the test cannot detect an effect the claim cares about),
-  whatever its p;
 - ``higher`` / ``lower`` when ``p_holm < alpha``, the interval excludes 0 on that side, and the interval
   is not inside ``[-margin, margin]``;
 - ``equivalent`` when the interval lies inside ``[-margin, margin]`` (a significant but irrelevant
   difference is equivalent too);
-- ``inconclusive`` otherwise.
+- ``inconclusive`` otherwise: neither a detected difference nor a shown equivalence.
+
+``powered`` is ``mde <= relevance``: whether the test could have detected an effect of the relevance
+threshold. An unpowered test's non-detection is no evidence against the claim, and the rules below
+count it as inconclusive (never as a loss); a detection under Holm controls its error rate at any
+power, so it stays a detection, flagged unpowered (its estimate may be inflated).
 
 **Verdicts** of one method, from its ``m`` test rows (``h`` higher, ``l`` lower, ``e`` equivalent):
 
@@ -67,10 +70,10 @@ from benchmarks.framework import stats
 
 ALPHA = 0.05
 POWER = 0.8
-#: Equivalence margin and relevance threshold of a claim on the normalized score, by default: 1% and 5% of
-#: the reference.
+#: Equivalence margin and relevance threshold of a claim on the normalized score, by default: 1% and 10% of
+#: the reference (a test that cannot detect a tenth of the reference with 80% power decides nothing).
 MARGIN = 0.01
-RELEVANCE = 0.05
+RELEVANCE = 0.10
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 4000
 TESTS: tuple[str, ...] = ("wilcoxon", "t")
@@ -171,11 +174,8 @@ def mean_interval(d: np.ndarray, *, test: str = "wilcoxon", confidence: float = 
     return float(lo), float(hi)
 
 
-def outcome(p_holm: float, low: float, high: float, mde: float, *, margin: float, relevance: float,
-            alpha: float = ALPHA) -> str:
+def outcome(p_holm: float, low: float, high: float, *, margin: float, alpha: float = ALPHA) -> str:
     """The outcome of one test (see the module docstring)."""
-    if not (math.isfinite(mde) and mde <= relevance):
-        return "inconclusive"
     inside = -margin <= low and high <= margin
     significant = math.isfinite(p_holm) and p_holm < alpha
     if significant and low > 0 and not inside:
@@ -192,7 +192,8 @@ def family_table(pairs: Sequence[Pair], *, test: str = "wilcoxon", alpha: float 
     Columns after the labels: ``test``, ``n`` (units), ``wins``, ``ties``, ``losses``, ``statistic``,
     ``median_diff``, ``mean_diff``, ``diff_low``/``diff_high`` (the interval of :func:`mean_interval`),
     ``effect`` (rank-biserial or ``d_z``), ``p``, ``p_holm``, ``family_size``, ``mde_dz``, ``mde``,
-    ``margin``, ``relevance``, ``outcome`` and the booleans ``higher`` / ``lower`` (outcome higher / lower).
+    ``margin``, ``relevance``, ``powered`` (``mde <= relevance``), ``outcome`` and the booleans ``higher`` /
+    ``lower`` (outcome higher / lower).
     """
     if not (0.0 <= margin and 0.0 < relevance):
         raise ValueError(f"need margin >= 0 and relevance > 0, got margin={margin!r}, relevance={relevance!r}")
@@ -219,8 +220,9 @@ def family_table(pairs: Sequence[Pair], *, test: str = "wilcoxon", alpha: float 
     if table.empty:
         return table
     table.insert(table.columns.get_loc("family_size"), "p_holm", stats.holm(table["p"].to_numpy(float)))
-    table["outcome"] = [outcome(float(r.p_holm), float(r.diff_low), float(r.diff_high), float(r.mde),
-                                margin=margin, relevance=relevance, alpha=alpha) for r in table.itertuples()]
+    table["powered"] = table["mde"] <= relevance
+    table["outcome"] = [outcome(float(r.p_holm), float(r.diff_low), float(r.diff_high), margin=margin, alpha=alpha)
+                        for r in table.itertuples()]
     table["higher"] = table["outcome"] == "higher"
     table["lower"] = table["outcome"] == "lower"
     return table
@@ -261,8 +263,8 @@ def power_statement(table: pd.DataFrame, *, alpha: float = ALPHA, power: float =
         span = f"{lo:.2g}" if math.isclose(lo, hi, rel_tol=0.01) else f"{lo:.2g}-{hi:.2g}"
         gated = int((~(table["mde"] <= relevance)).sum())
         reach = (f"smallest effect detected with {power:.0%} power (mde): {span} in score units"
-                 + (f"; {gated} of {len(table)} tests have mde above the relevance threshold and are "
-                    f"inconclusive by design" if gated else ""))
+                 + (f"; {gated} of {len(table)} tests have an mde above the relevance threshold (unpowered: a "
+                    f"non-detection there is no evidence either way)" if gated else ""))
     n_text = f"n = {n_lo}" if n_lo == n_hi else f"n = {n_lo}-{n_hi}"
     return (f"{n_text} units per test, {len(table)} {test} tests Holm-adjusted together at alpha = {alpha:g} "
             f"(power at level alpha/{len(table)}); equivalence margin {margin:g}, relevance threshold "
@@ -311,8 +313,7 @@ def decide(rule: str, table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
                    else "mixed" if h >= 1 and low >= 1 else "inconclusive")
     rationale = (f"Decision rule {rule}: a test is higher or lower when its Holm p < {alpha:g} and its 95% "
                  f"interval excludes 0 and is not inside the equivalence margin, equivalent when the interval is "
-                 f"inside the margin, else inconclusive (and always inconclusive when its mde exceeds the "
-                 f"relevance threshold); {RULE_TEXT[rule]}. Observed: {counts_text(table)}. "
+                 f"inside the margin, else inconclusive; {RULE_TEXT[rule]}. Observed: {counts_text(table)}. "
                  f"{power_statement(table, alpha=alpha)}.")
     return Decision(rule, verdict, rationale)
 

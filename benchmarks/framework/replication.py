@@ -86,7 +86,7 @@ def effect_text(table: pd.DataFrame, strata: list[str]) -> str:
         where = "/".join(str(r[s]) for s in strata) or "all"
         parts.append(f"{where}: n = {r['n']}, {r['value']:.3f} vs {r['value_ref']:.3f}, difference "
                      f"{r['mean_diff']:+.3f} [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}], Holm p "
-                     f"{compare.format_p(r['p_holm'])}, {r['outcome']}")
+                     f"{compare.format_p(r['p_holm'])}, {r['outcome']}{'' if r['powered'] else ' (unpowered)'}")
     return "; ".join(parts)
 
 

@@ -449,10 +449,18 @@ def claims(records: pd.DataFrame) -> list[Claim]:
     """C1 (this experiment's part), C2 and B8."""
     units = per_unit(records)
     out = [claim_shortfall(units)]
-    for spec, rows in claim_specs(units):
+    specs = claim_specs(units)
+    if not specs:
+        why = ("no trained model in the records" if _claim_units(units)[0].empty else
+               "no declared claim_method in the records")
+        out.append(Claim("slope-raises-maxima", "A large backward slope raises the maxima AM finds.", EXPERIMENT,
+                         why, "not tested", "needs plain and the declared proxy method on a trained network",
+                         id="C2"))
+    for spec, rows in specs:
         role = str(rows["role"].iloc[0])
+        steps = f"{int(records['steps'].max())} steps" if "steps" in records.columns else "the records' steps"
         protocol = (f"{_lr_note(rows, role, spec.methods[0])} Trained models only; the full budget of "
-                    f"{int(records['steps'].max())} steps; units normalized to their reference (the certified bound, "
+                    f"{steps}; units normalized to their reference (the certified bound, "
                     f"else the best value found on the unit) before anything is pooled.")
         out += replication.evaluate(spec, rows, experiment=EXPERIMENT, protocol=protocol)
     return out
