@@ -1,9 +1,12 @@
 """The leaderboard: generated from finished runs' records, one row per (experiment, benchmark, optimizer,
-method) with the median attained fraction, its CI and n; the committed one is what the command makes."""
+method) with the median over units of replication (toy-am: instances, each the mean over its starts) of the
+attained fraction, its CI and n units; the committed one is what the command makes."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
+
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -42,14 +45,21 @@ def test_rows_are_medians_of_the_records_with_ci_and_n(toy_run, tmp_path):
     assert len(board) == rec.groupby(["family", "optimizer", "method"]).ngroups == 6
     for row in board.itertuples():
         sel = rec[(rec["family"] == row.benchmark) & (rec["method"] == row.method)]
-        assert row.n == len(sel) == 6
-        assert row.median == np.median(sel["attained"])
+        per_instance = _instance_means(sel)
+        assert len(sel) == 6 and row.n == len(per_instance) == 2  # 2 instances x 3 starts: n counts instances
+        assert row.median == np.median(per_instance)
         assert row.ci_low <= row.median <= row.ci_high
         assert row.suite_version == rec["suite_version"].iloc[0] and row.profile == "p"
     plug = board[board["method"] == "byo_example.am:signed_ascent"]
     assert set(plug["method_version"]) == {"0.1.0"}
     md = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     assert "byo_example.am:signed_ascent" in md and "## toy-am" in md and "records sha256" in md
+
+
+def _instance_means(sel: pd.DataFrame) -> list[float]:
+    """Per instance (family, dim, seed) the mean attained fraction over its starts, in exact arithmetic."""
+    return [float(sum(map(Fraction, g["attained"].astype(float))) / len(g))
+            for _, g in sel.dropna(subset=["attained"]).groupby(["family", "dim", "seed"])]
 
 
 def test_a_damaged_run_is_refused_before_writing(toy_run, tmp_path, capsys):
@@ -96,4 +106,6 @@ def test_committed_board_scores_the_evaluation_runs_only():
     for row in board[board["experiment"] == "toy-am"].itertuples():
         sel = evaluation[(evaluation["family"] == row.benchmark) & (evaluation["optimizer"] == row.optimizer)
                          & (evaluation["method"] == row.method)]
-        assert row.n + row.excluded == len(sel) and row.median == np.median(sel["attained"].dropna())
+        per_instance = _instance_means(sel)
+        assert row.n == len(per_instance) == sel.groupby(["dim", "seed"]).ngroups and row.excluded == 0
+        assert row.median == np.median(per_instance)

@@ -14,7 +14,7 @@ import torch
 
 import benchmarks
 from benchmarks.experiments.cnn_am import experiment as cnn_am
-from benchmarks.framework import methods, runner, store
+from benchmarks.framework import methods, replication, runner, store
 from benchmarks.framework.config import load_profile
 from benchmarks.framework.cli import main
 
@@ -72,9 +72,13 @@ def test_toy_instances_score_to_the_harness_evaluation_records(conf, toy_records
     assert np.array_equal(rows["optimum"].to_numpy(), rec["f_star"].to_numpy())
     assert np.array_equal(rows["attained"].to_numpy(), rec["attained"].to_numpy())
     assert np.allclose(rows["attained"].to_numpy(), rec["attained"].to_numpy(), rtol=0, atol=1e-12)
-    assert set(table["benchmark"]) == {"dead_unit", "deep_chain"} and set(table["n"]) == {6}
+    # the table's unit of replication is the instance (2 per family), each the mean over its 3 starts
+    assert set(table["benchmark"]) == {"dead_unit", "deep_chain"} and set(table["n"]) == {2}
+    assert set(table["sampling_unit"]) == {"instance"}
     by = table.set_index("benchmark")
-    assert by.loc["dead_unit", "median"] == np.median(rec.loc[rec["family"] == "dead_unit", "attained"])
+    dead = rec[rec["family"] == "dead_unit"]
+    per_instance = [replication.exact_mean(g["attained"]) for _, g in dead.groupby(["dim", "seed"])]
+    assert by.loc["dead_unit", "median"] == np.median(per_instance)
 
 
 def test_toy_tuning_instances_are_disjoint_and_reproduce_the_chosen_lr(conf, toy_records):
@@ -147,15 +151,17 @@ def test_cnn_instances_are_the_evaluation_units_with_bounds_and_dataset_maxima(f
         assert inst.reference["upper_bound"] == float(unit["upper_bound"].iloc[0])
         assert inst.reference["dataset_max"] == float(unit["dataset_max"].iloc[0])
     rows, table = benchmarks.score("cnn-am", "smoke", {i.key: i.x0 for i in insts}, insts=insts)
-    assert set(table["reference"]) == {"bound"} and int(table["n"].iloc[0]) == 2
+    assert set(table["reference"]) == {"certified bound"} and int(table["n"].iloc[0]) == 2
     assert (rows["attained"] <= 1.0 + 1e-4).all()
     # the suite's own evaluation values, scored here from the same starts: the same f_start and f_best
     values = {i.key: torch.tensor(ev.loc[ev["unit"] == i.params["unit"], "f_best"].to_numpy()) for i in insts}
     rows, table = benchmarks.score("cnn-am", "smoke", values, method="plain", insts=insts)
     assert np.array_equal(rows["f_start"].to_numpy(), ev["f_start"].to_numpy())
     assert np.array_equal(rows["f_best"].to_numpy(), ev["f_best"].to_numpy())
-    per_unit = ev.groupby("unit", sort=False).agg(F=("f_best", "max"), U=("upper_bound", "first"))
-    assert table["median"].iloc[0] == float(np.median(per_unit["F"] / per_unit["U"]))
+    per_unit = ev.groupby("unit", sort=False).agg(F=("f_best", "max"), F0=("f_start", "max"),
+                                                  U=("upper_bound", "first"))
+    gap_closed = (per_unit["F"] - per_unit["F0"]) / (per_unit["U"] - per_unit["F0"])
+    assert table["median"].iloc[0] == float(np.median(gap_closed))
     with pytest.raises(ValueError, match=f"{insts[0].key}.*exceeds the certified bound"):
         benchmarks.score("cnn-am", "smoke", {**values, insts[0].key: torch.full(
             (2,), insts[0].reference["upper_bound"] + 1.0)}, insts=insts)
@@ -209,4 +215,4 @@ def test_cnn_table_keeps_to_trained_models_as_the_leaderboard(fashion_mnist_dir,
     assert insts and all(i.params["trained"] is False and i.role == "evaluation" for i in insts)
     assert all("upper_bound" not in i.reference and i.reference["dataset_max"] > 0 for i in insts)
     rows, table = benchmarks.score("cnn-am", "p", {i.key: i.x0 for i in insts}, insts=insts)
-    assert len(rows) == 2 * len(insts) and set(rows["reference"]) == {"dataset max"} and table.empty
+    assert len(rows) == 2 * len(insts) and set(rows["reference"]) == {"best found"} and table.empty

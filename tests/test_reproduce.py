@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import benchmarks.framework.config
-from benchmarks.framework import reproduce, store
+from benchmarks.framework import meta, reproduce, store
 from benchmarks.framework.claims import Claim
 from benchmarks.framework.registry import EXPERIMENTS
 from benchmarks.framework.runner import Cell
@@ -65,6 +65,15 @@ def _fake_module(name: str, experiment: str) -> types.ModuleType:
     return m
 
 
+def _experiment_rows(report: str) -> dict[str, list[str]]:
+    """The Experiments table of a report: experiment -> [status, records from, details]."""
+    section = report.split("## Experiments", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip()[1:-1].split(" | ")] for line in section.splitlines()
+            if line.startswith("| ")]
+    assert rows[0] == ["experiment", "status", "records from", "details"]
+    return {r[0]: r[1:] for r in rows[1:]}
+
+
 @pytest.fixture
 def fake_suite(tmp_path, monkeypatch):
     """toy-am and training are fake modules (training fails); cnn-am's module is missing."""
@@ -88,10 +97,13 @@ def test_reproduce_runs_reports_and_resumes(fake_suite):
     assert code == 1  # training failed; the report is written all the same
     report = (out / "REPORT.md").read_text()
     assert "`python -m benchmarks reproduce --profile smoke --out" in report
-    assert "| toy-am | ran | 3 records, profile smoke; [means.md](toy-am/tables/means.md) |" in report
-    assert "| cnn-am | not tested (unavailable) | module missing:" in report
+    rows = _experiment_rows(report)
+    assert rows["toy-am"][0] == "ran" and rows["toy-am"][2] == "3 records, profile smoke; [means.md](toy-am/tables/means.md)"
+    assert rows["toy-am"][1].endswith(", suite " + meta.__version__)  # the commit and version of its records
+    assert rows["cnn-am"][:2] == ["not tested (unavailable)", ""] and rows["cnn-am"][2].startswith("module missing:")
     assert "fake_exp_that_does_not_exist" in report
-    assert "| training | not tested (failed) | run failed: ZeroDivisionError: fake failure in cell i=1 |" in report
+    assert rows["training"][0] == "not tested (failed)"
+    assert rows["training"][2] == "run failed: ZeroDivisionError: fake failure in cell i=1"
     assert "3/3 wins" in report
     records = (out / "toy-am" / "records.csv").read_bytes()
     assert (out / "toy-am" / "tables" / "means.csv").is_file()
@@ -113,14 +125,15 @@ def test_report_only_rebuilds_without_running(fake_suite):
     CALLS.clear()
     reproduce.main(["--profile", "smoke", "--out", str(out), "--report-only"])
     assert CALLS == []
-    assert "| toy-am | ran | 3 records, profile smoke; [means.md](toy-am/tables/means.md) |" in (out / "REPORT.md").read_text()
+    assert _experiment_rows((out / "REPORT.md").read_text())["toy-am"][::2] == \
+        ["ran", "3 records, profile smoke; [means.md](toy-am/tables/means.md)"]
 
 
 def test_missing_profile_is_not_tested(fake_suite):
     out = fake_suite
     assert reproduce.main(["--profile", "quick", "--out", str(out), "--no-progress"]) == 0
     report = (out / "REPORT.md").read_text()
-    assert "| toy-am | ran | 4 records, profile quick; [means.md](toy-am/tables/means.md) |" in report
+    assert _experiment_rows(report)["toy-am"][::2] == ["ran", "4 records, profile quick; [means.md](toy-am/tables/means.md)"]
     assert "no [quick] profile in benchmarks/configs/training.toml" in report
 
 
@@ -133,8 +146,8 @@ def test_data_missing_is_not_tested(fake_suite, monkeypatch):
     monkeypatch.setattr(sys.modules["fake_exp_toy"], "run_cell", no_data)
     out = fake_suite
     reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
-    assert "| toy-am | not tested (unavailable) | data missing: Fashion-MNIST is not on this machine |" \
-        in (out / "REPORT.md").read_text()
+    assert _experiment_rows((out / "REPORT.md").read_text())["toy-am"] == \
+        ["not tested (unavailable)", "", "data missing: Fashion-MNIST is not on this machine"]
 
 
 def test_bad_profile_writes_nothing(fake_suite, capsys):
@@ -177,5 +190,6 @@ def test_bound_violation_fails_the_experiment_and_opens_the_report(fake_suite, m
     head = report.split("## Provenance")[0]
     assert "## BOUND VIOLATIONS" in head and "i=0: proxy=0.5 > plain=0.3333333333333333" in head
     assert "FAILED: 3 record(s) of" in head
-    assert "| toy-am | not tested (failed) | 3 record(s) of" in report
+    status, _, details = _experiment_rows(report)["toy-am"]
+    assert status == "not tested (failed)" and details.startswith("3 record(s) of")
     assert (out / "toy-am" / "tables" / "BOUND_VIOLATIONS.md").is_file()

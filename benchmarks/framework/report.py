@@ -329,7 +329,9 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
     lines += render_violations(results)
     lines += render_provenance(provenance)
     lines += ["## Summary", "", "| # | id | finding | verdict |", "|---:|:---|:---|:---|"]
-    lines += [f"| {i} | {s.id} | {s.title} | {s.verdict} |" for i, s in enumerate(sections, 1)]
+    lines += [f"| {i} | {s.id} | {s.title} | {s.verdict}"
+              f"{f' ({s.part_verdicts})' if s.mergeable and len(s.parts) > 1 and s.verdict == 'mixed' else ''} |"
+              for i, s in enumerate(sections, 1)]
     lines += [""]
     lines += render_experiments(results, root)
     lines += render_figures(results, root)

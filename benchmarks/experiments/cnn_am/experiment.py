@@ -56,6 +56,7 @@ from benchmarks.framework import store, tuning
 from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am import arrays as _arrays
 from benchmarks.framework import arrays as _framework_arrays
+from benchmarks.framework.stuck import start_gradient_is_zero
 from benchmarks.experiments.cnn_am.analysis import (SCORE_DEFINITION, analyze, claims, leaderboard_scores, summarize,
                                                    tuning_choices)
 from benchmarks.experiments.cnn_am.figures import figures
@@ -609,7 +610,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     x0 = torch.cat([torch.rand((S, *zm.input_shape), generator=torch.Generator().manual_seed(
         seed_of(cfg.seed, m.label, u.label))) * 2.0 - 1.0 for u in units]).to(device)
     f = UnitBatch(zm.model, per_element, zm.preprocess)
-    stuck = _start_gradient_is_zero(f, x0)
+    stuck = start_gradient_is_zero(f, x0, (-1.0, 1.0))
     res = _methods.run_am(method, f, x0, steps=cfg.steps, lr=float(p["lr"]), optimizer=p["optimizer"],
                           seed=cfg.seed, forward_slope=zm.forward_slope, bounds=(-1.0, 1.0))
     trace = res.trace.double().cpu()
@@ -654,17 +655,6 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                 bound_ok=(fb <= ub + BOUND_TOL * max(1.0, abs(ub))) if cert is not None else None,
                 arrays="" if npz is None else npz.name, array_row=e if npz is not None else None))
     return rows
-
-
-def _start_gradient_is_zero(f: Any, x0: torch.Tensor) -> np.ndarray:
-    """Per start: whether the plain (autograd) gradient of the unit at its start, projected onto the box
-    [-1, 1] (components pointing out of the box at an active bound removed), is exactly zero. Decided
-    before any method runs: a unit is *stuck* when this holds at every start."""
-    x = x0.detach().clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(f(x).sum(), x)
-    outward = ((x.detach() >= 1.0) & (g > 0)) | ((x.detach() <= -1.0) & (g < 0))
-    g = torch.where(outward, torch.zeros_like(g), g)
-    return (g.reshape(g.shape[0], -1) == 0).all(dim=1).cpu().numpy()
 
 
 def run_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:

@@ -91,12 +91,8 @@ def trace(f: Any, x0: Any, name: str, *, steps: int, seed: int) -> tuple[np.ndar
 
 
 def start_gradient_is_zero(f: Any, x0: Any) -> np.ndarray:
-    """Per start: whether the box-projected plain gradient of ``f`` at ``x0`` is exactly zero."""
-    import torch
+    """Per start: whether the box-projected plain gradient of ``f`` at ``x0`` is exactly zero
+    (:func:`benchmarks.framework.stuck.start_gradient_is_zero` on the instance's box)."""
+    from benchmarks.framework.stuck import start_gradient_is_zero as zero
 
-    lo, hi = f.bounds
-    x = x0.detach().clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(f(x).sum(), x)
-    outward = ((x.detach() >= hi) & (g > 0)) | ((x.detach() <= lo) & (g < 0))
-    g = torch.where(outward, torch.zeros_like(g), g)
-    return (g.reshape(g.shape[0], -1) == 0).all(dim=1).cpu().numpy()
+    return zero(f, x0, tuple(f.bounds))
