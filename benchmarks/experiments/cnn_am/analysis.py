@@ -18,12 +18,18 @@ B8, the same over the certified units only (on a unit both share the bound, so a
 narrows the certified gap); and the C1 part of this experiment: plain AM stops below a value the
 certifier attained on a share of the certified units (Wilson interval over units).
 
+Step sizes are tuned per unit group (the logits; the channels of each layer: units of different gradient
+scales do not share one lr, :func:`group_choices`). Where the run has ``sweep`` rows (every tried lr on
+the evaluation units, a diagnostic that feeds no choice), ``lr_regret`` gives per group the median ratio
+of the gain at the chosen lr to the gain at the best tried lr, and ``anytime`` compares the methods at
+each budget at the lr tuned for that budget.
+
 Descriptive tables (mean differences of ``attained`` with 95% bootstrap intervals over units, no
 p-values, so a test's adjusted p appears only in its claim's table): ``tests`` (every method against
-plain per layer), ``anytime`` (the claim method at each budget, lrs tuned for the full budget),
+plain per layer), ``anytime`` (the claim method at each budget; column ``lrs`` says which lrs),
 ``stuck_moved`` (stuck: the plain gradient is zero at every start, ``start_grad_zero``, decided before
 any method ran) and ``combinations`` (every other method and the derived best of plain and the claim
-method at equal total budget).
+method at equal total budget, at the lrs tuned for the full budget, as its column ``lrs`` says).
 
 Models with random weights are kept apart: claims about trained networks use trained models only.
 """
@@ -48,12 +54,27 @@ CLAIM_BUDGETS: tuple[int, ...] = (16, 64, 256)
 SHORT_MIN = 0.1
 #: Label of the derived method "best of plain and the large-slope proxy, each with half the budget".
 BEST_OF_TWO = "best-of-plain-and-{}"
+#: The unit group of a choice made on every tuning unit of a model (used where a group has no tuning unit).
+POOLED = "all"
+#: The lr-regret table's target: the median ratio of each (model, optimizer, method, unit group) should reach it.
+REGRET_TARGET = 0.9
 
 
 def _as_bool(series: pd.Series) -> pd.Series:
     """Booleans as written by the store and read back (True/False, "True"/"False", empty -> NaN)."""
     mapping = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}
     return series.map(lambda v: mapping.get(v, math.nan) if not isinstance(v, float) else v).astype(float)
+
+
+def group_label(value: object) -> str:
+    """A unit group's label as written (``logits`` or a layer name such as ``5``), also where the CSV
+    reader made a numeric layer name a float (``5.0``); a missing value is the empty string."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
 
 
 def checkpoints(records: pd.DataFrame) -> list[int]:
@@ -66,14 +87,20 @@ def am_records(records: pd.DataFrame) -> pd.DataFrame:
     df = records[records["cell_kind"] == "am"].copy() if "cell_kind" in records.columns else records.copy()
     if "role" not in df.columns:
         df["role"] = "fixed"
+    for col in ("layer", "lr_group"):
+        if col in df.columns:
+            df[col] = df[col].map(group_label)
     return df
 
 
 def per_unit(records: pd.DataFrame) -> pd.DataFrame:
     """Best-of-starts table: one row per (unit keys, method) with ``F`` (best ``f_best`` over starts),
     ``F_<t>`` (best value within ``t`` steps) for every checkpoint, the unit's reference values and
-    ``stuck``: plain's best over the whole budget equals its start value on every start."""
+    ``stuck`` (the plain gradient is zero at every start, ``start_grad_zero``). The ``sweep`` rows (every
+    tried lr on the evaluation units) enter only the reference, as values some method reached."""
     df = am_records(records)
+    sweep_best = df[df["role"] == "sweep"].groupby(["model", "layer", "unit"], dropna=False)["f_best"].max()
+    df = df[df["role"] != "sweep"]
     df["trained"] = _as_bool(df["trained"]).astype(bool)
     ts = checkpoints(df)
     extra = {f"F_{t}": (f"best_at_{t}", "max") for t in ts}
@@ -94,8 +121,11 @@ def per_unit(records: pd.DataFrame) -> pd.DataFrame:
     else:
         agg["stuck"] = np.nan
     best_any = agg.groupby(["model", "layer", "unit"], dropna=False)["F"].transform("max")
+    if len(sweep_best):
+        swept = agg.join(sweep_best.rename("_sweep"), on=["model", "layer", "unit"])["_sweep"]
+        best_any = np.fmax(best_any.to_numpy(float), swept.to_numpy(float))
     ref = np.where(agg["upper_bound"].notna(), agg["upper_bound"],
-                   np.fmax(best_any.to_numpy(float), agg["dataset_max"].to_numpy(float)))
+                   np.fmax(np.asarray(best_any, float), agg["dataset_max"].to_numpy(float)))
     agg["reference"] = ref
     agg["reference_kind"] = np.where(agg["upper_bound"].notna(), "certified bound", "best found")
     agg["attained"] = normalized(agg["F"], agg["F_start"], agg["reference"])
@@ -140,25 +170,109 @@ def with_best_of_two(units: pd.DataFrame, method: str) -> pd.DataFrame:
     return pd.concat([units, both], ignore_index=True)
 
 
+def group_scores(rows: pd.DataFrame, value: str = "f_best") -> dict[str, dict[int, float]]:
+    """Tuning scores of one (model, optimizer, method) per unit group (``layer``: ``logits`` or a layer) and
+    pooled over every tuning unit (:data:`POOLED`): per tuning unit the best ``value`` over starts at each
+    grid index, ranked across indices and averaged over the group's units
+    (:func:`benchmarks.framework.tuning.mean_rank_scores`: scale-free)."""
+    per = rows.assign(layer=rows["layer"].map(group_label)).groupby(
+        ["layer", "unit", "lr_index"], sort=False)[value].max().reset_index()
+    out = {str(g): tuning.mean_rank_scores(part, index="lr_index", units=["unit"], value=value)
+           for g, part in per.groupby("layer", sort=False)}
+    out[POOLED] = tuning.mean_rank_scores(per, index="lr_index", units=["unit"], value=value)
+    return out
+
+
+def group_choices(rows: pd.DataFrame, grid: tuning.Grid, groups: list[str] | None = None,
+                  value: str = "f_best") -> dict[str, tuning.Choice]:
+    """The step-size choice of every unit group from one (model, optimizer, method)'s tuning records.
+
+    Units of different gradient scales do not share one lr: each group (the logits; the channels of each
+    layer) is tuned on its own tuning units by :func:`benchmarks.framework.tuning.choose`. ``groups``: the
+    groups that need a choice (those of the evaluation units); a group without tuning units takes the
+    pooled choice over all tuning units (:data:`POOLED`), which is then included."""
+    scores = group_scores(rows, value)
+    need = set(scores) - {POOLED} if groups is None else set(groups)
+    out = {g: tuning.choose(scores[g], grid) for g in sorted(need) if g in scores}
+    if need - set(out):
+        out[POOLED] = tuning.choose(scores[POOLED], grid)
+    return out
+
+
 def tuning_choices(records: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, optimizer, method): the step sizes tried on the tuning units, their scores (mean rank
-    over tuning units of the best value over starts), the chosen lr of the evaluation runs, and whether
-    it lies at an edge of the tried range (a choice the grid's hard limit stopped)."""
+    """Per (model, optimizer, method, unit group): the step sizes tried on the tuning units, their scores
+    (mean rank over the group's tuning units of the best value over starts), the chosen lr of the group's
+    evaluation units, and whether it lies at an edge of the tried range (``at_edge``: with a final choice,
+    a hard limit of the grid stopped the extension; such choices are flagged in the claim text)."""
     df = am_records(records)
     tune = df[df["role"] == "tuning"]
     evaluated = df[df["role"] == "evaluation"]
+    if "lr_group" not in evaluated.columns:  # records made before lrs were tuned per unit group
+        evaluated = evaluated.assign(lr_group=POOLED)
     rows = []
     for (model, opt, method), g in tune.groupby(["model", "optimizer", "method"], sort=False):
-        per = g.groupby(["unit", "lr_index"], sort=False)["f_best"].max().reset_index()
-        scores = tuning.mean_rank_scores(per, index="lr_index", units=["unit"], value="f_best")
         lrs = g.groupby("lr_index")["lr"].first()
         ev = evaluated[(evaluated["model"] == model) & (evaluated["optimizer"] == opt) & (evaluated["method"] == method)]
-        k = int(ev["lr_index"].iloc[0]) if len(ev) else None
-        rows.append({"model": model, "optimizer": opt, "method": method, "tuning_units": int(g["unit"].nunique()),
-                     "lrs_tried": len(scores), "lr_low": float(lrs.min()), "lr_high": float(lrs.max()),
-                     "chosen_lr": float(ev["lr"].iloc[0]) if len(ev) else math.nan,
-                     "chosen_index": k, "at_edge": k is not None and k in (min(scores), max(scores)),
-                     "scores": "; ".join(f"{lrs[i]:.3g}: {v:.3g}" for i, v in sorted(scores.items()))})
+        for group, scores in group_scores(g).items():
+            decided = ev[ev["lr_group"].replace("", POOLED) == group]
+            if decided.empty:
+                continue
+            k = int(decided["lr_index"].iloc[0])
+            units = g["unit"].nunique() if group == POOLED else g.loc[g["layer"].astype(str) == group, "unit"].nunique()
+            rows.append({"model": model, "optimizer": opt, "method": method, "unit_group": group,
+                         "tuning_units": int(units), "evaluation_units": int(decided["unit"].nunique()),
+                         "lrs_tried": len(scores), "lr_low": float(lrs.min()), "lr_high": float(lrs.max()),
+                         "chosen_lr": float(decided["lr"].iloc[0]), "chosen_index": k,
+                         "at_edge": k in (min(scores), max(scores)),
+                         "scores": "; ".join(f"{lrs[i]:.3g}: {v:.3g}" for i, v in sorted(scores.items()))})
+    return pd.DataFrame(rows)
+
+
+def _sweep_units(records: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Per (model, optimizer, method, unit, lr_index) of the ``sweep`` rows: the best ``value`` over
+    starts and the best start value."""
+    df = am_records(records)
+    sweep = df[df["role"] == "sweep"]
+    if sweep.empty:
+        return pd.DataFrame()
+    return sweep.groupby(["model", "optimizer", "method", "layer", "unit", "lr_index"], sort=False).agg(
+        V=(value, "max"), V0=("f_start", "max"), starts=("start", "nunique")).reset_index()
+
+
+def lr_regret_table(records: pd.DataFrame) -> pd.DataFrame:
+    """The lr-regret table: on the evaluation units, at the full budget, per (model, optimizer, method, unit
+    group), the ratio ``(F(k*) - F_0) / max_k (F(k) - F_0)`` of the gain a unit's run reaches at its chosen
+    grid index ``k*`` to the largest gain at any tried index ``k`` (``F``: best value over the ``sweep``
+    starts, ``F_0``: the start value). Median, minimum and n over units; units where no lr moves AM
+    (largest gain 0) have no ratio and are counted apart. ``ok``: median >= :data:`REGRET_TARGET`."""
+    sweep = _sweep_units(records, "f_best")
+    if sweep.empty:
+        return pd.DataFrame()
+    chosen = tuning_choices(records)
+    evaluated = am_records(records)
+    evaluated = evaluated[evaluated["role"] == "evaluation"]
+    rows = []
+    for (model, opt, method, group), g in sweep.groupby(["model", "optimizer", "method", "layer"], sort=False):
+        ev = evaluated[(evaluated["model"] == model) & (evaluated["optimizer"] == opt)
+                       & (evaluated["method"] == method) & (evaluated["layer"].astype(str) == str(group))]
+        if ev.empty:
+            continue
+        k_star = int(ev["lr_index"].iloc[0])
+        wide = g.pivot_table(index="unit", columns="lr_index", values="V", aggfunc="max")
+        start = g.groupby("unit")["V0"].max().reindex(wide.index)
+        gain = wide.sub(start, axis=0)
+        best = gain.max(axis=1)
+        ratio = (gain[k_star] / best.where(best > 0)).dropna() if k_star in gain.columns else pd.Series(dtype=float)
+        decided = (str(ev["lr_group"].iloc[0]) or POOLED) if "lr_group" in ev.columns else POOLED
+        pick = chosen[(chosen["model"] == model) & (chosen["optimizer"] == opt) & (chosen["method"] == method)
+                      & (chosen["unit_group"] == decided)] if len(chosen) else chosen
+        rows.append({"model": model, "optimizer": opt, "method": method, "unit_group": str(group),
+                     "lr_decided_by": decided, "chosen_lr": float(ev["lr"].iloc[0]), "lrs_swept": int(wide.shape[1]),
+                     "units": int(len(ratio)), "units_unmoved": int((best <= 0).sum()),
+                     "median_ratio": float(ratio.median()) if len(ratio) else math.nan,
+                     "min_ratio": float(ratio.min()) if len(ratio) else math.nan,
+                     "ok": bool(len(ratio) == 0 or ratio.median() >= REGRET_TARGET),
+                     "at_edge": bool(pick["at_edge"].any()) if len(pick) else False})
     return pd.DataFrame(rows)
 
 
@@ -267,7 +381,7 @@ def certified_table(units: pd.DataFrame) -> pd.DataFrame:
 
 def analyze(records: pd.DataFrame, out: Path | None = None) -> dict[str, pd.DataFrame]:
     """The tables ``attained``, ``tests``, ``certified``, ``claim_C2`` and ``claim_B8`` (the claims' Holm families),
-    ``tuning`` (chosen step sizes), ``units``
+    ``tuning`` (chosen step sizes per unit group), ``lr_regret`` (:func:`lr_regret_table`), ``units``
     (the draw and the dead-unit exclusions), ``anytime`` (the claim-2 comparison at every budget),
     ``stuck_moved`` and ``combinations`` (empty frames when nothing applies)."""
     units = per_unit(records)
@@ -276,8 +390,8 @@ def analyze(records: pd.DataFrame, out: Path | None = None) -> dict[str, pd.Data
                   for spec, rows in claim_specs(units)}
     return {"attained": attained_table(units), "tests": tests_table(units), "certified": certified_table(units),
             **claim_tabs,
-            "tuning": tuning_choices(records), "units": unit_counts(records),
-            "anytime": anytime_table(units, method), "stuck_moved": stuck_moved_table(units, method),
+            "tuning": tuning_choices(records), "lr_regret": lr_regret_table(records), "units": unit_counts(records),
+            "anytime": anytime_table(records, units, method), "stuck_moved": stuck_moved_table(units, method),
             "combinations": combinations_table(units, method)}
 
 
@@ -323,15 +437,59 @@ def _cols(budget: int | None) -> tuple[str, str]:
     return ("F", "F_plain") if budget is None else (f"F_{budget}", f"F_plain_{budget}")
 
 
-def anytime_table(units: pd.DataFrame, method: str | None) -> pd.DataFrame:
-    """The claim method against plain per trained model and optimizer at every claim budget (descriptive;
-    the lrs are those tuned for the full budget)."""
+def budget_tuned_units(records: pd.DataFrame, units: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Per trained model's evaluation unit, optimizer, ``plain`` and ``method``, and claim budget ``t``: the
+    best value within ``t`` steps at the lr tuned for budget ``t`` (each unit group's choice among the tried
+    indices on the tuning rows' ``best_at_<t>``), read from the ``sweep`` rows (every tried lr on the
+    evaluation units), normalized to the unit's reference (column ``attained``). Empty without sweep rows."""
+    df = am_records(records)
+    claim_units, _ = _claim_units(units)
+    if not (df["role"] == "sweep").any() or claim_units.empty:
+        return pd.DataFrame()
+    ref = claim_units.groupby(list(UNIT), sort=False)["reference"].first()
+    ts = [t for t in checkpoints(df) if t in CLAIM_BUDGETS or t == max(checkpoints(df))]
+    parts = []
+    for (model, opt, meth), tune in df[df["role"] == "tuning"].groupby(["model", "optimizer", "method"], sort=False):
+        if meth not in ("plain", method) or model not in set(claim_units["model"]):
+            continue
+        tried = sorted(int(k) for k in tune["lr_index"].unique())
+        grid = tuning.Grid(tried[0], tried[-1], 1, tried[0], tried[-1])
+        sel = (df["role"] == "sweep") & (df["model"] == model) & (df["optimizer"] == opt) & (df["method"] == meth)
+        for t in ts:
+            sweep = _sweep_units(df[sel], f"best_at_{t}")
+            if sweep.empty:
+                continue
+            choices = group_choices(tune, grid, sorted(sweep["layer"].astype(str).unique()), value=f"best_at_{t}")
+            k = sweep["layer"].astype(str).map(lambda g: choices[g if g in choices else POOLED].k)
+            at = sweep[sweep["lr_index"] == k].assign(budget=t, lr=lambda d: d["lr_index"].map(
+                tune.groupby("lr_index")["lr"].first()))
+            parts.append(at)
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True).join(ref, on=list(UNIT))
+    out["attained"] = normalized(out["V"], out["V0"], out["reference"])
+    return out
+
+
+def anytime_table(records: pd.DataFrame, units: pd.DataFrame, method: str | None) -> pd.DataFrame:
+    """The claim method against plain per trained model and optimizer at every claim budget (descriptive).
+    With ``sweep`` rows each method runs at the lr tuned for that budget (:func:`budget_tuned_units`, one
+    start per unit: ``lrs = "tuned for the budget"``); without them at the lr tuned for the full budget
+    (``lrs = "tuned for the full budget"``), and the table says so."""
     if method is None:
         return pd.DataFrame()
-    claim_units, role = _claim_units(units)
-    parts = [difference_table(claim_units, method, by=["model", "optimizer"],
-                              column="attained" if t is None else f"attained_{t}", extra={"role": role, "budget": t})
-             for t in _budgets(claim_units)]
+    tuned = budget_tuned_units(records, units, method)
+    if len(tuned):
+        parts = [difference_table(g, method, by=["model", "optimizer"], column="attained",
+                                  extra={"role": "sweep", "budget": int(t), "lrs": "tuned for the budget",
+                                         "starts_per_unit": int(g["starts"].max())})
+                 for t, g in tuned.groupby("budget", sort=True)]
+    else:
+        claim_units, role = _claim_units(units)
+        parts = [difference_table(claim_units, method, by=["model", "optimizer"],
+                                  column="attained" if t is None else f"attained_{t}",
+                                  extra={"role": role, "budget": t, "lrs": "tuned for the full budget"})
+                 for t in _budgets(claim_units)]
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -356,20 +514,37 @@ def combinations_table(units: pd.DataFrame, method: str | None) -> pd.DataFrame:
     for t in _budgets(claim_units):
         col = "attained" if t is None else f"attained_{t}"
         parts += [difference_table(claim_units, m, by=["model", "optimizer"], column=col,
-                                   extra={"role": role, "budget": t})
+                                   extra={"role": role, "budget": t, "lrs": "tuned for the full budget"})
                   for m in dict.fromkeys(claim_units["method"]) if m != "plain"]
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _lr_note(units: pd.DataFrame, role: str, method: str) -> str:
+def _lr_note(records: pd.DataFrame, units: pd.DataFrame, role: str, method: str) -> str:
+    """The claim text's account of the step sizes: the protocol, every choice stopped at a grid limit, and
+    the lr-regret summary where the records have a sweep."""
     if role != "evaluation":
         return compare.untuned_note({str(o): list(g["lr"]) for o, g in units.groupby("optimizer", sort=False)})
-    chosen = units[units["method"].isin(["plain", method])].groupby(["model", "optimizer", "method"], sort=False)["lr"].first()
-    parts = ", ".join(f"{mo}/{o}/{me} {lr:.3g}" for (mo, o, me), lr in chosen.items())
-    return (f"Tuned comparison: every (model, optimizer, method) runs at its own step size, chosen on tuning "
-            f"units disjoint from the evaluation units (log grid extended past its edges; one lr per model for "
-            f"logits and channels alike): {parts}.")
+    choices = tuning_choices(records)
+    choices = choices[choices["method"].isin(["plain", method])] if len(choices) else choices
+    edge = choices[choices["at_edge"]] if len(choices) else choices
+    flagged = ("; ".join(f"{r.model}/{r.optimizer}/{r.method}/{r.unit_group} at lr {r.chosen_lr:.3g}"
+                         for r in edge.itertuples()) if len(edge) else "none")
+    note = (f"Tuned comparison: every (model, optimizer, method) runs at its own step size, one per unit group "
+            f"(the logits; the channels of each layer), chosen on tuning units of that group disjoint from the "
+            f"evaluation units (a group without tuning units takes the model's pooled choice; table `tuning`); "
+            f"choices stopped at a grid limit: {flagged}.")
+    regret = lr_regret_table(records)
+    if len(regret):
+        regret = regret[regret["method"].isin(["plain", method])]
+        low = regret[~regret["ok"]]
+        note += (f" lr regret on the evaluation units (table `lr_regret`): median ratio of the gain at the chosen "
+                 f"lr to the best tried lr between {regret['median_ratio'].min():.3g} and "
+                 f"{regret['median_ratio'].max():.3g} over {len(regret)} (model, optimizer, method, group) cells"
+                 + (f"; below {REGRET_TARGET:g} in " + "; ".join(
+                     f"{r.model}/{r.optimizer}/{r.method}/{r.unit_group} ({r.median_ratio:.3g})"
+                     for r in low.itertuples()) if len(low) else f", every one at least {REGRET_TARGET:g}") + ".")
+    return note
 
 
 def claim_specs(units: pd.DataFrame) -> list[tuple[ClaimSpec, pd.DataFrame]]:
@@ -459,7 +634,7 @@ def claims(records: pd.DataFrame) -> list[Claim]:
     for spec, rows in specs:
         role = str(rows["role"].iloc[0])
         steps = f"{int(records['steps'].max())} steps" if "steps" in records.columns else "the records' steps"
-        protocol = (f"{_lr_note(rows, role, spec.methods[0])} Trained models only; the full budget of "
+        protocol = (f"{_lr_note(records, rows, role, spec.methods[0])} Trained models only; the full budget of "
                     f"{steps}; units normalized to their reference (the certified bound, "
                     f"else the best value found on the unit) before anything is pooled.")
         out += replication.evaluate(spec, rows, experiment=EXPERIMENT, protocol=protocol)

@@ -14,11 +14,16 @@ step size (drawn uniformly in ``[-1, 1]^shape`` from ``seed_of(seed, model, unit
    ``certify_units`` first evaluation units; ``tuning`` cells, one per (model, optimizer, method, grid
    index ``k``), all tuning units batched; ``fixed`` cells, one per (model, optimizer, method of
    ``fixed_methods``) at the profile's ``lr``, on the evaluation units (the untuned comparison);
-3. more ``tuning`` cells where :func:`benchmarks.framework.tuning.choose` extends the grid past an edge;
-   once the choice is final, one ``evaluation`` cell per (model, optimizer, method) at the chosen lr.
+3. more ``tuning`` cells where :func:`benchmarks.framework.tuning.choose` extends the grid past an edge
+   for some unit group; once every group's choice is final, one ``evaluation`` cell per (model, optimizer,
+   method, chosen index) holding the evaluation units of the groups that chose it (each record names the
+   group that decided its lr, ``lr_group``), and with ``sweep = true`` one ``sweep`` cell per tried index
+   on every evaluation unit (``sweep_starts`` starts; the lr-regret diagnostic, never read by a choice).
 
-The choice is a pure function of the tuning records: per tuning unit the best value over starts at the
-full budget, ranked across step sizes (:func:`benchmarks.framework.tuning.mean_rank_scores`).  Every AM
+The choice is a pure function of the tuning records, made per unit group (the logits; the channels of each
+layer), since units of different gradient scales do not share one lr (:func:`.analysis.group_choices`):
+per tuning unit the best value over starts at the full budget, ranked across step sizes
+(:func:`benchmarks.framework.tuning.mean_rank_scores`) and averaged over the group's units.  Every AM
 cell runs one ``methods.run_am`` call on all its units at once (:class:`.units.UnitBatch`).  One record
 per (cell, unit, start) for AM cells:
 
@@ -57,8 +62,8 @@ from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am import arrays as _arrays
 from benchmarks.framework import arrays as _framework_arrays
 from benchmarks.framework.stuck import start_gradient_is_zero
-from benchmarks.experiments.cnn_am.analysis import (SCORE_DEFINITION, analyze, claims, leaderboard_scores, summarize,
-                                                   tuning_choices)
+from benchmarks.experiments.cnn_am.analysis import (POOLED, SCORE_DEFINITION, analyze, claims, group_choices,
+                                                   leaderboard_scores, summarize, tuning_choices)
 from benchmarks.experiments.cnn_am.figures import figures
 from benchmarks.experiments.cnn_am.units import Unit, UnitBatch, draw, seed_of, unit_of
 
@@ -118,7 +123,10 @@ class Config:
     """A resolved ``cnn-am`` profile.
 
     ``grids``: optimizer -> its tuning grid; ``fixed_methods`` x ``fixed_optimizers``: the untuned
-    comparison at ``lr``; ``tune_starts``: starts per tuning unit; ``checkpoints``: budgets ``t`` whose best-so-far value every record carries (ends at ``steps``).
+    comparison at ``lr`` (no fixed-lr cells when ``fixed_optimizers`` is empty); ``tune_starts``: starts per
+    tuning unit; ``checkpoints``: budgets ``t`` whose best-so-far value every record carries (ends at
+    ``steps``); ``sweep``: also run every tried step size on the evaluation units (``sweep_starts`` starts
+    each), the diagnostic behind the lr-regret table, which never feeds a choice.
     """
 
     models: tuple[ModelCfg, ...]
@@ -138,6 +146,8 @@ class Config:
     fixed_optimizers: tuple[str, ...] = ()
     tune_starts: int | None = None
     claim_method: str = ""
+    sweep: bool = False
+    sweep_starts: int = 1
 
     @property
     def tuning_starts(self) -> int:
@@ -225,7 +235,7 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None, require_data:
         raise ConfigError(f"{NAME}.fixed_methods must include 'plain' and lie in methods, got "
                           f"{[m.label for m in fixed]}")
     optimizers = r.list("optimizers", str, ["adam"], choices=OPTIMIZERS)
-    fixed_optimizers = r.list("fixed_optimizers", str, list(optimizers), choices=optimizers)
+    fixed_optimizers = r.list("fixed_optimizers", str, list(optimizers), min_len=0, choices=optimizers)
     starts = r.int("starts", min=1, max=MAX_STARTS)
     steps = r.int("steps", min=1, max=MAX_STEPS)
     checkpoints = r.list("checkpoints", int, [steps], min=1, max=steps)
@@ -241,6 +251,7 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None, require_data:
         grids=_parse_grids(r.table("tuning"), optimizers), fixed_methods=fixed,
         fixed_optimizers=fixed_optimizers, tune_starts=r.int("tune_starts", starts, min=1, max=starts),
         claim_method=_claim_method(r.str("claim_method", ""), names),
+        sweep=r.bool("sweep", False), sweep_starts=r.int("sweep_starts", 1, min=1, max=starts),
     )
     r.done()
     return cfg
@@ -461,33 +472,47 @@ def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]
                                               "lr": cfg.lr, "lr_index": None, "units": eval_units}))
                 tried = [k for k in range(grid.k_min, grid.k_max + 1)
                          if _am_key(m, "tuning", opt, method, k) in keys]
+                tune_cell = {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
+                             "units": tune_units, "starts": cfg.tuning_starts}
                 if not tried:
-                    new += [Cell(_am_key(m, "tuning", opt, method, k),
-                                 {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
-                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units,
-                                  "starts": cfg.tuning_starts}) for k in grid.initial()]
+                    new += [Cell(_am_key(m, "tuning", opt, method, k), {**tune_cell, "lr": grid.lr(k), "lr_index": k})
+                            for k in grid.initial()]
                     continue
                 rows = done[(done["role"] == "tuning") & (done["model"] == m.label) & (done["optimizer"] == opt)
                             & (done["method"] == method.label)]
-                choice = tuning_choices_one(rows, grid)
-                if choice.extend:
-                    new += [Cell(_am_key(m, "tuning", opt, method, k),
-                                 {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
-                                  "lr": grid.lr(k), "lr_index": k, "units": tune_units,
-                                  "starts": cfg.tuning_starts}) for k in choice.extend]
-                elif certs is not None:
-                    key = _am_key(m, "evaluation", opt, method, choice.k)
-                    if key not in keys:
-                        new.append(Cell(key, {**base, "role": "evaluation", "optimizer": opt,
-                                              "method": method.label, "lr": choice.lr, "lr_index": choice.k,
-                                              "units": eval_units}))
+                choices = group_choices(rows, grid, [unit_of(u).layer_label for u in eval_units])
+                extend = sorted({k for c in choices.values() for k in c.extend})
+                if extend:
+                    new += [Cell(_am_key(m, "tuning", opt, method, k), {**tune_cell, "lr": grid.lr(k), "lr_index": k})
+                            for k in extend]
+                    continue
+                if certs is None:
+                    continue
+                new += [c for c in _evaluation_cells(m, base, opt, method, grid, choices, eval_units)
+                        if c.key not in keys]
+                if cfg.sweep:
+                    new += [Cell(key, {**base, "role": "sweep", "optimizer": opt, "method": method.label,
+                                       "lr": grid.lr(k), "lr_index": k, "units": eval_units,
+                                       "starts": cfg.sweep_starts})
+                            for k in tried if (key := _am_key(m, "sweep", opt, method, k)) not in keys]
     return new
 
 
-def tuning_choices_one(rows: pd.DataFrame, grid: tuning.Grid) -> tuning.Choice:
-    """The step-size choice from one (model, optimizer, method)'s tuning records (see :func:`.analysis.tuning_choices`)."""
-    per = rows.groupby(["unit", "lr_index"], sort=False)["f_best"].max().reset_index()
-    return tuning.choose(tuning.mean_rank_scores(per, index="lr_index", units=["unit"], value="f_best"), grid)
+def _evaluation_cells(m: ModelCfg, base: dict[str, Any], opt: str, method: _methods.Method, grid: tuning.Grid,
+                      choices: dict[str, tuning.Choice], eval_units: list[list[Any]]) -> list[Any]:
+    """One evaluation cell per chosen grid index: the evaluation units of every unit group whose choice
+    it is, each unit with the group that decided its lr (``lr_groups``)."""
+    from benchmarks.framework.runner import Cell
+
+    by_k: dict[int, list[tuple[list[Any], str]]] = {}
+    for u in eval_units:
+        group = unit_of(u).layer_label
+        decided = group if group in choices else POOLED
+        by_k.setdefault(choices[decided].k, []).append((u, decided))
+    return [Cell(_am_key(m, "evaluation", opt, method, k),
+                 {**base, "role": "evaluation", "optimizer": opt, "method": method.label, "lr": grid.lr(k),
+                  "lr_index": k, "units": [u for u, _ in members], "lr_groups": [g for _, g in members]})
+            for k, members in sorted(by_k.items())]
 
 
 def cells(cfg: Config, done: pd.DataFrame | None = None) -> list:
@@ -519,7 +544,7 @@ def cells(cfg: Config, done: pd.DataFrame | None = None) -> list:
 COLUMNS: tuple[str, ...] = (
     "method", "method_kind", "method_slope", "seed", "cell", "cell_kind", "role", "model", "source", "weights",
     "trained", "model_sha256", "forward_slope", "optimizer", "unit", "unit_kind", "layer", "layer_depth", "index",
-    "draw", "dead", "certified", "claim_method", "start", "start_grad_zero", "steps", "lr", "lr_index", "f_start", "f_best", "f_final", "best_step",
+    "draw", "dead", "certified", "claim_method", "start", "start_grad_zero", "steps", "lr", "lr_index", "lr_group", "f_start", "f_best", "f_final", "best_step",
     "grad_evals", "dataset_max", "dataset_max_n", "dataset_max_source", "beats_dataset", "upper_bound",
     "incumbent", "optimum", "cert_status", "mip_gap", "gap_lower", "gap_upper", "bound_ok", "arrays", "array_row")
 
@@ -621,10 +646,11 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     points = _trace_points(cfg.steps)
     npz = _arrays.write(ctx.out_dir, cell.key, {
         "trace_steps": np.asarray(points, dtype=np.int64), "trace": trace[points].T.numpy(),
-        "stimulus": (_stimulus(res.best_input.detach().cpu()).numpy() if p["role"] != "tuning"
+        "stimulus": (_stimulus(res.best_input.detach().cpu()).numpy() if p["role"] in ("evaluation", "fixed")
                      else np.zeros((0, *zm.input_shape), dtype=np.float32)).astype(np.float16)}) \
         if getattr(ctx, "out_dir", None) is not None else None
     certs = p.get("certs") or {}
+    lr_groups = p.get("lr_groups") or [""] * len(units)
     rows: list[dict[str, Any]] = []
     for ui, u in enumerate(units):
         f_u = objective(zm, u.kind, u.layer, u.index)
@@ -642,7 +668,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                 role=p["role"], **_model_columns(m, zm), optimizer=p["optimizer"], **_unit_columns(u),
                 certified=cert is not None, claim_method=cfg.claim_method, start=s,
                 start_grad_zero=bool(stuck[e]), steps=cfg.steps, lr=float(p["lr"]), lr_index=p["lr_index"],
-                f_start=float(trace[0, e]), f_best=fb, **{f"best_at_{t}": float(v[e]) for t, v in best_at.items()},
+                lr_group=lr_groups[ui], f_start=float(trace[0, e]), f_best=fb, **{f"best_at_{t}": float(v[e]) for t, v in best_at.items()},
                 f_final=float(trace[-1, e]), best_step=int(res.best_step[e]), grad_evals=int(res.grad_evals),
                 dataset_max=dmax, dataset_max_n=n_data, dataset_max_source=source,
                 beats_dataset=(fb > dmax) if n_data else None,
