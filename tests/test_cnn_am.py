@@ -642,8 +642,8 @@ def test_arrays_are_deterministic_covered_by_markers_and_loaded_with_records(smo
         steps, values = r.trace
         assert steps[0] == 0 and steps[-1] == cfg.steps and values[-1] == r.f_final and values[0] == r.f_start
         assert max(values) <= r.f_best + 1e-5 * max(1.0, abs(r.f_best))
-        if r.role == "tuning":
-            assert r.stimulus is None  # tuning cells keep traces only
+        if r.role in ("tuning", "sweep"):
+            assert r.stimulus is None  # tuning and sweep cells keep traces only
         else:
             assert r.stimulus.shape == (1, 8, 8) and np.abs(r.stimulus).max() <= 1.0
     key = am["cell"].iloc[0]
