@@ -66,12 +66,13 @@ def _fake_module(name: str, experiment: str) -> types.ModuleType:
 
 
 def _experiment_rows(report: str) -> dict[str, list[str]]:
-    """The Experiments table of a report: experiment -> [status, records from, details]."""
+    """The Experiments table of a report: experiment -> [status, records from, details] (the compute
+    column, wall time and CPUs, is left out)."""
     section = report.split("## Experiments", 1)[1].split("\n## ", 1)[0]
     rows = [[c.strip() for c in line.strip()[1:-1].split(" | ")] for line in section.splitlines()
             if line.startswith("| ")]
-    assert rows[0] == ["experiment", "status", "records from", "details"]
-    return {r[0]: r[1:] for r in rows[1:]}
+    assert rows[0] == ["experiment", "status", "records from", "compute", "details"]
+    return {r[0]: [r[1], r[2], r[4]] for r in rows[1:]}
 
 
 @pytest.fixture
