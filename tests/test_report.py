@@ -197,7 +197,7 @@ def test_render_report_contents(tmp_path: Path):
     assert (tmp_path / "claims" / "C1-toy-am.md").is_file()
     # the declared figure with its caption, in its claim's section
     c1 = text.split("### C1:", 1)[1].split("### C2:", 1)[0]
-    assert "![C1 figure 1: success](toy-am/figures/success.png)" in c1
+    assert "![C1 figure 1: success](toy-am/figures/success.png)<br>" in c1
     assert "Plain AM stays below 1 on most families." in c1
     # glossary terms
     for term in ("majority", "mde", "d_z", "attained fraction", "stuck", "role", "`5=7`"):

@@ -472,7 +472,7 @@ def render_figures(cid: str, results: Sequence[ExperimentResult], root: Path | N
                 continue
             k += 1
             rel = path.relative_to(root) if root is not None and path.is_relative_to(root) else path
-            lines += [f"![{cid} figure {k}: {path.stem}]({rel.as_posix()})",
+            lines += [f"![{cid} figure {k}: {path.stem}]({rel.as_posix()})<br>"
                       f"*Figure {cid}.{k} ({r.name}, `{path.stem}`).* {caption}", ""]
     return lines
 
@@ -682,13 +682,11 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
              f"suite's code. {standardized(results)[1]}", ""]
     lines += render_violations(results)
     lines += render_headline(groups)
-    lines += ["## Claims of the paper", ""]
-    for cid, group in tested:
-        if _id_order(cid)[0] == 0:
-            lines += render_claim(cid, group, results, root, links)
-    lines += ["## Beyond the paper", ""]
-    for cid, group in tested:
-        if _id_order(cid)[0] != 0:
+    for heading, paper in (("## Claims of the paper", True), ("## Beyond the paper", False)):
+        part = [(cid, g) for cid, g in tested if (_id_order(cid)[0] == 0) == paper]
+        if part:
+            lines += [heading, ""]
+        for cid, group in part:
             lines += render_claim(cid, group, results, root, links)
     lines += render_not_tested(groups)
     lines += render_glossary()
