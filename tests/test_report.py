@@ -297,6 +297,7 @@ def test_citation_matches_the_suite_version_and_cites_the_paper():
     assert cff["cff-version"] == "1.2.0"
     assert cff["title"] == project["name"] == "proxygrad-bench"
     assert cff["version"] == project["version"] == __version__
+    assert f"version\n  {__version__}" in cff["message"] or f"version {__version__}" in " ".join(cff["message"].split())
     (paper,) = cff["references"]
     assert [a["family-names"] for a in paper["authors"]] == ["Linse", "Barth", "Martinetz"]
     assert paper["year"] == 2024 and "2410.16958" in paper["url"]
@@ -340,6 +341,7 @@ def test_readme_bibtex_names_the_suite_version_and_the_paper():
     bib = readme[readme.index("```bibtex"):]
     bib = bib[: bib.index("```", 3)]
     assert f"version = {{{__version__}}}" in bib
+    assert f"Suite version **{__version__}**" in readme and f"suite version {__version__}" in readme
     assert "10.1109/IJCNN60899.2024.10650881" in bib and "2410.16958" in bib
 
 
