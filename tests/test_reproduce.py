@@ -194,3 +194,23 @@ def test_bound_violation_fails_the_experiment_and_opens_the_report(fake_suite, m
     status, _, details = _experiment_rows(report)["toy-am"]
     assert status == "not tested (failed)" and details.startswith("3 record(s) of")
     assert (out / "toy-am" / "tables" / "BOUND_VIOLATIONS.md").is_file()
+
+
+def test_report_of_a_reproduction_folder_rebuilds_its_report(fake_suite):
+    """``report DIR`` on a reproduction's output folder rebuilds its REPORT.md (and its runs' tables) without
+    running anything; a folder of runs of several profiles is refused."""
+    from benchmarks.framework.cli import main as cli_main
+
+    out = fake_suite
+    reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
+    (out / "REPORT.md").unlink()
+    CALLS.clear()
+    cli_main(["report", str(out)])
+    assert CALLS == [] and "## Headline" in (out / "REPORT.md").read_text()
+    meta_path = out / "training" / store.META
+    if meta_path.is_file():
+        import json
+
+        m = json.loads(meta_path.read_text())
+        meta_path.write_text(json.dumps({**m, "profile": "quick"}))
+        assert cli_main(["report", str(out)]) == 2
