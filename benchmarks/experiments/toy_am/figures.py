@@ -7,8 +7,8 @@
   instance's mean attained fraction over its starts (the unit value every comparative claim tests), with
   its 95% bootstrap interval over instances;
 - ``ecdf_steps``: COCO-style ECDF over (instance, start, target) of the steps needed, per method;
-- ``convergence``: median attained fraction ``(best@t - f_start) / (f_star - f_start)`` against step
-  with the inter-quartile band, per family and method;
+- ``convergence``: the mean attained fraction ``(best@t - f_start) / (f_star - f_start)`` over instances
+  (each the mean over its starts) against the step, per family (rows), optimizer (columns) and method;
 - ``attained_vs_slope``: C2's unit value (mean attained fraction per instance; mean over instances, 95%
   bootstrap interval) against the backward slope (plain = the forward slope), one line per family;
 - ``lr_sensitivity``: the mean attained fraction over tuning instances (each the mean over its starts)
@@ -60,14 +60,6 @@ CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
 """Claim id -> ``(figure name pattern, caption)``: the figures the report shows in each claim's section."""
 
 
-def _attained_traces(records: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in records.columns if c.startswith("best@")]
-    long = records.melt(id_vars=["family", "method", "optimizer", "f_start", "f_star"], value_vars=cols,
-                        var_name="ckpt", value_name="best")
-    long["step"] = long["ckpt"].str[len("best@"):].astype(int)
-    scale = long["f_star"] - long["f_start"]
-    long["attained"] = np.where(scale > 0, (long["best"] - long["f_start"]) / scale.where(scale > 0, 1.0), 1.0)
-    return long
 
 
 def unit_points(rows: pd.DataFrame, score: str, by: list[str]) -> pd.DataFrame:
@@ -178,29 +170,34 @@ def ecdf_steps(records: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def convergence(records: pd.DataFrame, out: Path) -> list[Path]:
-    """Median attained fraction against step with the IQR band; rows = optimizers, columns = families."""
+    """Mean attained fraction over instances (each the mean over its starts) against the step budget, per
+    family (rows) and optimizer (columns), one line per method; one shared legend."""
     import matplotlib.pyplot as plt
 
-    long = _attained_traces(records)
+    ts = sorted(int(c[len("best@"):]) for c in records.columns if c.startswith("best@"))
+    if records.empty or not ts:
+        return []
+    by = ["family", "optimizer", "method"]
+    curves = pd.concat([replication.unit_values(records.assign(_a=attained_at(records, t)), unit=UNIT, by=by,
+                                                score="_a").groupby(by, sort=False)["value"].mean().rename(t)
+                        for t in ts], axis=1)
     fams, opts, methods = ordered(records["family"]), ordered(records["optimizer"]), ordered(records["method"])
     colours = plotting.palette(methods)
-    fig, axes = plt.subplots(len(opts), len(fams), figsize=(3.0 * len(fams), 2.6 * len(opts)), squeeze=False,
-                             sharey=True)
-    for i, opt in enumerate(opts):
-        for j, fam in enumerate(fams):
+    fig, axes = plt.subplots(len(fams), len(opts), figsize=(3.4 * len(opts), 2.0 * len(fams)), squeeze=False,
+                             sharey=True, sharex=True)
+    for i, fam in enumerate(fams):
+        for j, opt in enumerate(opts):
             ax = axes[i][j]
-            sel = long[(long["optimizer"] == opt) & (long["family"] == fam)]
             for m in methods:
-                q = sel[sel["method"] == m].groupby("step")["attained"].quantile([0.25, 0.5, 0.75]).unstack()
-                if q.empty:
-                    continue
-                ax.plot(q.index + 1, q[0.5], label=m, color=colours[m], lw=1.1)
-                ax.fill_between(q.index + 1, q[0.25], q[0.75], color=colours[m], alpha=0.15, lw=0)
+                if (fam, opt, m) in curves.index:
+                    ax.plot(np.asarray(ts) + 1, curves.loc[(fam, opt, m)].to_numpy(float), color=colours[m], lw=1.1)
             ax.set_xscale("log")
             ax.set_title(f"{fam} ({opt})", fontsize=8)
-            ax.set_xlabel("step + 1")
-        axes[i][0].set_ylabel("attained fraction")
-    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        axes[i][0].set_ylabel("mean attained", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("step + 1")
+    handles = [plt.Line2D([], [], color=colours[m], label=m) for m in methods]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
     return plotting.save(fig, out, "convergence")
 
 
