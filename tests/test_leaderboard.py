@@ -185,3 +185,5 @@ def test_records_of_several_commits_or_a_dirty_tree_are_not_standardized(tmp_pat
     assert not ok and "2 commits" in text
     ok, text = leaderboard.standardized([run("e", "c1+dirty")])
     assert not ok and "uncommitted" in text
+    ok, text = leaderboard.standardized([run("f", "c1", "0.1.0")], "0.2.0")
+    assert not ok and "scored by the code of suite version 0.2.0" in text

@@ -362,3 +362,10 @@ def test_standardized_only_for_one_clean_commit_and_version():
     assert not rp.standardized([ran("toy-am", "a" * 40 + "+dirty")])[0]
     assert not rp.standardized([ran("toy-am", "a" * 40), ran("cnn-am", "b" * 40)])[0]
     assert not rp.standardized([ran("toy-am", "a" * 40), ran("cnn-am", "a" * 40, "0.1.0")])[0]
+
+
+def test_records_of_another_suite_version_than_the_code_are_not_standardized():
+    ran = [rp.ExperimentResult("training", "ran", records_commit="a" * 40, records_suite_version="0.1.0")]
+    assert rp.standardized(ran)[0]
+    ok, text = rp.standardized(ran, "0.2.0")
+    assert not ok and "suite version 0.1.0, read by the code of suite version 0.2.0" in text

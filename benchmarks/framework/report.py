@@ -549,9 +549,10 @@ def render_glossary() -> list[str]:
     return ["## Glossary", "", *[f"- **{term}**: {text}" for term, text in GLOSSARY], ""]
 
 
-def standardized(results: Sequence[ExperimentResult]) -> tuple[bool, str]:
+def standardized(results: Sequence[ExperimentResult], code_version: str | None = None) -> tuple[bool, str]:
     """Whether the records that ran are standardized numbers: all from one commit of a clean tree and of one
-    suite version; and the sentence that says so (or why not)."""
+    suite version (``code_version``, when given, that of the code that reads them); and the sentence that says
+    so (or why not)."""
     ran = [r for r in results if r.status == "ran"]
     if not ran:
         return False, "No experiment ran."
@@ -567,6 +568,9 @@ def standardized(results: Sequence[ExperimentResult]) -> tuple[bool, str]:
     if len(versions) > 1:
         why.append("the records come from different suite versions: "
                    + ", ".join(f"{r.name} {r.records_suite_version}" for r in ran))
+    elif code_version and versions != {code_version}:
+        why.append(f"the records are of suite version {next(iter(versions))}, read by the code of suite version "
+                   f"{code_version}")
     if why:
         return False, "**Not standardized:** " + "; ".join(why) + "."
     return True, (f"**Standardized:** every record comes from commit `{commits.pop()}` of a clean tree, suite "
@@ -584,7 +588,7 @@ def _minutes(info: dict[str, Any]) -> str:
 
 def render_reproducibility(results: Sequence[ExperimentResult], provenance: dict[str, Any]) -> list[str]:
     """What repeats bit for bit, what within a tolerance, and whether the records are standardized."""
-    return ["## Reproducibility", "", standardized(results)[1], "",
+    return ["## Reproducibility", "", standardized(results, provenance.get("suite_version"))[1], "",
             "- **Bit for bit:** records are a pure function of code and config: the same commit and profile "
             "rerun on a CPU (one torch thread per cell) give the same records in every column but the timing "
             "columns named below (a cold and a warm cache agree: `tests/test_cache_independence.py`); every table "
@@ -679,7 +683,7 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
     lines = [f"# proxygrad-bench {version}: reproduction report (profile `{provenance.get('profile', '?')}`)", "",
              f"Claims of {PAPER}, tested claim by claim (C = the paper's claims, B = findings beyond it; ids are "
              "stable across profiles and releases). Every number below is computed from the records by the "
-             f"suite's code. {standardized(results)[1]}", ""]
+             f"suite's code. {standardized(results, version)[1]}", ""]
     lines += render_violations(results)
     lines += render_headline(groups)
     for heading, paper in (("## Claims of the paper", True), ("## Beyond the paper", False)):
