@@ -639,7 +639,7 @@ def test_deep_cnn_is_a_plain_deep_stack_with_he_init_and_fits_the_probe_slots():
 
 
 def test_paired_figure_plots_the_claim_family(tmp_path, monkeypatch):
-    """C3's figure draws the claim family's rows (paired differences with their intervals), one per dataset/arch."""
+    """C3's figure draws the claim family's rows (paired differences with their intervals), a panel per dataset/arch."""
     from benchmarks.experiments.training import figures as training_figures
 
     family = pd.DataFrame({"dataset": ["fashion-mnist"] * 2, "arch": ["small_cnn"] * 2,
@@ -647,5 +647,5 @@ def test_paired_figure_plots_the_claim_family(tmp_path, monkeypatch):
                            "diff_low": [-0.01, -0.3], "diff_high": [0.03, -0.1], "outcome": ["inconclusive", "lower"]})
     monkeypatch.setattr(training_figures, "claim_family", lambda records: family)
     paths = training_figures.paired_figure(pd.DataFrame(), tmp_path)
-    assert {p.name for p in paths} == {"paired_fashion-mnist_small_cnn.png", "paired_fashion-mnist_small_cnn.pdf"}
+    assert {p.name for p in paths} == {"paired.png", "paired.pdf"}
     assert "C3" in training_figures.CLAIM_FIGURES

@@ -22,8 +22,8 @@
   no array files (only ``records.csv`` and ``meta.json``) gets no landscape figures.
 
 Markers of the landscape figures are explained in their legend. ``CLAIM_FIGURES`` declares which
-figure shows which claim and what to see in it (the report's captions). The first figures use the primary rows (:func:`analysis.primary`: tuned evaluation rows when
-present, else the fixed-lr rows).
+figure shows which claim and what to see in it (the report's captions). The figures of the evaluation runs
+use the primary rows (:func:`analysis.primary`: tuned evaluation rows when present, else the fixed-lr rows).
 """
 from __future__ import annotations
 

@@ -15,9 +15,10 @@ from benchmarks.experiments.training.analysis import (BASELINE, GROUP, claim_fam
                                                      mechanism_table)
 
 CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
-    "C3": (("paired_*", "C3's test: for each ProxyGrad variant, the mean over seeds of its final test accuracy "
-            "minus relu/plain's from the same seed, with the 95% t interval and the Holm outcome; an interval "
-            "that lies above 0 is a variant that beats conventional training."),),
+    "C3": (("paired", "C3's test, one panel per data set and architecture: for each ProxyGrad variant, the "
+            "mean over seeds of its final test accuracy minus relu/plain's from the same seed, with the 95% t "
+            "interval and the Holm outcome; an interval above 0 is a variant that beats conventional "
+            "training."),),
 }
 """Claim id -> ``(figure name pattern, caption)``: the figures the report shows in each claim's section."""
 
@@ -27,7 +28,7 @@ def _safe(text: str) -> str:
 
 
 def figures(records: pd.DataFrame, out: Path) -> list[Path]:
-    """``paired_<dataset>_<arch>`` (C3's paired differences, :func:`paired_figure`),
+    """``paired`` (C3's paired differences, :func:`paired_figure`),
     ``curves_<dataset>_<arch>`` (validation accuracy and train loss per epoch of the final runs),
     ``final_<dataset>_<arch>`` (test accuracy), ``dead_<dataset>_<arch>`` (dead fraction per epoch, every
     variant) and ``mechanism_<dataset>_<arch>_<variant>`` (dead fraction per rectifier and gradient norm per
@@ -98,16 +99,21 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def paired_figure(records: pd.DataFrame, out: Path) -> list[Path]:
-    """Per real (dataset, arch): C3's family rows, each ProxyGrad variant's mean paired difference in final
-    test accuracy against ``relu/plain`` with its 95% interval, labelled with its Holm outcome."""
+    """``paired``: C3's family rows, one panel per real (dataset, arch) (3 per row): each ProxyGrad variant's
+    mean paired difference in final test accuracy against ``relu/plain`` with its 95% interval, labelled
+    with its Holm outcome."""
     import matplotlib.pyplot as plt
 
     family = claim_family(records)
-    paths: list[Path] = []
     if family.empty:
-        return paths
-    for (ds, arch), g in family.groupby(["dataset", "arch"], sort=False):
-        fig, ax = plt.subplots(figsize=(1.8 + 0.9 * len(g), 3.2))
+        return []
+    groups = list(family.groupby(["dataset", "arch"], sort=False))
+    ncol = min(3, len(groups))
+    nrow = -(-len(groups) // ncol)
+    width = max(len(g) for _, g in groups)
+    fig, axes = plt.subplots(nrow, ncol, figsize=((1.8 + 0.9 * width) * ncol, 3.2 * nrow), squeeze=False,
+                             sharey=True)
+    for ax, ((ds, arch), g) in zip(axes.flat, groups):
         x = np.arange(len(g))
         err = np.vstack([(g["mean_diff"] - g["diff_low"]).to_numpy(float),
                          (g["diff_high"] - g["mean_diff"]).to_numpy(float)])
@@ -118,6 +124,9 @@ def paired_figure(records: pd.DataFrame, out: Path) -> list[Path]:
                         ha="center", fontsize=7)
         ax.set_xticks(x, g["variant"], rotation=30, ha="right")
         ax.set_xlim(-0.6, len(g) - 0.4)
-        ax.set(ylabel=f"test accuracy minus {BASELINE}\n(mean over seeds, 95% CI)", title=f"{ds} / {arch}")
-        paths += plotting.save(fig, out, _safe(f"paired_{ds}_{arch}"))
-    return paths
+        ax.set_title(f"{ds} / {arch}")
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel(f"test accuracy minus {BASELINE}\n(mean over seeds, 95% CI)")
+    return plotting.save(fig, out, "paired")
