@@ -388,6 +388,34 @@ def test_analysis_and_figures_from_stored_records(smoke_run, tmp_path: Path) -> 
     assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths)
 
 
+def test_figures_show_the_claims_statistic_and_tolerate_sweep_rows(smoke_run, tmp_path: Path) -> None:
+    """cnn-am-paired plots the unit values C2 tests; a ``sweep`` row (an evaluation unit at another lr) is
+    read by the lr figure only and changes no other figure's numbers."""
+    from benchmarks.experiments.cnn_am import figures as cnn_figures
+    from benchmarks.framework import replication
+
+    _, df = smoke_run
+    am = df[(df["cell_kind"] == "am") & (df["role"] == "evaluation")]
+    sweep = am.assign(role="sweep", lr=am["lr"] * 10.0, f_best=am["f_start"])
+    both = pd.concat([df, sweep], ignore_index=True)
+    units, method = cnn_figures.claim_units(both)
+    assert set(units["role"]) == {"evaluation"}
+    spec, rows = next((s, r) for s, r in cnn_am_analysis.claim_specs(cnn_am_analysis.per_unit(df)) if s.id == "C2")
+    values = replication.unit_values(rows, unit=spec.unit, by=["model", "optimizer", "method"], score=spec.score,
+                                     summary=spec.summary)
+    for r in values.itertuples():
+        mine = units[(units["model"] == r.model) & (units["optimizer"] == r.optimizer) & (units["method"] == r.method)
+                     & (units["unit"] == r.unit)]["attained"]
+        assert float(mine.iloc[0]) == r.value
+    rows_lr, role = cnn_figures.lr_rows(both)
+    assert role == "sweep" and set(rows_lr["role"]) == {"sweep"}
+    assert cnn_figures.lr_rows(df)[1] == "tuning"
+    points = cnn_figures.lr_points(rows_lr)
+    assert ((points["attained"] >= 0) & (points["attained"] <= 1)).all()
+    names = {p.name for p in cnn_am.figures(both, tmp_path / "fig")}
+    assert {"cnn-am-paired.png", "cnn-am-depth.png", "cnn-am-lr.png"} <= names  # no arrays here: no trace
+
+
 def test_out_of_range_logit_and_uncertifiable_model_are_config_errors(fashion_mnist_dir) -> None:
     raw = _smoke_raw()
     raw["models"][0]["logits"] = [10]

@@ -1,6 +1,7 @@
 """The leaderboard: generated from finished runs' records, one row per (experiment, benchmark, optimizer,
-method) with the median over units of replication (toy-am: instances, each the mean over its starts) of the
-attained fraction, its CI and n units; the committed one is what the command makes."""
+method) with the mean over units of replication (toy-am: instances, each the mean over its starts) of the
+attained fraction in [0, 1], its CI and n units, sorted; a per-method aggregate and an anytime AUC; the
+committed one is what the command makes."""
 from __future__ import annotations
 
 import io
@@ -38,22 +39,32 @@ def toy_run(tmp_path, example_plugins) -> Path:
     return out
 
 
-def test_rows_are_medians_of_the_records_with_ci_and_n(toy_run, tmp_path):
+def test_rows_are_means_of_the_records_with_ci_and_n(toy_run, tmp_path):
     assert main(["leaderboard", str(toy_run.parent), "--out", str(tmp_path / "lb")]) == 0
     board = pd.read_csv(tmp_path / "lb" / "LEADERBOARD.csv", keep_default_na=False, na_values=[""])
     rec = store.load_records(toy_run)
     assert len(board) == rec.groupby(["family", "optimizer", "method"]).ngroups == 6
     for row in board.itertuples():
-        sel = rec[(rec["family"] == row.benchmark) & (rec["method"] == row.method)]
+        family, version = row.benchmark.split("@")
+        assert version == rec["suite_version"].iloc[0]  # the benchmark id carries its version
+        sel = rec[(rec["family"] == family) & (rec["method"] == row.method)]
         per_instance = _instance_means(sel)
         assert len(sel) == 6 and row.n == len(per_instance) == 2  # 2 instances x 3 starts: n counts instances
-        assert row.median == np.median(per_instance)
-        assert row.ci_low <= row.median <= row.ci_high
+        assert row.score == pytest.approx(np.mean(per_instance), abs=1e-12)
+        assert row.ci_low <= row.score <= row.ci_high
+        assert 0.0 <= row.score <= 1.0
         assert row.suite_version == rec["suite_version"].iloc[0] and row.profile == "p"
     plug = board[board["method"] == "byo_example.am:signed_ascent"]
     assert set(plug["method_version"]) == {"0.1.0"}
     md = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     assert "byo_example.am:signed_ascent" in md and "## toy-am" in md and "records sha256" in md
+    assert "## Per-method aggregate" in md and "tandardized:**" in md
+    # sorted by experiment, benchmark, then score (best first)
+    assert board.equals(leaderboard.sort_board(board.copy()))
+    agg = pd.read_csv(tmp_path / "lb" / "LEADERBOARD_methods.csv", keep_default_na=False, na_values=[""])
+    assert set(agg["method"]) == set(board["method"])
+    assert ((agg["score"] >= 0) & (agg["score"] <= 1)).all()
+    assert ((agg["anytime_auc"] >= 0) & (agg["anytime_auc"] <= 1)).all()
 
 
 def _instance_means(sel: pd.DataFrame) -> list[float]:
@@ -71,10 +82,20 @@ def test_a_damaged_run_is_refused_before_writing(toy_run, tmp_path, capsys):
     assert main(["leaderboard", str(tmp_path / "nothing"), "--out", str(tmp_path / "lb")]) == 2
 
 
-def test_committed_leaderboard_is_what_the_command_makes(tmp_path):
+def _committed_quick() -> Path:
+    """The committed quick results, or skip when there are none of this suite version."""
+    from benchmarks.framework.meta import __version__
+
     quick = ROOT / "results" / "quick"
     if not (quick / "toy-am" / store.META).is_file():
         pytest.skip("no committed quick results")
+    if any(store.read_meta(d).get("suite_version") != __version__ for d in leaderboard.run_dirs([quick])):
+        pytest.skip(f"committed quick results are not of suite version {__version__}")
+    return quick
+
+
+def test_committed_leaderboard_is_what_the_command_makes(tmp_path):
+    quick = _committed_quick()
     board, _ = leaderboard.build([quick])
     committed = pd.read_csv(ROOT / "results" / "LEADERBOARD.csv", keep_default_na=False, na_values=[""])
     fresh = pd.read_csv(io.StringIO(leaderboard.to_csv(board)), keep_default_na=False, na_values=[""])
@@ -96,16 +117,73 @@ def test_only_one_role_is_scored_and_never_the_tuning_runs():
 
 
 def test_committed_board_scores_the_evaluation_runs_only():
-    quick = ROOT / "results" / "quick"
-    if not (quick / "toy-am" / store.META).is_file():
-        pytest.skip("no committed quick results")
+    quick = _committed_quick()
     board, _ = leaderboard.build([quick])
     assert set(board["role"]) == {"evaluation"}
     toy = store.load_records(quick / "toy-am")
     evaluation = toy[toy["role"] == "evaluation"]
     for row in board[board["experiment"] == "toy-am"].itertuples():
-        sel = evaluation[(evaluation["family"] == row.benchmark) & (evaluation["optimizer"] == row.optimizer)
-                         & (evaluation["method"] == row.method)]
+        sel = evaluation[(evaluation["family"] == row.benchmark.split("@")[0])
+                         & (evaluation["optimizer"] == row.optimizer) & (evaluation["method"] == row.method)]
         per_instance = _instance_means(sel)
         assert row.n == len(per_instance) == sel.groupby(["dim", "seed"]).ngroups and row.excluded == 0
-        assert row.median == np.median(per_instance)
+        assert row.score == pytest.approx(np.mean(per_instance), abs=1e-12)
+    assert ((board["score"] >= 0) & (board["score"] <= 1)).all()
+
+
+def test_board_is_sorted_by_benchmark_then_score():
+    board = pd.DataFrame({"experiment": ["b", "a", "a", "a"], "benchmark": ["x@1", "z@1", "y@1", "y@1"],
+                          "optimizer": ["adam"] * 4, "method": ["m", "m", "m", "n"], "score": [0.1, 0.9, 0.2, 0.7]})
+    out = leaderboard.sort_board(board)
+    assert list(zip(out["experiment"], out["benchmark"], out["score"])) == [
+        ("a", "y@1", 0.7), ("a", "y@1", 0.2), ("a", "z@1", 0.9), ("b", "x@1", 0.1)]
+
+
+@pytest.mark.parametrize("name, version, expected", [
+    ("fmnist-tiny8 (suite:e22671bf92eb)", "0.2.0", "fmnist-tiny8@e22671bf92eb"),
+    ("dead_unit", "0.2.0", "dead_unit@0.2.0"),
+])
+def test_benchmark_ids_carry_their_version(name, version, expected):
+    assert leaderboard.benchmark_id(name, version) == expected
+
+
+def test_aggregate_over_common_benchmarks_with_an_interval():
+    rng = np.random.default_rng(1)
+    values = {("e", b, "adam", m): rng.uniform(0, 1, 10) for b in ("p", "q") for m in ("plain", "proxy")}
+    values[("e", "r", "adam", "plain")] = rng.uniform(0, 1, 10)  # a benchmark only plain has: left out
+    board = pd.DataFrame([{"experiment": e, "benchmark": b, "optimizer": o, "method": m, "score": v.mean()}
+                          for (e, b, o, m), v in values.items()])
+    anytime = pd.DataFrame(columns=["experiment", "optimizer", "method", "anytime_auc", "anytime_pairs"])
+    agg = leaderboard.aggregate(board, values, anytime)
+    assert set(agg["method"]) == {"plain", "proxy"} and (agg["benchmarks"] == 2).all() and (agg["units"] == 20).all()
+    for r in agg.itertuples():
+        expected = np.mean([values[("e", b, "adam", r.method)].mean() for b in ("p", "q")])
+        assert r.score == pytest.approx(expected) and r.ci_low <= r.score <= r.ci_high
+    assert list(agg["score"]) == sorted(agg["score"], reverse=True)
+
+
+def test_anytime_auc_is_the_normalized_area_under_the_ecdf():
+    budgets = [1, 2, 4]
+    assert leaderboard.anytime_auc(np.ones((3, 3), bool), budgets) == 1.0
+    assert leaderboard.anytime_auc(np.zeros((3, 3), bool), budgets) == 0.0
+    solved = np.array([[False, True, True], [False, False, True]])  # ECDF 0, 0.5, 1 at log2 = 0, 1, 2
+    assert leaderboard.anytime_auc(solved, budgets) == pytest.approx((0.25 + 0.75) / 2)
+
+
+def test_records_of_several_commits_or_a_dirty_tree_are_not_standardized(tmp_path):
+    import json
+
+    def run(name: str, commit: str, version: str = "0.2.0") -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        (d / store.META).write_text(json.dumps({"experiment": name, "git_commit": commit, "suite_version": version}))
+        return d
+
+    ok, text = leaderboard.standardized([run("a", "c1"), run("b", "c1")])
+    assert ok and "`c1`" in text
+    ok, text = leaderboard.standardized([run("c", "c1"), run("d", "c2")])
+    assert not ok and "2 commits" in text
+    ok, text = leaderboard.standardized([run("e", "c1+dirty")])
+    assert not ok and "uncommitted" in text
+    ok, text = leaderboard.standardized([run("f", "c1", "0.1.0")], "0.2.0")
+    assert not ok and "scored by the code of suite version 0.2.0" in text

@@ -20,8 +20,9 @@ PROV = {"command": "python -m benchmarks reproduce --profile quick --out results
 
 
 def claim(key: str, verdict: str, experiment: str = "toy-am (quick)", table: pd.DataFrame | None = None) -> Claim:
+    found = rp.expected_finding(key)
     return Claim(key, f"statement of {key} by {experiment}", experiment, f"effect of {key}: CI [1, 2], p = 0.01",
-                 verdict, f"rule for {key}", table, rule=f"rule-{key}")
+                 verdict, f"rule for {key}", table, rule=f"rule-{key}", id=found[1] if found else "")
 
 
 def results() -> list[rp.ExperimentResult]:
@@ -69,7 +70,8 @@ def test_sections_order_merge_and_not_tested_parts():
     keys = [s.key for s in sections]
     assert keys == ["am-fails", "slope-raises-maxima", "training",              # the paper, in its order
                     "beyond:anneal", "beyond:peers", "beyond:certified-gaps-cnn",  # produced, in order
-                    "beyond:straight-through", "beyond:baselines", "beyond:network",  # expected, not produced
+                    "beyond:straight-through", "beyond:switch", "beyond:best-of",  # expected, not produced
+                    "beyond:network", "beyond:baselines",
                     "extra-finding"]
     by = {s.key: s for s in sections}
     # one section, two parts, from the two experiments; mixed verdicts -> partly
@@ -87,6 +89,28 @@ def test_sections_order_merge_and_not_tested_parts():
     assert by["extra-finding"].statement == "statement of extra-finding by cnn-am (quick)"
 
 
+def test_every_expected_claim_has_a_stable_id_in_every_profile():
+    """The ids come from the declarations, not from what a profile ran: no run at all lists them all."""
+    ids = [s.id for s in rp.build_sections([])]
+    expected = [v[0] for v in (*rp.PAPER_CLAIMS.values(), *rp.BEYOND_EXPECTED.values())]
+    assert ids == expected and len(set(ids)) == len(ids)
+    text = rp.render_report([], PROV)
+    head = text.split("## Headline", 1)[1].split("\n## ", 1)[0]
+    for cid in expected:
+        assert f"| {cid} |" in head
+
+
+def test_declared_ids_match_the_expected_ones():
+    """The experiments' ClaimSpecs declare the same id the report expects for their key."""
+    from benchmarks.experiments.toy_am import analysis as toy
+
+    import inspect
+    source = inspect.getsource(toy.claim_specs)
+    for key, (cid, *_rest) in rp.BEYOND_EXPECTED.items():
+        if f'"{key}"' in source:
+            assert f'spec("{cid}", "{key}"' in source or f'ClaimSpec("{cid}", "{key}' in source
+
+
 def test_variants_of_an_expected_finding():
     toy = rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:network-0.5", "contradicted"),
                                                     claim("beyond:network-1.0", "supported")))
@@ -96,9 +120,11 @@ def test_variants_of_an_expected_finding():
     assert titles["beyond:network-1.0"] == "Network ablation (1.0)"
     assert "beyond:network" not in titles  # covered by its variants
     assert titles["beyond:anneal"] == "Annealed backward slope"  # expected, not produced
+    assert {s.id for s in sections if s.key.startswith("beyond:network")} == {"B6"}
     text = rp.render_report([toy], PROV)
-    # a finding is stated as its experiment tested it, once
+    # a finding is stated as its experiment tested it, once, in one section for its id
     assert text.count("statement of beyond:network-0.5 by toy-am (quick)") == 1
+    assert text.count("### B6: Network ablation") == 1
 
 
 def test_missing_experiment_is_named():
@@ -109,37 +135,83 @@ def test_missing_experiment_is_named():
     assert "'cnn-am' is not part of this reproduction" in cnn.rationale
 
 
-def test_render_report_contents():
-    text = rp.render_report(results(), PROV)
+def family(method: str = "proxy-0.5") -> pd.DataFrame:
+    """A claim's family table as replication.claim_table makes it (two strata)."""
+    return pd.DataFrame({"claim": "C2", "method": method, "reference": "plain", "family": ["dead_unit", "bumps"] * 2,
+                         "optimizer": ["ascent", "ascent", "adam", "adam"], "value": 0.9, "value_ref": 0.1,
+                         "test": "wilcoxon", "n": 20, "wins": 5, "ties": 0, "losses": 0, "statistic": 0.0,
+                         "median_diff": 0.8, "mean_diff": [0.8, 0.1, 0.5, -0.2], "diff_low": [0.7, 0.0, 0.4, -0.3],
+                         "diff_high": [0.9, 0.2, 0.6, -0.1], "effect": 1.0, "p": 0.001, "p_holm": 0.004,
+                         "family_size": 4, "mde_dz": 1.0, "mde": [0.1, 0.2, 0.3, 0.4], "margin": 0.01,
+                         "relevance": 0.1, "powered": [True, True, True, False],
+                         "outcome": ["higher", "inconclusive", "higher", "lower"], "higher": False, "lower": False})
+
+
+def test_headline_numbers_come_from_the_claim_table():
+    c = Claim("slope-raises-maxima", "s", "toy-am", "e", "mixed", "r", family(), rule="majority", id="C2",
+              method="proxy-0.5")
+    h = rp.headline(c)
+    assert h.tests == 4 and h.n == "20 (x4 tests)"
+    # the median test (the lower of the two middle effects, 0.1): its interval
+    assert h.effect.startswith("+0.100 [+0.000, +0.200]") and "bumps/ascent" in h.effect
+    assert h.mde == "0.250"
+    assert rp.headline(Claim("k", "s", "x", "e", "not tested")).effect == "n/a"
+
+
+def test_condensed_tables_have_at_most_ten_columns():
+    grid = rp.condense(family())
+    assert list(grid.columns) == ["family", "n", "ascent", "adam"]
+    assert grid.loc[grid["family"] == "bumps", "adam"].iloc[0] == "-0.200 [-0.300, -0.100] lower*"
+    three = pd.concat([family(m) for m in ("a", "b", "c")], ignore_index=True)
+    assert rp.condense(three).shape[1] == 8  # family, n, and method x optimizer
+    wide = pd.DataFrame({f"c{i}": [1.0, 2.0] for i in range(30)} | {"name": ["x", "y"]})
+    assert rp.condense(wide).shape[1] <= rp.MAX_COLUMNS
+    many = pd.concat([family(m) for m in "abcdef"], ignore_index=True)  # too wide to pivot: rows per test
+    assert rp.condense(many).shape[1] <= rp.MAX_COLUMNS
+
+
+def test_render_report_contents(tmp_path: Path):
+    fig = tmp_path / "toy-am" / "figures" / "success.png"
+    res = results()
+    toy = res[0]
+    res[0] = rp.ExperimentResult(toy.name, toy.status, toy.reason, toy.claims, toy.artifacts,
+                                 claim_figures=(("C1", "Plain AM stays below 1 on most families.", fig),))
+    text = rp.write_report(tmp_path, res, PROV).read_text()
     # provenance: command, commit, machine
     for needle in (PROV["command"], "abc123+dirty", "box", "Linux-x", "2 CPUs", "torch 2.14.1",
                    "2026-01-01T00:00:00Z"):
         assert needle in text
-    # paper claims before the beyond section, in order, numbered
-    paper_at = text.index("## Claims of the paper")
-    beyond_at = text.index("## Beyond the paper")
-    assert paper_at < text.index("### 1. AM fails on simple ReLU") < text.index("### 2. A large backward slope") \
-        < text.index("### 3. ProxyGrad-trained CNNs") < beyond_at < text.index("### 4. Annealed backward slope") \
-        < text.index("### 10. extra finding")
-    # the merged section shows both parts, each with effect and verdict
-    assert "#### Part toy-am" in text and "#### Part cnn-am" in text
-    assert "effect of slope-raises-maxima: CI [1, 2], p = 0.01" in text
-    assert "**Verdict: mixed** (toy-am: supported; cnn-am: contradicted)" in text
-    # the table is the project's markdown rendering of the claim's table
-    table_md = to_markdown(pd.DataFrame({"family": ["dead_unit", "bumps"], "success": [0.125, 0.5]}))
-    assert table_md.rstrip("\n") in text
-    # the summary lists every section with its verdict
-    assert "| 1 |  | AM fails on simple ReLU and Leaky ReLU functions | supported |" in text
-    assert "| training | not tested (unavailable) |  | data missing: no Fashion-MNIST |" in text
+    # the headline first, then the paper's claims, then the findings beyond it, glossary, reproducibility
+    order = ["## Headline", "## Claims of the paper", "### C1: AM fails on simple ReLU", "### C2: A large backward",
+             "## Beyond the paper", "### B3: Annealed backward slope", "### B8: Certified gaps", "### extra-finding",
+             "## Not tested in this profile", "## Glossary", "## Reproducibility", "## Experiments", "## Provenance"]
+    at = [text.index(x) for x in order]
+    assert at == sorted(at)
+    assert "**C3** ProxyGrad-trained CNNs" in text  # not tested: listed with its reason
+    assert "| C2 | A large backward slope raises the maxima AM finds | toy-am |" in text
+    # each experiment's part, each with its verdict; the merged verdict
+    assert "**toy-am**: **supported**" in text and "**cnn-am**: **contradicted**" in text
+    assert "**Verdict: mixed.**" in text
+    # the claim's table, condensed, and its full table written and linked
+    assert "| dead_unit |" in text and "[C1-toy-am.md](claims/C1-toy-am.md)" in text
+    assert (tmp_path / "claims" / "C1-toy-am.md").is_file()
+    # the declared figure with its caption, in its claim's section
+    c1 = text.split("### C1:", 1)[1].split("### C2:", 1)[0]
+    assert "![C1 figure 1: success](toy-am/figures/success.png)<br>" in c1
+    assert "Plain AM stays below 1 on most families." in c1
+    # glossary terms
+    for term in ("majority", "mde", "d_z", "attained fraction", "stuck", "role", "`5=7`"):
+        assert term in text.split("## Glossary", 1)[1]
     assert "**Not standardized:**" in text  # the fixtures carry no records commit
+    assert len(text.splitlines()) < 250
 
 
-def test_write_report_links_artifacts_relative(tmp_path: Path):
-    fig = tmp_path / "toy-am" / "figures" / "rel_gap.png"
-    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "supported"),), (fig,))]
+def test_write_report_links_tables_relative(tmp_path: Path):
+    table = tmp_path / "toy-am" / "tables" / "rel_gap.md"
+    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "supported"),), (table,))]
     path = rp.write_report(tmp_path, res, PROV)
     assert path == tmp_path / "REPORT.md"
-    assert "[rel_gap.png](toy-am/figures/rel_gap.png)" in path.read_text()
+    assert "[rel_gap.md](toy-am/tables/rel_gap.md)" in path.read_text()
 
 
 # --- benchmarks/perf/conftest.py: the goal-figure table -------------------------------------------
@@ -225,6 +297,7 @@ def test_citation_matches_the_suite_version_and_cites_the_paper():
     assert cff["cff-version"] == "1.2.0"
     assert cff["title"] == project["name"] == "proxygrad-bench"
     assert cff["version"] == project["version"] == __version__
+    assert f"version\n  {__version__}" in cff["message"] or f"version {__version__}" in " ".join(cff["message"].split())
     (paper,) = cff["references"]
     assert [a["family-names"] for a in paper["authors"]] == ["Linse", "Barth", "Martinetz"]
     assert paper["year"] == 2024 and "2410.16958" in paper["url"]
@@ -237,9 +310,9 @@ def test_provenance_names_the_make_command_and_what_it_runs():
     lines = render_provenance({"command": "python -m benchmarks reproduce --profile quick --out results/quick",
                                "make_command": "make reproduce PROFILE=quick", "git_commit": "abc"})
     assert ("- **Command:** `make reproduce PROFILE=quick`, which runs "
-            "`python -m benchmarks reproduce --profile quick --out results/quick`") in lines
+            "`python -m benchmarks reproduce --profile quick --out results/quick`") in "\n".join(lines)
     plain = render_provenance({"command": "python -m benchmarks reproduce --profile smoke --out x"})
-    assert "- **Command:** `python -m benchmarks reproduce --profile smoke --out x`" in plain
+    assert "- **Command:** `python -m benchmarks reproduce --profile smoke --out x`;" in "\n".join(plain)
 
 
 def _claim(experiment, verdict, rule):
@@ -261,18 +334,6 @@ def test_a_section_merges_only_parts_decided_by_the_same_rule():
     assert own.mergeable and own.verdict == "supported"
 
 
-def test_report_embeds_its_figures_as_images(tmp_path: Path):
-    fig = tmp_path / "toy-am" / "figures" / "rel_gap_by_method.png"
-    table = tmp_path / "toy-am" / "tables" / "rel_gap.md"
-    res = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "supported"),), (table, fig))]
-    text = rp.write_report(tmp_path, res, PROV).read_text()
-    assert "## Figures" in text
-    assert "![toy-am: rel gap by method](toy-am/figures/rel_gap_by_method.png)" in text
-    assert "![" not in text.replace("![toy-am: rel gap by method]", "")  # tables are links, not images
-    no_fig = [rp.ExperimentResult("toy-am", "ran", "4 records", (claim("am-fails", "supported"),), (table,))]
-    assert "## Figures" not in rp.render_report(no_fig, PROV, tmp_path)
-
-
 def test_readme_bibtex_names_the_suite_version_and_the_paper():
     from benchmarks import __version__
 
@@ -280,13 +341,8 @@ def test_readme_bibtex_names_the_suite_version_and_the_paper():
     bib = readme[readme.index("```bibtex"):]
     bib = bib[: bib.index("```", 3)]
     assert f"version = {{{__version__}}}" in bib
+    assert f"Suite version **{__version__}**" in readme and f"suite version {__version__}" in readme
     assert "10.1109/IJCNN60899.2024.10650881" in bib and "2410.16958" in bib
-
-
-def test_findings_without_an_expected_entry_get_their_declared_title():
-    res = [rp.ExperimentResult("toy-am", "ran", "", (claim("beyond:switch", "supported"),))]
-    titles = {s.key: s.title for s in rp.build_sections(res)}
-    assert titles["beyond:switch"] == rp.FINDING_TITLES["beyond:switch"]
 
 
 def test_a_section_merges_only_parts_that_tested_the_same_method():
@@ -306,3 +362,10 @@ def test_standardized_only_for_one_clean_commit_and_version():
     assert not rp.standardized([ran("toy-am", "a" * 40 + "+dirty")])[0]
     assert not rp.standardized([ran("toy-am", "a" * 40), ran("cnn-am", "b" * 40)])[0]
     assert not rp.standardized([ran("toy-am", "a" * 40), ran("cnn-am", "a" * 40, "0.1.0")])[0]
+
+
+def test_records_of_another_suite_version_than_the_code_are_not_standardized():
+    ran = [rp.ExperimentResult("training", "ran", records_commit="a" * 40, records_suite_version="0.1.0")]
+    assert rp.standardized(ran)[0]
+    ok, text = rp.standardized(ran, "0.2.0")
+    assert not ok and "suite version 0.1.0, read by the code of suite version 0.2.0" in text

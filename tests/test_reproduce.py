@@ -66,12 +66,13 @@ def _fake_module(name: str, experiment: str) -> types.ModuleType:
 
 
 def _experiment_rows(report: str) -> dict[str, list[str]]:
-    """The Experiments table of a report: experiment -> [status, records from, details]."""
+    """The Experiments table of a report: experiment -> [status, records from, details] (the compute
+    column, wall time and CPUs, is left out)."""
     section = report.split("## Experiments", 1)[1].split("\n## ", 1)[0]
     rows = [[c.strip() for c in line.strip()[1:-1].split(" | ")] for line in section.splitlines()
             if line.startswith("| ")]
-    assert rows[0] == ["experiment", "status", "records from", "details"]
-    return {r[0]: r[1:] for r in rows[1:]}
+    assert rows[0] == ["experiment", "status", "records from", "compute", "details"]
+    return {r[0]: [r[1], r[2], r[4]] for r in rows[1:]}
 
 
 @pytest.fixture
@@ -193,3 +194,23 @@ def test_bound_violation_fails_the_experiment_and_opens_the_report(fake_suite, m
     status, _, details = _experiment_rows(report)["toy-am"]
     assert status == "not tested (failed)" and details.startswith("3 record(s) of")
     assert (out / "toy-am" / "tables" / "BOUND_VIOLATIONS.md").is_file()
+
+
+def test_report_of_a_reproduction_folder_rebuilds_its_report(fake_suite):
+    """``report DIR`` on a reproduction's output folder rebuilds its REPORT.md (and its runs' tables) without
+    running anything; a folder of runs of several profiles is refused."""
+    from benchmarks.framework.cli import main as cli_main
+
+    out = fake_suite
+    reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"])
+    (out / "REPORT.md").unlink()
+    CALLS.clear()
+    cli_main(["report", str(out)])
+    assert CALLS == [] and "## Headline" in (out / "REPORT.md").read_text()
+    meta_path = out / "training" / store.META
+    if meta_path.is_file():
+        import json
+
+        m = json.loads(meta_path.read_text())
+        meta_path.write_text(json.dumps({**m, "profile": "quick"}))
+        assert cli_main(["report", str(out)]) == 2

@@ -254,8 +254,8 @@ def test_cli_run_killed_midway_resumes_to_identical_records_and_reports(tmp_path
     assert md.startswith("| claim | method | reference | family | optimizer |") and "proxy-1.0" in md
     assert "\\begin{tabular}" in (out / "tables" / "units.tex").read_text()
     names = {p.name for p in (out / "figures").iterdir()}
-    for stem in ("rel_gap_by_method", "ecdf_steps", "convergence", "gap_vs_slope", "landscape_dead_unit",
-                 "landscape_race_of_patterns_leaky"):
+    for stem in ("success_by_method", "attained_by_method", "ecdf_steps", "convergence", "attained_vs_slope",
+                 "landscape_dead_unit", "landscape_race_of_patterns_leaky"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
     assert all(p.stat().st_size > 1000 for p in (out / "figures").iterdir())
 

@@ -636,3 +636,16 @@ def test_deep_cnn_is_a_plain_deep_stack_with_he_init_and_fits_the_probe_slots():
     assert relu(x).shape == (2, 10)
     row = mechanism.probe(relu, torch.randn(8, 1, 28, 28), torch.arange(8))
     assert all(math.isfinite(row[f"dead_{i}"]) for i in range(1, 8)) and math.isnan(row["dead_8"])
+
+
+def test_paired_figure_plots_the_claim_family(tmp_path, monkeypatch):
+    """C3's figure draws the claim family's rows (paired differences with their intervals), a panel per dataset/arch."""
+    from benchmarks.experiments.training import figures as training_figures
+
+    family = pd.DataFrame({"dataset": ["fashion-mnist"] * 2, "arch": ["small_cnn"] * 2,
+                           "variant": ["relu/proxy-0.3", "leaky/proxy-0.3"], "mean_diff": [0.01, -0.2],
+                           "diff_low": [-0.01, -0.3], "diff_high": [0.03, -0.1], "outcome": ["inconclusive", "lower"]})
+    monkeypatch.setattr(training_figures, "claim_family", lambda records: family)
+    paths = training_figures.paired_figure(pd.DataFrame(), tmp_path)
+    assert {p.name for p in paths} == {"paired.png", "paired.pdf"}
+    assert "C3" in training_figures.CLAIM_FIGURES

@@ -49,8 +49,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="a TOML file of profiles to use instead of benchmarks/configs/EXPERIMENT.toml")
     r.add_argument("--no-progress", action="store_true")
 
-    rep = sub.add_parser("report", help="tables and figures from the records of run directories")
-    rep.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    rep = sub.add_parser("report", help="tables and figures from the records of run directories; for a "
+                         "reproduction folder (e.g. results/quick) also its REPORT.md")
+    rep.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                     help="a run directory (with meta.json), or a reproduction folder of them")
 
     c = sub.add_parser("check", help="re-run a profile and compare with its committed baseline")
     c.add_argument("experiment")
@@ -97,10 +99,38 @@ def _cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduction_profile(d: Path) -> str | None:
+    """The one profile of the run directories in folder ``d`` (a reproduction's output), else None."""
+    if (d / store.META).is_file() or not d.is_dir():
+        return None
+    runs = [sub for sub in sorted(d.iterdir()) if (sub / store.META).is_file()]
+    names = {sub.name for sub in runs}
+    if not runs or not names <= set(EXPERIMENTS):
+        return None
+    found = {str(store.read_meta(sub).get("profile")) for sub in runs}
+    if len(found) != 1:
+        raise ConfigError(f"{d}: its run directories are of several profiles ({', '.join(sorted(found))})")
+    return found.pop()
+
+
 def _cmd_report(a: argparse.Namespace) -> int:
-    for d in a.dirs:
-        if not (d / store.META).is_file():
-            raise ConfigError(f"{d} is not a run directory (no {store.META})")
+    from benchmarks.framework import reproduce
+
+    folders = {d: _reproduction_profile(d) for d in a.dirs}
+    for d, profile in folders.items():
+        if profile is None and not (d / store.META).is_file():
+            raise ConfigError(f"{d} is not a run directory (no {store.META}) nor a folder of run directories")
+    code = 0
+    for d, profile in folders.items():  # a reproduction folder: its runs' tables, figures and REPORT.md
+        if profile is not None:
+            code = max(code, reproduce.main(["--profile", profile, "--out", str(d), "--report-only",
+                                             "--no-progress"]))
+    a.dirs = [d for d, profile in folders.items() if profile is None]
+    return max(code, _report_runs(a))
+
+
+def _report_runs(a: argparse.Namespace) -> int:
+    """Tables and figures of the run directories ``a.dirs``; 1 when a record is above its bound."""
     for d in a.dirs:  # every run is verified before any table is written
         store.verify_run(d)
     failed = False

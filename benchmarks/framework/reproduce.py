@@ -16,6 +16,7 @@ Exit codes: 0 done, 1 an experiment failed, 2 bad arguments (nothing written), 1
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import shlex
 import sys
@@ -74,6 +75,29 @@ def _is_data_missing(exc: BaseException) -> bool:
     return False
 
 
+def claim_figures(module: Any, written: list[Path]) -> tuple[tuple[str, str, Path], ...]:
+    """``(claim id, caption, PNG)`` for every figure the experiment declares for a claim: ``CLAIM_FIGURES``
+    of its figures module (the module of its ``figures`` function), claim id -> ``(name pattern, caption)``
+    pairs; each pattern takes the first written PNG whose name matches it (``fnmatch``)."""
+    figures_module = sys.modules.get(getattr(getattr(module, "figures", None), "__module__", "") or "")
+    declared = getattr(figures_module, "CLAIM_FIGURES", None) or getattr(module, "CLAIM_FIGURES", {}) or {}
+    pngs = [p for p in written if p.suffix == ".png"]
+    out = []
+    for cid, entries in declared.items():
+        for pattern, caption in entries:
+            match = next((p for p in pngs if fnmatch.fnmatchcase(p.stem, pattern)), None)
+            if match is not None:
+                out.append((cid, caption, match))
+    return tuple(out)
+
+
+def run_info(module: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """The facts of a run the report's reproducibility statement names (see ``ExperimentResult``)."""
+    return {"started_utc": meta.get("started_utc"), "finished_utc": meta.get("finished_utc"),
+            "cpu_count": (meta.get("machine") or {}).get("cpu_count"), "device": meta.get("device"),
+            "timing_columns": tuple(getattr(module, "TIMING_COLUMNS", ()))}
+
+
 def run_experiment(name: str, opts: Options) -> ExperimentResult:
     """Run (resuming), report and collect the claims of one experiment; never raises except on interrupt."""
     from benchmarks.framework.bounds import BoundViolationError
@@ -120,7 +144,8 @@ def run_experiment(name: str, opts: Options) -> ExperimentResult:
     meta = store.read_meta(run_dir)
     return ExperimentResult(name, "ran", f"{len(records)} records, profile {opts.profile}", claims, artifacts,
                             records_commit=str(meta.get("git_commit") or ""),
-                            records_suite_version=str(meta.get("suite_version") or ""))
+                            records_suite_version=str(meta.get("suite_version") or ""),
+                            claim_figures=claim_figures(module, written), run_info=run_info(module, meta))
 
 
 def provenance(args: list[str], profile: str) -> dict[str, Any]:

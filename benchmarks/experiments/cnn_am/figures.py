@@ -1,12 +1,25 @@
-"""Figures of ``cnn-am``, each a pure function of the records.
+"""Figures of ``cnn-am``, each a pure function of the records; every multi-panel figure is a grid (rows =
+models, columns = optimizers) with one shared legend.
 
-- ``cnn-am-stimuli-<model>``: the best input of start 0 for the same units, plain against the
-  large-slope proxy (and every other method), one row per unit; the title gives ``f_best``.
-- ``cnn-am-trace``: activation against step, per model: the median over units and starts of
-  ``(f(x_t) - f(x_0)) / max_m |F_m(u) - f(x_0)|`` (each unit scaled by its largest gain over methods).
-- ``cnn-am-depth``: median attained ratio ``rho_m(u)`` (see ``cnn_am_analysis``) against layer depth.
+- ``cnn-am-paired``: C2's and B8's test, unit by unit: the claim
+  method's attained fraction (best of starts, normalized to the unit's reference) against plain's, one
+  point per evaluation unit of a trained model (filled: a certified reference, B8's units; hollow: the best
+  value found), the diagonal marking no difference.
+- ``cnn-am-trace``: the same statistic as it grows with the steps: per unit and method the best of the
+  starts' best-so-far values (from the recorded traces, with the full budget's best at the last step),
+  normalized like the claim, then the mean over units; its last point is the mean C2 tests.
+- ``cnn-am-depth``: mean attained fraction over units against layer depth, per method.
+- ``cnn-am-lr``: lr sensitivity on one scale: the mean over units of the attained fraction (best of
+  starts at that lr, normalized to the unit's certified bound, else the best any lr and method reached)
+  against lr, per method and unit kind (line style); the chosen lrs starred. It reads the ``sweep`` rows
+  (the evaluation units at every lr tried) where the records have them, else the ``tuning`` rows.
+- ``cnn-am-stimuli-<model>-<optimizer>``: the best input of start 0 for the first units, plain against the
+  claim method (and every other method); the panel gives ``f_best``, the row the unit and its certified
+  value where it has one. The certifier's argmax input is not stored in the records, so it is not shown.
 
-Models with random weights carry ``[random-init]`` in every panel title.
+Models with random weights carry ``[random-init]`` in every panel title. Rows of roles other than the
+figure's (``tuning``, ``sweep``, ``fixed``) are ignored unless named above. ``CLAIM_FIGURES`` declares which
+figure shows which claim and what to see in it (the report's captions).
 """
 from __future__ import annotations
 
@@ -19,11 +32,26 @@ import pandas as pd
 
 from benchmarks.framework import plotting
 from benchmarks.experiments.cnn_am import arrays
-from benchmarks.experiments.cnn_am.analysis import am_records, large_slope_method, per_unit
+from benchmarks.experiments.cnn_am.analysis import am_records, large_slope_method, normalized, per_unit
 
 MAX_UNITS = 6
-#: Size in inches of one panel of the one-row figures (trace, depth, lr).
-PANEL_WIDTH, PANEL_HEIGHT = 3.2, 2.6
+#: Size in inches of one panel of the grid figures (paired, trace, depth, lr).
+PANEL_WIDTH, PANEL_HEIGHT = 3.0, 2.5
+UNIT_KIND_STYLES = ("-", "--", ":", "-.")
+
+CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
+    "C1": (("cnn-am-stimuli-fmnist-tiny8-*", "The best inputs AM found for certified units of a trained CNN, "
+            "plain (left) against the other methods, with each unit's certified maximum beside it: a panel's "
+            "value below the row's certified value is a unit where AM stops short. (The certifier's argmax "
+            "input is not stored in the records, so it is not shown.)"),),
+    "C2": (("cnn-am-paired", "C2's test unit by unit: each point is one evaluation unit, plain's attained "
+            "fraction (x) against the claim method's (y), both the best of the starts; points above the "
+            "diagonal are units where ProxyGrad found the higher maximum. Filled points have a certified "
+            "reference."),),
+    "B8": (("cnn-am-paired", "B8 is the filled points only (certified units of the small CNNs): above the "
+            "diagonal, ProxyGrad narrows the gap to the certified maximum."),),
+}
+"""Claim id -> ``(figure name pattern, caption)``: the figures the report shows in each claim's section."""
 
 
 def _title(model: str, weights: str) -> str:
@@ -34,25 +62,44 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", name)
 
 
-def _panel_row(groups: list[tuple[tuple[str, str], pd.DataFrame]]) -> tuple[Any, list[Any]]:
-    """One row of panels, one per ``(model, optimizer)`` group (at least one panel)."""
+def _grid(frame: pd.DataFrame) -> tuple[Any, dict[tuple[str, str], Any], list[str], list[str]]:
+    """A grid of panels: rows = the models of ``frame``, columns = its optimizers (in order of appearance);
+    returns the figure, ``{(model, optimizer): axis}``, the models and the optimizers."""
     import matplotlib.pyplot as plt
 
-    n = max(1, len(groups))
-    fig, axes = plt.subplots(1, n, figsize=(PANEL_WIDTH * n, PANEL_HEIGHT), squeeze=False)
-    return fig, list(axes[0])
+    models = list(dict.fromkeys(frame["model"]))
+    opts = list(dict.fromkeys(frame["optimizer"]))
+    fig, axes = plt.subplots(max(1, len(models)), max(1, len(opts)), squeeze=False, sharex="col",
+                             figsize=(PANEL_WIDTH * max(1, len(opts)), PANEL_HEIGHT * max(1, len(models))))
+    weights = frame.groupby("model", sort=False)["weights"].first() if "weights" in frame.columns else {}
+    cells = {}
+    for i, model in enumerate(models):
+        for j, opt in enumerate(opts):
+            ax = axes[i][j]
+            ax.set_title(f"{_title(model, str(weights.get(model, '')))} ({opt})", fontsize=8)
+            cells[(model, opt)] = ax
+    return fig, cells, models, opts
 
 
-def _finish_row(fig: Any, axes: list[Any], groups: list[tuple[tuple[str, str], pd.DataFrame]], xlabel: str,
-                ylabel: str, out: Path, name: str) -> list[Path]:
-    """Title every panel ``model (optimizer)`` (``[random-init]`` marked), label the axes, put the legend on
-    the last panel, and save the figure as ``name``."""
-    for ax, ((model, opt), g) in zip(axes, groups):
-        ax.set_title(f"{_title(model, str(g['weights'].iloc[0]))} ({opt})", fontsize=8)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-    axes[-1].legend(fontsize=6)
+def _finish(fig: Any, cells: dict[tuple[str, str], Any], handles: list[Any], xlabel: str, ylabel: str,
+            out: Path, name: str) -> list[Path]:
+    """Label the outer axes, put one legend of ``handles`` right of the grid, save as ``name``."""
+    axes = np.array(fig.axes).reshape(-1)
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+    for ax in fig.axes:
+        if ax.get_subplotspec().is_last_row():
+            ax.set_xlabel(xlabel, fontsize=8)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(ylabel, fontsize=8)
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
     return plotting.save(fig, out, name)
+
+
+def _handles(colours: dict[str, Any], methods: list[str], **style: Any) -> list[Any]:
+    import matplotlib.pyplot as plt
+
+    return [plt.Line2D([], [], color=colours[m], label=m, **style) for m in methods]
 
 
 def _image(stim: np.ndarray) -> np.ndarray:
@@ -61,8 +108,18 @@ def _image(stim: np.ndarray) -> np.ndarray:
     return x[0] if x.shape[0] == 1 else np.transpose(x[:3], (1, 2, 0))
 
 
+def _certified_text(row: pd.Series) -> str:
+    """``max <optimum>`` (proven) or ``<= <bound>`` of a certified unit, else ""."""
+    if "optimum" in row.index and pd.notna(row.get("optimum")):
+        return f"max {float(row['optimum']):.3g}"
+    if "upper_bound" in row.index and pd.notna(row.get("upper_bound")):
+        return f"max <= {float(row['upper_bound']):.3g}"
+    return ""
+
+
 def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
-    """One figure per model: rows = units (at most ``MAX_UNITS``), columns = methods (plain first)."""
+    """One figure per model and optimizer: rows = units (at most ``MAX_UNITS``), columns = methods (plain
+    first, then the claim method); the row label names the unit and its certified value."""
     import matplotlib.pyplot as plt
 
     paths: list[Path] = []
@@ -73,7 +130,7 @@ def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
         order = ["plain"] + ([big] if big and big != "plain" else [])
         order += [m for m in methods if m not in order]
         units = list(dict.fromkeys(g["unit"]))[:MAX_UNITS]
-        fig, axes = plt.subplots(len(units), len(order), figsize=(1.6 * len(order), 1.7 * len(units)),
+        fig, axes = plt.subplots(len(units), len(order), figsize=(1.6 * len(order) + 0.6, 1.7 * len(units)),
                                  squeeze=False)
         for i, unit in enumerate(units):
             for j, method in enumerate(order):
@@ -86,80 +143,172 @@ def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
                 r = row.iloc[0]
                 img = _image(r["stimulus"])
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
-                ax.set_title(f"{method}\n{r['f_best']:.3g}", fontsize=6)
+                ax.set_title(f"{method}\nf = {r['f_best']:.3g}", fontsize=6)
                 if j == 0:
-                    ax.set_ylabel(unit, fontsize=6)
-        fig.suptitle(f"{_title(model, str(g['weights'].iloc[0]))}, {opt}: best stimuli", fontsize=8)
+                    ax.set_ylabel(f"{unit}\n{_certified_text(r)}".rstrip(), fontsize=6)
+        fig.suptitle(f"{_title(model, str(g['weights'].iloc[0]))}, {opt}: best input of start 0 per unit (row: "
+                     "unit and its certified maximum; panel: method and its value f)", fontsize=7)
         paths += plotting.save(fig, out, _safe(f"cnn-am-stimuli-{model}-{opt}"))
     return paths
 
 
-def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
-    """Normalized activation against step, median over units and starts, per model and method."""
-    df = records[records["trace"].notna()].copy()
-    if df.empty:
+def claim_units(records: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The per-unit table (:func:`per_unit`) of C2's rows: trained models' evaluation units (else the fixed
+    runs), and the declared claim method."""
+    units = per_unit(records)
+    units = units[units["trained"]]
+    role = "evaluation" if (units["role"] == "evaluation").any() else "fixed"
+    return units[units["role"] == role], large_slope_method(units)
+
+
+def paired_figure(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Per (model, optimizer): each unit's attained fraction, plain (x) against the claim method (y)."""
+    import matplotlib.pyplot as plt
+
+    units, method = claim_units(records)
+    if method is None or units.empty:
         return []
-    keys = ["model", "optimizer", "unit"]
-    scale = (df["f_best"] - df["f_start"]).abs().groupby([df[k] for k in keys]).max()
-    groups = list(df.groupby(["model", "optimizer"], sort=False))
+    keys = ["model", "optimizer", "layer", "unit"]
+    a = units[units["method"] == "plain"].set_index(keys)
+    b = units[units["method"] == method].set_index(keys)
+    pairs = a[["attained", "weights", "reference_kind"]].join(b["attained"].rename("proxy"), how="inner").reset_index()
+    if pairs.empty:
+        return []
+    fig, cells, _, _ = _grid(pairs)
+    for (model, opt), ax in cells.items():
+        g = pairs[(pairs["model"] == model) & (pairs["optimizer"] == opt)]
+        cert = g["reference_kind"] == "certified bound"
+        ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
+        ax.scatter(g.loc[cert, "attained"], g.loc[cert, "proxy"], s=12, color="C0", edgecolor="C0")
+        ax.scatter(g.loc[~cert, "attained"], g.loc[~cert, "proxy"], s=12, facecolor="none", edgecolor="C0")
+        d = (g["proxy"] - g["attained"]).to_numpy(float)
+        if len(d):
+            ax.text(0.03, 0.97, f"n = {len(d)}, mean diff {d.mean():+.3f}\nabove {int((d > 0).sum())}, below "
+                    f"{int((d < 0).sum())}", transform=ax.transAxes, va="top", fontsize=6)
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_ylim(-0.03, 1.03)
+    handles = [plt.Line2D([], [], ls="", marker="o", color="C0", label="unit, certified reference"),
+               plt.Line2D([], [], ls="", marker="o", mfc="none", color="C0", label="unit, best value found"),
+               plt.Line2D([], [], color="0.5", ls="--", label="no difference")]
+    return _finish(fig, cells, handles, "plain: attained fraction", f"{method}: attained fraction", out,
+                   "cnn-am-paired")
+
+
+def _best_so_far(rows: pd.DataFrame, length: int) -> np.ndarray:
+    """The best over the rows (starts) of each trace's running maximum, ``[length]``."""
+    curves = [np.maximum.accumulate(np.asarray(t[1], dtype=float)) for t in rows["trace"]]
+    return np.max(np.vstack([c[:length] for c in curves]), axis=0)
+
+
+def trace_figure(records: pd.DataFrame, out: Path) -> list[Path]:
+    """Per (model, optimizer) and method: the mean over units of the attained fraction of the best start's
+    best-so-far value against the step (the last point: the full budget's best, the value C2 tests)."""
+    df = records[records["trace"].notna()]
+    units, _ = claim_units(records)
+    if df.empty or units.empty:
+        return []
+    ref = units.set_index(["model", "optimizer", "unit", "method"])[["F", "F_start", "reference"]]
     methods = list(dict.fromkeys(df["method"]))
     colours = plotting.palette(methods)
-    fig, axes = _panel_row(groups)
-    for ax, (_, g) in zip(axes, groups):
+    fig, cells, _, _ = _grid(df[df["model"].isin(set(units["model"]))])
+    for (model, opt), ax in cells.items():
+        g = df[(df["model"] == model) & (df["optimizer"] == opt)]
         for method, gm in g.groupby("method", sort=False):
+            steps = np.asarray(gm["trace"].iloc[0][0])
             curves = []
-            for r in gm.itertuples():
-                s = scale.get((r.model, r.optimizer, r.unit), 0.0)
-                if s > 0:
-                    curves.append((np.asarray(r.trace[1], dtype=float) - r.f_start) / s)
+            for unit, gu in gm.groupby("unit", sort=False):
+                if (model, opt, unit, method) not in ref.index:
+                    continue
+                r = ref.loc[(model, opt, unit, method)]
+                best = _best_so_far(gu, len(steps))
+                best[-1] = max(best[-1], float(r["F"]))
+                curves.append(normalized(best, np.full_like(best, r["F_start"]), np.full_like(best, r["reference"])))
             if curves:
-                ax.plot(gm["trace"].iloc[0][0], np.median(np.vstack(curves), axis=0),
-                        label=method, color=colours[method])
-    return _finish_row(fig, axes, groups, "step", "normalized gain", out, "cnn-am-trace")
+                ax.plot(steps, np.mean(np.vstack(curves), axis=0), color=colours[method], lw=1.1)
+        ax.set_ylim(-0.03, 1.03)
+    return _finish(fig, cells, _handles(colours, methods), "step", "mean attained fraction (best start)", out,
+                   "cnn-am-trace")
 
 
 def depth_figure(records: pd.DataFrame, out: Path) -> list[Path]:
-    """Median attained ratio against layer depth, per model and method (plain is 1 by definition)."""
-    units = per_unit(records)
-    methods = list(dict.fromkeys(records["method"]))  # the same colours as the trace figure
-    units = units[units["method"] != "plain"]
-    groups = list(units.groupby(["model", "optimizer"], sort=False))
+    """Mean attained fraction over units against layer depth, per (model, optimizer) and method."""
+    units, _ = claim_units(records)
+    if units.empty:
+        return []
+    methods = list(dict.fromkeys(units["method"]))
     colours = plotting.palette(methods)
-    fig, axes = _panel_row(groups)
-    for ax, (_, g) in zip(axes, groups):
+    fig, cells, _, _ = _grid(units)
+    for (model, opt), ax in cells.items():
+        g = units[(units["model"] == model) & (units["optimizer"] == opt)]
         for method, gm in g.groupby("method", sort=False):
-            med = gm.groupby("layer_depth")["ratio"].median().dropna()
-            ax.plot(med.index, med.to_numpy(), marker="o", label=method, color=colours[method])
-        ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
-    return _finish_row(fig, axes, groups, "layer depth (fraction of modules)", "attained ratio vs plain", out,
-                       "cnn-am-depth")
+            mean = gm.groupby("layer_depth")["attained"].mean()
+            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, lw=1, color=colours[method])
+        ax.set_ylim(-0.03, 1.03)
+    return _finish(fig, cells, _handles(colours, methods, marker="o", ms=3), "layer depth (fraction of modules)",
+                   "mean attained fraction", out, "cnn-am-depth")
+
+
+def lr_rows(records: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The AM rows of the lr-sensitivity figure and their role: ``sweep`` (the evaluation units at every lr
+    tried) where the records have them, else ``tuning``."""
+    df = am_records(records)
+    for role in ("sweep", "tuning"):
+        if (df["role"] == role).any():
+            return df[df["role"] == role], role
+    return df.iloc[0:0], "tuning"
+
+
+def lr_points(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, optimizer, method, unit kind, lr): the mean over units of the attained fraction, each
+    unit's best value over starts at that lr normalized to its certified bound, else to the best value any
+    lr and method reached on it (its best start value ``F_0`` the zero)."""
+    kind = rows["unit_kind"] if "unit_kind" in rows.columns else pd.Series("unit", index=rows.index)
+    rows = rows.assign(unit_kind=kind.fillna("unit"))
+    keys = ["model", "weights", "optimizer", "method", "unit_kind", "unit", "lr"]
+    best = rows.groupby(keys, sort=False, dropna=False).agg(F=("f_best", "max"), F0=("f_start", "max"),
+                                                           bound=("upper_bound", "first")).reset_index()
+    unit = ["model", "unit"]
+    top = best.groupby(unit)["F"].transform("max")
+    best["attained"] = normalized(best["F"], best.groupby(unit)["F0"].transform("max"),
+                                  np.where(best["bound"].notna(), best["bound"], top))
+    return best.groupby(["model", "weights", "optimizer", "method", "unit_kind", "lr"], sort=False)["attained"] \
+        .mean().reset_index()
 
 
 def lr_figure(records: pd.DataFrame, out: Path) -> list[Path]:
-    """lr sensitivity: per (model, optimizer), the median over tuning units of the best value over starts,
-    scaled per unit by its largest value over step sizes and methods, against the step size; the chosen
-    step size of each method marked."""
-    df = am_records(records)
-    tune = df[df["role"] == "tuning"]
-    if tune.empty:
+    """lr sensitivity on one scale: :func:`lr_points` against lr per (model, optimizer), a line per method
+    and unit kind; the chosen lr of each (method, unit kind) starred."""
+    import matplotlib.pyplot as plt
+
+    rows, role = lr_rows(records)
+    if rows.empty:
         return []
-    best = tune.groupby(["model", "weights", "optimizer", "method", "unit", "lr"], sort=False)["f_best"].max() \
-        .reset_index()
-    scale = best.groupby(["model", "optimizer", "unit"])["f_best"].transform(lambda v: v.abs().max())
-    best["score"] = best["f_best"] / scale.replace(0.0, np.nan)
-    chosen = df[df["role"] == "evaluation"].groupby(["model", "optimizer", "method"])["lr"].first()
-    groups = list(best.groupby(["model", "optimizer"], sort=False))
-    colours = plotting.palette(list(dict.fromkeys(df["method"])))
-    fig, axes = _panel_row(groups)
-    for ax, ((model, opt), g) in zip(axes, groups):
-        for method, gm in g.groupby("method", sort=False):
-            med = gm.groupby("lr")["score"].median()
-            ax.plot(med.index, med.to_numpy(), marker="o", ms=3, label=method, color=colours[method])
-            if (model, opt, method) in chosen.index:
-                lr = chosen[(model, opt, method)]
-                ax.axvline(lr, color=colours[method], lw=0.6, ls=":")
+    points = lr_points(rows)
+    ev = am_records(records)
+    ev = ev[ev["role"] == "evaluation"]
+    by = ["model", "optimizer", "method"] + (["unit_kind"] if "unit_kind" in ev.columns else [])
+    chosen = {k if isinstance(k, tuple) else (k,): set(v) for k, v in ev.groupby(by, sort=False)["lr"]}
+    methods = list(dict.fromkeys(points["method"]))
+    kinds = list(dict.fromkeys(points["unit_kind"]))
+    style = {k: UNIT_KIND_STYLES[i % len(UNIT_KIND_STYLES)] for i, k in enumerate(kinds)}
+    colours = plotting.palette(list(dict.fromkeys(am_records(records)["method"])))
+    fig, cells, _, _ = _grid(points)
+    for (model, opt), ax in cells.items():
+        g = points[(points["model"] == model) & (points["optimizer"] == opt)]
+        for (method, kind), gm in g.groupby(["method", "unit_kind"], sort=False):
+            gm = gm.sort_values("lr")
+            ax.plot(gm["lr"], gm["attained"], marker="o", ms=2, lw=1, ls=style[kind], color=colours[method])
+            lrs = chosen.get((model, opt, method, kind) if len(by) == 4 else (model, opt, method), set())
+            star = gm[gm["lr"].isin(lrs)]
+            ax.plot(star["lr"], star["attained"], "*", ms=8, color=colours[method], mec="black", mew=0.4)
         ax.set_xscale("log")
-    return _finish_row(fig, axes, groups, "lr", "median scaled best value", out, "cnn-am-lr")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_ylim(-0.03, 1.03)
+    handles = _handles(colours, methods)
+    if len(kinds) > 1:
+        handles += [plt.Line2D([], [], color="0.3", ls=style[k], label=f"{k} units") for k in kinds]
+    handles.append(plt.Line2D([], [], ls="", marker="*", ms=8, color="0.6", mec="black", label="chosen lr"))
+    return _finish(fig, cells, handles, "lr", f"mean attained fraction ({role} units)", out, "cnn-am-lr")
 
 
 def figures(records: pd.DataFrame, out: Path) -> list[Path]:
@@ -170,5 +319,5 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
     df = am_records(records)
     main = df[df["role"] == ("evaluation" if (df["role"] == "evaluation").any() else "fixed")]
     with_arrays = arrays.load(main, arrays.run_dir_of(records, out))
-    return (stimuli_grid(with_arrays, out) + trace_figure(with_arrays, out) + depth_figure(main, out)
-            + lr_figure(records, out))
+    return (stimuli_grid(with_arrays, out) + paired_figure(main, out) + trace_figure(with_arrays, out)
+            + depth_figure(main, out) + lr_figure(records, out))

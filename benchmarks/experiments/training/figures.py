@@ -11,7 +11,16 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.framework import plotting
-from benchmarks.experiments.training.analysis import GROUP, curves, final_accuracy, mechanism_table
+from benchmarks.experiments.training.analysis import (BASELINE, GROUP, claim_family, curves, final_accuracy,
+                                                     mechanism_table)
+
+CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
+    "C3": (("paired", "C3's test, one panel per data set and architecture: for each ProxyGrad variant, the "
+            "mean over seeds of its final test accuracy minus relu/plain's from the same seed, with the 95% t "
+            "interval and the Holm outcome; an interval above 0 is a variant that beats conventional "
+            "training."),),
+}
+"""Claim id -> ``(figure name pattern, caption)``: the figures the report shows in each claim's section."""
 
 
 def _safe(text: str) -> str:
@@ -19,7 +28,8 @@ def _safe(text: str) -> str:
 
 
 def figures(records: pd.DataFrame, out: Path) -> list[Path]:
-    """``curves_<dataset>_<arch>`` (validation accuracy and train loss per epoch of the final runs),
+    """``paired`` (C3's paired differences, :func:`paired_figure`),
+    ``curves_<dataset>_<arch>`` (validation accuracy and train loss per epoch of the final runs),
     ``final_<dataset>_<arch>`` (test accuracy), ``dead_<dataset>_<arch>`` (dead fraction per epoch, every
     variant) and ``mechanism_<dataset>_<arch>_<variant>`` (dead fraction per rectifier and gradient norm per
     layer, per epoch)."""
@@ -31,6 +41,7 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
     plotting.setup()
     colours = plotting.palette(list(dict.fromkeys(records["variant"])))
     paths: list[Path] = []
+    paths += paired_figure(records, out)
     cur, fin = curves(records), final_accuracy(records)
     for (ds, arch), g in cur.groupby(GROUP, sort=False):
         fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -85,3 +96,37 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
                 ax.legend(fontsize=6)
             paths += plotting.save(fig, out, _safe(f"mechanism_{ds}_{arch}_{v}"))
     return paths
+
+
+def paired_figure(records: pd.DataFrame, out: Path) -> list[Path]:
+    """``paired``: C3's family rows, one panel per real (dataset, arch) (3 per row): each ProxyGrad variant's
+    mean paired difference in final test accuracy against ``relu/plain`` with its 95% interval, labelled
+    with its Holm outcome."""
+    import matplotlib.pyplot as plt
+
+    family = claim_family(records)
+    if family.empty:
+        return []
+    groups = list(family.groupby(["dataset", "arch"], sort=False))
+    ncol = min(3, len(groups))
+    nrow = -(-len(groups) // ncol)
+    width = max(len(g) for _, g in groups)
+    fig, axes = plt.subplots(nrow, ncol, figsize=((1.8 + 0.9 * width) * ncol, 3.2 * nrow), squeeze=False,
+                             sharey=True)
+    for ax, ((ds, arch), g) in zip(axes.flat, groups):
+        x = np.arange(len(g))
+        err = np.vstack([(g["mean_diff"] - g["diff_low"]).to_numpy(float),
+                         (g["diff_high"] - g["mean_diff"]).to_numpy(float)])
+        ax.errorbar(x, g["mean_diff"], yerr=np.nan_to_num(err), fmt="o", color="C0", capsize=3)
+        ax.axhline(0.0, color="0.4", lw=0.8, ls="--")
+        for xi, r in zip(x, g.itertuples()):
+            ax.annotate(str(r.outcome), (xi, r.diff_high), textcoords="offset points", xytext=(0, 4),
+                        ha="center", fontsize=7)
+        ax.set_xticks(x, g["variant"], rotation=30, ha="right")
+        ax.set_xlim(-0.6, len(g) - 0.4)
+        ax.set_title(f"{ds} / {arch}")
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel(f"test accuracy minus {BASELINE}\n(mean over seeds, 95% CI)")
+    return plotting.save(fig, out, "paired")
