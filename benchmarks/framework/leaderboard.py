@@ -152,9 +152,13 @@ def to_csv(board: pd.DataFrame) -> str:
 
 
 def write(paths: Iterable[Path], out_dir: Path, command: str) -> list[Path]:
-    """Write ``LEADERBOARD.md`` and ``LEADERBOARD.csv`` into ``out_dir``; returns their paths."""
+    """Write ``LEADERBOARD.md`` and ``LEADERBOARD.csv`` into ``out_dir``; returns their paths.
+
+    ConfigError naming ``out_dir``, before any run is read, when it is an existing file or lies under one."""
+    from benchmarks.framework.runner import check_out
+
+    out_dir = check_out(Path(out_dir))
     board, dirs = build(paths)
-    out_dir = Path(out_dir)
     csv_path, md_path = out_dir / f"{NAME}.csv", out_dir / f"{NAME}.md"
     store.atomic_write_text(csv_path, to_csv(board))
     store.atomic_write_text(md_path, markdown(board, dirs, command))
