@@ -322,8 +322,11 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
     ``path`` and ``config_file`` as in :func:`check`."""
     path = Path(path) if path is not None else baseline_path(experiment, profile, base_dir)
     old: dict[str, Any] = read(path, require_metrics=False) if path.is_file() else {"metrics": {}}
-    if path.is_file() and write:
-        check_identity(old, path, experiment, profile, "", config=False)
+    # a changed config is what --update is for; another experiment or profile is not (a file that does not
+    # say what it is of, written before baselines recorded it, is rewritten)
+    if path.is_file() and write and all(isinstance(old.get(k), str) and old.get(k) for k in IDENTITY):
+        check_identity(old, path, experiment, profile,
+                       profile_hash(experiment, profile, config_file=config_file, data_dir=data_dir), config=False)
     m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)
     old_metrics = {k: (float(v) if _is_number(v) else math.nan) for k, v in old["metrics"].items()}
     lines = diff(old_metrics, m.metrics)
