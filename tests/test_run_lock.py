@@ -142,3 +142,14 @@ def test_two_real_runs_at_once_one_is_refused(tmp_path):
     refused = next(err for code, err in results if code == 2)
     assert "in use: process" in refused or "exists and is not empty" in refused, refused
     assert not lock.lock_path(out).exists() and store.read_meta(out)["finished_utc"]
+
+
+def test_reproduce_on_a_locked_out_exits_2_naming_the_holder(tmp_path, capsys):
+    from benchmarks.framework import reproduce
+
+    out = tmp_path / "results"
+    path = _write_lock(out, 1, "some-other-host")
+    assert reproduce.main(["--profile", "smoke", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "process 1 on host some-other-host" in err[0] and str(path) in err[0]
+    assert sorted(p.name for p in out.iterdir()) == [store.LOCK]
