@@ -324,7 +324,7 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
     old: dict[str, Any] = read(path, require_metrics=False) if path.is_file() else {"metrics": {}}
     # a changed config is what --update is for; another experiment or profile is not (a file that does not
     # say what it is of, written before baselines recorded it, is rewritten)
-    if path.is_file() and write and all(isinstance(old.get(k), str) and old.get(k) for k in IDENTITY):
+    if path.is_file() and all(isinstance(old.get(k), str) and old.get(k) for k in IDENTITY):
         check_identity(old, path, experiment, profile,
                        profile_hash(experiment, profile, config_file=config_file, data_dir=data_dir), config=False)
     m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)

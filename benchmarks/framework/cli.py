@@ -3,8 +3,9 @@
 Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``leaderboard``, ``data``, ``reproduce``.
 Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
 (:mod:`benchmarks.framework.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
-profile, key or value, unusable output directory, an invalid baseline, an incomplete or damaged run
-directory, named), reported on stderr before anything is written.
+profile, key or value, unusable output directory, an invalid baseline or one of another experiment, profile or
+config, an incomplete or damaged run directory, a run directory locked by another run, a file that cannot be read
+or written, named), reported on stderr in one line, never a traceback, before anything is written.
 """
 from __future__ import annotations
 

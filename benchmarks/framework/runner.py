@@ -17,6 +17,8 @@ order in which cells finish, or on interruptions: a killed run loses only the ce
 incomplete or damaged (see :mod:`benchmarks.framework.store`) is run again on resume, with one line on stderr
 naming the file.  When all cells are merged, the records are checked against the experiment's declared
 bounds (:mod:`benchmarks.framework.bounds`); a violation fails the run after ``meta.json`` is finished.
+A run holds the lock of its directory (:mod:`benchmarks.framework.lock`) from before ``meta.json`` is
+written until it ends; each cell's marker records the run's config hash.
 """
 from __future__ import annotations
 
