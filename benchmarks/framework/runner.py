@@ -318,6 +318,7 @@ def _run_locked(module: ModuleType, cfg: Any, out: Path, meta: dict[str, Any], c
 
     # one Dask cluster serves every stage of the run (workers start and import torch once); it opens
     # at the first stage with pending cells, so a resume that finds every cell done starts none
+    ran = 0  # cells run by this invocation: with none, a records.csv that changes was damaged (a repair)
     with contextlib.ExitStack() as stack:
         client = None
         stage = 0
@@ -335,6 +336,7 @@ def _run_locked(module: ModuleType, cfg: Any, out: Path, meta: dict[str, Any], c
                 for cell, rows in finished:
                     extra = module.extra_files(out, cell.key) if hasattr(module, "extra_files") else ()
                     store.write_cell(out, cell.key, rows, extra_files=extra, config_hash=meta["config_hash"])
+                    ran += 1
                     bar.update(1)
             if not is_staged:
                 break
@@ -346,7 +348,7 @@ def _run_locked(module: ModuleType, cfg: Any, out: Path, meta: dict[str, Any], c
             store.write_meta(out, meta)
             stage += 1
 
-    records = store.merge_records(out, keys, repair=was_finished)
+    records = store.merge_records(out, keys, repair=was_finished and not ran)
     violations = bounds.violations(store.read_csv(records), declared_bounds)
     meta["records"] = store.records_record(out)
     meta["arrays"] = store.arrays_record(out, keys)

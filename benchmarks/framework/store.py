@@ -315,9 +315,10 @@ def merge_records(out: Path, keys: Iterable[str], *, repair: bool = False) -> Pa
     """Concatenate the cell files of ``keys`` (in that order) into ``out/records.csv``, byte for byte.
 
     Every cell must be complete (RunDirError naming the first that is not); all non-empty cells must
-    share one header.  The file is written only when its bytes change.  A repair says so: when an
-    existing ``records.csv`` differed from its cells, or (with ``repair``, for a finished run) it was
-    missing, one line on stderr names the file and why it was rebuilt.
+    share one header.  The file is written only when its bytes change.  ``repair``: the file should
+    already hold exactly these cells' rows (a finished run whose cells did not change), so writing it is
+    a repair, and a repair says so: one line on stderr names the file and why (it differed from its
+    cells, or it was missing).
     """
     header: str | None = None
     body: list[str] = []
@@ -334,15 +335,11 @@ def merge_records(out: Path, keys: Iterable[str], *, repair: bool = False) -> Pa
         body.append(rest)
     path = Path(out) / RECORDS
     data = ("" if header is None else header + "\n" + "".join(body)).encode("utf-8")
-    why = None
-    if path.is_file():
-        if path.read_bytes() == data:
-            return path
-        why = "it differed from its cells (damaged or edited)"
-    elif repair:
-        why = "it was missing"
+    if path.is_file() and path.read_bytes() == data:
+        return path
+    why = "it differed from its cells (damaged or edited)" if path.is_file() else "it was missing"
     atomic_write_bytes(path, data)
-    if why is not None:
+    if repair:
         print(f"rebuilt {path} from its {len(keys)} cells: {why}", file=sys.stderr, flush=True)
     return path
 
