@@ -9,7 +9,7 @@ OUT    ?= results/$(PROFILE)
 EXECUTOR ?= dask
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data test reproduce bench bench-check clean
+.PHONY: setup data test reproduce baselines bench bench-check clean
 
 # Create the virtual environment when missing and install the project with pinned versions.
 $(STAMP): pyproject.toml constraints.txt
@@ -30,6 +30,18 @@ test: $(STAMP)
 reproduce: $(STAMP)
 	$(MAKE) data
 	$(PY) -m benchmarks reproduce --profile $(PROFILE) --out $(OUT) --executor $(EXECUTOR)
+
+# Rewrite every committed regression baseline from the current code (prints each diff). The cnn-am smoke
+# baseline is made on the tests' tiny Fashion-MNIST sample, the data `make test` checks it with.
+SAMPLE := .cache/fashion-mnist-sample
+baselines: $(STAMP)
+	$(PY) -m benchmarks data --sample $(SAMPLE)
+	$(PY) -m benchmarks baseline toy-am --profile smoke --update
+	$(PY) -m benchmarks baseline toy-am --profile quick --update
+	$(PY) -m benchmarks baseline cnn-am --profile smoke --data $(SAMPLE) --update
+	$(PY) -m benchmarks baseline training --profile smoke --update
+	PYTHONPATH=examples/byo_example $(PY) -m benchmarks baseline toy-am --profile smoke \
+	  --config examples/byo_example/configs/toy-am.toml --baseline examples/byo_example/baselines/toy-am-smoke.json --update
 
 bench: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider benchmarks/perf --benchmark-only --benchmark-autosave --benchmark-storage=.benchmarks -s

@@ -191,3 +191,15 @@ def test_require_names_a_missing_data_set(tmp_path, monkeypatch):
         data.require("fashion-mnist", tmp_path / "empty")
     with pytest.raises(data.DataMissingError, match="cifar10 was not found"):
         data.require("cifar10", tmp_path / "empty")
+
+
+def test_data_sample_writes_the_tests_sample_or_names_an_unusable_dir(tmp_path, capsys):
+    from benchmarks.framework.cli import main
+
+    assert main(["data", "--sample", str(tmp_path / "s")]) == 0
+    assert data.find_fashion_mnist(tmp_path / "s") is not None
+    assert str(tmp_path / "s") in capsys.readouterr().out
+    (tmp_path / "f").write_text("")
+    assert main(["data", "--sample", str(tmp_path / "f" / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "f" / "s") in err[0]

@@ -61,8 +61,19 @@ def test_check_exits_nonzero_with_a_per_metric_diff_when_a_metric_drops(example_
     assert doc["generated_by"].endswith("--config their.toml --baseline their.json")
     assert main(["check", "toy-am", "--profile", "p", "--config", str(conf), "--baseline", str(base)]) == 0
     assert "0 regression(s)" in capsys.readouterr().out
-    conf.write_text(TOY.replace("STEPS", "1"))  # the same methods with a budget too small: metrics drop
-    assert main(["check", "toy-am", "--profile", "p", "--config", str(conf), "--baseline", str(base)]) == 1
+    conf.write_text(TOY.replace("STEPS", "1"))  # another config of the profile: refused before any run
+    assert main(["check", "toy-am", "--profile", "p", "--config", str(conf), "--baseline", str(base)]) == 2
+    err = capsys.readouterr().err
+    assert str(base) in err and doc["config_hash"][:12] in err and "config changed" in err
+    # the 1-step profile's own baseline, its metrics replaced by the 30-step ones: the values it claims
+    # are more than the code attains at 1 step, as after a regression of the code
+    low = tmp_path / "low.json"
+    assert main(["baseline", "toy-am", "--profile", "p", "--config", str(conf), "--baseline", str(low),
+                 "--update"]) == 0
+    low_doc = json.loads(low.read_text())
+    low.write_text(json.dumps({**low_doc, "metrics": doc["metrics"]}))
+    capsys.readouterr()
+    assert main(["check", "toy-am", "--profile", "p", "--config", str(conf), "--baseline", str(low)]) == 1
     out = capsys.readouterr().out
     assert "REGRESSION ramp/proxy-0.5/adam/mean_attained" in out and "< baseline" in out
     assert "FAILED: toy-am/p" in out

@@ -138,7 +138,7 @@ def test_cell_marker_covers_several_files(tmp_path):
     arrays = tmp_path / store.CELLS / "k.npz"
     arrays.parent.mkdir(parents=True)
     arrays.write_bytes(b"\x00" * 100)
-    store.write_cell(tmp_path, "k", rows, extra_files=[arrays])
+    store.write_cell(tmp_path, "k", rows, extra_files=[arrays], config_hash="h")
     marker = json.loads(store.marker_path(tmp_path, "k").read_text())
     assert sorted(marker["files"]) == ["k.csv", "k.npz"] and marker["rows"] == 1 and marker["columns"] == ["a", "b"]
     assert store.cell_problem(tmp_path, "k") is None
@@ -220,7 +220,7 @@ def test_baseline_from_refuses_a_damaged_run(tmp_path, capsys):
     cfg_hash = config_hash(importlib.import_module("benchmarks.experiments.toy_am.experiment").parse_config(
         load_profile("toy-am", "smoke")))
     out = tmp_path / "run"
-    store.write_cell(out, "a", [{"x": 1.0}] * 200)
+    store.write_cell(out, "a", [{"x": 1.0}] * 200, config_hash=cfg_hash)
     store.merge_records(out, ["a"])
     store.write_meta(out, {"experiment": "toy-am", "config_hash": cfg_hash, "cells": ["a"],
                            "finished_utc": "2026-01-01T00:00:00Z", "records": store.records_record(out)})

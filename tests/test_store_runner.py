@@ -75,7 +75,7 @@ def fake(tmp_path, monkeypatch):
 def test_rows_to_csv_round_trips_floats_bitwise(tmp_path):
     xs = [0.1, 1 / 3, 2.0 ** -1074, 1e308, -0.0, 123456789.123456789]
     rows = [{"k": i, "x": x} for i, x in enumerate(xs)]
-    store.write_cell(tmp_path, "a", rows)
+    store.write_cell(tmp_path, "a", rows, config_hash="h")
     back = store.read_csv(store.cell_path(tmp_path, "a"))
     assert [float(v).hex() for v in back["x"]] == [x.hex() for x in xs]
 

@@ -311,11 +311,22 @@ def _install_fashion_mnist(data_dir: str | Path | None) -> str:
 
 
 def main(args: list[str]) -> int:
-    """``data [--data PATH] [--cifar]``: make sure the data sets are present and say where they are."""
+    """``data [--data PATH] [--cifar] [--sample DIR]``: make sure the data sets are present and say where they
+    are; ``--sample DIR`` instead writes the tests' tiny Fashion-MNIST sample (:func:`write_fashion_mnist_sample`,
+    the data of the committed cnn-am smoke baseline) into DIR."""
     parser = argparse.ArgumentParser(prog="benchmarks data", description=main.__doc__)
     parser.add_argument("--data", default=None, help="directory with the data (searched first)")
     parser.add_argument("--cifar", action="store_true", help="also get CIFAR-10 and CIFAR-100")
+    parser.add_argument("--sample", default=None, metavar="DIR",
+                        help="write the tests' tiny Fashion-MNIST sample into DIR (the cnn-am smoke baseline's data)")
     ns = parser.parse_args(args)
+    if ns.sample is not None:
+        try:
+            print(f"fashion-mnist sample: {write_fashion_mnist_sample(ns.sample)}")
+        except OSError as exc:
+            print(f"error: cannot write the sample into {ns.sample}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        return 0
     status = 0
     found = find_fashion_mnist(ns.data)
     if found is None:

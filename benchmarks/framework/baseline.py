@@ -1,10 +1,25 @@
 """Regression baselines: committed summary metrics of a profile, and the check against them.
 
 A baseline ``results/baselines/<experiment>-<profile>.json`` holds the experiment's
-``summarize(records)`` metrics for that profile, the config hash they came from and a tolerance.
-Every metric is "higher is better" (attained fractions, success rates), so ``check`` flags a
-regression when ``current < baseline - tolerance``, when a metric disappears, or when it becomes NaN.
-Metrics may only be rewritten on purpose, with ``baseline --update``, which prints the diff.
+``summarize(records)`` metrics for that profile, the identity of what it was made for (``experiment``,
+``profile``, ``config_hash``) and its tolerances.  Every metric is "higher is better" (attained
+fractions, success rates, attained activations, accuracies), so ``check`` flags a regression when
+``current < baseline - tolerance``, when a metric disappears, or when it becomes NaN.  Metrics may only
+be rewritten on purpose, with ``baseline --update``, which prints the diff.
+
+Identity: ``check`` refuses, before anything is run (ConfigError, exit 2, naming both), a baseline made
+for another experiment, another profile or another config of the profile (its config hash differs from
+the one the profile now parses to), and a baseline that does not record all three.  ``baseline --update``
+refuses to overwrite a file made for another experiment or profile (a changed config is what it is for).
+
+Tolerances: ``tolerance`` (default :data:`DEFAULT_TOLERANCE`) applies to every metric, unless the file
+has ``tolerances``, one absolute tolerance per metric, written by ``--update`` from ``tolerance_rules``:
+``{statistic: {"abs": a, "rel": r}}`` per statistic (a metric's last path component without its
+``@...`` suffix, e.g. ``median_F``), resolved as ``max(a, r * |baseline value|)``; a metric whose
+statistic has no rule gets ``tolerance``.  The rules are those already in the file (kept by ``--update``,
+like ``tolerance``), else the experiment's declared ``BASELINE_TOLERANCES`` (same shape), else none.
+toy-am declares none (one tolerance of 0.05 on fractions); training declares its accuracy rule; the
+cnn-am smoke baseline carries its rules in the file (``median_F``: 5% of the value, ``median_ratio``: 0.05).
 
 A baseline is validated before anything is re-run (ConfigError naming the file and the bad entry):
 ``metrics`` must be a non-empty table of finite numbers (no null, NaN, infinity, string or bool), and
@@ -20,6 +35,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from collections.abc import Mapping
 
 from benchmarks.framework import bounds, store
 from benchmarks.framework.meta import suite_version
@@ -60,6 +77,40 @@ def measure(experiment: str, profile: str, *, progress: bool = False, keep: Path
     return Measurement(metrics, config_hash(cfg))
 
 
+def profile_hash(experiment: str, profile: str, *, config_file: Path | None = None,
+                 data_dir: Path | None = None) -> str:
+    """The config hash the profile parses to now (nothing is run; ConfigError for a bad profile)."""
+    from benchmarks.framework.registry import load
+
+    module = load(experiment)
+    return config_hash(module.parse_config(load_profile(experiment, profile, config_file=config_file),
+                                           data_dir=data_dir))
+
+
+IDENTITY: tuple[str, ...] = ("experiment", "profile", "config_hash")
+"""What a baseline file records about the run it was made from."""
+
+
+def check_identity(doc: dict[str, Any], path: Path, experiment: str, profile: str, cfg_hash: str, *,
+                   config: bool = True) -> None:
+    """ConfigError naming both when the baseline ``doc`` (read from ``path``) is not of ``experiment``,
+    ``profile`` and (with ``config``) config hash ``cfg_hash``, or does not say what it is of."""
+    missing = [k for k in IDENTITY if not isinstance(doc.get(k), str) or not doc.get(k)]
+    if missing:
+        raise ConfigError(f"{path} does not record the {', '.join(missing)} it was made for, so it cannot be "
+                          f"told to be a baseline of {experiment}/{profile}; rebuild it with `baseline "
+                          f"{experiment} --profile {profile} --update`")
+    if (doc["experiment"], doc["profile"]) != (experiment, profile):
+        raise ConfigError(f"{path} is a baseline of {doc['experiment']}/{doc['profile']} (config hash "
+                          f"{doc['config_hash'][:12]}), not of {experiment}/{profile} (config hash {cfg_hash[:12]}); "
+                          f"give the baseline of {experiment}/{profile}")
+    if config and doc["config_hash"] != cfg_hash:
+        raise ConfigError(f"{path} is a baseline of {experiment}/{profile} under config hash "
+                          f"{doc['config_hash'][:12]}, but the profile now has config hash {cfg_hash[:12]} (its "
+                          f"config changed); run `baseline {experiment} --profile {profile} --update` if that "
+                          f"was on purpose")
+
+
 def measurement_from_run(out: Path, experiment: str, profile: str, *, config_file: Path | None = None,
                          data_dir: Path | None = None) -> Measurement:
     """Summarize a finished run directory instead of re-running the profile.
@@ -97,6 +148,62 @@ def check_tolerance(tol: Any, path: Path) -> float:
     return float(tol)
 
 
+RULE_KEYS: tuple[str, ...] = ("abs", "rel")
+
+
+def check_rules(rules: Any, path: Path) -> dict[str, dict[str, float]]:
+    """``tolerance_rules`` when it is a table ``{statistic: {"abs": a, "rel": r}}`` of finite numbers
+    ``a >= 0`` and ``0 <= r <= 0.5`` (at least one of the two); ConfigError naming the entry otherwise."""
+    if not isinstance(rules, dict):
+        raise ConfigError(f"{path}: 'tolerance_rules' must be a table of statistic -> {{abs, rel}}, got {rules!r}")
+    out: dict[str, dict[str, float]] = {}
+    for stat, rule in rules.items():
+        if not isinstance(rule, dict) or not rule or set(rule) - set(RULE_KEYS):
+            raise ConfigError(f"{path}: tolerance rule {stat!r} must be a table with 'abs' and/or 'rel', got {rule!r}")
+        for k, v in rule.items():
+            hi = TOLERANCE_RANGE[1] if k == "rel" else math.inf
+            if not _is_number(v) or not math.isfinite(v) or not 0 <= v <= hi:
+                raise ConfigError(f"{path}: tolerance rule {stat!r}: {k} must be a finite number in [0, {hi:g}], "
+                                  f"got {v!r}")
+        out[stat] = {k: float(v) for k, v in rule.items()}
+    return out
+
+
+def statistic(metric: str) -> str:
+    """The statistic of a metric name: its last path component without an ``@...`` suffix
+    (``fam/m/opt/success@0.1`` -> ``success``)."""
+    return metric.rsplit("/", 1)[-1].split("@", 1)[0]
+
+
+def resolve_tolerances(metrics: Mapping[str, float], rules: Mapping[str, Mapping[str, float]],
+                       default: float) -> dict[str, float]:
+    """One absolute tolerance per metric: ``max(abs, rel * |value|)`` of its statistic's rule, else ``default``."""
+    out = {}
+    for key, value in metrics.items():
+        rule = rules.get(statistic(key))
+        out[key] = default if rule is None else max(rule.get("abs", 0.0), rule.get("rel", 0.0) * abs(value))
+    return out
+
+
+def check_tolerances(tolerances: Any, metrics: dict[str, float], path: Path) -> dict[str, float]:
+    """Per-metric ``tolerances``: one finite number per metric, at least 0 and at most half of
+    ``max(1, |value|)`` (a larger one lets almost any value pass); ConfigError naming the entry otherwise."""
+    if not isinstance(tolerances, dict):
+        raise ConfigError(f"{path}: 'tolerances' must be a table of metric -> tolerance, got {tolerances!r}")
+    missing = sorted(set(metrics) - set(tolerances))
+    if missing:
+        raise ConfigError(f"{path}: 'tolerances' has no entry for the metric(s) {missing[:5]}; rebuild the file "
+                          f"with `baseline EXPERIMENT --profile P --update`")
+    for key in sorted(set(tolerances) - set(metrics)):
+        raise ConfigError(f"{path}: 'tolerances' names {key!r}, which is not one of its metrics")
+    for key, tol in tolerances.items():
+        hi = 0.5 * max(1.0, abs(metrics[key]))
+        if not _is_number(tol) or not math.isfinite(tol) or not 0 <= tol <= hi:
+            raise ConfigError(f"{path}: the tolerance of metric {key!r} must be a number in [0, {hi:g}] (half of "
+                              f"max(1, |value|)), got {tol!r}")
+    return {k: float(v) for k, v in tolerances.items()}
+
+
 def check_metrics(metrics: Any, path: Path) -> dict[str, float]:
     """The baseline's metrics when they are a non-empty table of finite numbers (ConfigError otherwise)."""
     if not isinstance(metrics, dict):
@@ -126,20 +233,27 @@ def read(path: Path, *, require_metrics: bool = True) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict):
         raise ConfigError(f"{path}: no 'metrics' table")
     check_tolerance(doc.get("tolerance", DEFAULT_TOLERANCE), path)
+    if "tolerance_rules" in doc:
+        check_rules(doc["tolerance_rules"], path)
     if require_metrics:
-        check_metrics(doc["metrics"], path)
+        metrics = check_metrics(doc["metrics"], path)
+        if "tolerances" in doc:
+            check_tolerances(doc["tolerances"], metrics, path)
     return doc
 
 
-def compare(baseline: dict[str, float], current: dict[str, float], tolerance: float) -> tuple[list[str], list[str]]:
+def compare(baseline: dict[str, float], current: dict[str, float],
+            tolerance: float | Mapping[str, float]) -> tuple[list[str], list[str]]:
     """Return ``(regressions, notes)`` as text lines.
 
     Regression: a baseline metric missing now, NaN now where it was a number, or
-    ``current < baseline - tolerance``.  Notes: new metrics and improvements beyond the tolerance.
+    ``current < baseline - tolerance`` (``tolerance``: one for all metrics, or one per metric).
+    Notes: new metrics and improvements beyond the tolerance.
     """
     regressions, notes = [], []
     for key in sorted(baseline):
         old = baseline[key]
+        tol = tolerance if not isinstance(tolerance, Mapping) else tolerance[key]
         if key not in current:
             regressions.append(f"{key}: missing (baseline {old!r})")
             continue
@@ -148,9 +262,9 @@ def compare(baseline: dict[str, float], current: dict[str, float], tolerance: fl
             continue
         if math.isnan(new):
             regressions.append(f"{key}: NaN (baseline {old:.6g})")
-        elif new < old - tolerance:
-            regressions.append(f"{key}: {new:.6g} < baseline {old:.6g} - tolerance {tolerance:g}")
-        elif new > old + tolerance:
+        elif new < old - tol:
+            regressions.append(f"{key}: {new:.6g} < baseline {old:.6g} - tolerance {tol:g}")
+        elif new > old + tol:
             notes.append(f"{key}: improved to {new:.6g} (baseline {old:.6g})")
     for key in sorted(set(current) - set(baseline)):
         notes.append(f"{key}: new metric {current[key]:.6g}")
@@ -186,18 +300,18 @@ def check(experiment: str, profile: str, *, base_dir: Path | None = None, progre
     keeps both files in its own repository."""
     path = Path(path) if path is not None else baseline_path(experiment, profile, base_dir)
     doc = read(path)
+    check_identity(doc, path, experiment, profile,
+                   profile_hash(experiment, profile, config_file=config_file, data_dir=data_dir))
     m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)
     tolerance = float(doc.get("tolerance", DEFAULT_TOLERANCE))
     base = check_metrics(doc["metrics"], path)
-    regressions, notes = compare(base, m.metrics, tolerance)
-    lines = []
-    if doc.get("config_hash") != m.config_hash:
-        lines.append(f"note: the {profile} config changed since {path.name} was made; "
-                     f"run `baseline {experiment} --profile {profile} --update` if that was on purpose")
-    lines += [f"REGRESSION {r}" for r in regressions] + [f"note: {n}" for n in notes]
+    per_metric = doc.get("tolerances")
+    regressions, notes = compare(base, m.metrics, tolerance if per_metric is None else per_metric)
+    lines = [f"REGRESSION {r}" for r in regressions] + [f"note: {n}" for n in notes]
     ok = not regressions
+    rule = f"tolerance {tolerance:g}" if per_metric is None else "per-metric tolerances"
     lines.append(f"{'OK' if ok else 'FAILED'}: {experiment}/{profile}: {len(base)} metrics checked against "
-                 f"{path} with tolerance {tolerance:g}, {len(regressions)} regression(s)")
+                 f"{path} with {rule}, {len(regressions)} regression(s)")
     return ok, lines
 
 
@@ -208,6 +322,11 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
     ``path`` and ``config_file`` as in :func:`check`."""
     path = Path(path) if path is not None else baseline_path(experiment, profile, base_dir)
     old: dict[str, Any] = read(path, require_metrics=False) if path.is_file() else {"metrics": {}}
+    # a changed config is what --update is for; another experiment or profile is not (a file that does not
+    # say what it is of, written before baselines recorded it, is rewritten)
+    if path.is_file() and all(isinstance(old.get(k), str) and old.get(k) for k in IDENTITY):
+        check_identity(old, path, experiment, profile,
+                       profile_hash(experiment, profile, config_file=config_file, data_dir=data_dir), config=False)
     m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)
     old_metrics = {k: (float(v) if _is_number(v) else math.nan) for k, v in old["metrics"].items()}
     lines = diff(old_metrics, m.metrics)
@@ -218,16 +337,28 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
                               + (f"non-finite metrics {bad[:5]}" if bad else "no metrics")
                               + "; a baseline holds finite numbers only")
     if write:
+        from benchmarks.framework.registry import load
+
+        tolerance = old.get("tolerance", DEFAULT_TOLERANCE)
+        rules = old.get("tolerance_rules", getattr(load(experiment), "BASELINE_TOLERANCES", None))
+        rules_doc = {}
+        if rules is not None:
+            rules = check_rules(rules, path)
+            rules_doc = {"tolerance_rules": rules,
+                         "tolerances": dict(sorted(resolve_tolerances(m.metrics, rules, float(tolerance)).items()))}
         doc = {
             "experiment": experiment,
             "profile": profile,
             "config_hash": m.config_hash,
             "suite_version": suite_version(),
-            "tolerance": old.get("tolerance", DEFAULT_TOLERANCE),
-            "direction": "higher is better for every metric; check fails when current < baseline - tolerance",
+            "tolerance": tolerance,
+            "direction": "higher is better for every metric; check fails when current < baseline - tolerance"
+                         + ("" if not rules_doc else " (the metric's entry in 'tolerances', resolved from "
+                            "'tolerance_rules' as max(abs, rel * |baseline|); 'tolerance' where no rule applies)"),
+            **rules_doc,
             "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update"
                             + ("" if config_file is None else f" --config {Path(config_file).name}"
-                               f" --baseline {path.name}"),
+                               f" --baseline {path.name}") + ("" if data_dir is None else " --data DIR"),
             "metrics": dict(sorted(m.metrics.items())),
         }
         store.atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -3,8 +3,9 @@
 Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``leaderboard``, ``data``, ``reproduce``.
 Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
 (:mod:`benchmarks.framework.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
-profile, key or value, unusable output directory, an invalid baseline, an incomplete or damaged run
-directory, named), reported on stderr before anything is written.
+profile, key or value, unusable output directory, an invalid baseline or one of another experiment, profile or
+config, an incomplete or damaged run directory, a run directory locked by another run, a file that cannot be read
+or written, named), reported on stderr in one line, never a traceback, before anything is written.
 """
 from __future__ import annotations
 
@@ -195,6 +196,15 @@ def _delegate(command: str, args: list[str]) -> int:
     return int(module.main(args) or 0)
 
 
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line; an OSError names its file and the reason."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc)
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 failure, 2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -218,7 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(exc.lines), file=sys.stderr)
         return 1
     except (ConfigError, ExperimentUnavailable, FileNotFoundError, store.RunDirError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file that cannot be read or written: named, one line, never a traceback
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished cells are kept (rerun with --resume)", file=sys.stderr)

@@ -375,10 +375,15 @@ def to_csv(board: pd.DataFrame, columns: tuple[str, ...] = COLUMNS) -> str:
 
 
 def write(paths: Iterable[Path], out_dir: Path, command: str) -> list[Path]:
-    """Write ``LEADERBOARD.md``, ``LEADERBOARD.csv`` and ``LEADERBOARD_methods.csv`` into ``out_dir``."""
+    """Write ``LEADERBOARD.md``, ``LEADERBOARD.csv`` and ``LEADERBOARD_methods.csv`` into ``out_dir``; returns
+    their paths.
+
+    ConfigError naming ``out_dir``, before any run is read, when it is an existing file or lies under one."""
+    from benchmarks.framework.runner import check_out
+
+    out_dir = check_out(Path(out_dir))
     board, dirs = build(paths)
     agg = build_aggregate(board, dirs)
-    out_dir = Path(out_dir)
     csv_path, md_path, agg_path = out_dir / f"{NAME}.csv", out_dir / f"{NAME}.md", out_dir / f"{NAME}_methods.csv"
     store.atomic_write_text(csv_path, to_csv(board))
     store.atomic_write_text(agg_path, to_csv(agg, AGGREGATE_COLUMNS))

@@ -4,6 +4,11 @@ An experiment is a module (or package) with these names; :func:`check` verifies 
 figure is a pure function of the records (``analyze``, ``figures``, ``summarize``, ``claims`` read
 records only), and ``run_cell`` is a pure function of ``(cfg, cell)`` apart from the columns declared in
 ``TIMING_COLUMNS``.
+
+Optional: ``BASELINE_TOLERANCES`` ``{statistic: {"abs": a, "rel": r}}``, the regression tolerance of each
+statistic of ``summarize`` (a metric's last path component without its ``@...`` suffix), resolved per metric
+as ``max(a, r * |baseline value|)`` and written into the baseline file by ``baseline --update``
+(:mod:`benchmarks.framework.baseline`); without it every metric has the file's one ``tolerance``.
 """
 from __future__ import annotations
 

@@ -138,7 +138,8 @@ def run_experiment(name: str, opts: Options) -> ExperimentResult:
     except Exception as exc:
         if _is_data_missing(exc):
             return ExperimentResult(name, "unavailable", f"data missing: {exc}")
-        traceback.print_exc()
+        if not isinstance(exc, (ConfigError, store.RunDirError)):  # those name their file in one line
+            traceback.print_exc()
         return ExperimentResult(name, "failed", f"{stage} failed: {type(exc).__name__}: {exc}")
     artifacts = tuple(p for p in written if p.suffix in SHOWN_ARTIFACTS)
     meta = store.read_meta(run_dir)
@@ -172,6 +173,18 @@ def main(args: list[str]) -> int:
         return 2
     opts = Options(ns.profile, ns.out, ns.executor, ns.scheduler, ns.device, ns.data, not ns.no_progress,
                    ns.report_only)
+    from benchmarks.framework.lock import locked
+
+    try:
+        with locked(ns.out):  # one reproduction per --out; each experiment's run locks its own directory too
+            return _reproduce(args, opts)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _reproduce(args: list[str], opts: Options) -> int:
+    """Every experiment, then REPORT.md (the body of :func:`main`, under the lock of ``opts.out``)."""
     results = []
     try:
         for i, name in enumerate(EXPERIMENTS, 1):

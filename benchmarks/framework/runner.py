@@ -17,6 +17,8 @@ order in which cells finish, or on interruptions: a killed run loses only the ce
 incomplete or damaged (see :mod:`benchmarks.framework.store`) is run again on resume, with one line on stderr
 naming the file.  When all cells are merged, the records are checked against the experiment's declared
 bounds (:mod:`benchmarks.framework.bounds`); a violation fails the run after ``meta.json`` is finished.
+A run holds the lock of its directory (:mod:`benchmarks.framework.lock`) from before ``meta.json`` is
+written until it ends; each cell's marker records the run's config hash.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.framework import bounds, store
+from benchmarks.framework import lock as run_lock
 from benchmarks.framework.config import ConfigError
 from benchmarks.framework.meta import REPO_ROOT, build_meta, suite_version, utc_now
 
@@ -164,6 +167,10 @@ def prepare(out: Path, meta: dict[str, Any], *, resume: bool) -> dict[str, Any]:
     """
     out = Path(out)
     meta_file = out / store.META
+    if resume and not meta_file.is_file() and store.is_nonempty_dir(out):
+        raise ConfigError(f"cannot resume {out}: {meta_file} is missing (deleted or never written), so the "
+                          f"files in it cannot be told to be of this run; restore {store.META} or choose "
+                          f"another --out")
     if resume and meta_file.is_file():
         old = store.read_meta(out)
         if old.get("experiment") != meta["experiment"] or old.get("config_hash") != meta["config_hash"]:
@@ -182,8 +189,11 @@ def prepare(out: Path, meta: dict[str, Any], *, resume: bool) -> dict[str, Any]:
         old.pop("bound_violations", None)
         meta = old
     elif store.is_nonempty_dir(out):
-        hint = "pass --resume to continue it, or" if meta_file.is_file() else "it is not a run directory;"
+        hint = ("pass --resume to continue it, or" if meta_file.is_file()
+                else f"it is not a run directory (no {store.META});")
         raise ConfigError(f"output directory {out} exists and is not empty: {hint} choose another --out")
+    else:
+        meta = {**meta, "marker_format": store.MARKER_FORMAT}
     try:
         out.mkdir(parents=True, exist_ok=True)
         store.write_meta(out, meta)
@@ -282,6 +292,19 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
     keys = _check_cells(cells)
     out = Path(out)
     meta = build_meta(module.NAME, profile, cfg, keys, device=device, executor=executor)
+    with run_lock.locked(out):
+        return _run_locked(module, cfg, out, meta, cells, keys, resume=resume, device=device,
+                           dask_executor=dask_executor, scheduler=scheduler, progress=progress,
+                           data_dir=data_dir, cache_dir=cache_dir, declared_bounds=declared_bounds,
+                           is_staged=is_staged)
+
+
+def _run_locked(module: ModuleType, cfg: Any, out: Path, meta: dict[str, Any], cells: list[Cell], keys: list[str],
+                *, resume: bool, device: str, dask_executor: ModuleType | None, scheduler: str | None,
+                progress: bool, data_dir: Path | None, cache_dir: Path | None, declared_bounds: Any,
+                is_staged: bool) -> Path:
+    """The body of :func:`run`, under the run directory's lock."""
+    was_finished = resume and (out / store.META).is_file() and bool(store.read_meta(out).get("finished_utc"))
     meta = prepare(out, meta, resume=resume)
 
     ctx = RunContext(device=device, data_dir=None if data_dir is None else Path(data_dir),
@@ -295,6 +318,7 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
 
     # one Dask cluster serves every stage of the run (workers start and import torch once); it opens
     # at the first stage with pending cells, so a resume that finds every cell done starts none
+    ran = 0  # cells run by this invocation: with none, a records.csv that changes was damaged (a repair)
     with contextlib.ExitStack() as stack:
         client = None
         stage = 0
@@ -311,7 +335,8 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
                     finished = dask_executor.map_cells(run_fn, pending, client=client)
                 for cell, rows in finished:
                     extra = module.extra_files(out, cell.key) if hasattr(module, "extra_files") else ()
-                    store.write_cell(out, cell.key, rows, extra_files=extra)
+                    store.write_cell(out, cell.key, rows, extra_files=extra, config_hash=meta["config_hash"])
+                    ran += 1
                     bar.update(1)
             if not is_staged:
                 break
@@ -323,7 +348,7 @@ def run(experiment: ModuleType | str, cfg: Any, out: Path | str, *, resume: bool
             store.write_meta(out, meta)
             stage += 1
 
-    records = store.merge_records(out, keys)
+    records = store.merge_records(out, keys, repair=was_finished and not ran)
     violations = bounds.violations(store.read_csv(records), declared_bounds)
     meta["records"] = store.records_record(out)
     meta["arrays"] = store.arrays_record(out, keys)

@@ -7,13 +7,22 @@ Layout of a run directory ``out/``::
     out/cells/<key>.csv        the rows of one finished cell, written atomically (tmp file + os.replace)
     out/cells/<key>.done.json  the cell's commit marker, written atomically AFTER the cell's files
     out/records.csv            all cells' rows merged in the canonical cell order (rebuilt at the end)
+    out/run.lock               pid and host of the run writing into ``out`` (only while it runs)
     out/tables/, figures/      written by ``report``
 
 A cell is complete exactly when its marker exists and parses, every file it lists exists with the
-listed byte count and sha256, and its CSV has the listed header and number of rows.  The marker::
+listed byte count and sha256, its CSV has the listed header and number of rows, and the marker's
+identity is this run's: its ``key`` is the cell's and its ``config_hash`` is the one in ``meta.json``.
+The marker::
 
-    {"format": 1, "key": "<key>", "rows": N, "columns": [...],
+    {"format": 2, "key": "<key>", "config_hash": "<the run's config hash>", "rows": N, "columns": [...],
      "files": {"<key>.csv": {"bytes": B, "sha256": "<hex>"}, "<other file of the cell>": {...}}}
+
+A cell copied from another run (another config) therefore reads as not of this run: ``run --resume``
+runs it again with one line naming the cell, and ``report`` refuses it naming its marker.  Markers of
+format 1 (no ``config_hash``, written before markers carried their identity) are read only in run
+directories whose ``meta.json`` predates them (no ``marker_format`` entry), by their key; a run started
+since records ``"marker_format": 2`` in ``meta.json`` and treats a format-1 marker in it as damaged.
 
 ``files`` may list several files of one cell (e.g. array files beside the CSV, passed to
 :func:`write_cell` as ``extra_files``).  Writing a cell first removes its old marker, then writes its
@@ -49,8 +58,13 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*$")
 META = "meta.json"
 RECORDS = "records.csv"
 CELLS = "cells"
+LOCK = "run.lock"
+"""The lock a running run holds in its directory (:mod:`benchmarks.framework.lock`)."""
 MARKER_SUFFIX = ".done.json"
-MARKER_FORMAT = 1
+MARKER_FORMAT = 2
+"""The format of the cell markers written now (with the cell's key and the run's config hash)."""
+LEGACY_MARKER_FORMAT = 1
+"""Markers without a config hash; read only in run directories whose meta.json has no ``marker_format``."""
 
 
 class RunDirError(ValueError):
@@ -143,11 +157,19 @@ def csv_shape(text: str, name: str) -> tuple[list[str], int]:
     return header, n
 
 
-def write_cell(out: Path, key: str, rows: Sequence[dict[str, Any]], extra_files: Sequence[Path] = ()) -> Path:
+def write_cell(out: Path, key: str, rows: Sequence[dict[str, Any]], extra_files: Sequence[Path] = (), *,
+               config_hash: str | None = None) -> Path:
     """Store one finished cell's rows atomically, then its commit marker; returns the CSV file.
 
     ``extra_files``: further files of the cell, already written in ``out/cells/``, that the marker covers.
+    ``config_hash``: the run's config hash, recorded in the marker (default: the one in ``out/meta.json``;
+    RunDirError naming that file when it is missing).
     """
+    if config_hash is None:
+        config_hash = _run_identity(out)[0]
+        if config_hash is None:
+            raise RunDirError(f"cannot write cell {key!r}: {Path(out) / META} is missing or has no config_hash, "
+                              f"and a cell's marker records the run's config hash")
     path = cell_path(out, key)
     marker = marker_path(out, key)
     marker.unlink(missing_ok=True)
@@ -158,8 +180,8 @@ def write_cell(out: Path, key: str, rows: Sequence[dict[str, Any]], extra_files:
         if extra.parent.resolve() != path.parent.resolve() or extra.name in files or extra.name.endswith(MARKER_SUFFIX):
             raise ValueError(f"extra file {extra} of cell {key!r} must be another file in {path.parent}")
         files[extra.name] = digest(extra.read_bytes())
-    record = {"format": MARKER_FORMAT, "key": key, "rows": len(rows), "columns": list(rows[0]) if rows else [],
-              "files": files}
+    record = {"format": MARKER_FORMAT, "key": key, "config_hash": config_hash, "rows": len(rows),
+              "columns": list(rows[0]) if rows else [], "files": files}
     atomic_write_text(marker, json.dumps(record, sort_keys=True) + "\n")
     return path
 
@@ -169,18 +191,64 @@ def cell_started(out: Path, key: str) -> bool:
     return cell_path(out, key).exists() or marker_path(out, key).exists()
 
 
-def _read_marker(marker: Path) -> dict[str, Any]:
+_IDENTITY_CACHE: dict[str, tuple[tuple[int, int], tuple[str | None, bool]]] = {}
+
+
+def _run_identity(out: Path) -> tuple[str | None, bool]:
+    """``(config hash, legacy markers allowed)`` of the run in ``out`` from its meta.json: ``(None, False)``
+    without one (cells outside a run directory: only the key is checked).  Cached per file version."""
+    path = Path(out) / META
+    try:
+        st = path.stat()
+    except OSError:
+        return None, False
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _IDENTITY_CACHE.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    meta = read_meta(out)
+    cfg_hash = meta.get("config_hash")
+    identity = (cfg_hash if isinstance(cfg_hash, str) else None, meta.get("marker_format") is None)
+    _IDENTITY_CACHE[str(path)] = (stamp, identity)
+    return identity
+
+
+def _read_marker(marker: Path, *, legacy_ok: bool = False) -> dict[str, Any]:
+    """A marker's record, its structure checked (RunDirError naming the marker when it is malformed, or
+    of the legacy format where ``legacy_ok`` is False)."""
     try:
         record = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{marker}: unreadable commit marker ({exc})") from exc
-    ok = (isinstance(record, dict) and record.get("format") == MARKER_FORMAT and isinstance(record.get("rows"), int)
+    if isinstance(record, dict) and record.get("format") == LEGACY_MARKER_FORMAT and not legacy_ok:
+        raise RunDirError(f"{marker}: a format-{LEGACY_MARKER_FORMAT} commit marker without the run's config "
+                          f"hash, in a run that writes format {MARKER_FORMAT}: the cell's identity is unknown "
+                          f"(damaged, or copied from an older run)")
+    formats = (MARKER_FORMAT, LEGACY_MARKER_FORMAT) if legacy_ok else (MARKER_FORMAT,)
+    ok = (isinstance(record, dict) and record.get("format") in formats and isinstance(record.get("rows"), int)
+          and isinstance(record.get("key"), str)
+          and (record.get("format") == LEGACY_MARKER_FORMAT or isinstance(record.get("config_hash"), str))
           and isinstance(record.get("columns"), list) and isinstance(record.get("files"), dict)
           and all(isinstance(v, dict) and isinstance(v.get("bytes"), int) and isinstance(v.get("sha256"), str)
                   for v in record["files"].values()))
     if not ok:
-        raise RunDirError(f"{marker}: malformed commit marker (expected format {MARKER_FORMAT} with rows, "
-                          f"columns and files)")
+        raise RunDirError(f"{marker}: malformed commit marker (expected format {MARKER_FORMAT} with key, "
+                          f"config_hash, rows, columns and files)")
+    return record
+
+
+def _checked_marker(out: Path, key: str) -> dict[str, Any]:
+    """The marker of cell ``key``, its structure and identity checked against the run in ``out``:
+    RunDirError naming the marker and the cell when it is of another cell or another run's config."""
+    marker = marker_path(out, key)
+    cfg_hash, legacy_ok = _run_identity(out)
+    record = _read_marker(marker, legacy_ok=legacy_ok)
+    if record["key"] != key or cell_path(out, key).name not in record["files"]:
+        raise RunDirError(f"{marker}: the marker is that of cell {record['key']!r}, not of cell {key!r}")
+    made = record.get("config_hash")
+    if cfg_hash is not None and made is not None and made != cfg_hash:
+        raise RunDirError(f"{marker}: cell {key} was made under config hash {made[:12]}, this run's is "
+                          f"{cfg_hash[:12]} ({Path(out) / META}): a cell of another run")
     return record
 
 
@@ -205,9 +273,7 @@ def read_cell_text(out: Path, key: str) -> str:
         if path.exists():
             raise RunDirError(f"{path} has no commit marker {marker.name}: the cell did not finish writing")
         raise RunDirError(f"{path} is missing: the cell has not run")
-    record = _read_marker(marker)
-    if record.get("key") != key or path.name not in record["files"]:
-        raise RunDirError(f"{marker}: the marker is not that of cell {key!r}")
+    record = _checked_marker(out, key)
     text = ""
     for name, expected in record["files"].items():
         data = check_file(path.parent / name, expected, f"its commit marker {marker.name}")
@@ -245,14 +311,18 @@ def read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=True)
 
 
-def merge_records(out: Path, keys: Iterable[str]) -> Path:
+def merge_records(out: Path, keys: Iterable[str], *, repair: bool = False) -> Path:
     """Concatenate the cell files of ``keys`` (in that order) into ``out/records.csv``, byte for byte.
 
     Every cell must be complete (RunDirError naming the first that is not); all non-empty cells must
-    share one header.
+    share one header.  The file is written only when its bytes change.  ``repair``: the file should
+    already hold exactly these cells' rows (a finished run whose cells did not change), so writing it is
+    a repair, and a repair says so: one line on stderr names the file and why (it differed from its
+    cells, or it was missing).
     """
     header: str | None = None
     body: list[str] = []
+    keys = list(keys)
     for key in keys:
         text = read_cell_text(out, key)
         if not text:
@@ -264,7 +334,13 @@ def merge_records(out: Path, keys: Iterable[str]) -> Path:
             raise ValueError(f"cell {key!r} has header {first!r}, expected {header!r}")
         body.append(rest)
     path = Path(out) / RECORDS
-    atomic_write_text(path, "" if header is None else header + "\n" + "".join(body))
+    data = ("" if header is None else header + "\n" + "".join(body)).encode("utf-8")
+    if path.is_file() and path.read_bytes() == data:
+        return path
+    why = "it differed from its cells (damaged or edited)" if path.is_file() else "it was missing"
+    atomic_write_bytes(path, data)
+    if repair:
+        print(f"rebuilt {path} from its {len(keys)} cells: {why}", file=sys.stderr, flush=True)
     return path
 
 
@@ -286,7 +362,7 @@ def arrays_record(out: Path, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
     for key in keys:
         read_cell_text(out, key)
-        record = _read_marker(marker_path(out, key))
+        record = _checked_marker(out, key)
         for name, d in sorted(record["files"].items()):
             if name != cell_path(out, key).name:
                 entries[name] = {"bytes": d["bytes"], "sha256": d["sha256"]}
@@ -373,7 +449,7 @@ def load_records(out: Path) -> pd.DataFrame:
     out = Path(out)
     meta = verify_run(out)
     if has_cells(out):
-        merge_records(out, meta["cells"])
+        merge_records(out, meta["cells"], repair=True)
         if meta.get("records") is not None:
             _check_records_file(out, meta)
     records = read_csv(out / RECORDS)
@@ -403,6 +479,6 @@ def write_meta(out: Path, meta: dict[str, Any]) -> Path:
 
 
 def is_nonempty_dir(path: Path) -> bool:
-    """True when ``path`` is a directory with at least one entry."""
+    """True when ``path`` is a directory with at least one entry besides a run's lock file."""
     p = Path(path)
-    return p.is_dir() and any(p.iterdir())
+    return p.is_dir() and any(e.name != LOCK and not e.name.startswith(f".{LOCK}.") for e in p.iterdir())

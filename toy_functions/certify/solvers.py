@@ -13,11 +13,21 @@ solution), mip_dual_bound, mip_node_count, message.
 `cutoff`: an objective value known to be above a feasible solution's cost (a valid incumbent
 bound): HiGHS's `objective_bound`, SCIP's objective limit. `heuristics=False` switches the
 solver's primal heuristics off (they mostly re-find a good incumbent passed as cutoff).
+
+Solvers print nothing: scipy's HiGHS runs with its log off (`disp` False), but HiGHS 1.x still writes
+debug lines such as `HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();` with a
+plain C `printf`, so `highs` sends the process's C-level standard output (file descriptor 1) to
+/dev/null for the duration of the solve (`c_stdout_silenced`); the solve and its result are unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import sys
 import warnings
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -40,6 +50,37 @@ SCIP_PARAMS = {"limits/gap": 1e-9, "limits/absgap": 1e-9, "parallel/maxnthreads"
                "lp/threads": 1, "randomization/randomseedshift": 0, "timing/clocktype": 1}
 
 
+def _flush_c_stdio() -> None:
+    """Flush the C library's stdio buffers (what a C `printf` has buffered but not yet written)."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def c_stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 (C and Python standard output alike) to /dev/null for the body, flushing
+    both stdio layers on the way in and out so nothing written before or after is lost or misplaced."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        sys.stdout.flush()
+    _flush_c_stdio()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (a closed stdout): nothing to silence
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        _flush_c_stdio()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndarray,
           var_ub: np.ndarray, integral: np.ndarray | None, cost: np.ndarray, *,
           time_limit: float | None = None, node_limit: int | None = None,
@@ -56,7 +97,7 @@ def highs(a: csr_matrix, row_lb: np.ndarray, row_ub: np.ndarray, var_lb: np.ndar
         options["objective_bound"] = float(cutoff)
     if not heuristics:
         options.update(HIGHS_NO_HEURISTICS)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), c_stdout_silenced():
         warnings.simplefilter("ignore", RuntimeWarning)  # the verbatim options
         res = milp(cost, integrality=integral, bounds=(var_lb, var_ub), constraints=cons,
                    options=options)

@@ -78,6 +78,9 @@ BOUND_TOL = 1e-4
 BOUNDS = {"f_best": ("upper_bound", ("model", "unit", "optimizer", "method", "start"))}
 #: No column is a wall time: every one is a pure function of the config (and the data set).
 TIMING_COLUMNS: tuple[str, ...] = ()
+#: Regression tolerances of ``check`` per summary statistic (:func:`.analysis.summarize`), written into the
+#: baseline file: ``max(abs, rel * |baseline|)``.
+BASELINE_TOLERANCES: dict[str, dict[str, float]] = {"median_F": {"rel": 0.05}, "median_ratio": {"abs": 0.05}}
 #: Upper limits (documented in benchmarks/configs/cnn-am.toml), validated before anything is written.
 MAX_STARTS = 1024
 MAX_STEPS = 100_000
@@ -698,5 +701,5 @@ def extra_files(out: Path, key: str) -> list[Path]:
     return _framework_arrays.existing(out, key)
 
 
-__all__ = ["NAME", "TIMING_COLUMNS", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
+__all__ = ["NAME", "TIMING_COLUMNS", "BASELINE_TOLERANCES", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
            "summarize", "claims", "extra_files", "tuning_choices", "leaderboard_scores", "SCORE_DEFINITION"]
