@@ -37,7 +37,7 @@ SAMPLE := .cache/fashion-mnist-sample
 baselines: $(STAMP)
 	$(PY) -m benchmarks data --sample $(SAMPLE)
 	$(PY) -m benchmarks baseline toy-am --profile smoke --update
-	$(PY) -m benchmarks baseline toy-am --profile quick --update
+	$(PY) -m benchmarks baseline toy-am --profile quick --from results/quick/toy-am --update
 	$(PY) -m benchmarks baseline cnn-am --profile smoke --data $(SAMPLE) --update
 	$(PY) -m benchmarks baseline training --profile smoke --update
 	PYTHONPATH=examples/byo_example $(PY) -m benchmarks baseline toy-am --profile smoke \
