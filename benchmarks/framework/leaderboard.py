@@ -48,6 +48,7 @@ import pandas as pd
 
 from benchmarks.framework import store, tables
 from benchmarks.framework.config import ConfigError
+from benchmarks.framework.meta import not_standardized_because
 
 NAME = "LEADERBOARD"
 COLUMNS: tuple[str, ...] = ("experiment", "benchmark", "reference", "optimizer", "method", "method_version", "role",
@@ -284,28 +285,16 @@ def _unit_values(dirs: list[Path]) -> dict[tuple[str, str, str, str], np.ndarray
 def standardized(dirs: list[Path], code_version: str | None = None) -> tuple[bool, str]:
     """Whether the scored runs are one standardized result: one commit of a clean tree and one suite
     version (``code_version``, when given, that of the code that scores them); and the sentence that says
-    so (or why not)."""
-    metas = [(d, store.read_meta(d)) for d in dirs]
+    so (or why not; :func:`benchmarks.framework.meta.not_standardized_because`)."""
+    metas = [store.read_meta(d) for d in dirs]
     if not metas:
         return False, "No run was scored."
-    commits = {str(m.get("git_commit") or "unknown") for _, m in metas}
-    versions_ = {str(m.get("suite_version")) for _, m in metas}
-    listed = ", ".join(f"{m.get('experiment')} `{str(m.get('git_commit'))[:12]}`"
-                       f"{' (dirty)' if str(m.get('git_commit')).endswith('+dirty') else ''}" for _, m in metas)
-    why = []
-    if any(c == "unknown" or c.endswith("+dirty") for c in commits):
-        why.append(f"some records were made from a tree with uncommitted changes or an unknown commit ({listed})")
-    elif len(commits) > 1:
-        why.append(f"the records come from {len(commits)} commits ({listed})")
-    if len(versions_) > 1:
-        why.append("the records come from suite versions " + ", ".join(sorted(versions_)))
-    elif code_version and versions_ != {code_version}:
-        why.append(f"the records are of suite version {next(iter(versions_))}, scored by the code of suite "
-                   f"version {code_version}")
+    runs = [(str(m.get("experiment")), m.get("git_commit"), m.get("suite_version")) for m in metas]
+    why = not_standardized_because(runs, code_version, verb="scored")
     if why:
         return False, "**Not standardized:** " + "; ".join(why) + ". Do not cite these rows as one result."
-    return True, (f"**Standardized:** every scored record comes from commit `{commits.pop()}` of a clean tree, "
-                  f"suite version {versions_.pop()}.")
+    return True, (f"**Standardized:** every scored record comes from commit `{runs[0][1]}` of a clean tree, "
+                  f"suite version {runs[0][2]}.")
 
 
 def build(paths: Iterable[Path]) -> tuple[pd.DataFrame, list[Path]]:

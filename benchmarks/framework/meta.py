@@ -9,6 +9,8 @@ the run completes), ``resumed_utc`` (one time per resume) and, for a config that
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import datetime as _dt
 import functools
 import os
@@ -112,3 +114,24 @@ def build_meta(experiment: str, profile: str | None, cfg: Any, cell_keys: list[s
         "resumed_utc": [],
         **extra,
     }
+
+
+def not_standardized_because(runs: Sequence[tuple[str, str | None, str | None]], code_version: str | None = None,
+                             *, verb: str = "read") -> list[str]:
+    """Why the records of ``runs`` (``(name, commit, suite version)`` each) are not one standardized result;
+    empty when they are: all made from one commit of a clean tree (:func:`git_commit` without ``+dirty``) and
+    of one suite version, that of the code that ``verb``\s them (``code_version``, when given)."""
+    commits = {c or "unknown" for _, c, _ in runs}
+    versions_ = {str(v) for _, _, v in runs}
+    why = []
+    if any(c == "unknown" or c.endswith("+dirty") for c in commits):
+        why.append("some records were made from a tree with uncommitted changes (or an unknown commit): "
+                   + ", ".join(f"{n} `{c or 'unknown'}`" for n, c, _ in runs))
+    elif len(commits) > 1:
+        why.append(f"the records come from {len(commits)} commits: " + ", ".join(f"{n} `{str(c)[:12]}`" for n, c, _ in runs))
+    if len(versions_) > 1:
+        why.append("the records come from different suite versions: " + ", ".join(f"{n} {v}" for n, _, v in runs))
+    elif code_version and versions_ != {code_version}:
+        why.append(f"the records are of suite version {next(iter(versions_))}, {verb} by the code of suite "
+                   f"version {code_version}")
+    return why

@@ -35,6 +35,7 @@ import pandas as pd
 
 from benchmarks.framework.claims import VERDICTS, Claim
 from benchmarks.framework.compare import RULE_TEXT
+from benchmarks.framework.meta import not_standardized_because
 from benchmarks.framework.store import atomic_write_text
 from benchmarks.framework.tables import to_markdown, write_table
 
@@ -552,29 +553,15 @@ def render_glossary() -> list[str]:
 def standardized(results: Sequence[ExperimentResult], code_version: str | None = None) -> tuple[bool, str]:
     """Whether the records that ran are standardized numbers: all from one commit of a clean tree and of one
     suite version (``code_version``, when given, that of the code that reads them); and the sentence that says
-    so (or why not)."""
+    so (or why not; :func:`benchmarks.framework.meta.not_standardized_because`)."""
     ran = [r for r in results if r.status == "ran"]
     if not ran:
         return False, "No experiment ran."
-    commits = {r.records_commit for r in ran}
-    versions = {r.records_suite_version for r in ran}
-    why = []
-    if any(not c or c == "unknown" or c.endswith("+dirty") for c in commits):
-        why.append("some records were made from a tree with uncommitted changes (or an unknown commit): "
-                   + ", ".join(f"{r.name} `{r.records_commit or 'unknown'}`" for r in ran))
-    elif len(commits) > 1:
-        why.append("the records come from different commits: "
-                   + ", ".join(f"{r.name} `{r.records_commit[:12]}`" for r in ran))
-    if len(versions) > 1:
-        why.append("the records come from different suite versions: "
-                   + ", ".join(f"{r.name} {r.records_suite_version}" for r in ran))
-    elif code_version and versions != {code_version}:
-        why.append(f"the records are of suite version {next(iter(versions))}, read by the code of suite version "
-                   f"{code_version}")
+    why = not_standardized_because([(r.name, r.records_commit, r.records_suite_version) for r in ran], code_version)
     if why:
         return False, "**Not standardized:** " + "; ".join(why) + "."
-    return True, (f"**Standardized:** every record comes from commit `{commits.pop()}` of a clean tree, suite "
-                  f"version {versions.pop()}.")
+    return True, (f"**Standardized:** every record comes from commit `{ran[0].records_commit}` of a clean tree, suite "
+                  f"version {ran[0].records_suite_version}.")
 
 
 def _minutes(info: dict[str, Any]) -> str:
