@@ -394,7 +394,10 @@ def test_figures_show_the_claims_statistic_and_tolerate_sweep_rows(smoke_run, tm
     from benchmarks.experiments.cnn_am import figures as cnn_figures
     from benchmarks.framework import replication
 
-    _, df = smoke_run
+    _, run = smoke_run
+    own, role = cnn_figures.lr_rows(run)
+    assert role == "sweep" and cnn_figures.lr_points(own)["attained"].between(0, 1).all()
+    df = run[run["role"] != "sweep"]  # the smoke run's own sweep rows are replaced by the made-up ones below
     am = df[(df["cell_kind"] == "am") & (df["role"] == "evaluation")]
     sweep = am.assign(role="sweep", lr=am["lr"] * 10.0, f_best=am["f_start"])
     both = pd.concat([df, sweep], ignore_index=True)
