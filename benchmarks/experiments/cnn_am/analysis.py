@@ -239,16 +239,17 @@ def _sweep_units(records: pd.DataFrame, value: str) -> pd.DataFrame:
         V=(value, "max"), V0=("f_start", "max"), starts=("start", "nunique")).reset_index()
 
 
-def lr_regret_table(records: pd.DataFrame) -> pd.DataFrame:
+def lr_regret_table(records: pd.DataFrame, chosen: pd.DataFrame | None = None) -> pd.DataFrame:
     """The lr-regret table: on the evaluation units, at the full budget, per (model, optimizer, method, unit
     group), the ratio ``(F(k*) - F_0) / max_k (F(k) - F_0)`` of the gain a unit's run reaches at its chosen
     grid index ``k*`` to the largest gain at any tried index ``k`` (``F``: best value over the ``sweep``
     starts, ``F_0``: the start value). Median, minimum and n over units; units where no lr moves AM
-    (largest gain 0) have no ratio and are counted apart. ``ok``: median >= :data:`REGRET_TARGET`."""
+    (largest gain 0) have no ratio and are counted apart. ``ok``: median >= :data:`REGRET_TARGET`.
+    ``chosen``: :func:`tuning_choices` of ``records`` where the caller has it already."""
     sweep = _sweep_units(records, "f_best")
     if sweep.empty:
         return pd.DataFrame()
-    chosen = tuning_choices(records)
+    chosen = tuning_choices(records) if chosen is None else chosen
     evaluated = am_records(records)
     evaluated = evaluated[evaluated["role"] == "evaluation"]
     rows = []
@@ -386,11 +387,12 @@ def analyze(records: pd.DataFrame, out: Path | None = None) -> dict[str, pd.Data
     ``stuck_moved`` and ``combinations`` (empty frames when nothing applies)."""
     units = per_unit(records)
     method = large_slope_method(units)
+    choices = tuning_choices(records)
     claim_tabs = {f"claim_{spec.id}": replication.claim_table(spec, rows)
                   for spec, rows in claim_specs(units)}
     return {"attained": attained_table(units), "tests": tests_table(units), "certified": certified_table(units),
             **claim_tabs,
-            "tuning": tuning_choices(records), "lr_regret": lr_regret_table(records), "units": unit_counts(records),
+            "tuning": choices, "lr_regret": lr_regret_table(records, choices), "units": unit_counts(records),
             "anytime": anytime_table(records, units, method), "stuck_moved": stuck_moved_table(units, method),
             "combinations": combinations_table(units, method)}
 
@@ -520,12 +522,12 @@ def combinations_table(units: pd.DataFrame, method: str | None) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _lr_note(records: pd.DataFrame, units: pd.DataFrame, role: str, method: str) -> str:
-    """The claim text's account of the step sizes: the protocol, every choice stopped at a grid limit, and
-    the lr-regret summary where the records have a sweep."""
+def _lr_note(choices: pd.DataFrame, regret: pd.DataFrame, units: pd.DataFrame, role: str, method: str) -> str:
+    """The claim text's account of the step sizes: the protocol, every choice stopped at a grid limit
+    (``choices``: :func:`tuning_choices`), and the lr-regret summary (``regret``: :func:`lr_regret_table`)
+    where the records have a sweep."""
     if role != "evaluation":
         return compare.untuned_note({str(o): list(g["lr"]) for o, g in units.groupby("optimizer", sort=False)})
-    choices = tuning_choices(records)
     choices = choices[choices["method"].isin(["plain", method])] if len(choices) else choices
     edge = choices[choices["at_edge"]] if len(choices) else choices
     flagged = ("; ".join(f"{r.model}/{r.optimizer}/{r.method}/{r.unit_group} at lr {r.chosen_lr:.3g}"
@@ -534,7 +536,6 @@ def _lr_note(records: pd.DataFrame, units: pd.DataFrame, role: str, method: str)
             f"(the logits; the channels of each layer), chosen on tuning units of that group disjoint from the "
             f"evaluation units (a group without tuning units takes the model's pooled choice; table `tuning`); "
             f"choices stopped at a grid limit: {flagged}.")
-    regret = lr_regret_table(records)
     if len(regret):
         regret = regret[regret["method"].isin(["plain", method])]
         low = regret[~regret["ok"]]
@@ -631,10 +632,12 @@ def claims(records: pd.DataFrame) -> list[Claim]:
         out.append(Claim("slope-raises-maxima", "A large backward slope raises the maxima AM finds.", EXPERIMENT,
                          why, "not tested", "needs plain and the declared proxy method on a trained network",
                          id="C2"))
+    choices = tuning_choices(records) if specs else pd.DataFrame()
+    regret = lr_regret_table(records, choices) if specs else pd.DataFrame()
     for spec, rows in specs:
         role = str(rows["role"].iloc[0])
         steps = f"{int(records['steps'].max())} steps" if "steps" in records.columns else "the records' steps"
-        protocol = (f"{_lr_note(records, rows, role, spec.methods[0])} Trained models only; the full budget of "
+        protocol = (f"{_lr_note(choices, regret, rows, role, spec.methods[0])} Trained models only; the full budget of "
                     f"{steps}; units normalized to their reference (the certified bound, "
                     f"else the best value found on the unit) before anything is pooled.")
         out += replication.evaluate(spec, rows, experiment=EXPERIMENT, protocol=protocol)
