@@ -26,7 +26,7 @@ from benchmarks.framework.config import config_hash, to_jsonable
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,7 +120,7 @@ def not_standardized_because(runs: Sequence[tuple[str, str | None, str | None]],
                              *, verb: str = "read") -> list[str]:
     """Why the records of ``runs`` (``(name, commit, suite version)`` each) are not one standardized result;
     empty when they are: all made from one commit of a clean tree (:func:`git_commit` without ``+dirty``) and
-    of one suite version, that of the code that ``verb``\s them (``code_version``, when given)."""
+    of one suite version, that of the code that reads (``verb``) them (``code_version``, when given)."""
     commits = {c or "unknown" for _, c, _ in runs}
     versions_ = {str(v) for _, _, v in runs}
     why = []

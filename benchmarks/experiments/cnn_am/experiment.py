@@ -31,7 +31,12 @@ per (cell, unit, start) for AM cells:
   ``t``; from the trace, which holds the ORIGINAL network's value), and ``f_best``: ``f_u(best input)``
   re-evaluated with the single-unit objective on the plain network;
 - ``dataset_max``, ``beats_dataset`` (NaN / empty without data), ``dataset_max_source``;
-- certified units: ``upper_bound >= max f_u``, ``optimum`` when proven, gaps ``[gap_lower, gap_upper]``;
+- certified units: ``upper_bound`` (a proven bound on the float32 forward pass: every value of ``f_u`` that
+  any record holds is at most ``upper_bound``, exactly, with no tolerance), ``incumbent`` (the certifier's
+  best value, attained at its argmax), ``optimum`` (proven units only: the maximum of ``f_u``, stated by its
+  proven upper end ``upper_bound``; it lies in ``[incumbent, upper_bound]``, an interval of relative width at
+  most about 1e-4, the rigorous float32 rounding margin, so no attained value can exceed it), gaps
+  ``[gap_lower, gap_upper]``; the certificate cell keeps the argmax in its array file (``stimulus``);
 - ``arrays`` / ``array_row``: the cell's ``.npz`` file of traces and stimuli (:mod:`.arrays`).
 
 Analysis, figures and claims live in :mod:`.analysis` and :mod:`.figures`.
@@ -72,9 +77,8 @@ NAME = "cnn-am"
 TRACE_POINTS = 33
 #: Largest side of the stimulus kept for the stimulus grid; larger inputs are average-pooled.
 STIMULUS_SIDE = 32
-#: Tolerance of the check ``f_best <= upper_bound`` (float32 network against the certifier's arithmetic).
-BOUND_TOL = 1e-4
-#: Certified bounds (benchmarks.framework.bounds): f_best <= upper_bound exactly where the unit is certified.
+#: Certified bounds (benchmarks.framework.bounds): f_best <= upper_bound exactly where the unit is certified
+#: (``upper_bound`` carries the rigorous float32 rounding margin, so no tolerance is needed or allowed).
 BOUNDS = {"f_best": ("upper_bound", ("model", "unit", "optimizer", "method", "start"))}
 #: No column is a wall time: every one is a pure function of the config (and the data set).
 TIMING_COLUMNS: tuple[str, ...] = ()
@@ -334,10 +338,13 @@ def certifiable(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> t
 
 
 def _certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, time_limit: float,
-                 cache_dir: Path | None, node_limit: int | None = None) -> dict[str, Any]:
-    """The certifier's bound for one unit.  With ``node_limit`` the solve is truncated by
-    branch-and-bound nodes, not by the clock (``time_limit`` is then unused), so the bound of an
-    unproven unit repeats exactly on any machine."""
+                 cache_dir: Path | None, node_limit: int | None = None) -> tuple[dict[str, Any], torch.Tensor]:
+    """The certifier's record columns for one unit and its argmax (the input of shape ``input_shape`` that
+    attains ``incumbent``).  With ``node_limit`` the solve is truncated by branch-and-bound nodes, not by
+    the clock (``time_limit`` is then unused), so the bound of an unproven unit repeats exactly on any
+    machine.  ``optimum`` (proven units) is ``upper_bound``: the maximum of the float32 forward pass lies in
+    ``[incumbent, upper_bound]`` and is known no closer than that, so the optimum is stated by the end that
+    no attained value can exceed."""
     from toy_functions import exact_maximum
 
     net, out_index = certifiable(zm, kind, layer, index)
@@ -347,8 +354,8 @@ def _certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, tim
                          cache_dir=None if cache_dir is None else str(cache_dir))
     proven = str(cert.status) == "optimal"
     return {"upper_bound": float(cert.upper_bound), "incumbent": float(cert.value),
-            "optimum": float(cert.value) if proven else math.nan, "cert_status": str(cert.status),
-            "mip_gap": float(cert.mip_gap) if cert.mip_gap is not None else math.nan}
+            "optimum": float(cert.upper_bound) if proven else math.nan, "cert_status": str(cert.status),
+            "mip_gap": float(cert.mip_gap) if cert.mip_gap is not None else math.nan}, cert.argmax
 
 
 
@@ -601,8 +608,12 @@ def _certificate_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     mi = cell.params["model"]
     m, zm = cfg.models[mi], _model(cfg, mi)
     u = unit_of(cell.params["unit"])
-    cert = _certificate(zm, u.kind, u.layer, u.index, cfg.certify_time_limit, getattr(ctx, "cache_dir", None),
-                        cfg.certify_node_limit)
+    cert, argmax = _certificate(zm, u.kind, u.layer, u.index, cfg.certify_time_limit,
+                                getattr(ctx, "cache_dir", None), cfg.certify_node_limit)
+    npz = _arrays.write(ctx.out_dir, cell.key, {
+        "trace_steps": np.zeros(0, dtype=np.int64), "trace": np.zeros((1, 0)),
+        "stimulus": _stimulus(argmax.to(torch.float32)[None]).numpy().astype(np.float16)}) \
+        if getattr(ctx, "out_dir", None) is not None else None
     data_dir = None if getattr(ctx, "data_dir", None) is None else str(ctx.data_dir)
     maxima, n_data, source = _dataset_maxima(m.name, m.weights, m.input_size, cfg.seed, m.layers,
                                              cfg.dataset_limit, data_dir)
@@ -610,7 +621,8 @@ def _certificate_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     return [_row(cfg, method="", method_kind="", method_slope=None, seed=cfg.seed, cell=cell.key,
                  cell_kind="certificate", role="evaluation", **_model_columns(m, zm), **_unit_columns(u),
                  certified=True, f_best=cert["incumbent"], dataset_max=maxima.get(u.label, math.nan),
-                 dataset_max_n=n_data, dataset_max_source=source, **cert)]
+                 dataset_max_n=n_data, dataset_max_source=source, **cert,
+                 arrays="" if npz is None else npz.name, array_row=0 if npz is not None else None)]
 
 
 def _stimulus(x: torch.Tensor) -> torch.Tensor:
@@ -681,7 +693,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                 mip_gap=math.nan if cert is None or cert["mip_gap"] is None else float(cert["mip_gap"]),
                 gap_lower=max(0.0, inc - fb) if cert is not None else math.nan,
                 gap_upper=ub - fb if cert is not None else math.nan,
-                bound_ok=(fb <= ub + BOUND_TOL * max(1.0, abs(ub))) if cert is not None else None,
+                bound_ok=(fb <= ub) if cert is not None else None,
                 arrays="" if npz is None else npz.name, array_row=e if npz is not None else None))
     return rows
 

@@ -15,7 +15,8 @@ models, columns = optimizers) with one shared legend.
   (the evaluation units at every lr tried) where the records have them, else the ``tuning`` rows.
 - ``cnn-am-stimuli-<model>-<optimizer>``: the best input of start 0 for the first units, plain against the
   claim method (and every other method); the panel gives ``f_best``, the row the unit and its certified
-  value where it has one. The certifier's argmax input is not stored in the records, so it is not shown.
+  value where it has one; on a certified model a last column shows the certifier's argmax input (kept in
+  the certificate cell's array file) and its value, the incumbent.
 
 Models with random weights carry ``[random-init]`` in every panel title. Rows of roles other than the
 figure's (``tuning``, ``sweep``, ``fixed``) are ignored unless named above. ``CLAIM_FIGURES`` declares which
@@ -42,8 +43,9 @@ UNIT_KIND_STYLES = ("-", "--", ":", "-.")
 CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     "C1": (("cnn-am-stimuli-fmnist-tiny8-*", "The best inputs AM found for certified units of a trained CNN, "
             "plain (left) against the other methods, with each unit's certified maximum beside it: a panel's "
-            "value below the row's certified value is a unit where AM stops short. (The certifier's argmax "
-            "input is not stored in the records, so it is not shown.)"),),
+            "value below the row's certified value is a unit where AM stops short. The last column is the "
+            "certifier's argmax input and its value: where AM's input looks different from it, AM found "
+            "another (lower) maximum."),),
     "C2": (("cnn-am-paired", "C2's test unit by unit: each point is one evaluation unit, plain's attained "
             "fraction (x) against the claim method's (y), both the best of the starts; points above the "
             "diagonal are units where ProxyGrad found the higher maximum. Filled points have a certified "
@@ -117,27 +119,37 @@ def _certified_text(row: pd.Series) -> str:
     return ""
 
 
-def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
+#: Column title of the certifier's argmax in the stimulus figures.
+ARGMAX = "certified argmax"
+
+
+def stimuli_grid(records: pd.DataFrame, out: Path, argmaxes: pd.DataFrame | None = None) -> list[Path]:
     """One figure per model and optimizer: rows = units (at most ``MAX_UNITS``), columns = methods (plain
-    first, then the claim method); the row label names the unit and its certified value."""
+    first, then the claim method) and, where the model is certified, the certifier's argmax (``argmaxes``:
+    the certificate records with their ``stimulus``, value ``f_best`` = the incumbent); the row label names
+    the unit and its certified value."""
     import matplotlib.pyplot as plt
 
     paths: list[Path] = []
     first = records[(records["start"] == 0) & records["stimulus"].notna()]
+    certs = pd.DataFrame() if argmaxes is None else argmaxes[argmaxes["stimulus"].notna()]
     for (model, opt), g in first.groupby(["model", "optimizer"], sort=False):
         methods = list(dict.fromkeys(g["method"]))
         big = large_slope_method(g)
         order = ["plain"] + ([big] if big and big != "plain" else [])
         order += [m for m in methods if m not in order]
+        mine = certs[certs["model"] == model] if len(certs) else certs
+        columns = order + ([ARGMAX] if len(mine) else [])
         units = list(dict.fromkeys(g["unit"]))[:MAX_UNITS]
-        fig, axes = plt.subplots(len(units), len(order), figsize=(1.6 * len(order) + 0.6, 1.7 * len(units)),
+        fig, axes = plt.subplots(len(units), len(columns), figsize=(1.6 * len(columns) + 0.6, 1.7 * len(units)),
                                  squeeze=False)
         for i, unit in enumerate(units):
-            for j, method in enumerate(order):
+            for j, method in enumerate(columns):
                 ax = axes[i][j]
                 ax.set_xticks([])
                 ax.set_yticks([])
-                row = g[(g["unit"] == unit) & (g["method"] == method)]
+                row = (mine[mine["unit"] == unit] if method == ARGMAX
+                       else g[(g["unit"] == unit) & (g["method"] == method)])
                 if row.empty:
                     continue
                 r = row.iloc[0]
@@ -146,8 +158,9 @@ def stimuli_grid(records: pd.DataFrame, out: Path) -> list[Path]:
                 ax.set_title(f"{method}\nf = {r['f_best']:.3g}", fontsize=6)
                 if j == 0:
                     ax.set_ylabel(f"{unit}\n{_certified_text(r)}".rstrip(), fontsize=6)
-        fig.suptitle(f"{_title(model, str(g['weights'].iloc[0]))}, {opt}: best input of start 0 per unit (row: "
-                     "unit and its certified maximum; panel: method and its value f)", fontsize=7)
+        shown = (f"; last column: the certifier's argmax and its value (the incumbent)" if len(mine) else "")
+        fig.suptitle(f"{_title(model, str(g['weights'].iloc[0]))}, {opt}: best input of start 0 per unit\n(row: "
+                     f"unit and its certified maximum; panel: method and its value f{shown})", fontsize=7)
         paths += plotting.save(fig, out, _safe(f"cnn-am-stimuli-{model}-{opt}"))
     return paths
 
@@ -318,6 +331,9 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
     out = Path(out)
     df = am_records(records)
     main = df[df["role"] == ("evaluation" if (df["role"] == "evaluation").any() else "fixed")]
-    with_arrays = arrays.load(main, arrays.run_dir_of(records, out))
-    return (stimuli_grid(with_arrays, out) + paired_figure(main, out) + trace_figure(with_arrays, out)
+    run_dir = arrays.run_dir_of(records, out)
+    with_arrays = arrays.load(main, run_dir)
+    argmaxes = arrays.load(records[records["cell_kind"] == "certificate"], run_dir) \
+        if "cell_kind" in records.columns else None
+    return (stimuli_grid(with_arrays, out, argmaxes) + paired_figure(main, out) + trace_figure(with_arrays, out)
             + depth_figure(main, out) + lr_figure(records, out))
