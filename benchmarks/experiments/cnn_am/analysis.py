@@ -248,10 +248,11 @@ def lr_regret_table(records: pd.DataFrame, chosen: pd.DataFrame | None = None) -
     (largest gain 0) have no ratio and are counted apart. ``ok``: median >= :data:`REGRET_TARGET`.
     ``hindsight_lr`` / ``hindsight_median_ratio``: the one tried lr whose median ratio over the group's
     evaluation units is highest, and that median (ties: the lower lr). It is chosen on the evaluation units
-    themselves, so it is no protocol, only a reading aid: where it reaches the target and the chosen lr does
-    not, the tuning units missed an lr that exists; where it does not either, no single lr per group serves
-    the group's units (their best lrs differ). ``chosen``: :func:`tuning_choices` of ``records`` where the
-    caller has it already."""
+    themselves, so it is no protocol, only a reading aid, and an optimistic one: it bounds what any rule that
+    gives a group one lr can reach on these units. Where it stays below the target, no single lr serves the
+    group's units (their best lrs differ); where it reaches the target and the chosen lr does not, the
+    shortfall is the choice's (few tuning units, or units whose best lrs differ from the tuning units').
+    ``chosen``: :func:`tuning_choices` of ``records`` where the caller has it already."""
     sweep = _sweep_units(records, "f_best")
     if sweep.empty:
         return pd.DataFrame()
