@@ -68,6 +68,8 @@ def test_lr_regret_is_the_gain_at_the_chosen_lr_over_the_best_tried_gain() -> No
     assert row["units"] == 2 and row["units_unmoved"] == 1 and row["lrs_swept"] == 3
     assert row["median_ratio"] == pytest.approx(0.75) and row["min_ratio"] == pytest.approx(0.5)
     assert not row["ok"] and row["unit_group"] == "logits" and row["lr_decided_by"] == "logits"
+    # in hindsight k=1 serves both moving units fully (ratios 1 and 1), k=0 only at median 0.75
+    assert row["hindsight_lr"] == GRID.lr(1) and row["hindsight_median_ratio"] == pytest.approx(1.0)
     assert analysis.lr_regret_table(pd.DataFrame([r for r in rows if r["role"] != "sweep"])).empty
 
 

@@ -237,7 +237,7 @@ def _sweep_units(records: pd.DataFrame, value: str) -> pd.DataFrame:
     if sweep.empty:
         return pd.DataFrame()
     return sweep.groupby(["model", "optimizer", "method", "layer", "unit", "lr_index"], sort=False).agg(
-        V=(value, "max"), V0=("f_start", "max"), starts=("start", "nunique")).reset_index()
+        V=(value, "max"), V0=("f_start", "max"), starts=("start", "nunique"), lr=("lr", "first")).reset_index()
 
 
 def lr_regret_table(records: pd.DataFrame, chosen: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -246,6 +246,12 @@ def lr_regret_table(records: pd.DataFrame, chosen: pd.DataFrame | None = None) -
     grid index ``k*`` to the largest gain at any tried index ``k`` (``F``: best value over the ``sweep``
     starts, ``F_0``: the start value). Median, minimum and n over units; units where no lr moves AM
     (largest gain 0) have no ratio and are counted apart. ``ok``: median >= :data:`REGRET_TARGET`.
+    ``hindsight_lr`` / ``hindsight_median_ratio``: the one tried lr whose median ratio over the group's
+    evaluation units is highest, and that median (ties: the lower lr). It is chosen on the evaluation units
+    themselves, so it is no protocol, only a reading aid, and an optimistic one: it bounds what any rule that
+    gives a group one lr can reach on these units. Where it stays below the target, no single lr serves the
+    group's units (their best lrs differ); where it reaches the target and the chosen lr does not, the
+    shortfall is the choice's (few tuning units, or units whose best lrs differ from the tuning units').
     ``chosen``: :func:`tuning_choices` of ``records`` where the caller has it already."""
     sweep = _sweep_units(records, "f_best")
     if sweep.empty:
@@ -264,7 +270,10 @@ def lr_regret_table(records: pd.DataFrame, chosen: pd.DataFrame | None = None) -
         start = g.groupby("unit")["V0"].max().reindex(wide.index)
         gain = wide.sub(start, axis=0)
         best = gain.max(axis=1)
-        ratio = (gain[k_star] / best.where(best > 0)).dropna() if k_star in gain.columns else pd.Series(dtype=float)
+        ratios = gain.div(best.where(best > 0), axis=0).dropna(how="all")
+        ratio = ratios[k_star].dropna() if k_star in ratios.columns else pd.Series(dtype=float)
+        medians = ratios.median()
+        k_hind = int(medians.idxmax()) if medians.notna().any() else k_star
         decided = (str(ev["lr_group"].iloc[0]) or POOLED) if "lr_group" in ev.columns else POOLED
         pick = chosen[(chosen["model"] == model) & (chosen["optimizer"] == opt) & (chosen["method"] == method)
                       & (chosen["unit_group"] == decided)] if len(chosen) else chosen
@@ -274,6 +283,9 @@ def lr_regret_table(records: pd.DataFrame, chosen: pd.DataFrame | None = None) -
                      "median_ratio": float(ratio.median()) if len(ratio) else math.nan,
                      "min_ratio": float(ratio.min()) if len(ratio) else math.nan,
                      "ok": bool(len(ratio) == 0 or ratio.median() >= REGRET_TARGET),
+                     "hindsight_lr": float(g.loc[g["lr_index"] == k_hind, "lr"].iloc[0])
+                     if "lr" in g.columns and (g["lr_index"] == k_hind).any() else math.nan,
+                     "hindsight_median_ratio": float(medians[k_hind]) if medians.notna().any() else math.nan,
                      "at_edge": bool(pick["at_edge"].any()) if len(pick) else False})
     return pd.DataFrame(rows)
 
@@ -545,7 +557,8 @@ def _lr_note(choices: pd.DataFrame, regret: pd.DataFrame, units: pd.DataFrame, r
                  f"lr to the best tried lr between {regret['median_ratio'].min():.3g} and "
                  f"{regret['median_ratio'].max():.3g} over {len(regret)} (model, optimizer, method, group) cells"
                  + (f"; below {REGRET_TARGET:g} in " + "; ".join(
-                     f"{r.model}/{r.optimizer}/{r.method}/{r.unit_group} ({r.median_ratio:.3g})"
+                     f"{r.model}/{r.optimizer}/{r.method}/{r.unit_group} ({r.median_ratio:.3g}; best single lr "
+                     f"in hindsight {r.hindsight_median_ratio:.3g})"
                      for r in low.itertuples()) if len(low) else f", every one at least {REGRET_TARGET:g}") + ".")
     return note
 
