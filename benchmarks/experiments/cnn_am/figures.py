@@ -44,8 +44,9 @@ CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     "C1": (("cnn-am-stimuli-fmnist-tiny8-*", "The best inputs AM found for certified units of a trained CNN, "
             "plain (left) against the other methods, with each unit's certified maximum beside it: a panel's "
             "value below the row's certified value is a unit where AM stops short. The last column is the "
-            "certifier's argmax input and its value: where AM's input looks different from it, AM found "
-            "another (lower) maximum."),),
+            "certifier's argmax input and its value. Pixels that do not move the unit are arbitrary in both (AM "
+            "leaves them at their random start values, the certifier at a corner of the box), so compare the "
+            "structured regions: where those differ and AM's value is lower, AM stopped at another maximum."),),
     "C2": (("cnn-am-paired", "C2's test unit by unit: each point is one evaluation unit, plain's attained "
             "fraction (x) against the claim method's (y), both the best of the starts; points above the "
             "diagonal are units where ProxyGrad found the higher maximum. Filled points have a certified "
