@@ -585,6 +585,8 @@ BAD_TRAINING = [
     ({"batch_size": 10**12}, "training.batch_size must be <= 65536"),
     ({"seeds": list(range(101))}, "training.seeds lists 101 seeds; at most 100"),
     ({"datasets": ["fashion-mnist"]}, "training.datasets[0] = 'fashion-mnist' is not on this machine"),
+    ({"matched_lr": 0.05}, "training.matched_lr = 0.05 is not a point of the lr grid"),
+    ({"tune_epochs": 3}, "training.tune_epochs = 3 exceeds epochs = 2"),
 ]
 
 

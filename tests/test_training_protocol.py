@@ -273,3 +273,38 @@ def test_tune_epochs_shortens_only_the_tuning_runs(tmp_path):
     assert config.config_hash(cfg) != config.config_hash(_smoke(activations=["relu"], methods=["plain"], seeds=[0]))
     rows = exp.run_cell(cfg, exp.cells(cfg)[0], RunContext(out_dir=tmp_path))
     assert [r["epoch"] for r in rows] == [1]
+
+
+def test_a_standard_shaped_run_end_to_end(tmp_path, all_data_dir):
+    """The standard protocol at toy scale on the tests' Fashion-MNIST sample: tuning (one short epoch), final
+    and matched runs, resume, tables, figures, claims C3 and B9 and their report section."""
+    from benchmarks.framework.artifacts import report_run
+    from benchmarks.framework.report import ExperimentResult, render_report
+    from benchmarks.framework.runner import run
+
+    raw = {**config.load_profile("training", "standard"), "train_limit": 32, "val_size": 24, "probe_size": 16,
+           "test_limit": 32, "epochs": 2, "tune_epochs": 1, "batch_size": 16, "seeds": [0, 1, 2],
+           "tune_seeds": [100], "archs": ["small_cnn"], "lr_low": 0.01, "lr_high": 0.1, "matched_lr": 0.1}
+    cfg = exp.parse_config(raw, data_dir=all_data_dir)
+    out = tmp_path / "run"
+    path = run("training", cfg, out, profile="standard", progress=False, data_dir=all_data_dir)
+    df = store.load_records(out)
+    tune, tested = df[df["role"] == "tune"], df[df["role"] != "tune"]
+    assert tune["epoch"].max() == 1 and tested["epoch"].max() == 2 and (df["matched_lr_k"] == cfg.matched_lr_k).all()
+    per = tested.groupby(["variant", "seed", "lr_k"])["role"].nunique()
+    assert (per == 1).all()  # one run per (variant, seed, lr)
+    at_km = tested[tested["lr_k"] == cfg.matched_lr_k].groupby("variant")["seed"].nunique()
+    assert set(at_km.index) == set(df["variant"]) and (at_km == 3).all()  # every variant has its matched runs
+    before = path.read_bytes()
+    run("training", cfg, out, profile="standard", progress=False, resume=True, data_dir=all_data_dir)
+    assert path.read_bytes() == before
+    written, _ = report_run(out)
+    names = {p.stem for p in written}
+    assert {"claim_C3", "claim_B9", "stability", "divergence", "plateau", "rank_check", "best_conventional",
+            "matched_accuracy"} <= names
+    assert any(n.startswith("mechanism_matched_") for n in names) and "paired" in names
+    claims = exp.claims(df)
+    assert [c.id for c in claims] == ["C3", "B9"]
+    assert all(c.verdict in ("supported", "contradicted", "mixed", "inconclusive", "not tested") for c in claims)
+    text = render_report([ExperimentResult("training", "ran", claims=tuple(claims))], {"profile": "standard"})
+    assert "C3" in text and "B9" in text
