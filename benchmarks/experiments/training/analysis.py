@@ -312,10 +312,16 @@ def _itt_note(records: pd.DataFrame, which: str) -> str:
     if len(main) == len(t) and np.allclose(main["mean_diff"].to_numpy(float), t["mean_diff"].to_numpy(float)) \
             and (main["n"].to_numpy() == t["n"].to_numpy()).all():
         return "Intention to treat (diverged runs at chance): the same tests, as no run diverged."
-    parts = [f"{r.arch}/{r.activation}/{r.proxy} vs {r.reference_variant}: {r.mean_diff:+.4f} "
+    parts = [f"{r.arch}/{r.activation}/{r.proxy} vs {r.reference_variant} ({r.comparison}): {r.mean_diff:+.4f} "
              f"[{r.diff_low:+.4f}, {r.diff_high:+.4f}], n = {r.n}, Holm p {compare.format_p(r.p_holm)}, {r.outcome}"
              for r in t.itertuples(index=False)]
-    return "Intention to treat (diverged runs at chance 1 / classes, every seed kept): " + "; ".join(parts) + "."
+    keys = ["arch", "activation", "proxy", "comparison"]
+    have = set(map(tuple, main[keys].to_numpy().tolist())) if len(main) else set()
+    gone = [f"{r.arch}/{r.activation}/{r.proxy} vs {r.reference_variant} ({r.comparison})"
+            for r in t.itertuples(index=False) if (r.arch, r.activation, r.proxy, r.comparison) not in have]
+    dropped = (f"No seed without a diverged run is left, so the main tests lack: {'; '.join(gone)}. " if gone else "")
+    return (dropped + "Intention to treat (diverged runs at chance 1 / classes, every seed kept): " + "; ".join(parts)
+            + ".")
 
 
 def _stopping_note(records: pd.DataFrame) -> str:

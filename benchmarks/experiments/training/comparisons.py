@@ -8,7 +8,9 @@ comparison is
 - :data:`SAME`: the reference is ``a/plain``, the same network trained conventionally (relu/proxy vs
   relu/plain, leaky/proxy vs leaky/plain: the paper's setting is the Leaky ReLU one);
 - :data:`BEST`: the reference is the best conventional variant of the (dataset, arch), chosen on
-  validation data (:func:`benchmarks.experiments.training.selection.best_conventional`).
+  validation data (:func:`benchmarks.experiments.training.selection.best_conventional`).  Where that is
+  ``a/plain`` the BEST test repeats the SAME test on the same numbers; it stays in the family (the family
+  has one shape on every profile, and Holm only grows more cautious).
 
 The unit of replication is the training seed (paired: every variant of a seed starts from the same weights
 and sees the same batches).  The score is the final test accuracy (``score``, NaN for a diverged run, so a
