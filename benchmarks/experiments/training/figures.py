@@ -25,6 +25,9 @@ CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
             "chosen on validation), the mean over seeds of the paired difference in final test accuracy, with "
             "the 95% t interval and the Holm outcome; seeds where either run diverged are left out (see the "
             "divergence table); an interval above 0 is a variant that beats conventional training."),),
+    "B9": (("mechanism_matched_*", "Every variant at the matched lr (one data set and architecture): dead "
+            "rectifier units per epoch and gradient norm per layer after the last epoch, means over the runs "
+            "that did not diverge (the legend names the diverged ones)."),),
 }
 """Claim id -> ``(figure name pattern, caption)``: the figures the report shows in each claim's section."""
 
