@@ -347,7 +347,8 @@ def test_smoke_run_records_meta_and_resume(tmp_path):
     run("training", cfg, out, profile="smoke", progress=False, resume=True)
     assert path.read_bytes() == before
     tables = exp.analyze(df, tmp_path)
-    assert set(tables) == {"tuning", "chosen_lrs", "final_accuracy", "paired_tests", "verdicts", "mechanism"}
+    assert set(tables) == {"tuning", "chosen_lrs", "stability", "final_accuracy", "divergence", "plateau",
+                           "best_conventional", "paired_tests", "claim_C3", "claim_C3_itt", "mechanism"}
     lrs = tables["chosen_lrs"]
     for r in lrs.itertuples():
         assert r.lr == final[final["variant"] == r.variant]["lr"].iloc[0]
@@ -486,16 +487,18 @@ def test_verdict_rule_on_constructed_records():
     assert row["mean_diff"] == pytest.approx(np.mean(consistent)) and row["wins"] == 5
     assert row["mde_acc"] > 0 and math.isfinite(row["mde_acc"])
     claim = exp.claims(rec)[0]
-    assert claim.verdict == "supported" and "detectable at 80% power after Holm" in claim.effect
+    assert claim.id == "C3" and claim.key == "training" and claim.verdict == "supported"
+    assert set(claim.table["comparison"]) == {"same network, plain gradient", "best conventional (validation)"}
+    assert claim.table["powered"].all() and "mde" in claim.rationale
     noisy = _fake_records({"relu/proxy-0.3": [0.03, -0.02, 0.01]})
     claim = exp.claims(noisy)[0]
-    assert claim.verdict == "inconclusive" and "Power is low" in claim.rationale
-    assert claim.rationale.startswith("Tuned comparison") and claim.rule == "some"
+    assert claim.verdict == "inconclusive" and claim.rationale.startswith("Smoke-scale view")
+    assert "Tuned comparison" in claim.rationale and claim.rule == "some"
     assert "small_cnn/relu/proxy-0.3: 0.1" in claim.rationale
-    worse = _fake_records({"relu/proxy-0.3": [-0.01, -0.02, -0.015]})
+    worse = _fake_records({"relu/proxy-0.3": [-0.01, -0.02, -0.015, -0.012, -0.018, -0.011]})
     assert exp.claims(worse)[0].verdict == "contradicted"
     assert exp.claims(_fake_records({"leaky/plain": [0.01, 0.02]}))[0].verdict == "not tested"
-    # a diverged final run counts at chance level, never dropped
+    # a diverged final run is excluded from the tests (its seed drops out) and counted at chance in the ITT line
     broken = _fake_records({"relu/proxy-0.3": consistent})
     hit = (broken["variant"] == "relu/proxy-0.3") & (broken["seed"] == 0) & (broken["role"] == "final")
     broken.loc[hit, "diverged"] = True
@@ -504,8 +507,14 @@ def test_verdict_rule_on_constructed_records():
     cur = ana.curves(broken)
     assert set(cur[cur["variant"] == "relu/proxy-0.3"]["runs"]) == {4} and cur["val_acc_mean"].notna().all()
     fin = ana.final_rows(broken)
-    assert fin[(fin["variant"] == "relu/proxy-0.3") & (fin["seed"] == 0)]["score"].iloc[0] == 0.1
-    assert ana.paired_tests(broken).set_index("variant").loc["relu/proxy-0.3", "n"] == 5
+    hit_row = fin[(fin["variant"] == "relu/proxy-0.3") & (fin["seed"] == 0)].iloc[0]
+    assert math.isnan(hit_row["score"]) and hit_row["itt"] == 0.1
+    assert ana.paired_tests(broken).set_index("variant").loc["relu/proxy-0.3", "n"] == 4
+    assert set(ana.claim_table(broken)["n"]) == {4} and set(ana.claim_table(broken, itt=True)["n"]) == {5}
+    div = ana.analyze(broken, None)["divergence"].set_index("variant")
+    assert div.loc["relu/proxy-0.3", "diverged_runs"] == 1 and div.loc["relu/plain", "diverged_runs"] == 0
+    text = exp.claims(broken)[0].rationale
+    assert "relu/proxy-0.3: 1 of 5" in text and "Intention to treat" in text
     summary = exp.summarize(rec)
     assert summary["fashion-mnist/small_cnn/relu/plain/final_test_acc"] == pytest.approx(relu["test_acc_mean"])
 
@@ -576,6 +585,8 @@ BAD_TRAINING = [
     ({"batch_size": 10**12}, "training.batch_size must be <= 65536"),
     ({"seeds": list(range(101))}, "training.seeds lists 101 seeds; at most 100"),
     ({"datasets": ["fashion-mnist"]}, "training.datasets[0] = 'fashion-mnist' is not on this machine"),
+    ({"matched_lr": 0.05}, "training.matched_lr = 0.05 is not a point of the lr grid"),
+    ({"tune_epochs": 3}, "training.tune_epochs = 3 exceeds epochs = 2"),
 ]
 
 

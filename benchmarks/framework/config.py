@@ -216,12 +216,20 @@ def profiles(experiment: str, config_dir: Path | None = None) -> list[str]:
         return list(tomllib.load(fh))
 
 
+#: Field metadata key: a dataclass field marked ``{OMIT_DEFAULT: True}`` is left out of the JSON data (and
+#: so of the config hash) while it holds its declared default, so that adding an option to a config
+#: leaves the hash of every config that does not use it unchanged.
+OMIT_DEFAULT = "omit_if_default"
+
+
 def to_jsonable(obj: Any) -> Any:
-    """Resolved config -> plain JSON data (dataclasses to dicts, tuples to lists, Paths to str)."""
+    """Resolved config -> plain JSON data (dataclasses to dicts, tuples to lists, Paths to str); a field
+    marked with :data:`OMIT_DEFAULT` that equals its default is omitted."""
     import dataclasses
 
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get(OMIT_DEFAULT) and getattr(obj, f.name) == f.default)}
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

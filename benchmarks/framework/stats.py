@@ -118,6 +118,24 @@ def mean_ci(x: Sequence[float], *, confidence: float = 0.95) -> Interval:
     return Interval(m, m - half, m + half)
 
 
+def bounded_mean_ci(x: Sequence[float], *, low: float = 0.0, high: float = 1.0,
+                    confidence: float = 0.95) -> Interval:
+    """:func:`mean_ci` intersected with the range ``[low, high]`` of the quantity (an accuracy: [0, 1]).
+
+    Every sample lies in ``[low, high]``, so the true mean does too: whenever the t interval covers it,
+    the intersection covers it, and the coverage is unchanged.  ValueError for a sample outside the range.
+    """
+    a = _array(x)
+    if not low < high:
+        raise ValueError(f"need low < high, got low={low!r}, high={high!r}")
+    if ((a < low) | (a > high)).any():
+        raise ValueError(f"values outside [{low:g}, {high:g}]: {a[(a < low) | (a > high)].tolist()[:5]}")
+    ci = mean_ci(a, confidence=confidence)
+    if math.isnan(ci.low):
+        return ci
+    return Interval(ci.estimate, min(high, max(low, ci.low)), max(low, min(high, ci.high)))
+
+
 def _counts(d: np.ndarray) -> tuple[int, int, int]:
     return int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
 

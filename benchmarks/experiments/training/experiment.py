@@ -25,12 +25,25 @@ Cells (a staged run, ``cells(cfg, done)``):
 3. *final* cells ``(dataset, arch, variant, seed)`` at the chosen lr (``lr`` and ``lr_k`` in the cell's
    params and rows).  They train on the same training images; the test split is evaluated once, after
    the last epoch (``test_acc`` on the last row, NaN on the others).
+4. *matched* cells (only when the profile declares ``matched_lr``, a point ``k_m`` of the grid): every
+   variant at that one lr on the final seeds, listed with the variant's final cells.  There is one run per
+   (variant, seed, lr): where a variant's chosen index is ``k_m`` its final runs are its matched runs and
+   no matched cell is listed.  Their rows carry ``matched_lr_k`` (a column only such profiles have, so the
+   records of the other profiles keep their header) and are evaluated on the test split like final runs.
+
+With ``tune_epochs`` set, a tuning run trains for that many epochs (its own cosine schedule) instead of
+``epochs``; the analysis's ``rank_check`` table tests, on the final seeds' validation accuracies, whether
+the short schedule orders the lrs as the full one does.
+
+Selection rule (declared): among the lr indices tried, those where no tuning seed diverged; of these the
+highest mean last-epoch validation accuracy over the tuning seeds; exact ties go to the lower middle of
+the tied block (:func:`benchmarks.framework.tuning.choose`).
 
 Paired design: every variant of a seed starts from the same initial weights (``build_seeded(seed, ...)``;
 the ReLU and Leaky ReLU networks share their weights) and sees the same batches (data order seeded by
 ``seed``).
 
-Rows: one per epoch (role ``tune`` or ``final``): the training loop's columns (validation metrics as
+Rows: one per epoch (role ``tune``, ``final`` or ``matched``): the training loop's columns (validation metrics as
 ``val_loss`` / ``val_acc``, the epoch's first step size as ``lr_epoch``), the mechanism probe
 (:mod:`benchmarks.experiments.training.mechanism`) and the cell's identity.  A cell whose training loss
 becomes non-finite is a result: its finished epochs, then one row for the diverging epoch with NaN
@@ -41,7 +54,7 @@ from __future__ import annotations
 import functools
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +66,7 @@ from benchmarks.domain import data as _data
 from benchmarks.domain import models as _models
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import tuning
-from benchmarks.framework.config import ConfigError, Reader
+from benchmarks.framework.config import OMIT_DEFAULT, ConfigError, Reader
 from benchmarks.experiments.training import mechanism
 from benchmarks.experiments.training.analysis import analyze, claims, summarize
 from benchmarks.experiments.training.figures import figures
@@ -66,7 +79,9 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "leaky")
 BASELINE_ACTIVATION = "relu"
 BASELINE_METHOD = _methods.Method("plain")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
-ROLES: tuple[str, ...] = ("tune", "final")
+ROLES: tuple[str, ...] = ("tune", "final", "matched")
+#: Roles whose runs are evaluated once on the test split (the others never load it).
+TESTED_ROLES: tuple[str, ...] = ("final", "matched")
 #: Certified bounds (benchmarks.framework.bounds): none, training records have no certified optimum.
 BOUNDS: dict = {}
 #: Wall-time columns: the only ones that are not a pure function of the config.
@@ -109,6 +124,16 @@ class Config:
     test_limit: int | None
     probe_size: int
     checkpoint: bool
+    #: Grid index of the matched-lr comparison's one lr (None: no matched runs; left out of the config
+    #: hash while None, so the profiles without it keep their hash).
+    matched_lr_k: int | None = field(default=None, metadata={OMIT_DEFAULT: True})
+    #: Epochs of a tuning run (its own cosine schedule); None: ``epochs``, as every run (left out of the
+    #: config hash while None).  The ``rank_check`` table compares its lr ranking with the full schedule's.
+    tune_epochs: int | None = field(default=None, metadata={OMIT_DEFAULT: True})
+
+    def epochs_of(self, role: str) -> int:
+        """The epochs a run of ``role`` trains for: ``tune_epochs`` for tuning runs when set, else ``epochs``."""
+        return self.tune_epochs if role == "tune" and self.tune_epochs is not None else self.epochs
 
 
 def _grid(r: Reader) -> tuning.Grid:
@@ -122,6 +147,21 @@ def _grid(r: Reader) -> tuning.Grid:
     except ValueError as exc:
         raise ConfigError(f"{NAME}: lr grid (lr_low={low!r}, lr_high={high!r}, lr_min={lr_min!r}, "
                           f"lr_max={lr_max!r}): {exc}") from None
+
+
+def _matched_k(r: Reader, grid: tuning.Grid) -> int | None:
+    """The grid index of ``matched_lr`` (0 or absent: None); ConfigError naming a value off the grid."""
+    lr = r.float("matched_lr", 0.0, min=0.0, max=MAX_LR)
+    if lr == 0.0:
+        return None
+    k = int(round(math.log10(lr) * grid.per_decade))
+    if not math.isclose(grid.lr(k), lr, rel_tol=1e-9):
+        raise ConfigError(f"{NAME}.matched_lr = {lr!r} is not a point of the lr grid 10^(k/{grid.per_decade}) "
+                          f"(nearest {grid.lr(k):g})")
+    if not grid.k_min <= k <= grid.k_max:  # type: ignore[operator]
+        raise ConfigError(f"{NAME}.matched_lr = {lr!r} lies outside lr_min..lr_max "
+                          f"({grid.lr(grid.k_min):g}..{grid.lr(grid.k_max):g})")  # type: ignore[arg-type]
+    return k
 
 
 def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> Config:
@@ -140,6 +180,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> 
         if m.kind not in TRAINING_KINDS:
             raise ConfigError(f"{NAME}.methods[{i}] = {m.label!r} cannot train a network (a step-dependent rule); "
                               f"choose kinds from {', '.join(TRAINING_KINDS)}")
+    grid = _grid(r)
     cfg = Config(
         datasets=r.list("datasets", str, choices=_data.DATASETS),
         archs=r.list("archs", str, choices=_models.ARCHS),
@@ -153,13 +194,15 @@ def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> 
         momentum=r.float("momentum", 0.9, min=0.0, max=0.999),
         weight_decay=r.float("weight_decay", 5e-4, min=0.0, max=1.0),
         lr_schedule=r.str("lr_schedule", "cosine", choices=LR_SCHEDULES),
-        lr_grid=_grid(r),
+        lr_grid=grid,
         train_limit=r.int("train_limit", 0, min=0, max=MAX_LIMIT) or None,
         val_size=r.int("val_size", min=1, max=MAX_LIMIT),
         split_seed=r.int("split_seed", 0, min=0, max=MAX_SEED),
         test_limit=r.int("test_limit", 0, min=0, max=MAX_LIMIT) or None,
         probe_size=r.int("probe_size", 256, min=1, max=MAX_PROBE),
         checkpoint=r.bool("checkpoint", True),
+        matched_lr_k=_matched_k(r, grid),
+        tune_epochs=r.int("tune_epochs", 0, min=0, max=MAX_EPOCHS) or None,
     )
     r.done()
     for key in ("seeds", "tune_seeds"):
@@ -168,6 +211,9 @@ def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> 
     shared = sorted(set(cfg.seeds) & set(cfg.tune_seeds))
     if shared:
         raise ConfigError(f"{NAME}.tune_seeds and {NAME}.seeds share {shared}: tuning runs use their own seeds")
+    if cfg.tune_epochs is not None and cfg.tune_epochs > cfg.epochs:
+        raise ConfigError(f"{NAME}.tune_epochs = {cfg.tune_epochs} exceeds epochs = {cfg.epochs} (a tuning run "
+                          "is at most as long as a final run)")
     if cfg.probe_size > cfg.val_size:
         raise ConfigError(f"{NAME}.probe_size = {cfg.probe_size} exceeds val_size = {cfg.val_size} "
                           "(the probe batch is the first validation images)")
@@ -213,7 +259,8 @@ def _groups(cfg: Config) -> list[Group]:
 
 def _cell(cfg: Config, g: Group, role: str, k: int, seed: int) -> Cell:
     ds, arch, activation, method = g
-    key = f"{ds}.{arch}.{activation}.{method.label}." + (f"tune.k{k}.seed{seed}" if role == "tune" else f"seed{seed}")
+    tail = {"tune": f"tune.k{k}.seed{seed}", "final": f"seed{seed}", "matched": f"matched.k{k}.seed{seed}"}[role]
+    key = f"{ds}.{arch}.{activation}.{method.label}.{tail}"
     return Cell(key, {"dataset": ds, "arch": arch, "activation": activation, "method": method, "role": role,
                       "lr_k": k, "lr": cfg.lr_grid.lr(k), "seed": seed})
 
@@ -273,9 +320,12 @@ def cells(cfg: Config, done: pd.DataFrame | None = None) -> list[Cell]:
                         for k in choice.extend for s in cfg.tune_seeds]
                 continue
             closed.add(g)
-            if all(math.isnan(v) for v in scores.values()):
-                continue  # failed: every lr diverged down to the grid's limit
-            new += [(_cell(cfg, g, "final", choice.k, s), _ident(g, "final", choice.k, s)) for s in cfg.seeds]
+            failed = all(math.isnan(v) for v in scores.values())  # every lr diverged down to the grid's limit
+            if not failed:
+                new += [(_cell(cfg, g, "final", choice.k, s), _ident(g, "final", choice.k, s)) for s in cfg.seeds]
+            km = cfg.matched_lr_k
+            if km is not None and (failed or choice.k != km):
+                new += [(_cell(cfg, g, "matched", km, s), _ident(g, "matched", km, s)) for s in cfg.seeds]
         if not new:
             return listed
         listed += [c for c, _ in new]
@@ -344,7 +394,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
         ckpt_dir = Path(ctx.out_dir) / "checkpoints" / cell.key
     diverged: tuple[int, int] | None = None
     try:
-        history = training.train(model, train_set, val_set, rule=rule, epochs=cfg.epochs, lr=p["lr"],
+        history = training.train(model, train_set, val_set, rule=rule, epochs=cfg.epochs_of(role), lr=p["lr"],
                                  batch_size=cfg.batch_size, seed=seed, momentum=cfg.momentum,
                                  weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule,
                                  checkpoint_dir=ckpt_dir, progress=ctx.progress,
@@ -358,7 +408,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     test_loss = test_acc = math.nan
     n_test = 0
-    if role == "final":
+    if role in TESTED_ROLES:
         test_set = _pool(ds, "test", None if ctx.data_dir is None else str(ctx.data_dir), cfg.test_limit)
         n_test = len(test_set)
         if diverged is None:  # the test split, once, for the final numbers
@@ -371,6 +421,8 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
             "diverged": diverged is not None,
             "diverged_epoch": diverged[0] if diverged else math.nan,
             "diverged_step": diverged[1] if diverged else math.nan}
+    if cfg.matched_lr_k is not None:
+        base["matched_lr_k"] = cfg.matched_lr_k
     rows = []
     last = len(history)
     for i, h in enumerate(history, start=1):
