@@ -19,8 +19,8 @@ still has to be found and proven by the MILP. With no time limit the certificate
 box and `solve_settings` (limits, solver options, versions): the cache key hashes all of them.
 
 `solver="bab"` replaces the MILP by branch and bound over unstable units (`bab`: the same root
-bounds and ascent incumbent, node bounds from safe LP duals of the triangle relaxation under the
-node's splits); the same certificate contract (kind "bab"), `optimal` when its global bound meets
+bounds and ascent incumbent, node bounds from optimized linear bounds and, near the incumbent,
+safe LP duals of the triangle relaxation under the node's splits); the same certificate contract (kind "bab"), `optimal` when its global bound meets
 the incumbent within the same 1e-9 gap.
 """
 
@@ -39,7 +39,7 @@ from torch import nn
 
 import scipy
 
-from . import bab, cache
+from . import bab, cache, optimized_bounds
 from .bounds import check_box, interval_affine, rectify
 from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
@@ -54,7 +54,8 @@ CERTIFIER_VERSION = "6"
 #: the exact maximisers: the MILP backends (`solvers.BACKENDS`) and branch and bound (`bab`)
 SOLVERS = (*BACKENDS, "bab")
 #: the settings of solver="bab" that can change its certificate (part of its cache key only)
-BAB_SETTINGS = {"gap": bab.GAP}
+BAB_SETTINGS = {"gap": bab.GAP, "finish": bab.FINISH, "batch": bab.BATCH,
+                "steps": optimized_bounds.STEPS, "lr": optimized_bounds.LR}
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,20 @@ Relaxation of y = act(z) = max(z, s z) on [l, u] (0 <= s < 1):
   c_up = -(1 - s) u l / (u - l), and a_lo = 1 if u >= -l else s (CROWN's adaptive lower line;
   any a_lo in [s, 1] is valid).
 
+All functions take a batch of B nodes: bounds [B, n_k] per hidden layer.
+
 CROWN (Zhang et al. 2018): an upper bound of a row lam . y_k is found by replacing each y_kj by its
 upper line where lam_j >= 0 and its lower line where lam_j < 0, giving lam' . z_k + const, then
 z_k = W y_{k-1} + b, and so on down to the input, where max over the box of g . x + const is
 g . mid + |g| . rad. Lower bounds are minus the upper bounds of -lam. The intervals step is
-`bounds.interval_affine` on the rectified bounds of the previous layer.
+`bounds.interval_affine`'s formula on the rectified bounds of the previous layer.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bounds import interval_affine, rectify
+from .bounds import rectify
 from .network import PiecewiseLinearNet
 
 Bounds = list[tuple[np.ndarray, np.ndarray]]
@@ -40,40 +42,43 @@ def relaxation(l: np.ndarray, u: np.ndarray, s: float
     return a_lo, a_up, c_up
 
 
-def crown_upper(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds, layer: int,
-                lam: np.ndarray, const: np.ndarray) -> np.ndarray:
-    """Upper bounds of the rows of lam . y_layer + const (y_0 = x, y_k the output of hidden layer
-    k, 1-based) over the node, by back-substitution through the relaxations of `bounds`."""
-    lam, const = lam.copy(), const.copy()
-    for k in range(layer - 1, -1, -1):  # hidden layer k + 1 (0-based k), its bounds[k]
-        l, u = bounds[k]
-        a_lo, a_up, c_up = relaxation(l, u, net.slopes[k])
+def crown_upper(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.ndarray],
+                upper: list[np.ndarray], layer: int, lam: np.ndarray, const: np.ndarray
+                ) -> np.ndarray:
+    """Upper bounds [B, m] of the rows of lam . y_layer + const ([m, n], [m]; y_0 = x, y_k the
+    output of hidden layer k, 1-based) over each of B nodes (lower[k], upper[k]: [B, n_k]), by
+    back-substitution through the nodes' relaxations."""
+    batch = lower[0].shape[0]
+    lam = np.broadcast_to(lam, (batch, *lam.shape))
+    const = np.broadcast_to(const, (batch, len(const))).copy()
+    for k in range(layer - 1, -1, -1):  # hidden layer k + 1 (0-based k)
+        a_lo, a_up, c_up = relaxation(lower[k], upper[k], net.slopes[k])
         pos = lam >= 0.0
-        const += (np.where(pos, lam, 0.0) * c_up).sum(axis=1)
-        lam = lam * np.where(pos, a_up, a_lo)
+        const += np.einsum("bmn,bn->bm", np.where(pos, lam, 0.0), c_up)
+        lam = lam * np.where(pos, a_up[:, None, :], a_lo[:, None, :])
         const += lam @ net.biases[k]
         lam = lam @ net.weights[k]
     mid, rad = (lo + hi) / 2.0, (hi - lo) / 2.0
-    return const + lam @ np.full(lam.shape[1], mid) + np.abs(lam) @ np.full(lam.shape[1], rad)
+    return const + mid * lam.sum(-1) + rad * np.abs(lam).sum(-1)
 
 
-def tighten_from(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds, start: int
-                 ) -> Bounds | None:
-    """`bounds` with every hidden layer after `start` (0-based) intersected with its interval and
-    CROWN bounds under the (possibly split) bounds before it; None when some unit's interval
-    becomes empty (l > u: the node holds no input)."""
-    out = list(bounds)
-    for k in range(start, len(out)):
-        l, u = out[k]
-        if k > start:
-            w, b, s_prev = net.weights[k], net.biases[k], net.slopes[k - 1]
-            pl, pu = out[k - 1]
-            il, iu = interval_affine(w, b, rectify(pl, s_prev), rectify(pu, s_prev))
-            both = crown_upper(net, lo, hi, out, k, np.vstack([w, -w]), np.concatenate([b, -b]))
-            n = w.shape[0]
-            l = np.maximum(l, np.maximum(il, -both[n:]))
-            u = np.minimum(u, np.minimum(iu, both[:n]))
-            out[k] = (l, u)
-        if np.any(l > u):
-            return None
-    return out
+def tighten(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.ndarray],
+            upper: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """The bounds of B nodes ([B, n_k] per hidden layer) with every layer after the first
+    intersected with its interval and CROWN bounds under the layers before it, and a mask [B] of
+    the nodes that hold an input (no unit with l > u)."""
+    lower, upper = list(lower), list(upper)
+    for k in range(1, len(lower)):
+        w, b, s = net.weights[k], net.biases[k], net.slopes[k - 1]
+        pl, pu = rectify(lower[k - 1], s), rectify(upper[k - 1], s)
+        mid, rad = (pl + pu) / 2.0, (pu - pl) / 2.0
+        centre, spread = mid @ w.T + b, rad @ np.abs(w).T
+        both = crown_upper(net, lo, hi, lower, upper, k, np.vstack([w, -w]),
+                           np.concatenate([b, -b]))
+        n = w.shape[0]
+        lower[k] = np.maximum(lower[k], np.maximum(centre - spread, -both[:, n:]))
+        upper[k] = np.minimum(upper[k], np.minimum(centre + spread, both[:, :n]))
+    ok = np.ones(lower[0].shape[0] if lower else 1, dtype=bool)
+    for l, u in zip(lower, upper):
+        ok &= ~np.any(l > u, axis=1)
+    return lower, upper, ok

@@ -25,6 +25,7 @@ Bunel et al. 2020, read off the LP instead of a backward pass).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linprog
@@ -83,16 +84,28 @@ class _Rows:
         return a, np.concatenate(self.rhs)
 
 
-def solve(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds) -> NodeLP | None:
-    """The node's LP (module docstring) solved by HiGHS; None when it is infeasible (the node
-    holds no input)."""
+@dataclass(frozen=True)
+class _System:
+    """The LP's rows and variable box; offsets[k]: the first variable of y_k (y_0 = x); chords[k]:
+    (units, chord row indices, c_up) of hidden layer k + 1."""
+
+    a_ub: Any
+    b_ub: np.ndarray | None
+    a_eq: Any
+    b_eq: np.ndarray | None
+    lb: np.ndarray
+    ub: np.ndarray
+    offsets: np.ndarray
+    chords: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _system(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds) -> _System:
+    """The node's relaxation (module docstring)."""
     n_in = net.weights[0].shape[1]
-    c_out = net.weights[-1][0]
     offsets = np.cumsum([0, n_in, *net.widths])
     var_lb, var_ub = [np.full(n_in, lo)], [np.full(n_in, hi)]
     ub_rows, eq_rows = _Rows(), _Rows()
-    chords: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # k: (units, rows, c_up)
-    last = len(net.widths) - 1
+    chords: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
         l, u = bounds[k]
         prev = np.arange(offsets[k], offsets[k + 1])
@@ -115,38 +128,59 @@ def solve(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds) -> Node
         for slope in ((1.0, s) if s > 0.0 else (1.0,)):
             ub_rows.add(w[unstable], prev, slope * ones[unstable], cols[unstable], -1.0,
                         -slope * b[unstable])
-        chord = unstable & (c_out > 0.0) if k == last else unstable
+        chord = unstable
+        if k == len(net.widths) - 1:
+            chord = unstable & (net.weights[-1][0] > 0.0)
         if chord.any():
             _, a_up, c_up = relaxation(l[chord], u[chord], s)
             # y <= a_up z + c_up:  y - a_up w.y_prev <= a_up b + c_up
             idx = ub_rows.add(w[chord], prev, -a_up, cols[chord], 1.0, a_up * b[chord] + c_up)
             chords[k] = (np.nonzero(chord)[0], idx, c_up)
     lb, ub = np.concatenate(var_lb), np.concatenate(var_ub)
-    n_vars = len(lb)
-    cost = np.zeros(n_vars)
-    cost[offsets[-2]:offsets[-1]] = c_out
-    a_ub, b_ub = ub_rows.matrix(n_vars)
-    a_eq, b_eq = eq_rows.matrix(n_vars)
-    res = linprog(-cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
-                  bounds=np.column_stack([lb, ub]), method="highs")
+    a_ub, b_ub = ub_rows.matrix(len(lb))
+    a_eq, b_eq = eq_rows.matrix(len(lb))
+    return _System(a_ub, b_ub, a_eq, b_eq, lb, ub, offsets, chords)
+
+
+def _maximize(system: _System, cost: np.ndarray) -> tuple[Any, np.ndarray, float] | None:
+    """(HiGHS's result, the row duals mu of the <= rows, the safe bound) of max cost . v over the
+    system; None when it is infeasible."""
+    res = linprog(-cost, A_ub=system.a_ub, b_ub=system.b_ub, A_eq=system.a_eq, b_eq=system.b_eq,
+                  bounds=np.column_stack([system.lb, system.ub]), method="highs")
     if res.status == 2:
         return None
     if res.status != 0:
         raise RuntimeError(f"branch and bound: node LP ended with status {res.status} ({res.message})")
-    mu = np.maximum(-res.ineqlin.marginals, 0.0) if a_ub is not None else np.zeros(0)
-    nu = -res.eqlin.marginals if a_eq is not None else np.zeros(0)
-    bound = safe_bound(cost, a_ub, b_ub, mu, a_eq, b_eq, nu, lb, ub) + float(net.biases[-1][0])
-    v = np.clip(res.x, lb, ub)
+    mu = np.maximum(-res.ineqlin.marginals, 0.0) if system.a_ub is not None else np.zeros(0)
+    nu = -res.eqlin.marginals if system.a_eq is not None else np.zeros(0)
+    return res, mu, safe_bound(cost, system.a_ub, system.b_ub, mu, system.a_eq, system.b_eq, nu,
+                               system.lb, system.ub)
+
+
+def solve(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds) -> NodeLP | None:
+    """The node's LP (module docstring) solved by HiGHS; None when it is infeasible (the node
+    holds no input)."""
+    n_in = net.weights[0].shape[1]
+    system = _system(net, lo, hi, bounds)
+    cost = np.zeros(len(system.lb))
+    cost[system.offsets[-2]:system.offsets[-1]] = net.weights[-1][0]
+    got = _maximize(system, cost)
+    if got is None:
+        return None
+    res, mu, bound = got
+    offsets = system.offsets
+    v = np.clip(res.x, system.lb, system.ub)
     scores, violation = [], []
     for k, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
         z = w @ v[offsets[k]:offsets[k + 1]] + b
         violation.append(np.maximum(v[offsets[k + 1]:offsets[k + 2]] - rectify(z, s), 0.0))
         score = np.zeros(len(z))
-        if k in chords:
-            units, idx, c_up = chords[k]
+        if k in system.chords:
+            units, idx, c_up = system.chords[k]
             score[units] = mu[idx] * c_up
         scores.append(score)
-    return NodeLP(bound=bound, x=v[:n_in].copy(), scores=scores, violation=violation)
+    return NodeLP(bound=bound + float(net.biases[-1][0]), x=v[:n_in].copy(), scores=scores,
+                  violation=violation)
 
 
 def safe_bound(cost: np.ndarray, a_ub, b_ub, mu: np.ndarray, a_eq, b_eq, nu: np.ndarray,
