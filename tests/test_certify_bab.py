@@ -77,7 +77,7 @@ def test_matches_a_dense_grid(d, slope, seed):
 
 
 @pytest.mark.parametrize("d, widths, slope, seed", [(5, (10, 8), 0.0, 0), (8, (12, 10), 0.0, 1),
-                                                    (6, (10, 8), 0.05, 2), (8, (16, 16), 0.0, 3)])
+                                                    (6, (10, 8), 0.05, 2), (7, (12, 10), 0.0, 3)])
 def test_agrees_with_highs_on_larger_nets(d, widths, slope, seed):
     model = _mlp(d, widths, seed, slope)
     milp = exact_maximum(model, (d,), cache_dir=False)

@@ -45,7 +45,7 @@ from .regions import pattern_of, region_lp
 #: the relative and absolute gap at which the maximum counts as proven (the MILP path's 1e-9)
 GAP = 1e-9
 #: nodes within this relative distance of the incumbent also get their exact node LP
-FINISH = 1e-2
+FINISH = 1e-3
 #: open nodes branched per batch
 BATCH = 64
 
