@@ -7,12 +7,14 @@ node (every input has z_kj >= 0 or z_kj <= 0). Each child's later layers are re-
 split (`linear_bounds.tighten`: intervals and CROWN, intersected with the parent's bounds).
 A node's bound is the smaller of its parent's and its optimized linear bound
 (`optimized_bounds`: alpha-beta-CROWN multipliers, started from the parent's, all children of a
-batch at once); a node within FINISH max(1, |incumbent|) of the incumbent, or with nothing left to
-split, also gets the safe bound of its exact triangle LP (`node_lp.solve`), whose input point is a
+batch at once); a node within FINISH max(1, |incumbent|) of the incumbent, a node whose linear bound
+is no better than its parent's bound, and a node with nothing left to split also get the safe
+bound of their exact triangle LP (`node_lp.solve`), whose input point is a
 candidate incumbent and whose scores choose its split. A node whose every unstable unit is split
 has an exact LP, so the tree is finite.
 
-Search: best first in batches (the BATCH nodes of largest bound; ties by creation order).
+Search: best first in batches (the BATCH open nodes of largest bound, ties by creation order, are
+branched, their children bounded together; limits are checked between batches).
 Incumbent: the starting point given (gradient ascent, `regions.ascent_incumbent`) and the input
 point of every node LP, evaluated by `net.forward`; when it improves on the incumbent it is
 polished by the LP of its activation region (`regions.region_lp`). A node is closed when its bound
@@ -70,6 +72,7 @@ class _Node:
     multipliers: Multipliers
     scores: list[np.ndarray]
     lp_done: bool = False
+    stalled: bool = False
 
 
 def candidates(net: PiecewiseLinearNet, bounds: Bounds) -> list[np.ndarray]:
@@ -138,6 +141,7 @@ class _Search:
         for i, node in enumerate(nodes):
             node.multipliers = mults.rows(torch.tensor([i]))
             node.scores = [s[i] for s in scores]
+            node.stalled = float(values[i]) >= parent_bounds[i]
             self.push(min(float(values[i]), parent_bounds[i]), node)
 
     def finish(self, node: _Node, bound: float) -> float | None:
@@ -180,7 +184,9 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
             status = "time_limit"
             break
         children, parent_bounds = [], []
-        while search.heap and len(children) < 2 * BATCH:
+        for _ in range(BATCH):
+            if not search.heap:
+                break
             negative, _, node = heapq.heappop(search.heap)
             bound = -negative
             if bound <= search.best_v + search.gap():
@@ -188,7 +194,7 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
                 continue
             unit = _branch_unit(net, node)
             near = bound - search.best_v <= FINISH * max(1.0, abs(search.best_v))
-            if not node.lp_done and (near or unit is None):
+            if not node.lp_done and (near or node.stalled or unit is None):
                 got = search.finish(node, bound)
                 if got is None:
                     continue
