@@ -5,7 +5,10 @@ As a script it prints the full table, cold solves, no cache:
 
     .venv/bin/python -m benchmarks.perf.bench_certifier     # HiGHS and SCIP: d=8 (16,16) seeds 0-19,
                                   # d=16 (32,32) seeds 0-3 (60 s limit), fmnist-tiny8 quick units
-                                  # (10000 nodes), fmnist-tiny14 quick units (10000 nodes)
+                                  # (10000 nodes), fmnist-tiny14 quick units (10000 nodes); then one
+                                  # summary row per solver and part (proven, nodes, seconds)
+    .venv/bin/python -m benchmarks.perf.bench_certifier --solvers highs,bab --parts d8,d16
+                                  # HiGHS MILP against branch and bound over unstable units
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
     .venv/bin/python -m benchmarks.perf.bench_certifier --parts d16 --bound-cut-rounds 0   # cuts off
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers gurobi --threads 2 --parts d8,d16
@@ -89,8 +92,8 @@ def test_certifier_mlp_d8_cold(benchmark):
     assert cert.status == "optimal" and cert.upper_bound - cert.value <= 1e-6
 
 
-def _table(title: str, solves: Iterable[dict]) -> None:
-    """Print one row per solve as it finishes, then the summary."""
+def _table(title: str, solves: Iterable[dict]) -> list[dict]:
+    """Print one row per solve as it finishes, then the summary; returns the rows."""
     print(f"\n{title}")
     print(f"{'unit':>8} {'status':>10} {'wall_s':>8} {'cpu_s':>8} {'binaries':>8} {'nodes':>7} "
           f"{'gap':>9} {'bound':>12}", flush=True)
@@ -105,6 +108,20 @@ def _table(title: str, solves: Iterable[dict]) -> None:
           f"solved {len(solved)}/{len(rows)}, median nodes {statistics.median(r['nodes'] for r in rows)}, "
           f"median nodes to proof {statistics.median(r['nodes'] for r in solved) if solved else 'n/a'}, "
           f"sum wall {sum(walls):.1f} s")
+    return rows
+
+
+def _summary(results: list[tuple[str, str, list[dict]]]) -> None:
+    """One row per (solver, part): proven count, median and total nodes, median, max and total
+    wall seconds."""
+    print(f"\n{'solver':>8} {'part':>7} {'proven':>8} {'med_nodes':>10} {'sum_nodes':>10} "
+          f"{'med_wall':>9} {'max_wall':>9} {'sum_wall':>9}")
+    for solver, part, rows in results:
+        walls, nodes = [r["wall_s"] for r in rows], [r["nodes"] for r in rows]
+        proven = sum(r["status"] == "optimal" for r in rows)
+        print(f"{solver:>8} {part:>7} {f'{proven}/{len(rows)}':>8} {statistics.median(nodes):>10} "
+              f"{sum(nodes):>10} {statistics.median(walls):>9.2f} {max(walls):>9.2f} "
+              f"{sum(walls):>9.1f}", flush=True)
 
 
 def main() -> None:
@@ -114,7 +131,8 @@ def main() -> None:
     parser.add_argument("--big-limit", type=float, default=60.0)
     parser.add_argument("--tiny8-node-limit", type=int, default=10000)
     parser.add_argument("--tiny14-node-limit", type=int, default=10000)
-    parser.add_argument("--solvers", default="highs,scip")
+    parser.add_argument("--solvers", default="highs,scip",
+                        help="comma-separated: highs, scip, gurobi (MILP) and bab (branch and bound)")
     parser.add_argument("--parts", default="d8,d16,tiny8,tiny14")
     parser.add_argument("--bound-cut-rounds", type=int, default=None,
                         help="exact_maximum's bound_cut_rounds (default: its default)")
@@ -130,20 +148,25 @@ def main() -> None:
     print(f"options: {common}")
     print(f"load average at start: {os.getloadavg()}  cores: {os.cpu_count()}  "
           f"(solver threads: {args.threads or 1})")
+    results: list[tuple[str, str, list[dict]]] = []
     for solver in args.solvers.split(","):
         options = common
         for part, dim, widths, seeds, limit in (("d8", 8, (16, 16), args.seeds, None),
                                                 ("d16", 16, (32, 32), args.big_seeds, args.big_limit)):
             if part in parts:
-                _table(f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit}",
-                       (solve_row(dim, widths, seed, limit, solver, **options)
-                        for seed in range(seeds)))
+                results.append((solver, part, _table(
+                    f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit}",
+                    (solve_row(dim, widths, seed, limit, solver, **options)
+                     for seed in range(seeds)))))
         if "tiny8" in parts:
-            _table(f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
-                   model_rows("fmnist-tiny8", args.tiny8_node_limit, solver, **options))
+            results.append((solver, "tiny8", _table(
+                f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
+                model_rows("fmnist-tiny8", args.tiny8_node_limit, solver, **options))))
         if "tiny14" in parts:
-            _table(f"[{solver}] fmnist-tiny14 quick units, node_limit={args.tiny14_node_limit}",
-                   model_rows("fmnist-tiny14", args.tiny14_node_limit, solver, **options))
+            results.append((solver, "tiny14", _table(
+                f"[{solver}] fmnist-tiny14 quick units, node_limit={args.tiny14_node_limit}",
+                model_rows("fmnist-tiny14", args.tiny14_node_limit, solver, **options))))
+    _summary(results)
     print(f"load average at end: {os.getloadavg()}")
 
 

@@ -17,6 +17,11 @@ A starting incumbent from multi-start gradient ascent polished by region LPs
 with HiGHS's own primal heuristics off unless a time limit is set (Gurobi's always off); the optimum
 still has to be found and proven by the MILP. With no time limit the certificate is a pure function of the network, the
 box and `solve_settings` (limits, solver options, versions): the cache key hashes all of them.
+
+`solver="bab"` replaces the MILP by branch and bound over unstable units (`bab`: the same root
+bounds and ascent incumbent, node bounds from optimized linear bounds and, near the incumbent,
+safe LP duals of the triangle relaxation under the node's splits); the same certificate contract (kind "bab"), `optimal` when its global bound meets
+the incumbent within the same 1e-9 gap.
 """
 
 from __future__ import annotations
@@ -34,11 +39,11 @@ from torch import nn
 
 import scipy
 
-from . import cache
+from . import bab, cache, optimized_bounds
 from .bounds import check_box, interval_affine, rectify
 from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
-from .solvers import BACKENDS as SOLVERS
+from .solvers import BACKENDS
 from .solvers import GUROBI_PARAMS, SCIP_PARAMS, check_threads
 from .regions import ascent_incumbent, pattern_of, region_lp
 from .rounding import rounding_margin
@@ -46,6 +51,11 @@ from .rounding import rounding_margin
 
 #: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
 CERTIFIER_VERSION = "6"
+#: the exact maximisers: the MILP backends (`solvers.BACKENDS`) and branch and bound (`bab`)
+SOLVERS = (*BACKENDS, "bab")
+#: the settings of solver="bab" that can change its certificate (part of its cache key only)
+BAB_SETTINGS = {"gap": bab.GAP, "finish": bab.FINISH, "batch": bab.BATCH,
+                "steps": optimized_bounds.STEPS, "lr": optimized_bounds.LR}
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class Certificate:
     rigorous bound on |fl(f) - f| over the box; about 1e-13 relative for float64 models, 1e-4 for
     float32); mip_gap: (exact_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
     that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
-    units; cached: read from the disk cache; key: the cache key, a hash of the linearized network,
+    units; cached: read from the disk cache; kind: "milp", or "bab" for solver="bab"; key: the cache key, a hash of the linearized network,
     the box and every setting that can change the answer (`solve_settings`), so a cache hit is the
     certificate a fresh solve would give. `bound` and `incumbent` name upper_bound and value.
     """
@@ -128,8 +138,9 @@ def exact_maximum(
     `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
     speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
     limit no step of the solve depends on the clock. `solver`: "highs" (default), "scip"
-    (pyscipopt) or "gurobi" (gurobipy, optional) for the MILP; LP relaxations always use HiGHS.
-    `threads` (>= 1, default 1): Gurobi's thread count (its parallel search is deterministic: a
+    (pyscipopt) or "gurobi" (gurobipy, optional) for the MILP; LP relaxations always use HiGHS;
+    "bab": branch and bound over unstable units instead of a MILP (`bab`; nodes are its node
+    LPs; `cut_rounds` must then be 0). `threads` (>= 1, default 1): Gurobi's thread count (its parallel search is deterministic: a
     function of the model and the count); HiGHS and SCIP take 1 only. `tighten_nodes` (>= 0):
     from the second hidden layer on, bound each unstable unit by a MILP limited to this many
     nodes (0: off). Ideal-formulation cuts (`cuts`, Anderson et al. 2020): `bound_cut_rounds`
@@ -155,6 +166,8 @@ def exact_maximum(
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+    if solver == "bab" and cut_rounds:
+        raise ValueError(f"cut_rounds={cut_rounds!r} needs a MILP solver; solver='bab' has no MILP")
     check_threads(solver, threads)
     net = linearize(model, shape, output_index, box=(lo, hi))
     index = 0 if output_index is None else output_index
@@ -173,8 +186,12 @@ def exact_maximum(
             if hit is not None:
                 return hit
     with _one_thread():
-        cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit, solver,
-                      tighten_nodes, cut_rounds, bound_cut_rounds, threads)
+        if solver == "bab":
+            cert = _solve_bab(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit,
+                              tighten_nodes, bound_cut_rounds)
+        else:
+            cert = _solve(model, net, shape, index, lo, hi, time_limit, tighten, k, node_limit,
+                          solver, tighten_nodes, cut_rounds, bound_cut_rounds, threads)
     # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
     # to repeat (its limit is small): not stored either
     if directory is not None and time_limit is None and cert.status == "optimal":
@@ -200,10 +217,7 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     w_out, b_out = net.weights[-1][0], float(net.biases[-1][0])
     # a good starting incumbent, passed to HiGHS as a cutoff slightly below its value (in
     # maximisation terms), so the optimum stays feasible and must still be found and proven
-    work = sum(w.size for w in net.weights)
-    inc_value, inc_x = ascent_incumbent(
-        net, lo, hi, n_starts=int(np.clip(2e6 // work, 8, 256)),
-        deadline=None if time_limit is None else time.perf_counter() + 0.1 * time_limit)
+    inc_value, inc_x = _incumbent(net, lo, hi, time_limit)
     if layer_bounds:
         s_last = net.slopes[-1]
         y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
@@ -255,17 +269,8 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
                          f"({res.message}); no certificate")
     # the solver's point, the ascent incumbent, and the LP optimum of each one's region
     candidates = ([np.clip(res.x[:n_in], lo, hi)] if res.x is not None else []) + [inc_x]
-    for point in list(candidates):
-        polished = region_lp(net, pattern_of(net, point), lo, hi)
-        if polished is not None:
-            candidates.append(polished[1])
-    values = [_model_value(model, x, shape, index) for x in candidates]
-    best = int(np.argmax(values))
-    x_best, value = candidates[best], float(values[best])
+    x_best, value = _best_point(model, net, shape, index, lo, hi, candidates)
     tol = _tolerance(model, value)
-    if abs(float(net.forward(x_best[None])[0]) - value) > tol:
-        raise RuntimeError("exact_maximum: the linearized network disagrees with the model's "
-                           "forward pass; unsupported layer semantics")
     dual = getattr(res, "mip_dual_bound", None)
     ub = -float(dual) + b_out if dual is not None and math.isfinite(dual) else interval_ub
     if status == "optimal":
@@ -294,6 +299,70 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     )
 
 
+def _solve_bab(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
+               lo: float, hi: float, time_limit: float | None, tighten: bool, k: str,
+               node_limit: int | None, tighten_nodes: int, bound_cut_rounds: int) -> Certificate:
+    """solver="bab": the root bounds of the MILP path (`formulation.build`), the same ascent
+    incumbent, then `bab.maximize`; its bound is the certificate's exact_bound."""
+    start = time.perf_counter()
+    deadline = None if time_limit is None else start + 0.5 * time_limit
+    form, layer_bounds = build(net, lo, hi, tighten=tighten, tighten_nodes=tighten_nodes,
+                               deadline=deadline, cut_rounds=bound_cut_rounds)
+    incumbent = _incumbent(net, lo, hi, time_limit)
+    res = bab.maximize(net, lo, hi, layer_bounds, incumbent, node_limit=node_limit,
+                       deadline=None if time_limit is None else start + time_limit)
+    if res.status == "unproven":
+        raise ValueError(f"exact_maximum: branch and bound closed every node but left the gap "
+                         f"{res.bound - res.value!r}; no certificate")
+    seconds = time.perf_counter() - start
+    x_best, value = _best_point(model, net, shape, index, lo, hi, [res.x, incumbent[1]])
+    ub = max(res.bound, value)
+    margin = rounding_margin(model, shape, (lo, hi), index)
+    return Certificate(
+        value=value,
+        argmax=torch.as_tensor(x_best, dtype=torch.float64).reshape(shape),
+        status=res.status,
+        upper_bound=ub + margin,
+        exact_bound=ub,
+        rounding_margin=margin,
+        mip_gap=(ub - value) / max(1.0, abs(value)),
+        solve_seconds=seconds,
+        n_binaries=form.n_binaries,
+        n_nodes=res.n_nodes,
+        n_units=sum(net.widths),
+        cached=False,
+        key=k,
+        kind="bab",
+    )
+
+
+def _incumbent(net: PiecewiseLinearNet, lo: float, hi: float, time_limit: float | None
+               ) -> tuple[float, np.ndarray]:
+    """The starting incumbent of every solver: `regions.ascent_incumbent` with a number of starts
+    that shrinks with the network (at most a tenth of the time limit)."""
+    work = sum(w.size for w in net.weights)
+    return ascent_incumbent(
+        net, lo, hi, n_starts=int(np.clip(2e6 // work, 8, 256)),
+        deadline=None if time_limit is None else time.perf_counter() + 0.1 * time_limit)
+
+
+def _best_point(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
+                lo: float, hi: float, candidates: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """The best of `candidates` and the LP optimum of each one's region, by the model's own forward
+    value; RuntimeError when the linearized network disagrees with the model there."""
+    for point in list(candidates):
+        polished = region_lp(net, pattern_of(net, point), lo, hi)
+        if polished is not None:
+            candidates.append(polished[1])
+    values = [_model_value(model, x, shape, index) for x in candidates]
+    best = int(np.argmax(values))
+    x_best, value = candidates[best], float(values[best])
+    if abs(float(net.forward(x_best[None])[0]) - value) > _tolerance(model, value):
+        raise RuntimeError("exact_maximum: the linearized network disagrees with the model's "
+                           "forward pass; unsupported layer semantics")
+    return x_best, value
+
+
 def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearNet,
                  shape: tuple[int, ...], index: int, k: str) -> Certificate | None:
     """A cached certificate, re-verified by a forward pass; None if it does not check out."""
@@ -316,7 +385,8 @@ def _from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearN
             mip_gap=(ub - value) / max(1.0, abs(value)),
             solve_seconds=float(record["solve_seconds"]),
             n_binaries=int(record["n_binaries"]), n_nodes=int(record["n_nodes"]),
-            n_units=int(record["n_units"]), cached=True, key=k)
+            n_units=int(record["n_units"]), cached=True, key=k,
+            kind=str(record.get("kind", "milp")))
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -336,6 +406,8 @@ def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten:
                 "torch": torch.__version__, "numpy": np.__version__}
     if solver == "gurobi":
         settings.update(gurobi_params=GUROBI_PARAMS, threads=int(threads))
+    if solver == "bab":
+        settings.update(bab=BAB_SETTINGS)
     return settings
 
 

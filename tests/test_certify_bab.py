@@ -1,0 +1,193 @@
+"""Tests of `exact_maximum(..., solver="bab")`, branch and bound over unstable units: cross-checks
+against the HiGHS MILP path, brute force over activation regions and dense grids; its bound is never
+exceeded by sampled or ascended values; it repeats bit for bit; bad input; cache keys."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from toy_functions import exact_maximum
+from toy_functions.certify import bab, solve_settings
+from toy_functions.certify.linear_bounds import tighten
+from toy_functions.certify.node_lp import solve as node_lp_solve
+from toy_functions.network import linearize
+from toy_functions.regions import ascent_incumbent, brute_force_maximum
+
+
+def _mlp(d: int, widths: tuple[int, ...], seed: int, slope: float = 0.0, n_out: int = 1,
+         dtype: torch.dtype = torch.float64) -> nn.Sequential:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    fan = d
+    for w in widths:
+        layers += [nn.Linear(fan, w), nn.ReLU() if slope == 0 else nn.LeakyReLU(slope)]
+        fan = w
+    layers.append(nn.Linear(fan, n_out))
+    return nn.Sequential(*layers).to(dtype).requires_grad_(False)
+
+
+def _fields(cert) -> tuple:
+    return (cert.status, cert.upper_bound.hex(), cert.exact_bound.hex(), cert.value.hex(),
+            cert.mip_gap.hex(), cert.argmax.numpy().tobytes(), cert.n_nodes, cert.n_binaries,
+            cert.key, cert.kind)
+
+
+def _sampled_max(model: nn.Module, d: int, seed: int, n: int = 4000) -> float:
+    x = torch.rand(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        return float(model(x.to(next(model.parameters()).dtype)).max())
+
+
+@pytest.mark.parametrize("d, widths, slope, seed", [
+    (2, (4, 3), 0.0, 0), (2, (4, 3), 0.0, 1), (3, (5,), 0.0, 2), (3, (4, 3), 0.1, 3),
+    (2, (3, 3, 2), 0.0, 4), (3, (4, 3), 0.3, 5),
+])
+def test_matches_brute_force_and_highs(d, widths, slope, seed):
+    model = _mlp(d, widths, seed, slope)
+    best, _ = brute_force_maximum(linearize(model, (d,)), -1.0, 1.0)
+    milp = exact_maximum(model, (d,), cache_dir=False)
+    cert = exact_maximum(model, (d,), cache_dir=False, solver="bab")
+    assert cert.status == "optimal" and cert.kind == "bab" and milp.kind == "milp"
+    assert abs(cert.value - best) <= 1e-9 * max(1.0, abs(best))
+    assert abs(cert.value - milp.value) <= 1e-9 * max(1.0, abs(best))
+    assert cert.value <= cert.exact_bound <= cert.value + 1e-9 * max(1.0, abs(cert.value))
+    assert cert.upper_bound == cert.exact_bound + cert.rounding_margin
+    assert cert.mip_gap == (cert.exact_bound - cert.value) / max(1.0, abs(cert.value))
+    assert cert.n_binaries == milp.n_binaries and cert.n_nodes >= 1
+
+
+@pytest.mark.parametrize("d, slope, seed", [(2, 0.0, 7), (2, 0.2, 8)])
+def test_matches_a_dense_grid(d, slope, seed):
+    """d = 2: the maximum lies within a grid step's Lipschitz slack above the grid's maximum."""
+    model = _mlp(d, (8, 6), seed, slope)
+    cert = exact_maximum(model, (d,), cache_dir=False, solver="bab")
+    t = torch.linspace(-1.0, 1.0, 401, dtype=torch.float64)
+    grid = torch.cartesian_prod(t, t)
+    with torch.no_grad():
+        grid_max = float(model(grid).max())
+    lipschitz = float(np.prod([w.abs().sum(1).max() for w in (model[0].weight, model[2].weight,
+                                                                 model[4].weight)]))
+    assert grid_max <= cert.upper_bound
+    assert cert.value <= grid_max + lipschitz * 2.0 / 400
+
+
+@pytest.mark.parametrize("d, widths, slope, seed", [(5, (10, 8), 0.0, 0), (8, (12, 10), 0.0, 1),
+                                                    (6, (10, 8), 0.05, 2), (7, (12, 10), 0.0, 3)])
+def test_agrees_with_highs_on_larger_nets(d, widths, slope, seed):
+    model = _mlp(d, widths, seed, slope)
+    milp = exact_maximum(model, (d,), cache_dir=False)
+    cert = exact_maximum(model, (d,), cache_dir=False, solver="bab")
+    assert cert.status == milp.status == "optimal"
+    assert abs(cert.value - milp.value) <= 1e-9 * max(1.0, abs(milp.value))
+    assert _sampled_max(model, d, seed) <= cert.upper_bound
+    net = linearize(model, (d,))
+    ascent, _ = ascent_incumbent(net, -1.0, 1.0, n_starts=64, seed=seed + 1)
+    assert ascent <= cert.exact_bound
+
+
+def test_truncated_bounds_hold_and_repeat():
+    """A node limit: status node_limit, never optimal, a bound above every sampled value, and
+    the same certificate twice (no clock involved)."""
+    model = _mlp(12, (24, 24), 0)
+    a = exact_maximum(model, (12,), cache_dir=False, solver="bab", node_limit=40)
+    b = exact_maximum(model, (12,), cache_dir=False, solver="bab", node_limit=40)
+    assert a.status == "node_limit" and a.upper_bound > a.value and a.mip_gap > 0
+    assert _fields(a) == _fields(b)
+    assert _sampled_max(model, 12, 5) <= a.upper_bound
+
+
+def test_optimal_solves_repeat_bit_for_bit():
+    model = _mlp(6, (10, 8), 11, 0.1)
+    a = exact_maximum(model, (6,), cache_dir=False, solver="bab")
+    b = exact_maximum(model, (6,), cache_dir=False, solver="bab")
+    assert a.status == "optimal" and _fields(a) == _fields(b)
+
+
+def test_float32_model_gets_the_rounding_margin():
+    model = _mlp(4, (8, 6), 3, dtype=torch.float32)
+    cert = exact_maximum(model, (4,), cache_dir=False, solver="bab")
+    milp = exact_maximum(model, (4,), cache_dir=False)
+    assert cert.status == "optimal" and cert.rounding_margin == milp.rounding_margin > 0
+    assert cert.upper_bound == cert.exact_bound + cert.rounding_margin
+    assert _sampled_max(model, 4, 0) <= cert.upper_bound
+
+
+def test_other_box_output_index_and_no_hidden_layer():
+    model = _mlp(3, (6, 5), 4, n_out=3)
+    for index in (0, 2):
+        cert = exact_maximum(model, (3,), bounds=(-0.5, 2.0), output_index=index, cache_dir=False,
+                             solver="bab")
+        best, _ = brute_force_maximum(linearize(model, (3,), index), -0.5, 2.0)
+        assert cert.status == "optimal" and abs(cert.value - best) <= 1e-9 * max(1.0, abs(best))
+    lin = nn.Sequential(nn.Linear(3, 1)).double().requires_grad_(False)
+    cert = exact_maximum(lin, (3,), cache_dir=False, solver="bab")
+    w, b = lin[0].weight[0], float(lin[0].bias[0])
+    assert cert.status == "optimal" and abs(cert.value - (float(w.abs().sum()) + b)) <= 1e-12
+
+
+def test_cache_keys_and_hits(tmp_path):
+    """solver="bab" has its own key; a cache hit gives the same certificate, kind included; the
+    other solvers' settings do not mention it."""
+    model = _mlp(3, (5, 4), 0)
+    first = exact_maximum(model, (3,), cache_dir=tmp_path, solver="bab")
+    hit = exact_maximum(model, (3,), cache_dir=tmp_path, solver="bab")
+    milp = exact_maximum(model, (3,), cache_dir=tmp_path)
+    assert hit.cached and not first.cached and _fields(hit) == _fields(first)
+    assert milp.key != first.key and len(list(tmp_path.glob("*.json"))) == 2
+    plain = solve_settings(time_limit=None, node_limit=None, tighten=True)
+    assert "bab" not in plain
+    ours = solve_settings(time_limit=None, node_limit=None, tighten=True, solver="bab")
+    assert ours["bab"]["gap"] == bab.GAP == 1e-9 and ours["solver"] == "bab"
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"cut_rounds": 1}, "cut_rounds=1 needs a MILP solver"),
+    ({"threads": 2}, "threads=2 needs solver='gurobi'"),
+    ({"node_limit": 0}, "node_limit must be a positive int, got 0"),
+    ({"time_limit": -1.0}, "time_limit must be a positive number of seconds, got -1.0"),
+])
+def test_bad_input_is_an_error_naming_it(kwargs, needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        exact_maximum(_mlp(3, (4,), 0), (3,), cache_dir=False, solver="bab", **kwargs)
+
+
+def test_unknown_solver_lists_bab():
+    with pytest.raises(ValueError, match=r"'bab'.*'cplex'"):
+        exact_maximum(_mlp(3, (4,), 0), (3,), cache_dir=False, solver="cplex")
+
+
+def test_node_bounds_are_valid_on_random_splits():
+    """Every node's safe LP bound and tightened pre-activation bounds hold at the sampled inputs
+    that the node contains."""
+    model = _mlp(4, (8, 8), 9)
+    net = linearize(model, (4,))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.0, 1.0, size=(3000, 4))
+    z1 = x @ net.weights[0].T + net.biases[0]
+    z2 = np.maximum(z1, 0.0) @ net.weights[1].T + net.biases[1]
+    f = net.forward(x)
+    lower = [z1.min(0) - 2.0, z2.min(0) - 2.0]
+    upper = [z1.max(0) + 2.0, z2.max(0) + 2.0]
+    for _ in range(10):
+        lo_, up_ = [a.copy() for a in lower], [a.copy() for a in upper]
+        inside = np.ones(len(x), dtype=bool)
+        for j in rng.choice(8, size=3, replace=False):
+            if rng.random() < 0.5:
+                lo_[0][j] = 0.0
+                inside &= z1[:, j] >= 0.0
+            else:
+                up_[0][j] = 0.0
+                inside &= z1[:, j] <= 0.0
+        tl, tu, ok = tighten(net, -1.0, 1.0, [lo_[0][None], lo_[1][None]],
+                             [up_[0][None], up_[1][None]])
+        if not inside.any():
+            continue
+        assert ok[0]
+        assert np.all(z2[inside] >= tl[1][0] - 1e-12) and np.all(z2[inside] <= tu[1][0] + 1e-12)
+        lp = node_lp_solve(net, -1.0, 1.0, [(tl[0][0], tu[0][0]), (tl[1][0], tu[1][0])])
+        assert lp is not None and f[inside].max() <= lp.bound + 1e-12
