@@ -36,7 +36,7 @@ reproduce: $(STAMP)
 SAMPLE := .cache/fashion-mnist-sample
 baselines: $(STAMP)
 	$(PY) -m benchmarks data --sample $(SAMPLE)
-	$(PY) -m benchmarks baseline toy-am --profile smoke --update
+	$(PY) -m benchmarks baseline toy-am --profile smoke --update $(SPREAD_ARGS_toy-am)
 	$(PY) -m benchmarks baseline toy-am --profile quick --from results/quick/toy-am --update
 	$(PY) -m benchmarks baseline cnn-am --profile smoke --data $(SAMPLE) --update $(SPREAD_ARGS_cnn-am)
 	$(PY) -m benchmarks baseline training --profile smoke --update $(SPREAD_ARGS_training)
@@ -48,6 +48,7 @@ baselines: $(STAMP)
 SPREAD_DIR := .cache/spread
 SPREAD_OUT := results/baselines/spread
 SPREAD_KINDS := --kind avx2 --kind sse41
+SPREAD_ARGS_toy-am := --spread $(SPREAD_OUT)/toy-am-smoke-avx2.json --spread $(SPREAD_OUT)/toy-am-smoke-sse41.json
 SPREAD_ARGS_cnn-am := --spread $(SPREAD_OUT)/cnn-am-smoke-avx2.json --spread $(SPREAD_OUT)/cnn-am-smoke-sse41.json
 SPREAD_ARGS_training := --spread $(SPREAD_OUT)/training-smoke-avx2.json --spread $(SPREAD_OUT)/training-smoke-sse41.json
 spread: $(STAMP)

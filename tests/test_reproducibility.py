@@ -35,7 +35,8 @@ def test_statement_quotes_the_scope_and_tabulates_the_spread():
     text = rp.render_report([_result((_summary(),))], PROV)
     part = text.split("## Reproducibility", 1)[1]
     assert "**cnn-am:** certificates repeat on any CPU." in part
-    assert "| cnn-am | avx2 | 100 (3) | 2 of 4 | `f_best` (0.39) | 3 of 8 (0.02) | none |" in part
+    assert ("| cnn-am | avx2 | 100 (3) | 2 of 4 | most rows: `f_best` (40); largest: `f_best` (0.39 rel.) | 3 of 8 "
+            "(0.02) | none |") in part
     assert "none changes under the perturbations measured" in part
     assert "unstable" not in text.split("## Reproducibility", 1)[0]
 

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
     r.add_argument("--config", type=Path, default=None,
                    help="a TOML file of profiles to use instead of benchmarks/configs/EXPERIMENT.toml")
+    r.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help="where certificates and dataset maxima are cached (default .cache in the repository)")
     r.add_argument("--no-progress", action="store_true")
 
     rep = sub.add_parser("report", help="tables and figures from the records of run directories; for a "
@@ -120,7 +122,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
     check_device(a.device)
     check_out(a.out)
     records = run(module, cfg, a.out, resume=a.resume, device=a.device, executor=a.executor,
-                  scheduler=a.scheduler, progress=not a.no_progress, profile=a.profile, data_dir=a.data)
+                  scheduler=a.scheduler, progress=not a.no_progress, profile=a.profile, data_dir=a.data,
+                  cache_dir=a.cache)
     print(f"records: {records}")
     return 0
 

@@ -94,9 +94,12 @@ def environment(kind: Perturbation | None, base: Mapping[str, str] | None = None
 def run_command(experiment: str, profile: str, out: Path, *, config_file: Path | None = None,
                 data_dir: Path | None = None, executor: str = "local") -> list[str]:
     """The ``run`` command of one run of the measurement (with ``--resume`` when ``out`` exists, so an
-    interrupted measurement continues and a finished run is reused)."""
+    interrupted measurement continues and a finished run is reused).  Each run has a cache of its own,
+    ``<out>.cache`` beside it: a certificate or dataset maximum computed under one kernel set is never read
+    by a run under another, as on another machine."""
+    out = Path(out)
     cmd = [sys.executable, "-m", "benchmarks", "run", experiment, "--profile", profile, "--out", str(out),
-           "--executor", executor, "--no-progress"]
+           "--executor", executor, "--cache", str(out.parent / f"{out.name}.cache"), "--no-progress"]
     if config_file is not None:
         cmd += ["--config", str(config_file)]
     if data_dir is not None:
@@ -141,6 +144,8 @@ def measure(experiment: str, profile: str, out: Path, kinds: Sequence[str], *, r
                               f"hash {cfg_hash[:12]} (it is of {meta.get('experiment')!r}, "
                               f"{str(meta.get('config_hash'))[:12]}, finished: {bool(meta.get('finished_utc'))})")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
     ref_dir = Path(reference) if reference is not None else out / "reference"
     runs: list[tuple[Perturbation | None, Path]] = ([] if reference is not None else [(None, ref_dir)])
     runs += [(k, out / k.name) for k in chosen]

@@ -56,12 +56,19 @@ def unstable(spreads: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[tuple[s
 
 
 def _largest(doc: Mapping[str, Any]) -> str:
-    """The column with the largest relative difference of a summary, as ``column (rel)``."""
-    cols = {c: v.get("max_rel") for c, v in doc.get("columns_differing", {}).items() if v.get("max_rel") is not None}
+    """The record column with the most differing rows, and the one with the largest relative difference (with
+    its absolute difference: a relative difference of near-zero values can be large), of a summary."""
+    cols = doc.get("columns_differing", {})
     if not cols:
         return "none"
-    col = max(cols, key=lambda c: cols[c])
-    return f"`{col}` ({cols[col]:.2g})"
+    most = max(cols, key=lambda c: cols[c].get("differing", 0))
+    rel = {c: v["max_rel"] for c, v in cols.items() if v.get("max_rel") is not None}
+    text = f"most rows: `{most}` ({cols[most].get('differing')})"
+    if rel:
+        big = max(rel, key=lambda c: rel[c])
+        absolute = cols[big].get("max_abs")
+        text += f"; largest: `{big}` ({rel[big]:.2g} rel." + ("" if absolute is None else f", {absolute:.2g} abs.") + ")"
+    return text
 
 
 def spread_lines(spreads: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
@@ -69,8 +76,8 @@ def spread_lines(spreads: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str
     rows = [(name, doc) for name, docs in spreads.items() for doc in docs]
     if not rows:
         return []
-    lines = ["| experiment | perturbation | rows compared (only in one run) | columns differing | largest relative "
-             "difference | metrics moved (largest) | verdicts changed |", "|:---|:---|---:|:---|:---|:---|:---|"]
+    lines = ["| experiment | perturbation | rows compared (only in one run) | columns differing | differences | "
+             "metrics moved (largest) | verdicts changed |", "|:---|:---|---:|:---|:---|:---|:---|"]
     for name, doc in rows:
         r = doc.get("rows", {})
         diff = doc.get("columns_differing", {})
@@ -95,7 +102,7 @@ def render(scopes: Mapping[str, str], spreads: Mapping[str, Sequence[Mapping[str
              "torch thread per cell) give the same records in every column but the timing columns named below (a "
              "cold and a warm cache agree: `tests/test_cache_independence.py`); every table and figure here is "
              f"rebuilt from them by `python -m benchmarks reproduce --profile {profile} --out DIR --report-only`.",
-             "- **On another machine:** the libraries choose float32 kernels by the CPU's instruction set "
+             "- **On another machine:** the libraries choose float kernels by the CPU's instruction set "
              "(oneDNN's convolutions, MKL's matrix products), so a CPU of another type rounds differently, "
              "and AM and training amplify it."]
     lines += [f"  - **{name}:** {text}" for name, text in scopes.items() if text]
@@ -104,9 +111,9 @@ def render(scopes: Mapping[str, str], spreads: Mapping[str, Sequence[Mapping[str
            "DIR/EXPERIMENT --kind avx2` reruns an experiment on this machine under another CPU's kernels "
            "(`benchmarks/framework/perturbation.py`) and writes the spread tables")
     if table:
-        lines += [f"- **Measured spread under another CPU's kernels** ({how}): rows differing per column, the "
-                  "largest relative difference, the summary metrics that moved and the verdicts that changed.", "",
-                  *table]
+        lines += [f"- **Measured spread under another CPU's kernels** ({how}): the record columns that differ, "
+                  "the one with the most differing rows and the one with the largest relative difference, the "
+                  "summary metrics that moved and the verdicts that changed.", "", *table]
     else:
         lines += [f"- **Spread:** not measured for these records; {how}.", ""]
     flips = unstable(spreads)

@@ -87,8 +87,9 @@ def align(ref: pd.DataFrame, other: pd.DataFrame, key: tuple[str, ...]) -> tuple
 
 def column_spread(ref: pd.DataFrame, other: pd.DataFrame, key: tuple[str, ...],
                   skip: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One row per compared column: ``column, rows, differing, share, median_rel, max_rel, max_abs`` (the last
-    three over the differing rows of a numeric column, empty otherwise); see the module docstring."""
+    """One row per compared column, the most differing first: ``column, rows, differing, share, median_rel,
+    max_rel, max_abs`` (the last three over the differing rows of a numeric column, empty otherwise); see the
+    module docstring."""
     joined, counts = align(ref, other, key)
     out = []
     for c in ref.columns:
@@ -108,7 +109,8 @@ def column_spread(ref: pd.DataFrame, other: pd.DataFrame, key: tuple[str, ...],
                 row.update(median_rel=float(np.median(rel)), max_rel=float(rel.max()),
                            max_abs=float(np.abs(xa[finite] - ya[finite]).max()))
         out.append(row)
-    return pd.DataFrame(out, columns=["column", "rows", "differing", "share", "median_rel", "max_rel", "max_abs"]), counts
+    table = pd.DataFrame(out, columns=["column", "rows", "differing", "share", "median_rel", "max_rel", "max_abs"])
+    return table.sort_values("differing", ascending=False, kind="stable").reset_index(drop=True), counts
 
 
 def statistic(metric: str) -> str:
@@ -191,7 +193,8 @@ def summary(s: Spread, **extra: Any) -> dict[str, Any]:
         **extra,
         "rows": s.rows,
         "columns_differing": {r.column: {"differing": int(r.differing), "rows": int(r.rows),
-                                         "max_rel": None if math.isnan(r.max_rel) else float(r.max_rel)}
+                                         "max_rel": None if math.isnan(r.max_rel) else float(r.max_rel),
+                                         "max_abs": None if math.isnan(r.max_abs) else float(r.max_abs)}
                               for r in cols.itertuples() if r.differing},
         "columns_identical": [str(c) for c in cols.loc[cols["differing"] == 0, "column"]],
         "statistics": statistic_spread(s.metrics),

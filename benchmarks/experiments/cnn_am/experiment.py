@@ -87,13 +87,15 @@ TIMING_COLUMNS: tuple[str, ...] = ()
 ROW_KEY: tuple[str, ...] = ("cell", "role", "model", "method", "optimizer", "unit", "start", "lr_index", "steps",
            "draw")
 #: What repeats bit for bit where (the report's reproducibility statement quotes it).
-CROSS_MACHINE = ("the certificates (`cert_status`, `upper_bound`: a float64 MILP stopped by a node limit, not "
-                 "a clock) repeat on any x86-64 CPU; every float32 forward value (`f_start`, `dataset_max`) and "
-                 "all that AM makes of them (`f_best`, the checkpoints, the lr choices) only on the same CPU "
-                 "and library build. Measured on a machine of another type (0.2.0 quick records): `f_start` "
-                 "differed in 2,445 of 5,069 rows by about 1e-7 relative (at most 2e-5), `dataset_max` in "
-                 "2,433 rows; AM amplified it to `f_best` differing in 2,099 rows, by more than 1e-3 relative "
-                 "in 568 and by up to 39%; the certificates and every verdict and its counts were the same.")
+CROSS_MACHINE = ("records repeat bit for bit only on the same CPU and library build: every float32 forward value "
+                 "(`f_start`, `dataset_max`), all that AM makes of it (`f_best`, the checkpoints, the lr choices) "
+                 "and the certificates' numbers (`upper_bound`, `incumbent`, `mip_gap`) round by the CPU's "
+                 "kernels; `cert_status` did not change anywhere it was measured. On a second machine (0.2.0 "
+                 "quick records) `f_start` differed in 2,445 of 5,069 rows by about 1e-7 relative (at most 2e-5), "
+                 "`dataset_max` in 2,433 rows; AM amplified it to `f_best` differing in 2,099 rows, by more than "
+                 "1e-3 relative in 568 and by up to 39%; the certificates and every verdict and its counts were "
+                 "the same there. Under the avx2 and sse41 kernels of this machine (smoke profile) `upper_bound` "
+                 "moves by up to 3e-8 relative.")
 #: Regression tolerances of ``check`` per summary statistic (:func:`.analysis.summarize`), written into the
 #: baseline file: ``max(abs, rel * |baseline|)``.
 BASELINE_TOLERANCES: dict[str, dict[str, float]] = {"median_F": {"rel": 0.05}, "median_ratio": {"abs": 0.05}}

@@ -77,7 +77,7 @@ ROW_KEY: tuple[str, ...] = ("method", "seed", "dataset", "arch", "activation", "
 #: What repeats bit for bit where (the report's reproducibility statement quotes it).
 CROSS_MACHINE = ("records repeat bit for bit only on the same CPU and library build: float32 convolutions and "
                  "matrix products round by the CPU's instruction set, and SGD carries every rounding into the "
-                 "next step. Measured on a machine of another type (0.2.0 quick records): 19 of 147 test "
+                 "next step. Measured on a second machine (0.2.0 quick records): 19 of 147 test "
                  "accuracies differed, by up to 1.6 points; losses, dead fractions and gradient norms differed "
                  "in most rows; the verdicts were the same.")
 #: Regression tolerance of the baseline metric ``.../final_test_acc`` (a mean test accuracy over seeds): 0.05,
