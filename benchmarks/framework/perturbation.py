@@ -47,8 +47,8 @@ CAPABILITY_RANK: dict[str, int] = {"DEFAULT": 0, "AVX2": 1, "AVX512": 2}
 KINDS: dict[str, Perturbation] = {
     "avx2": Perturbation("avx2", {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
                                   "MKL_ENABLE_INSTRUCTIONS": "AVX2"}, CAPABILITY_RANK["AVX2"],
-                         "the kernels of a CPU with AVX2 and without AVX-512 (e.g. most desktop CPUs before 2022 and "
-                         "AMD's before Zen 4), same library build"),
+                         "the kernels of a CPU with AVX2 and without AVX-512 (e.g. AMD's before Zen 4 and most of "
+                         "Intel's desktop CPUs), same library build"),
     "sse41": Perturbation("sse41", {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
                                     "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, CAPABILITY_RANK["DEFAULT"],
                           "the kernels of a CPU without AVX (the x86-64 baseline with SSE4), same library build"),
@@ -155,12 +155,16 @@ def measure(experiment: str, profile: str, out: Path, kinds: Sequence[str], *, r
         if code != 0:
             raise RuntimeError(f"the {'reference' if kind is None else kind.name} run of {experiment}/{profile} "
                                f"into {d} exited {code}")
+    command = (f"python -m benchmarks perturb {experiment} --profile {profile} --out {out.as_posix()} "
+               + " ".join(f"--kind {k.name}" for k in chosen)
+               + ("" if reference is None else f" --reference {Path(reference).as_posix()}")
+               + ("" if config_file is None else f" --config {Path(config_file).as_posix()}")
+               + ("" if data_dir is None else f" --data {Path(data_dir).as_posix()}"))
     written: list[Path] = []
     for kind in chosen:
         s = spread.compare_runs(module, ref_dir, out / kind.name)
         written += spread.write(s, out / f"{kind.name}-spread", perturbation=kind.name,
                                 perturbation_env=dict(kind.env), perturbation_text=kind.text,
                                 native_capability=native, reference=str(ref_dir), run=str(out / kind.name),
-                                command=f"python -m benchmarks perturb {experiment} --profile {profile} "
-                                        f"--kind {kind.name}")
+                                command=command)
     return written
