@@ -20,7 +20,8 @@ from benchmarks.framework.config import ConfigError
 
 def _records() -> pd.DataFrame:
     return pd.DataFrame({"method": ["plain", "plain", "proxy", "proxy"], "seed": [0, 1, 0, 1],
-                         "f_best": [1.0, 2.0, 3.0, 0.0], "label": ["a", "b", "c", "d"], "seconds": [0.1, 0.2, 0.3, 0.4]})
+                         "f_best": [1.0, 2.0, 3.0, 0.0], "label": ["a", "b", "c", "d"],
+                         "seconds": [0.1, 0.2, 0.3, 0.4]})
 
 
 def test_rows_align_by_key_not_by_order_and_only_differences_count():

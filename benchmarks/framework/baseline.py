@@ -215,7 +215,8 @@ def check_tolerances(tolerances: Any, metrics: dict[str, float], path: Path) -> 
 def check_source(source: Any, path: Path) -> dict[str, str]:
     """``tolerance_source`` when it is a table ``{statistic: sentence}`` of non-empty strings (ConfigError
     naming the entry otherwise)."""
-    if not isinstance(source, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in source.items()):
+    if not isinstance(source, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                               for k, v in source.items()):
         raise ConfigError(f"{path}: 'tolerance_source' must be a table of statistic -> sentence, got {source!r}")
     return dict(source)
 
@@ -431,7 +432,8 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
             "suite_version": suite_version(),
             "tolerance": tolerance,
             "direction": "higher is better for every metric; check fails when current < baseline - tolerance"
-                         + ("" if not rules_doc else " (the metric's entry in 'tolerances', resolved from "
+                         + ("" if "tolerance_rules" not in rules_doc else
+                            " (the metric's entry in 'tolerances', resolved from "
                             "'tolerance_rules' as max(abs, rel * |baseline|); 'tolerance' where no rule applies)"),
             **rules_doc,
             "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update"

@@ -67,7 +67,8 @@ def _largest(doc: Mapping[str, Any]) -> str:
     if rel:
         big = max(rel, key=lambda c: rel[c])
         absolute = cols[big].get("max_abs")
-        text += f"; largest: `{big}` ({rel[big]:.2g} rel." + ("" if absolute is None else f", {absolute:.2g} abs.") + ")"
+        text += (f"; largest: `{big}` ({rel[big]:.2g} rel."
+                 + ("" if absolute is None else f", {absolute:.2g} abs.") + ")")
     return text
 
 
@@ -87,7 +88,8 @@ def spread_lines(spreads: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str
         total = sum(int(s.get("n", 0)) for s in stats.values())
         largest = max((float(s.get("max_abs") or 0.0) for s in stats.values()), default=0.0)
         changed = _changed(doc)
-        verdicts = "none" if not changed else "; ".join(f"{c}{' ' + m if m else ''}: {a} -> {b}" for c, m, a, b in changed)
+        verdicts = ("none" if not changed else
+                    "; ".join(f"{c}{' ' + m if m else ''}: {a} -> {b}" for c, m, a, b in changed))
         lines.append(f"| {name} | {doc.get('perturbation', '?')} | {r.get('compared', '?')} "
                      f"({int(r.get('only_reference', 0)) + int(r.get('only_run', 0))}) | {len(diff)} of {n_cols} | "
                      f"{_largest(doc)} | {moved} of {total} ({largest:.3g}) | {verdicts} |")

@@ -125,8 +125,11 @@ def metric_spread(ref: dict[str, float], other: dict[str, float]) -> pd.DataFram
     rows = []
     for m in sorted(set(ref) | set(other)):
         a, b = float(ref.get(m, math.nan)), float(other.get(m, math.nan))
-        d = abs(a - b) if math.isfinite(a) and math.isfinite(b) else (0.0 if a == b or (a != a and b != b) else math.nan)
-        rel = d / max(abs(a), abs(b)) if math.isfinite(d) and max(abs(a), abs(b)) > 0 else (0.0 if d == 0 else math.nan)
+        finite = math.isfinite(a) and math.isfinite(b)
+        same = a == b or (math.isnan(a) and math.isnan(b))
+        d = abs(a - b) if finite else (0.0 if same else math.nan)
+        scale = max(abs(a), abs(b))
+        rel = (d / scale if scale > 0 else 0.0) if finite else (0.0 if same else math.nan)
         rows.append({"metric": m, "statistic": statistic(m), "reference": a, "run": b, "abs_diff": d, "rel_diff": rel})
     return pd.DataFrame(rows, columns=["metric", "statistic", "reference", "run", "abs_diff", "rel_diff"])
 
@@ -234,7 +237,8 @@ def read_summary(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"no spread summary at {path}; make one with `perturb EXPERIMENT --profile P --out DIR`") from exc
+        raise ConfigError(f"no spread summary at {path}; make one with "
+                          f"`perturb EXPERIMENT --profile P --out DIR`") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != SUMMARY_FORMAT or not isinstance(doc.get("statistics"), dict):

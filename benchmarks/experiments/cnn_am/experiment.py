@@ -85,7 +85,7 @@ TIMING_COLUMNS: tuple[str, ...] = ()
 #: The columns that say what a row is (not what it measured): rows of two runs of one config are compared
 #: on them (benchmarks.framework.spread).
 ROW_KEY: tuple[str, ...] = ("cell", "role", "model", "method", "optimizer", "unit", "start", "lr_index", "steps",
-           "draw")
+                            "draw")
 #: What repeats bit for bit where (the report's reproducibility statement quotes it).
 CROSS_MACHINE = ("records repeat bit for bit only on the same CPU and library build: every float32 forward value "
                  "(`f_start`, `dataset_max`), all that AM makes of it (`f_best`, the checkpoints, the lr choices) "

@@ -84,8 +84,8 @@ NAME = "toy-am"
 TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
 #: The columns that say what a row is (not what it measured): rows of two runs of one config are compared
 #: on them (benchmarks.framework.spread).
-ROW_KEY: tuple[str, ...] = ("method", "seed", "family", "params", "dim", "role", "optimizer", "lr_index", "tuning_round",
-           "steps", "start")
+ROW_KEY: tuple[str, ...] = ("method", "seed", "family", "params", "dim", "role", "optimizer", "lr_index",
+                            "tuning_round", "steps", "start")
 #: What repeats bit for bit where (the report's reproducibility statement quotes it).
 CROSS_MACHINE = ("the functions, starts and AM run in float64. Every column but `seconds` repeated bit for bit on a "
                  "second machine (0.2.0 quick records, all 47,088 rows), but not under another instruction set: "
