@@ -21,6 +21,8 @@ def _summary(changed: list[dict] | None = None, config_hash: str = "h") -> dict:
             "columns_differing": {"f_best": {"differing": 40, "rows": 100, "max_rel": 0.39},
                                   "f_start": {"differing": 30, "rows": 100, "max_rel": 2e-5}},
             "columns_identical": ["upper_bound", "cert_status"],
+            "outcome_columns": {"f_best": {"differing": 40, "rows": 100, "max_rel": 0.39, "max_abs": 1.2},
+                                "upper_bound": {"differing": 0, "rows": 100, "max_rel": None, "max_abs": None}},
             "statistics": {"median_F": {"n": 8, "differing": 3, "max_abs": 0.02, "max_rel": 0.01}},
             "verdicts": {"compared": 2, "changed": changed or []}}
 
@@ -35,8 +37,8 @@ def test_statement_quotes_the_scope_and_tabulates_the_spread():
     text = rp.render_report([_result((_summary(),))], PROV)
     part = text.split("## Reproducibility", 1)[1]
     assert "**cnn-am:** certificates repeat on any CPU." in part
-    assert ("| cnn-am | avx2 | 100 (3) | 2 of 4 | most rows: `f_best` (40); largest: `f_best` (0.39 rel.) | 3 of 8 "
-            "(0.02) | none |") in part
+    assert ("| cnn-am | avx2 | 100 (3) | 2 of 4 | `f_best` 40 rows (0.39 rel., 1.2 abs.); `upper_bound` 0 rows; "
+            "most rows: `f_best` (40); largest: `f_best` (0.39 rel.) | 3 of 8 (0.02) | none |") in part
     assert "none changes under the perturbations measured" in part
     assert "unstable" not in text.split("## Reproducibility", 1)[0]
 
@@ -69,3 +71,4 @@ def test_every_experiment_states_its_bit_for_bit_scope_and_row_key():
         assert isinstance(module.CROSS_MACHINE, str) and "bit for bit" in module.CROSS_MACHINE or \
             "repeat on any x86-64 CPU" in module.CROSS_MACHINE
         assert module.ROW_KEY and all(isinstance(c, str) for c in module.ROW_KEY)
+        assert module.OUTCOME_COLUMNS and not set(module.OUTCOME_COLUMNS) & set(module.ROW_KEY)

@@ -57,6 +57,18 @@ def test_metrics_spread_per_statistic():
     assert stats["success"] == {"n": 1, "differing": 0, "max_abs": 0.0, "max_rel": 0.0}
 
 
+def test_the_summary_names_the_outcome_columns_whether_they_differ_or_not():
+    ref = _records()
+    new = ref.copy()
+    new.loc[0, "f_best"] = 1.5
+    cols, rows = spread.column_spread(ref, new, ("method", "seed"), ("seconds",))
+    s = spread.Spread("x", "smoke", "h", cols, spread.metric_spread({}, {}), spread.verdict_changes([], []), rows,
+                      ("f_best", "label"))
+    doc = spread.summary(s)
+    assert doc["outcome_columns"]["f_best"]["differing"] == 1 and doc["outcome_columns"]["f_best"]["max_abs"] == 0.5
+    assert doc["outcome_columns"]["label"]["differing"] == 0 and list(doc["columns_differing"]) == ["f_best"]
+
+
 def test_a_changed_verdict_is_flagged():
     a = [Claim("k", "s", "e", "", "supported", id="C2", method="proxy-0.5"),
          Claim("k", "s", "e", "", "inconclusive", id="C1", method="")]

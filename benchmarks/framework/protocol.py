@@ -16,6 +16,9 @@ config are compared row by row on them (:mod:`benchmarks.framework.spread`); wit
 Optional: ``CROSS_MACHINE``, one sentence: which columns repeat bit for bit on any x86-64 CPU, which only on
 the same CPU and library build, and what was measured on another machine; the report's reproducibility
 statement quotes it (:mod:`benchmarks.framework.reproducibility`).
+
+Optional: ``OUTCOME_COLUMNS``, the record columns a reader looks at first (attained values, accuracies): the
+spread summary names them whether they differ or not, and the report shows them first.
 """
 from __future__ import annotations
 

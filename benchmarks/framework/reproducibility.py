@@ -56,11 +56,15 @@ def unstable(spreads: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[tuple[s
 
 
 def _largest(doc: Mapping[str, Any]) -> str:
-    """The record column with the most differing rows, and the one with the largest relative difference (with
-    its absolute difference: a relative difference of near-zero values can be large), of a summary."""
+    """The experiment's outcome columns (rows differing, largest relative difference), the record column with the
+    most differing rows, and the one with the largest relative difference (with its absolute difference: a
+    relative difference of near-zero values can be large), of a summary."""
     cols = doc.get("columns_differing", {})
+    outcomes = "; ".join(f"`{c}` {v.get('differing')} rows"
+                         + (f" ({v['max_rel']:.2g} rel., {v['max_abs']:.2g} abs.)" if v.get("max_rel") else "")
+                         for c, v in doc.get("outcome_columns", {}).items())
     if not cols:
-        return "none"
+        return outcomes or "none"
     most = max(cols, key=lambda c: cols[c].get("differing", 0))
     rel = {c: v["max_rel"] for c, v in cols.items() if v.get("max_rel") is not None}
     text = f"most rows: `{most}` ({cols[most].get('differing')})"
@@ -69,7 +73,7 @@ def _largest(doc: Mapping[str, Any]) -> str:
         absolute = cols[big].get("max_abs")
         text += (f"; largest: `{big}` ({rel[big]:.2g} rel."
                  + ("" if absolute is None else f", {absolute:.2g} abs.") + ")")
-    return text
+    return (outcomes + "; " if outcomes else "") + text
 
 
 def spread_lines(spreads: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:

@@ -14,6 +14,8 @@ results may round differently and AM or training may amplify that.  :func:`compa
   statistic (:func:`statistic`: a metric's last path component without its ``@...`` suffix) the largest
   absolute and relative difference: the spread that regression tolerances are calibrated to
   (``baseline --spread``).
+- **outcomes**: the experiment's ``OUTCOME_COLUMNS`` (what a reader looks at first: attained values,
+  accuracies) are named in the summary whether they differ or not.
 - **verdicts** (:func:`verdict_changes`): the experiment's ``claims`` of both runs, one row per claim id and
   method, with both verdicts and whether they differ.
 
@@ -53,6 +55,7 @@ class Spread:
     metrics: pd.DataFrame
     verdicts: pd.DataFrame
     rows: dict[str, int]
+    outcome: tuple[str, ...] = ()
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -182,12 +185,19 @@ def compare_runs(module: ModuleType, reference: Path, run: Path) -> Spread:
     metrics = metric_spread({k: float(v) for k, v in module.summarize(ref).items()},
                             {k: float(v) for k, v in module.summarize(new).items()})
     verdicts = verdict_changes(_claims(module, ref), _claims(module, new))
-    return Spread(module.NAME, metas[run].get("profile"), str(h_run), columns, metrics, verdicts, rows)
+    return Spread(module.NAME, metas[run].get("profile"), str(h_run), columns, metrics, verdicts, rows,
+                  tuple(getattr(module, "OUTCOME_COLUMNS", ())))
 
 
 def summary(s: Spread, **extra: Any) -> dict[str, Any]:
     """The JSON summary of a spread (``extra``: what was perturbed, the runs compared)."""
     cols = s.columns
+
+    def entry(r: Any) -> dict[str, Any]:
+        return {"differing": int(r.differing), "rows": int(r.rows),
+                "max_rel": None if math.isnan(r.max_rel) else float(r.max_rel),
+                "max_abs": None if math.isnan(r.max_abs) else float(r.max_abs)}
+
     return {
         "format": SUMMARY_FORMAT,
         "experiment": s.experiment,
@@ -195,10 +205,8 @@ def summary(s: Spread, **extra: Any) -> dict[str, Any]:
         "config_hash": s.config_hash,
         **extra,
         "rows": s.rows,
-        "columns_differing": {r.column: {"differing": int(r.differing), "rows": int(r.rows),
-                                         "max_rel": None if math.isnan(r.max_rel) else float(r.max_rel),
-                                         "max_abs": None if math.isnan(r.max_abs) else float(r.max_abs)}
-                              for r in cols.itertuples() if r.differing},
+        "columns_differing": {r.column: entry(r) for r in cols.itertuples() if r.differing},
+        "outcome_columns": {r.column: entry(r) for r in cols.itertuples() if r.column in s.outcome},
         "columns_identical": [str(c) for c in cols.loc[cols["differing"] == 0, "column"]],
         "statistics": statistic_spread(s.metrics),
         "verdicts": {"compared": int(len(s.verdicts)),

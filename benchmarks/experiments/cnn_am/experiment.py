@@ -86,6 +86,8 @@ TIMING_COLUMNS: tuple[str, ...] = ()
 #: on them (benchmarks.framework.spread).
 ROW_KEY: tuple[str, ...] = ("cell", "role", "model", "method", "optimizer", "unit", "start", "lr_index", "steps",
                             "draw")
+#: The outcome columns whose spread the report's reproducibility statement shows first.
+OUTCOME_COLUMNS: tuple[str, ...] = ("f_start", "f_best", "upper_bound")
 #: What repeats bit for bit where (the report's reproducibility statement quotes it).
 CROSS_MACHINE = ("records repeat bit for bit only on the same CPU and library build: every float32 forward value "
                  "(`f_start`, `dataset_max`), all that AM makes of it (`f_best`, the checkpoints, the lr choices) "
@@ -727,5 +729,5 @@ def extra_files(out: Path, key: str) -> list[Path]:
     return _framework_arrays.existing(out, key)
 
 
-__all__ = ["NAME", "TIMING_COLUMNS", "ROW_KEY", "CROSS_MACHINE", "BASELINE_TOLERANCES", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
+__all__ = ["NAME", "TIMING_COLUMNS", "ROW_KEY", "CROSS_MACHINE", "OUTCOME_COLUMNS", "BASELINE_TOLERANCES", "BOUNDS", "Config", "parse_config", "cells", "run_cell", "analyze", "figures",
            "summarize", "claims", "extra_files", "tuning_choices", "leaderboard_scores", "SCORE_DEFINITION"]

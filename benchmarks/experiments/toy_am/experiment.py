@@ -86,6 +86,8 @@ TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
 #: on them (benchmarks.framework.spread).
 ROW_KEY: tuple[str, ...] = ("method", "seed", "family", "params", "dim", "role", "optimizer", "lr_index",
                             "tuning_round", "steps", "start")
+#: The outcome columns whose spread the report's reproducibility statement shows first.
+OUTCOME_COLUMNS: tuple[str, ...] = ("f_best", "attained")
 #: What repeats bit for bit where (the report's reproducibility statement quotes it).
 CROSS_MACHINE = ("the functions, starts and AM run in float64. Every column but `seconds` repeated bit for bit on a "
                  "second machine (0.2.0 quick records, all 47,088 rows), but not under another instruction set: "
@@ -559,7 +561,7 @@ def _row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float, me
     return row
 
 
-__all__ = ["NAME", "TIMING_COLUMNS", "ROW_KEY", "CROSS_MACHINE", "BOUNDS", "ROLES", "Config", "parse_config", "cells", "choices", "run_cell",
+__all__ = ["NAME", "TIMING_COLUMNS", "ROW_KEY", "CROSS_MACHINE", "OUTCOME_COLUMNS", "BOUNDS", "ROLES", "Config", "parse_config", "cells", "choices", "run_cell",
            "observes", "landscape", "extra_files",
            "analyze", "figures", "summarize", "claims", "build", "build_for_tuning", "draw_starts", "start_seed",
            "evaluation_seeds", "tuning_seeds", "role_instances", "leaderboard_scores", "SCORE_DEFINITION"]

@@ -74,6 +74,8 @@ TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
 #: The columns that say what a row is (not what it measured): rows of two runs of one config are compared
 #: on them (benchmarks.framework.spread).
 ROW_KEY: tuple[str, ...] = ("method", "seed", "dataset", "arch", "activation", "variant", "role", "lr_k", "epoch")
+#: The outcome columns whose spread the report's reproducibility statement shows first.
+OUTCOME_COLUMNS: tuple[str, ...] = ("test_acc",)
 #: What repeats bit for bit where (the report's reproducibility statement quotes it).
 CROSS_MACHINE = ("records repeat bit for bit only on the same CPU and library build: float32 convolutions and "
                  "matrix products round by the CPU's instruction set, and SGD carries every rounding into the "
