@@ -39,6 +39,8 @@ def test_perturb_refuses_bad_input_before_writing(tmp_path, capsys):
     assert main(["perturb", "training", "--profile", "smoke", "--out", str(out), "--kind", "avx3"]) == 2
     assert "unknown perturbation 'avx3'" in capsys.readouterr().err
     assert main(["perturb", "training", "--profile", "nope", "--out", str(out)]) == 2
+    assert main(["perturb", "training", "--profile", "smoke", "--out", str(out), "--executor", "slurm"]) == 2
+    assert "unknown executor 'slurm'" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -133,6 +133,10 @@ def measure(experiment: str, profile: str, out: Path, kinds: Sequence[str], *, r
     module = load(experiment)
     cfg_hash = config_hash(module.parse_config(load_profile(experiment, profile, config_file=config_file),
                                                data_dir=data_dir))
+    from benchmarks.framework.runner import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     if not kinds:
         raise ConfigError("no perturbation given; choose from " + ", ".join(KINDS))
     native = native_capability()
