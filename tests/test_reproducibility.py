@@ -49,6 +49,8 @@ def test_a_verdict_that_flips_is_marked_unstable_in_the_headline_and_the_stateme
     headline = text.split("## Headline", 1)[1].split("\n\n", 2)[1]
     assert "**supported** (unstable: avx2: mixed under another CPU's kernels; not a finding)" in headline
     assert "C2 proxy-0.5 (cnn-am) under avx2: mixed" in text.split("## Reproducibility", 1)[1]
+    section = text.split("### C2:", 1)[1]
+    assert "proxy-0.5 **supported** (unstable: avx2: mixed under another CPU's kernels; not a finding)" in section
 
 
 def test_without_a_measurement_the_statement_says_how_to_make_one():

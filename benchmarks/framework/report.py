@@ -506,12 +506,13 @@ def combined_table(claims: Sequence[Claim]) -> pd.DataFrame | None:
 
 
 def render_part(cid: str, name: str, claims: Sequence[Claim], links: dict[tuple[str, str, str], str],
-                statement: str) -> list[str]:
-    """Lines of one experiment's tested claims in a section: the verdict of each method tested, what was
-    tested, the decision rule in one sentence, the protocol (folded), one condensed table, and links to
-    the full tables."""
+                statement: str, unstable: dict[tuple[str, str, str], str] | None = None) -> list[str]:
+    """Lines of one experiment's tested claims in a section: the verdict of each method tested (marked when
+    unstable, see :func:`render_headline`), what was tested, the decision rule in one sentence, the protocol
+    (folded), one condensed table, and links to the full tables."""
     first = claims[0]
-    verdicts = "; ".join(f"{c.method + ' ' if c.method else ''}**{c.verdict}**" for c in claims)
+    verdicts = "; ".join(f"{c.method + ' ' if c.method else ''}**{c.verdict}**"
+                         f"{_unstable_note(unstable or {}, name, cid, c)}" for c in claims)
     full = [links[k] for c in claims if (k := (cid, name, c.method)) in links]
     linked = ", ".join(f"[{Path(x).name}]({x})" for x in full)
     as_tested = f" As tested: {first.statement}" if first.statement != statement else ""
@@ -537,6 +538,7 @@ def render_claim(cid: str, group: list[Section], results: Sequence[ExperimentRes
     title = group[0].title.split(" (")[0] if len(group) > 1 else group[0].title
     verdicts = "; ".join(f"{s.title}: {s.verdict}" for s in group) if len(group) > 1 else group[0].verdict
     lines = [f"### {cid}: {title}", f"**Claim.** {group[0].statement} **Verdict: {verdicts}.**", ""]
+    flips = reproducibility.unstable(spreads_of(results))
     parts: dict[str, list[Claim]] = {}
     for s in group:
         for name, claim in s.parts:
@@ -544,7 +546,7 @@ def render_claim(cid: str, group: list[Section], results: Sequence[ExperimentRes
     for name, claims in parts.items():
         tested = [c for c in claims if c.verdict != "not tested"]
         if tested:
-            lines += render_part(cid, name, tested, links, group[0].statement)
+            lines += render_part(cid, name, tested, links, group[0].statement, flips)
         else:
             lines += [f"*{name}: not tested ({_esc(claims[0].rationale)}).*", ""]
     return lines + render_figures(cid, results, root)
