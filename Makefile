@@ -9,7 +9,7 @@ OUT    ?= results/$(PROFILE)
 EXECUTOR ?= dask
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data test reproduce baselines bench bench-check clean
+.PHONY: setup data test reproduce baselines spread bench bench-check clean
 
 # Create the virtual environment when missing and install the project with pinned versions.
 $(STAMP): pyproject.toml constraints.txt
@@ -36,12 +36,28 @@ reproduce: $(STAMP)
 SAMPLE := .cache/fashion-mnist-sample
 baselines: $(STAMP)
 	$(PY) -m benchmarks data --sample $(SAMPLE)
-	$(PY) -m benchmarks baseline toy-am --profile smoke --update
+	$(PY) -m benchmarks baseline toy-am --profile smoke --update $(SPREAD_ARGS_toy-am)
 	$(PY) -m benchmarks baseline toy-am --profile quick --from results/quick/toy-am --update
-	$(PY) -m benchmarks baseline cnn-am --profile smoke --data $(SAMPLE) --update
-	$(PY) -m benchmarks baseline training --profile smoke --update
+	$(PY) -m benchmarks baseline cnn-am --profile smoke --data $(SAMPLE) --update $(SPREAD_ARGS_cnn-am)
+	$(PY) -m benchmarks baseline training --profile smoke --update $(SPREAD_ARGS_training)
 	PYTHONPATH=examples/byo_example $(PY) -m benchmarks baseline toy-am --profile smoke \
 	  --config examples/byo_example/configs/toy-am.toml --baseline examples/byo_example/baselines/toy-am-smoke.json --update
+
+# Measure how far the smoke profiles move under another CPU's float kernels (benchmarks/framework/perturbation.py)
+# and commit the summaries the baselines' tolerances are calibrated to (results/baselines/spread/).
+SPREAD_DIR := .cache/spread
+SPREAD_OUT := results/baselines/spread
+SPREAD_KINDS := --kind avx2 --kind sse41
+SPREAD_ARGS_toy-am := --spread $(SPREAD_OUT)/toy-am-smoke-avx2.json --spread $(SPREAD_OUT)/toy-am-smoke-sse41.json
+SPREAD_ARGS_cnn-am := --spread $(SPREAD_OUT)/cnn-am-smoke-avx2.json --spread $(SPREAD_OUT)/cnn-am-smoke-sse41.json
+SPREAD_ARGS_training := --spread $(SPREAD_OUT)/training-smoke-avx2.json --spread $(SPREAD_OUT)/training-smoke-sse41.json
+spread: $(STAMP)
+	$(PY) -m benchmarks data --sample $(SAMPLE)
+	rm -rf $(SPREAD_DIR) && mkdir -p $(SPREAD_OUT)
+	for e in toy-am cnn-am training; do \
+	  $(PY) -m benchmarks perturb $$e --profile smoke --data $(SAMPLE) --out $(SPREAD_DIR)/$$e $(SPREAD_KINDS) || exit 1; \
+	  for k in avx2 sse41; do cp $(SPREAD_DIR)/$$e/$$k-spread/spread.json $(SPREAD_OUT)/$$e-smoke-$$k.json; done; \
+	done
 
 bench: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider benchmarks/perf --benchmark-only --benchmark-autosave --benchmark-storage=.benchmarks -s

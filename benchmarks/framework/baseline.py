@@ -21,6 +21,16 @@ like ``tolerance``), else the experiment's declared ``BASELINE_TOLERANCES`` (sam
 toy-am declares none (one tolerance of 0.05 on fractions); training declares its accuracy rule; the
 cnn-am smoke baseline carries its rules in the file (``median_F``: 5% of the value, ``median_ratio``: 0.05).
 
+Calibration to another machine's spread (``baseline --update --spread FILE``): ``FILE`` is a ``spread.json`` of
+``perturb`` (:mod:`benchmarks.framework.spread`) measured on the same experiment, profile and config; per
+statistic its largest absolute metric difference ``d`` raises the rule's ``abs`` to at least
+:data:`SPREAD_MARGIN` ``* d`` (a statistic without a rule gets ``{"abs": max(tolerance, SPREAD_MARGIN * d)}``),
+so that ``check`` passes where only the CPU's float kernels differ.  ``tolerance_source`` (one sentence per
+statistic) says where each statistic's tolerance came from: the declared or file rule, and the spread file,
+its perturbation and the measured ``d``; ``--update`` without ``--spread`` keeps it, like the rules.  A spread
+whose calibrated tolerance would exceed half a metric's scale is refused (ConfigError naming the statistic):
+no regression check of that profile can hold across machines.
+
 A baseline is validated before anything is re-run (ConfigError naming the file and the bad entry):
 ``metrics`` must be a non-empty table of finite numbers (no null, NaN, infinity, string or bool), and
 ``tolerance`` a number in :data:`TOLERANCE_RANGE` ``= [0, 0.5]``: the metrics are fractions in [0, 1],
@@ -36,15 +46,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from benchmarks.framework import bounds, store
 from benchmarks.framework.meta import suite_version
 from benchmarks.framework.config import ConfigError, config_hash, load_profile
 from benchmarks.framework.meta import REPO_ROOT
+from benchmarks.framework.spread import read_summary, statistic
 
 BASELINE_DIR = REPO_ROOT / "results" / "baselines"
 DEFAULT_TOLERANCE = 0.05
+#: Calibrated tolerance = this factor times the largest metric difference measured under a perturbation: the
+#: perturbation is one other kernel set; another CPU may round the other way, and as far again.
+SPREAD_MARGIN = 2.0
 TOLERANCE_RANGE: tuple[float, float] = (0.0, 0.5)
 
 
@@ -169,12 +183,6 @@ def check_rules(rules: Any, path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def statistic(metric: str) -> str:
-    """The statistic of a metric name: its last path component without an ``@...`` suffix
-    (``fam/m/opt/success@0.1`` -> ``success``)."""
-    return metric.rsplit("/", 1)[-1].split("@", 1)[0]
-
-
 def resolve_tolerances(metrics: Mapping[str, float], rules: Mapping[str, Mapping[str, float]],
                        default: float) -> dict[str, float]:
     """One absolute tolerance per metric: ``max(abs, rel * |value|)`` of its statistic's rule, else ``default``."""
@@ -202,6 +210,59 @@ def check_tolerances(tolerances: Any, metrics: dict[str, float], path: Path) -> 
             raise ConfigError(f"{path}: the tolerance of metric {key!r} must be a number in [0, {hi:g}] (half of "
                               f"max(1, |value|)), got {tol!r}")
     return {k: float(v) for k, v in tolerances.items()}
+
+
+def check_source(source: Any, path: Path) -> dict[str, str]:
+    """``tolerance_source`` when it is a table ``{statistic: sentence}`` of non-empty strings (ConfigError
+    naming the entry otherwise)."""
+    if not isinstance(source, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                               for k, v in source.items()):
+        raise ConfigError(f"{path}: 'tolerance_source' must be a table of statistic -> sentence, got {source!r}")
+    return dict(source)
+
+
+def calibrate(rules: Mapping[str, Mapping[str, float]] | None, default: float, spread_docs: Sequence[dict[str, Any]],
+              metrics: Mapping[str, float], *, experiment: str, profile: str, cfg_hash: str,
+              names: Sequence[str]) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Tolerance rules raised to :data:`SPREAD_MARGIN` times the spread measured in ``spread_docs`` (read from
+    the files ``names``), and one sentence per statistic of ``metrics`` saying where its tolerance came from.
+
+    ConfigError (naming the file) for a spread of another experiment, profile or config, and (naming the
+    statistic) where the calibrated tolerance of a metric would exceed half of ``max(1, |value|)``."""
+    for doc, name in zip(spread_docs, names):
+        if (doc.get("experiment"), doc.get("profile"), doc.get("config_hash")) != (experiment, profile, cfg_hash):
+            raise ConfigError(f"{name} is a spread of {doc.get('experiment')}/{doc.get('profile')} (config hash "
+                              f"{str(doc.get('config_hash'))[:12]}), not of {experiment}/{profile} ({cfg_hash[:12]})")
+    out = {k: dict(v) for k, v in (rules or {}).items()}
+    source: dict[str, str] = {}
+    for stat in sorted({statistic(m) for m in metrics}):
+        rule = out.get(stat)
+        base = (f"rule {json.dumps(rule, sort_keys=True)} (max(abs, rel * |baseline|))" if rule is not None
+                else f"the file-wide tolerance {default:g}")
+        measured = [(float(doc["statistics"][stat]["max_abs"]), int(doc["statistics"][stat]["differing"]),
+                     int(doc["statistics"][stat]["n"]), str(doc.get("perturbation", "?")), name)
+                    for doc, name in zip(spread_docs, names) if stat in doc.get("statistics", {})]
+        if not measured:
+            source[stat] = base + "; no spread measured"
+            continue
+        d = max(m[0] for m in measured)
+        floor = SPREAD_MARGIN * d
+        said = "; ".join(f"{n_diff} of {n} metrics moved under perturbation {kind} ({name}), by at most {a:.3g}"
+                         for a, n_diff, n, kind, name in measured)
+        ours = {k: v for k, v in metrics.items() if statistic(k) == stat}
+        for key, value in ours.items():
+            if floor > 0.5 * max(1.0, abs(value)):
+                raise ConfigError(f"statistic {stat!r} moves by {d:.3g} under the perturbation ({said}): its "
+                                  f"calibrated tolerance {floor:.3g} exceeds half of metric {key!r}'s scale, so no "
+                                  f"regression check of {experiment}/{profile} holds across machines")
+        resolved = resolve_tolerances(ours, {stat: rule} if rule is not None else {}, default)
+        if any(tol < floor for tol in resolved.values()):
+            out[stat] = {**(rule or {}), "abs": floor}
+            source[stat] = (f"{base}, raised to abs {floor:.3g} = {SPREAD_MARGIN:g} x the largest spread measured: "
+                            + said)
+        else:
+            source[stat] = f"{base}, which covers {SPREAD_MARGIN:g} x the largest spread measured: " + said
+    return out, source
 
 
 def check_metrics(metrics: Any, path: Path) -> dict[str, float]:
@@ -235,6 +296,8 @@ def read(path: Path, *, require_metrics: bool = True) -> dict[str, Any]:
     check_tolerance(doc.get("tolerance", DEFAULT_TOLERANCE), path)
     if "tolerance_rules" in doc:
         check_rules(doc["tolerance_rules"], path)
+    if "tolerance_source" in doc:
+        check_source(doc["tolerance_source"], path)
     if require_metrics:
         metrics = check_metrics(doc["metrics"], path)
         if "tolerances" in doc:
@@ -286,6 +349,12 @@ def diff(old: dict[str, float], new: dict[str, float]) -> list[str]:
     return lines
 
 
+def _name(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (as committed files name each other)."""
+    p = Path(path).resolve()
+    return p.relative_to(REPO_ROOT).as_posix() if p.is_relative_to(REPO_ROOT) else Path(path).as_posix()
+
+
 def _isnan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
@@ -317,9 +386,12 @@ def check(experiment: str, profile: str, *, base_dir: Path | None = None, progre
 
 def update(experiment: str, profile: str, *, base_dir: Path | None = None, progress: bool = False,
            write: bool = True, measurement: Measurement | None = None, path: Path | None = None,
-           config_file: Path | None = None, data_dir: Path | None = None) -> tuple[Path, list[str]]:
+           config_file: Path | None = None, data_dir: Path | None = None,
+           spread: Sequence[Path] = ()) -> tuple[Path, list[str]]:
     """Measure the profile and (if ``write``) rewrite its baseline; returns the path and the diff lines.
-    ``path`` and ``config_file`` as in :func:`check`."""
+    ``path`` and ``config_file`` as in :func:`check`; ``spread``: ``spread.json`` files whose measured spread
+    the tolerances are calibrated to (:func:`calibrate`; read and validated before anything is run)."""
+    spread_docs = [read_summary(Path(s)) for s in spread]
     path = Path(path) if path is not None else baseline_path(experiment, profile, base_dir)
     old: dict[str, Any] = read(path, require_metrics=False) if path.is_file() else {"metrics": {}}
     # a changed config is what --update is for; another experiment or profile is not (a file that does not
@@ -341,11 +413,18 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
 
         tolerance = old.get("tolerance", DEFAULT_TOLERANCE)
         rules = old.get("tolerance_rules", getattr(load(experiment), "BASELINE_TOLERANCES", None))
-        rules_doc = {}
         if rules is not None:
             rules = check_rules(rules, path)
+        source = old.get("tolerance_source")
+        if spread_docs:
+            rules, source = calibrate(rules, float(tolerance), spread_docs, m.metrics, experiment=experiment,
+                                      profile=profile, cfg_hash=m.config_hash, names=[_name(s) for s in spread])
+        rules_doc: dict[str, Any] = {}
+        if rules:
             rules_doc = {"tolerance_rules": rules,
                          "tolerances": dict(sorted(resolve_tolerances(m.metrics, rules, float(tolerance)).items()))}
+        if source:
+            rules_doc["tolerance_source"] = dict(sorted(source.items()))
         doc = {
             "experiment": experiment,
             "profile": profile,
@@ -353,12 +432,14 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
             "suite_version": suite_version(),
             "tolerance": tolerance,
             "direction": "higher is better for every metric; check fails when current < baseline - tolerance"
-                         + ("" if not rules_doc else " (the metric's entry in 'tolerances', resolved from "
+                         + ("" if "tolerance_rules" not in rules_doc else
+                            " (the metric's entry in 'tolerances', resolved from "
                             "'tolerance_rules' as max(abs, rel * |baseline|); 'tolerance' where no rule applies)"),
             **rules_doc,
             "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update"
                             + ("" if config_file is None else f" --config {Path(config_file).name}"
-                               f" --baseline {path.name}") + ("" if data_dir is None else " --data DIR"),
+                               f" --baseline {path.name}") + ("" if data_dir is None else " --data DIR")
+                            + "".join(f" --spread {_name(s)}" for s in spread),
             "metrics": dict(sorted(m.metrics.items())),
         }
         store.atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -1,6 +1,7 @@
 """Command line of the suite: ``python -m benchmarks`` / ``proxygrad-bench``.
 
-Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``leaderboard``, ``data``, ``reproduce``.
+Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``perturb``, ``spread``, ``leaderboard``,
+``data``, ``reproduce``.
 Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
 (:mod:`benchmarks.framework.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
 profile, key or value, unusable output directory, an invalid baseline or one of another experiment, profile or
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
     r.add_argument("--config", type=Path, default=None,
                    help="a TOML file of profiles to use instead of benchmarks/configs/EXPERIMENT.toml")
+    r.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help="where certificates and dataset maxima are cached (default .cache in the repository)")
     r.add_argument("--no-progress", action="store_true")
 
     rep = sub.add_parser("report", help="tables and figures from the records of run directories; for a "
@@ -67,8 +70,32 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--update", action="store_true", help="rewrite the baseline file")
     b.add_argument("--from", dest="from_run", type=Path, default=None, metavar="DIR",
                    help="summarize this finished run of the profile instead of re-running it")
+    b.add_argument("--spread", action="append", default=[], type=Path, metavar="JSON",
+                   help="a spread.json of `perturb` to calibrate the tolerances to (repeatable; with --update)")
     _baseline_files(b)
     b.add_argument("--progress", action="store_true")
+
+    pt = sub.add_parser("perturb", help="rerun a profile natively and under another CPU's kernels, and tabulate "
+                        "the spread of records, metrics and verdicts")
+    pt.add_argument("experiment")
+    pt.add_argument("--profile", required=True)
+    pt.add_argument("--out", required=True, type=Path,
+                    help="where the runs (reference/, KIND/) and the spread tables (KIND-spread/) go")
+    pt.add_argument("--kind", action="append", default=None, metavar="KIND",
+                    help="a perturbation (benchmarks.framework.perturbation.KINDS: avx2, sse41); repeatable; "
+                         "default avx2")
+    pt.add_argument("--reference", type=Path, default=None, metavar="DIR",
+                    help="a finished native run of the same config to compare with, instead of running one")
+    pt.add_argument("--executor", default="local", help="local (default) or dask")
+    pt.add_argument("--config", type=Path, default=None,
+                    help="a TOML file of profiles to use instead of benchmarks/configs/EXPERIMENT.toml")
+    pt.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
+
+    sp = sub.add_parser("spread", help="the spread between two finished runs of one config (e.g. made on two "
+                        "machines): records, metrics, verdicts")
+    sp.add_argument("reference", type=Path)
+    sp.add_argument("run", type=Path)
+    sp.add_argument("--out", required=True, type=Path, help="where the spread tables and spread.json go")
 
     lb = sub.add_parser("leaderboard", help="LEADERBOARD.md and .csv from finished runs' records")
     lb.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a run directory or a folder of them")
@@ -95,7 +122,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
     check_device(a.device)
     check_out(a.out)
     records = run(module, cfg, a.out, resume=a.resume, device=a.device, executor=a.executor,
-                  scheduler=a.scheduler, progress=not a.no_progress, profile=a.profile, data_dir=a.data)
+                  scheduler=a.scheduler, progress=not a.no_progress, profile=a.profile, data_dir=a.data,
+                  cache_dir=a.cache)
     print(f"records: {records}")
     return 0
 
@@ -168,13 +196,39 @@ def _cmd_baseline(a: argparse.Namespace) -> int:
         m = None if a.from_run is None else baseline.measurement_from_run(
             a.from_run, a.experiment, a.profile, config_file=a.config, data_dir=a.data)
         path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m,
-                                      path=a.baseline, config_file=a.config, data_dir=a.data)
+                                      path=a.baseline, config_file=a.config, data_dir=a.data, spread=a.spread)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         print("baseline not changed: a run with records above their certified bound is not summarized")
         return 1
     print("\n".join(lines) if lines else "no change")
     print(f"{'wrote' if a.update else 'unchanged (pass --update to rewrite)'}: {path}")
+    return 0
+
+
+def _cmd_perturb(a: argparse.Namespace) -> int:
+    from benchmarks.framework import perturbation
+
+    try:
+        written = perturbation.measure(a.experiment, a.profile, a.out, a.kind or ["avx2"], reference=a.reference,
+                                       config_file=a.config, data_dir=a.data, executor=a.executor)
+    except RuntimeError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
+def _cmd_spread(a: argparse.Namespace) -> int:
+    from benchmarks.framework import spread
+
+    meta = store.read_meta(a.reference)
+    module = load(str(meta.get("experiment")))
+    s = spread.compare_runs(module, a.reference, a.run)
+    for path in spread.write(s, a.out, reference=str(a.reference), run=str(a.run),
+                             command=f"python -m benchmarks spread {a.reference} {a.run}"):
+        print(path)
     return 0
 
 
@@ -222,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(a)
         if a.command == "baseline":
             return _cmd_baseline(a)
+        if a.command == "perturb":
+            return _cmd_perturb(a)
+        if a.command == "spread":
+            return _cmd_spread(a)
         if a.command == "leaderboard":
             return _cmd_leaderboard(a)
     except bounds.BoundViolationError as exc:

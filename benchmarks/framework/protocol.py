@@ -9,6 +9,16 @@ Optional: ``BASELINE_TOLERANCES`` ``{statistic: {"abs": a, "rel": r}}``, the reg
 statistic of ``summarize`` (a metric's last path component without its ``@...`` suffix), resolved per metric
 as ``max(a, r * |baseline value|)`` and written into the baseline file by ``baseline --update``
 (:mod:`benchmarks.framework.baseline`); without it every metric has the file's one ``tolerance``.
+
+Optional: ``ROW_KEY``, the record columns that say what a row is (not what it measured); two runs of one
+config are compared row by row on them (:mod:`benchmarks.framework.spread`); without it rows align by order.
+
+Optional: ``CROSS_MACHINE``, one sentence: which columns repeat bit for bit on any x86-64 CPU, which only on
+the same CPU and library build, and what was measured on another machine; the report's reproducibility
+statement quotes it (:mod:`benchmarks.framework.reproducibility`).
+
+Optional: ``OUTCOME_COLUMNS``, the record columns a reader looks at first (attained values, accuracies): the
+spread summary names them whether they differ or not, and the report shows them first.
 """
 from __future__ import annotations
 

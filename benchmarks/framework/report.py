@@ -12,8 +12,10 @@ tested, the decision rule in one sentence, one condensed table of at most :data:
 (the full table written to ``claims/`` and linked), and the figures the experiments declare for the
 claim (``CLAIM_FIGURES`` of their figures module: claim id -> ``(figure name pattern, caption)``), each
 with a caption that says what to see; then the claims not tested; a glossary; the reproducibility
-statement (what repeats bit for bit, compute per profile, the commit of every experiment's records and
-whether they are one standardized result); the provenance of the report itself.
+statement (what repeats bit for bit on one machine and on any CPU, the spread measured under another CPU's
+kernels and the verdicts it changes, :mod:`benchmarks.framework.reproducibility`; compute per profile, the
+commit of every experiment's records and whether they are one standardized result); the provenance of the
+report itself.
 
 Claim ids are stable: every paper claim and expected finding has its id in :data:`PAPER_CLAIMS` and
 :data:`BEYOND_EXPECTED`, so a profile that does not test a claim still lists it, under the same id.
@@ -33,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.framework import reproducibility
 from benchmarks.framework.claims import VERDICTS, Claim
 from benchmarks.framework.compare import RULE_TEXT
 from benchmarks.framework.meta import not_standardized_because
@@ -140,6 +143,9 @@ class ExperimentResult:
     claim_figures: ``(claim id, caption, PNG path)`` of the figures the experiment declares for its claims.
     run_info: ``meta.json`` facts about the run: ``started_utc``, ``finished_utc``, ``cpu_count``, ``device``,
     ``timing_columns`` (the record columns that measure time and so do not repeat).
+    cross_machine: the experiment's ``CROSS_MACHINE`` sentence (what repeats bit for bit where, and what was
+    measured on another machine); spreads: the spread summaries of perturbation runs of its config
+    (:func:`benchmarks.framework.reproducibility.find_spreads`).
     """
 
     name: str
@@ -152,6 +158,8 @@ class ExperimentResult:
     records_suite_version: str = ""
     claim_figures: tuple[tuple[str, str, Path], ...] = field(default=(), compare=False)
     run_info: dict[str, Any] = field(default_factory=dict, compare=False)
+    cross_machine: str = ""
+    spreads: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in ("ran", "unavailable", "failed"):
@@ -433,9 +441,12 @@ def _tested_parts(group: list[Section]) -> list[tuple[Section, str, Claim]]:
     return [(s, name, c) for s in group for name, c in s.parts]
 
 
-def render_headline(groups: list[tuple[str, list[Section]]]) -> list[str]:
+def render_headline(groups: list[tuple[str, list[Section]]],
+                    unstable: dict[tuple[str, str, str], str] | None = None) -> list[str]:
     """The headline table: one row per claim id, experiment and method tested (one row for a claim that
-    nothing tested)."""
+    nothing tested); a verdict that changes under a perturbation (``unstable``: (experiment, claim id, method)
+    -> what it becomes, :func:`benchmarks.framework.reproducibility.unstable`) is marked unstable."""
+    unstable = unstable or {}
     lines = ["## Headline", "",
              "| id | claim | experiment | method | n units | effect [95% CI] | mde | verdict |",
              "|:---|:---|:---|:---|:---|:---|---:|:---|"]
@@ -447,10 +458,15 @@ def render_headline(groups: list[tuple[str, list[Section]]]) -> list[str]:
         for s, name, c in rows:
             h = headline(c)
             lines.append(f"| {cid} | {_esc(s.title)} | {name} | {_esc(c.method) or 'n/a'} | {h.n} | "
-                         f"{_esc(h.effect)} | {h.mde} | **{c.verdict}** |")
+                         f"{_esc(h.effect)} | {h.mde} | **{c.verdict}**{_unstable_note(unstable, name, cid, c)} |")
     return lines + ["", "Effect: the claim's statistic (see the glossary), the median of its tests where it has "
                     "several, with that test's 95% interval. In the claims' tables each cell is `difference [95% CI] "
                     "outcome`; `*` marks a test whose mde exceeds the relevance threshold (unpowered).", ""]
+
+
+def _unstable_note(unstable: dict[tuple[str, str, str], str], name: str, cid: str, c: Claim) -> str:
+    what = unstable.get((name, cid, c.method))
+    return "" if what is None else f" (unstable: {_esc(what)} under another CPU's kernels; not a finding)"
 
 
 def rule_sentence(claim: Claim) -> str:
@@ -490,12 +506,13 @@ def combined_table(claims: Sequence[Claim]) -> pd.DataFrame | None:
 
 
 def render_part(cid: str, name: str, claims: Sequence[Claim], links: dict[tuple[str, str, str], str],
-                statement: str) -> list[str]:
-    """Lines of one experiment's tested claims in a section: the verdict of each method tested, what was
-    tested, the decision rule in one sentence, the protocol (folded), one condensed table, and links to
-    the full tables."""
+                statement: str, unstable: dict[tuple[str, str, str], str] | None = None) -> list[str]:
+    """Lines of one experiment's tested claims in a section: the verdict of each method tested (marked when
+    unstable, see :func:`render_headline`), what was tested, the decision rule in one sentence, the protocol
+    (folded), one condensed table, and links to the full tables."""
     first = claims[0]
-    verdicts = "; ".join(f"{c.method + ' ' if c.method else ''}**{c.verdict}**" for c in claims)
+    verdicts = "; ".join(f"{c.method + ' ' if c.method else ''}**{c.verdict}**"
+                         f"{_unstable_note(unstable or {}, name, cid, c)}" for c in claims)
     full = [links[k] for c in claims if (k := (cid, name, c.method)) in links]
     linked = ", ".join(f"[{Path(x).name}]({x})" for x in full)
     as_tested = f" As tested: {first.statement}" if first.statement != statement else ""
@@ -521,6 +538,7 @@ def render_claim(cid: str, group: list[Section], results: Sequence[ExperimentRes
     title = group[0].title.split(" (")[0] if len(group) > 1 else group[0].title
     verdicts = "; ".join(f"{s.title}: {s.verdict}" for s in group) if len(group) > 1 else group[0].verdict
     lines = [f"### {cid}: {title}", f"**Claim.** {group[0].statement} **Verdict: {verdicts}.**", ""]
+    flips = reproducibility.unstable(spreads_of(results))
     parts: dict[str, list[Claim]] = {}
     for s in group:
         for name, claim in s.parts:
@@ -528,7 +546,7 @@ def render_claim(cid: str, group: list[Section], results: Sequence[ExperimentRes
     for name, claims in parts.items():
         tested = [c for c in claims if c.verdict != "not tested"]
         if tested:
-            lines += render_part(cid, name, tested, links, group[0].statement)
+            lines += render_part(cid, name, tested, links, group[0].statement, flips)
         else:
             lines += [f"*{name}: not tested ({_esc(claims[0].rationale)}).*", ""]
     return lines + render_figures(cid, results, root)
@@ -573,17 +591,17 @@ def _minutes(info: dict[str, Any]) -> str:
     return f"{(b - a).total_seconds() / 60:.0f}"
 
 
+def spreads_of(results: Sequence[ExperimentResult]) -> dict[str, tuple[dict[str, Any], ...]]:
+    """Each experiment's spread summaries (those that ran and have any)."""
+    return {r.name: r.spreads for r in results if r.status == "ran" and r.spreads}
+
+
 def render_reproducibility(results: Sequence[ExperimentResult], provenance: dict[str, Any]) -> list[str]:
-    """What repeats bit for bit, what within a tolerance, and whether the records are standardized."""
+    """What repeats bit for bit where, the measured spread, unstable verdicts, and whether the records are
+    standardized (:func:`benchmarks.framework.reproducibility.render`)."""
+    scopes = {r.name: r.cross_machine for r in results if r.status == "ran"}
     return ["## Reproducibility", "", standardized(results, provenance.get("suite_version"))[1], "",
-            "- **Bit for bit:** records are a pure function of code and config: the same commit and profile "
-            "rerun on a CPU (one torch thread per cell) give the same records in every column but the timing "
-            "columns named below (a cold and a warm cache agree: `tests/test_cache_independence.py`); every table "
-            "and figure here is rebuilt from them by "
-            f"`python -m benchmarks reproduce --profile {provenance.get('profile', '?')} --out DIR --report-only`.",
-            "- **Within a tolerance:** on another CPU or library build float kernels may round differently; "
-            "`python -m benchmarks check` compares a rerun with the committed baseline within its tolerances.",
-            ""]
+            *reproducibility.render(scopes, spreads_of(results), str(provenance.get("profile", "?")))]
 
 
 def _compute(r: ExperimentResult) -> str:
@@ -672,7 +690,7 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
              "stable across profiles and releases). Every number below is computed from the records by the "
              f"suite's code. {standardized(results, version)[1]}", ""]
     lines += render_violations(results)
-    lines += render_headline(groups)
+    lines += render_headline(groups, reproducibility.unstable(spreads_of(results)))
     for heading, paper in (("## Claims of the paper", True), ("## Beyond the paper", False)):
         part = [(cid, g) for cid, g in tested if (_id_order(cid)[0] == 0) == paper]
         if part:

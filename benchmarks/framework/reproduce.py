@@ -31,6 +31,7 @@ from benchmarks.framework.config import PROFILES, ConfigError, ResourceMissing, 
 from benchmarks.framework.registry import EXPERIMENTS, ExperimentUnavailable, load
 from benchmarks.framework.meta import git_commit, machine, utc_now, versions
 from benchmarks.framework.report import ExperimentResult, write_report
+from benchmarks.framework.reproducibility import find_spreads
 
 SHOWN_ARTIFACTS = (".md", ".png")
 """Which of an experiment's written tables and figures the report links to."""
@@ -146,7 +147,9 @@ def run_experiment(name: str, opts: Options) -> ExperimentResult:
     return ExperimentResult(name, "ran", f"{len(records)} records, profile {opts.profile}", claims, artifacts,
                             records_commit=str(meta.get("git_commit") or ""),
                             records_suite_version=str(meta.get("suite_version") or ""),
-                            claim_figures=claim_figures(module, written), run_info=run_info(module, meta))
+                            claim_figures=claim_figures(module, written), run_info=run_info(module, meta),
+                            cross_machine=str(getattr(module, "CROSS_MACHINE", "")),
+                            spreads=find_spreads(opts.out, name, str(meta.get("config_hash"))))
 
 
 def provenance(args: list[str], profile: str) -> dict[str, Any]:
