@@ -126,9 +126,9 @@ def render(scopes: Mapping[str, str], spreads: Mapping[str, Sequence[Mapping[str
     if flips:
         lines += ["- **Unstable verdicts:** " + "; ".join(f"{cid}{' ' + method if method else ''} ({name}) under {what}"
                                                          for (name, cid, method), what in flips.items())
-                  + ". They are marked unstable in the headline and are not findings.", ""]
+                  + ". They are marked unstable in the headline and are not findings."]
     elif table:
-        lines += ["- **Verdicts:** none changes under the perturbations measured.", ""]
+        lines += ["- **Verdicts:** none changes under the perturbations measured."]
     lines += ["- **Regression checks:** `python -m benchmarks check` compares a rerun with the committed baseline; "
               "each baseline's `tolerance_source` says where each tolerance came from (the declared rule, raised "
               "where needed to twice the spread measured under another CPU's kernels).", ""]
