@@ -280,7 +280,15 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
             raise RuntimeError(f"exact_maximum: argmax attains {value!r} by a forward pass, below "
                                f"the solver's optimum {milp_value!r}")
         ub = min(ub, milp_value + 1e-9 * max(1.0, abs(milp_value)))
-    ub = max(ub, value)
+    return _certificate(model, net, shape, index, lo, hi, x_best, value, status, max(ub, value), seconds,
+                        form.n_binaries, int(res.mip_node_count or 0), k, "milp")
+
+
+def _certificate(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int, lo: float,
+                 hi: float, x_best: np.ndarray, value: float, status: str, ub: float, seconds: float,
+                 n_binaries: int, n_nodes: int, k: str, kind: str) -> Certificate:
+    """The certificate of a fresh solve: ``ub`` (>= value) is the exact-arithmetic bound, to which the
+    rigorous rounding margin of the model's own forward pass is added for ``upper_bound``."""
     margin = rounding_margin(model, shape, (lo, hi), index)
     return Certificate(
         value=value,
@@ -291,11 +299,12 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
         rounding_margin=margin,
         mip_gap=(ub - value) / max(1.0, abs(value)),
         solve_seconds=seconds,
-        n_binaries=form.n_binaries,
-        n_nodes=int(res.mip_node_count or 0),
+        n_binaries=n_binaries,
+        n_nodes=n_nodes,
         n_units=sum(net.widths),
         cached=False,
         key=k,
+        kind=kind,
     )
 
 
@@ -316,24 +325,8 @@ def _solve_bab(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...]
                          f"{res.bound - res.value!r}; no certificate")
     seconds = time.perf_counter() - start
     x_best, value = _best_point(model, net, shape, index, lo, hi, [res.x, incumbent[1]])
-    ub = max(res.bound, value)
-    margin = rounding_margin(model, shape, (lo, hi), index)
-    return Certificate(
-        value=value,
-        argmax=torch.as_tensor(x_best, dtype=torch.float64).reshape(shape),
-        status=res.status,
-        upper_bound=ub + margin,
-        exact_bound=ub,
-        rounding_margin=margin,
-        mip_gap=(ub - value) / max(1.0, abs(value)),
-        solve_seconds=seconds,
-        n_binaries=form.n_binaries,
-        n_nodes=res.n_nodes,
-        n_units=sum(net.widths),
-        cached=False,
-        key=k,
-        kind="bab",
-    )
+    return _certificate(model, net, shape, index, lo, hi, x_best, value, res.status, max(res.bound, value),
+                        seconds, form.n_binaries, res.n_nodes, k, "bab")
 
 
 def _incumbent(net: PiecewiseLinearNet, lo: float, hi: float, time_limit: float | None
