@@ -308,7 +308,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     """Read a record CSV with round-trip float parsing (an empty file gives an empty frame)."""
     if Path(path).stat().st_size == 0:
         return pd.DataFrame()
-    return pd.read_csv(path, keep_default_na=True)
+    return pd.read_csv(path, keep_default_na=True, low_memory=False)  # one dtype per column, not per chunk
 
 
 def merge_records(out: Path, keys: Iterable[str], *, repair: bool = False) -> Path:
