@@ -620,16 +620,21 @@ def _survey(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _write_arrays(ctx: Any, key: str, arrays: dict[str, np.ndarray]) -> Path | None:
+    """The cell's array file (:mod:`.arrays`) when the run keeps files (``ctx.out_dir``), else None."""
+    out = getattr(ctx, "out_dir", None)
+    return None if out is None else _arrays.write(out, key, arrays)
+
+
 def _certificate_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     mi = cell.params["model"]
     m, zm = cfg.models[mi], _model(cfg, mi)
     u = unit_of(cell.params["unit"])
     cert, argmax = _certificate(zm, u.kind, u.layer, u.index, cfg.certify_time_limit,
                                 getattr(ctx, "cache_dir", None), cfg.certify_node_limit)
-    npz = _arrays.write(ctx.out_dir, cell.key, {
+    npz = _write_arrays(ctx, cell.key, {
         "trace_steps": np.zeros(0, dtype=np.int64), "trace": np.zeros((1, 0)),
-        "stimulus": _stimulus(argmax.to(torch.float32)[None]).numpy().astype(np.float16)}) \
-        if getattr(ctx, "out_dir", None) is not None else None
+        "stimulus": _stimulus(argmax.to(torch.float32)[None]).numpy().astype(np.float16)})
     data_dir = None if getattr(ctx, "data_dir", None) is None else str(ctx.data_dir)
     maxima, n_data, source = _dataset_maxima(m.name, m.weights, m.input_size, cfg.seed, m.layers,
                                              cfg.dataset_limit, data_dir)
@@ -675,11 +680,10 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     maxima, n_data, source = _dataset_maxima(m.name, m.weights, m.input_size, cfg.seed, m.layers,
                                              cfg.dataset_limit, data_dir)
     points = _trace_points(cfg.steps)
-    npz = _arrays.write(ctx.out_dir, cell.key, {
+    npz = _write_arrays(ctx, cell.key, {
         "trace_steps": np.asarray(points, dtype=np.int64), "trace": trace[points].T.numpy(),
         "stimulus": (_stimulus(res.best_input.detach().cpu()).numpy() if p["role"] in ("evaluation", "fixed")
-                     else np.zeros((0, *zm.input_shape), dtype=np.float32)).astype(np.float16)}) \
-        if getattr(ctx, "out_dir", None) is not None else None
+                     else np.zeros((0, *zm.input_shape), dtype=np.float32)).astype(np.float16)})
     certs = p.get("certs") or {}
     lr_groups = p.get("lr_groups") or [""] * len(units)
     rows: list[dict[str, Any]] = []
