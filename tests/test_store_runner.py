@@ -194,3 +194,21 @@ def test_killed_run_resumes_to_identical_records(fake, tmp_path):
     run(fake, cfg, ref, progress=False)
     assert (out / "records.csv").read_bytes() == (ref / "records.csv").read_bytes()
     assert np.isfinite(store.read_csv(out / "records.csv")["x"]).all()
+
+
+def test_git_commit_is_unknown_when_git_cannot_report_the_tree(monkeypatch, tmp_path):
+    """A failing ``git status`` must not read as a clean tree, and a directory outside git is unknown."""
+    import subprocess
+
+    from benchmarks.framework import meta
+
+    assert meta.git_commit(tmp_path) == "unknown"
+    real_run = subprocess.run
+
+    def failing_status(args, **kw):
+        if args[:2] == ["git", "status"]:
+            return subprocess.CompletedProcess(args, 128, stdout="", stderr="fatal: index file corrupt")
+        return real_run(args, **kw)
+
+    monkeypatch.setattr(meta.subprocess, "run", failing_status)
+    assert meta.git_commit() == "unknown"

@@ -48,15 +48,19 @@ def utc_now() -> str:
 def git_commit(root: Path = REPO_ROOT) -> str:
     """The checked-out commit hash (with ``+dirty`` if the code has uncommitted changes), or ``"unknown"``.
 
-    Changes under ``results/`` (the outputs a run writes) do not make the code dirty."""
+    Changes under ``results/`` (the outputs a run writes) do not make the code dirty. A tree whose state git
+    cannot report (``git status`` fails or takes longer than a minute on a loaded machine) is ``"unknown"``,
+    never clean."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=60)
         if head.returncode != 0:
             return "unknown"
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
                                  ":(exclude)results"], cwd=root,
-                                capture_output=True, text=True, timeout=10)
-        dirty = "+dirty" if status.returncode == 0 and status.stdout.strip() else ""
+                                capture_output=True, text=True, timeout=60)
+        if status.returncode != 0:
+            return "unknown"
+        dirty = "+dirty" if status.stdout.strip() else ""
         return head.stdout.strip() + dirty
     except (OSError, subprocess.SubprocessError):
         return "unknown"
