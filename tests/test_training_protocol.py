@@ -276,6 +276,35 @@ def test_tune_epochs_shortens_only_the_tuning_runs(tmp_path):
     assert config.config_hash(cfg) != config.config_hash(_smoke(activations=["relu"], methods=["plain"], seeds=[0]))
     rows = exp.run_cell(cfg, exp.cells(cfg)[0], RunContext(out_dir=tmp_path))
     assert [r["epoch"] for r in rows] == [1]
+    assert all(r["schedule_epochs"] == 2 for r in rows)
+
+
+def test_a_tuning_run_is_the_first_epochs_of_a_final_run():
+    """A tuning run follows the final runs' lr schedule, cut short: its first epoch equals a final run's first
+    epoch bit for bit (same seed, lr and batches), so a lr that diverges early in a final run diverges in
+    tuning too. Its own shorter cosine schedule (the old protocol) would anneal within the epoch and differ."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from benchmarks.domain import training
+
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g))
+
+    def run(**kw):
+        model = training.build_seeded(3, "small_cnn", activation="relu", num_classes=10, in_channels=1,
+                                      input_size=28)
+        return training.train(model, data, data, lr=0.05, batch_size=16, seed=3, **kw)
+
+    final = run(epochs=3)
+    prefix = run(epochs=1, schedule_epochs=3)
+    own = run(epochs=1)
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+    assert [prefix[0][k] for k in keys] == [final[0][k] for k in keys]
+    assert own[0]["train_loss"] != final[0]["train_loss"]
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="schedule_epochs"):
+            run(epochs=1, schedule_epochs=bad)
 
 
 def test_a_standard_shaped_run_end_to_end(tmp_path, all_data_dir):

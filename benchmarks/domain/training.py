@@ -6,8 +6,10 @@ With a ``rule`` the forward and backward pass of each step run inside ``proxify(
 rectifier keeps its forward value and back-propagates its negative side with the rule.
 Evaluation is always plain (the forward pass is the same either way).
 
-Learning rate per step ``t`` of ``T = epochs * steps_per_epoch``: ``"cosine"`` gives
-``eta_t = eta (1 + cos(pi t / T)) / 2``; ``"constant"`` gives ``eta_t = eta``.
+Learning rate per step ``t`` of ``T = schedule_epochs * steps_per_epoch`` (``schedule_epochs`` defaults to
+``epochs``; a run with ``epochs < schedule_epochs`` trains the first ``epochs`` epochs of the longer schedule,
+as a tuning run that previews a final run does): ``"cosine"`` gives ``eta_t = eta (1 + cos(pi t / T)) / 2``;
+``"constant"`` gives ``eta_t = eta``.
 The data order comes from a ``torch.Generator`` seeded with ``seed`` (one permutation per epoch), so
 two methods with the same seed see the same batches (paired design).
 """
@@ -158,6 +160,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
     observe: Callable[[nn.Module], dict[str, Any]] | None = None,
+    schedule_epochs: int | None = None,
 ) -> list[dict]:
     """Train ``model`` in place; return one row per epoch (keys ``ROW_KEYS``).
 
@@ -173,14 +176,20 @@ def train(
     epoch, the step and the rows of the finished epochs). ``observe(model)``, when given, is called after
     each epoch's evaluation; its dict is appended to the epoch's row (it must not change the model's
     parameters or draw random numbers, so the training is the same with or without it).
+    ``schedule_epochs`` (``None``: ``epochs``; else an integer ``>= epochs``): the length of the lr schedule;
+    the run stops after ``epochs`` epochs of it, so its steps see the same rates as the first ``epochs``
+    epochs of a run of ``schedule_epochs`` epochs.
     """
     _check_args(epochs, lr, batch_size, seed, momentum, weight_decay, lr_schedule)
+    if schedule_epochs is not None and (isinstance(schedule_epochs, bool) or not isinstance(schedule_epochs, int)
+                                        or schedule_epochs < epochs):
+        raise ValueError(f"schedule_epochs = {schedule_epochs!r} must be an integer >= epochs = {epochs}")
     x_train, y_train = _tensors(train_set, "train_set")
     _tensors(test_set, "test_set")
     device = _device(model)
     n = len(x_train)
     steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
+    total_steps = (epochs if schedule_epochs is None else schedule_epochs) * steps_per_epoch
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     if rule is not None:
@@ -191,6 +200,8 @@ def train(
                    "momentum": float(momentum), "weight_decay": float(weight_decay),
                    "lr_schedule": lr_schedule, "rule": _rule_label(rule), "n_train": n,
                    "n_test": len(test_set)}
+    if schedule_epochs is not None and schedule_epochs != epochs:  # runs without it keep their fingerprint
+        fingerprint["schedule_epochs"] = schedule_epochs
     rows: list[dict] = []
     ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
 

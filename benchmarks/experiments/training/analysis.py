@@ -278,7 +278,11 @@ def _tuning_note(records: pd.DataFrame) -> str:
     schedule = ""
     if e_fin and e_tune < e_fin:
         rc = rank_check_table(records)
-        schedule = (f" Tuning runs train {e_tune} epochs (a shorter cosine schedule), final runs {e_fin}; "
+        tune = _role(records, "tune")
+        prefix = "schedule_epochs" in tune.columns and bool((tune["schedule_epochs"] == e_fin).all())
+        how = (f"the first {e_tune} epochs of the final runs' schedule" if prefix
+               else f"{e_tune} epochs (a shorter cosine schedule of their own)")
+        schedule = (f" Tuning runs train {how}, final runs {e_fin}; "
                     + (f"the short schedule orders the chosen and the matched lr as the full one does (validation "
                        f"accuracy of the final seeds) for {int(rc['agree'].sum())} of {len(rc)} variants (table "
                        "rank_check)." if len(rc) else "no variant ran two lrs at the full schedule to check its lr "

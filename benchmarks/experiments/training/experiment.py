@@ -31,9 +31,11 @@ Cells (a staged run, ``cells(cfg, done)``):
    no matched cell is listed.  Their rows carry ``matched_lr_k`` (a column only such profiles have, so the
    records of the other profiles keep their header) and are evaluated on the test split like final runs.
 
-With ``tune_epochs`` set, a tuning run trains for that many epochs (its own cosine schedule) instead of
-``epochs``; the analysis's ``rank_check`` table tests, on the final seeds' validation accuracies, whether
-the short schedule orders the lrs as the full one does.
+With ``tune_epochs`` set, a tuning run trains the first ``tune_epochs`` epochs of the final runs' schedule
+(the cosine over ``epochs``, cut short: every step sees the rate a final run's step sees), so a lr that
+diverges early in a final run diverges in its tuning run too; the analysis's ``rank_check`` table tests, on
+the final seeds' validation accuracies, whether the cut schedule orders the lrs as the full one does.  The
+rows of such profiles carry ``schedule_epochs`` (the schedule's length every run follows).
 
 Selection rule (declared): among the lr indices tried, those where no tuning seed diverged; of these the
 highest mean last-epoch validation accuracy over the tuning seeds; exact ties go to the lower middle of
@@ -138,8 +140,8 @@ class Config:
     #: Grid index of the matched-lr comparison's one lr (None: no matched runs; left out of the config
     #: hash while None, so the profiles without it keep their hash).
     matched_lr_k: int | None = field(default=None, metadata={OMIT_DEFAULT: True})
-    #: Epochs of a tuning run (its own cosine schedule); None: ``epochs``, as every run (left out of the
-    #: config hash while None).  The ``rank_check`` table compares its lr ranking with the full schedule's.
+    #: Epochs of a tuning run, the first ones of the final runs' schedule; None: ``epochs``, as every run
+    #: (left out of the config hash while None).  The ``rank_check`` table compares its lr ranking with the full schedule's.
     tune_epochs: int | None = field(default=None, metadata={OMIT_DEFAULT: True})
 
     def epochs_of(self, role: str) -> int:
@@ -405,7 +407,8 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
         ckpt_dir = Path(ctx.out_dir) / "checkpoints" / cell.key
     diverged: tuple[int, int] | None = None
     try:
-        history = training.train(model, train_set, val_set, rule=rule, epochs=cfg.epochs_of(role), lr=p["lr"],
+        history = training.train(model, train_set, val_set, rule=rule, epochs=cfg.epochs_of(role),
+                                 schedule_epochs=cfg.epochs, lr=p["lr"],
                                  batch_size=cfg.batch_size, seed=seed, momentum=cfg.momentum,
                                  weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule,
                                  checkpoint_dir=ckpt_dir, progress=ctx.progress,
@@ -434,6 +437,8 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
             "diverged_step": diverged[1] if diverged else math.nan}
     if cfg.matched_lr_k is not None:
         base["matched_lr_k"] = cfg.matched_lr_k
+    if cfg.tune_epochs is not None:  # the schedule's length, which tuning runs cut short (such profiles only)
+        base["schedule_epochs"] = cfg.epochs
     rows = []
     last = len(history)
     for i, h in enumerate(history, start=1):
