@@ -133,6 +133,13 @@ class ToyFunction(nn.Module):
                              f"{rtol} relative): the derivation or the construction is wrong")
         return diff
 
+    def adopt_certificate(self, certificate: Any) -> None:
+        """Take a certificate's value as `stated_optimum`, its argmax as `argmax` (copied in place) and
+        the certificate itself as `certificate`."""
+        self.optimum = certificate.value
+        self._argmax.copy_(certificate.argmax)
+        self.certificate = certificate
+
     @property
     def argmax(self) -> torch.Tensor:
         """A point of the box (shape `input_shape`) where the network computes `optimum` (in one of

@@ -48,9 +48,7 @@ def _certified(net: nn.Sequential, name: str, params: dict, shape: tuple[int, ..
     wrapper = ToyFunction(net, name=name, params=params, input_shape=shape, optimum=math.nan,
                           argmax=torch.zeros(shape, dtype=DTYPE), certificate=None, forward_slope=s)
     cert = exact_maximum(wrapper, shape, cache_dir=cache_dir)
-    wrapper.optimum = cert.value
-    wrapper._argmax.copy_(cert.argmax)
-    wrapper.certificate = cert
+    wrapper.adopt_certificate(cert)
     return wrapper
 
 

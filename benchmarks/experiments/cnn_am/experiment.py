@@ -301,7 +301,8 @@ def _sanitize(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+,-]", "-", text)
 
 
-def _layer_depths(model: nn.Module) -> dict[str, float]:
+def layer_depths(model: nn.Module) -> dict[str, float]:
+    """Each named submodule -> its relative depth (i + 1) / n in the order of ``named_modules``."""
     names = [n for n, _ in model.named_modules() if n]
     return {n: (i + 1) / len(names) for i, n in enumerate(names)}
 
@@ -379,7 +380,7 @@ def _certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, tim
 # ------------------------------------------------------------------------------------------ units and data
 def _pool(zm: zoo.ZooModel, m: ModelCfg, where: str) -> list[list[Unit]]:
     """The unit groups of ``m``: its logits, then every channel of each configured layer."""
-    depths = _layer_depths(zm.model)
+    depths = layer_depths(zm.model)
     with torch.no_grad():
         x0 = torch.zeros(1, *zm.input_shape, device=next(zm.model.parameters()).device)
         n_out = int(zm.model(zm.preprocess(x0) if zm.preprocess is not None else x0).shape[1])
