@@ -62,7 +62,7 @@ from benchmarks.domain import data as _data
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import plugins as _plugins
 from benchmarks.domain import zoo
-from benchmarks.framework import store, tuning
+from benchmarks.framework import tuning
 from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am import arrays as _arrays
 from benchmarks.framework import arrays as _framework_arrays
@@ -307,10 +307,6 @@ def layer_depths(model: nn.Module) -> dict[str, float]:
     return {n: (i + 1) / len(names) for i, n in enumerate(names)}
 
 
-def _seed_of(*parts: Any) -> int:
-    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
-
-
 def _check_certifier_takes(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, where: str) -> None:
     """ConfigError unless the exact certifier accepts the network of unit ``(kind, layer, index)``:
     its own layer reader (``leaves``, which every solve starts with) decides, without solving."""
@@ -337,13 +333,6 @@ def objective(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> nn.
 
 
 # ------------------------------------------------------------------------------------------ certificate
-def _only_channel(layers: list[nn.Module], c: int) -> tuple[list[nn.Module], int]:
-    """``toy_functions.certify.only_channel``."""
-    from toy_functions.certify import only_channel
-
-    return only_channel(layers, c)
-
-
 def certifiable(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> tuple[nn.Sequential, int]:
     """A plain ``nn.Sequential`` computing ``f_u`` as output ``index`` for the exact certifier
     (``toy_functions.certify.unit_network``)."""

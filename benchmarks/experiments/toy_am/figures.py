@@ -27,7 +27,6 @@ use the primary rows (:func:`analysis.primary`: tuned evaluation rows when prese
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
