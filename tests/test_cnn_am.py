@@ -493,7 +493,7 @@ def test_certify_on_a_network_the_certifier_cannot_take_fails_before_writing(tmp
                                                                             fashion_mnist_dir) -> None:
     """fmnist-vgg-relu has MaxPool2d: the certifier's own layer reader refuses it at validation."""
     from benchmarks.framework.cli import main
-    from toy_functions.network import leaves
+    from toy_functions.certify.network import leaves
 
     zm = zoo.load("fmnist-vgg-relu")
     try:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .base import CERTIFIED, DTYPE, ToyFunction, check_int, check_slope, generator, rectifier
-from .certifier import exact_maximum
+from .certify.certifier import exact_maximum
 
 OPTIMUM_KIND = CERTIFIED  # by the MILP certifier at construction
 MLP_DEFAULTS = {"widths": (16, 16), "negative_slope": 0.0}

@@ -310,10 +310,8 @@ def layer_depths(model: nn.Module) -> dict[str, float]:
 def _check_certifier_takes(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, where: str) -> None:
     """ConfigError unless the exact certifier accepts the network of unit ``(kind, layer, index)``:
     its own layer reader (``leaves``, which every solve starts with) decides, without solving."""
-    try:  # the certifier's package layout: toy_functions/certify/ where present
-        from toy_functions.certify.network import leaves
-    except ImportError:
-        from toy_functions.network import leaves
+    from toy_functions.certify.network import leaves
+
     try:
         net, _ = certifiable(zm, kind, layer, index)
         leaves(net)
