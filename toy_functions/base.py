@@ -203,7 +203,7 @@ def check_float(
     return v
 
 
-def check_slope(value: Any) -> float:
+def check_negative_slope(value: Any) -> float:
     """A rectifier's forward negative slope s with 0 <= s < 1."""
     return check_float("negative_slope", value, 0.0, 1.0, high_open=True)
 
