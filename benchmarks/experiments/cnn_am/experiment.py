@@ -112,7 +112,6 @@ MAX_NODE_LIMIT = 10_000_000
 MAX_TIME_LIMIT = 7 * 24 * 3600.0
 #: Hard limits of every tuning grid (step sizes 1e-6 .. 1e6).
 GRID_LR_MIN, GRID_LR_MAX = 1e-6, 1e6
-CELL_KINDS = ("survey", "certificate", "am")
 
 
 @dataclass(frozen=True)
