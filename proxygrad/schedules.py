@@ -19,10 +19,10 @@ from typing import Any, Callable, Union
 
 from .rules import check_slope
 
-RuleLike = Union[float, Any, None]  # float slope, a BackwardRule, or None (plain gradient)
+StepRule = Union[float, Any, None]  # float slope, a BackwardRule, or None (plain gradient)
 
 
-def _check_rule(name: str, value: RuleLike) -> RuleLike:
+def _check_rule(name: str, value: StepRule) -> StepRule:
     """Validate a schedule entry: ``None``, a slope (via ``rules.check_slope``) or a rule with ``.label``."""
     if value is None:
         return None
@@ -33,7 +33,7 @@ def _check_rule(name: str, value: RuleLike) -> RuleLike:
     return value
 
 
-def rule_label(value: RuleLike) -> str:
+def rule_label(value: StepRule) -> str:
     """Label of one schedule entry: ``"plain"`` for ``None``, ``"slope=<s>"`` for a float, else ``.label``."""
     if value is None:
         return "plain"
@@ -52,7 +52,7 @@ class Schedule:
 
     label: str
 
-    def at(self, step: int, total_steps: int) -> RuleLike:  # pragma: no cover - abstract
+    def at(self, step: int, total_steps: int) -> StepRule:  # pragma: no cover - abstract
         """Rule used by gradient step ``step`` (0-based) of ``total_steps``."""
         raise NotImplementedError
 
@@ -61,7 +61,7 @@ class Schedule:
 class Constant(Schedule):
     """``s(t) = value`` for every step."""
 
-    value: RuleLike
+    value: StepRule
 
     def __post_init__(self) -> None:
         _check_rule("constant schedule value", self.value)
@@ -70,7 +70,7 @@ class Constant(Schedule):
     def label(self) -> str:  # type: ignore[override]
         return rule_label(self.value)
 
-    def at(self, step: int, total_steps: int) -> RuleLike:
+    def at(self, step: int, total_steps: int) -> StepRule:
         _check_steps(total_steps, step)
         return float(self.value) if isinstance(self.value, int) else self.value
 
@@ -111,9 +111,9 @@ class LinearAnneal(Schedule):
 class FirstSteps(Schedule):
     """``rule`` for steps ``t < steps``, ``then`` for ``t >= steps``."""
 
-    rule: RuleLike
+    rule: StepRule
     steps: int = 16
-    then: RuleLike = None
+    then: StepRule = None
 
     def __post_init__(self) -> None:
         _check_rule("first_steps rule", self.rule)
@@ -125,7 +125,7 @@ class FirstSteps(Schedule):
     def label(self) -> str:  # type: ignore[override]
         return f"first_steps({rule_label(self.rule)},{self.steps},then={rule_label(self.then)})"
 
-    def at(self, step: int, total_steps: int) -> RuleLike:
+    def at(self, step: int, total_steps: int) -> StepRule:
         _check_steps(total_steps, step)
         value = self.rule if step < self.steps else self.then
         return float(value) if isinstance(value, int) else value
@@ -135,7 +135,7 @@ class FirstSteps(Schedule):
 class FromCallable(Schedule):
     """``s(t) = fn(t)`` for a callable ``fn: step -> float | BackwardRule | None``."""
 
-    fn: Callable[[int], RuleLike]
+    fn: Callable[[int], StepRule]
 
     def __post_init__(self) -> None:
         if not callable(self.fn):
@@ -145,13 +145,13 @@ class FromCallable(Schedule):
     def label(self) -> str:  # type: ignore[override]
         return f"callable({getattr(self.fn, '__qualname__', type(self.fn).__name__)})"
 
-    def at(self, step: int, total_steps: int) -> RuleLike:
+    def at(self, step: int, total_steps: int) -> StepRule:
         _check_steps(total_steps, step)
         value = _check_rule(f"schedule value at step {step}", self.fn(step))
         return value
 
 
-def constant(s: RuleLike) -> Constant:
+def constant(s: StepRule) -> Constant:
     """Schedule with the same rule (float slope, BackwardRule or None) at every step."""
     return Constant(s)
 
@@ -161,12 +161,12 @@ def linear_anneal(start: float, end: float = 0.0, fraction: float = 0.5) -> Line
     return LinearAnneal(start, end, fraction)
 
 
-def first_steps(rule: RuleLike, steps: int = 16, then: RuleLike = None) -> FirstSteps:
+def first_steps(rule: StepRule, steps: int = 16, then: StepRule = None) -> FirstSteps:
     """``rule`` for the first ``steps`` steps, then ``then`` (``None``: the plain gradient)."""
     return FirstSteps(rule, steps, then)
 
 
-def from_callable(fn: Callable[[int], RuleLike]) -> FromCallable:
+def from_callable(fn: Callable[[int], StepRule]) -> FromCallable:
     """Schedule calling ``fn(step)`` for each step."""
     return FromCallable(fn)
 

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from toy_functions import exact_maximum
-from toy_functions.network import linearize
-from toy_functions.regions import brute_force_maximum
+from toy_functions.certify.network import linearize
+from toy_functions.certify.regions import brute_force_maximum
 
 
 def _mlp(d: int, widths: tuple[int, ...], seed: int, slope: float = 0.0, n_out: int = 1) -> nn.Sequential:
@@ -237,7 +237,7 @@ def test_numpy_forward_matches_torch():
 
 
 def test_ascent_incumbent_is_attained_and_not_above_the_maximum():
-    from toy_functions.regions import ascent_incumbent
+    from toy_functions.certify.regions import ascent_incumbent
     net = linearize(_mlp(3, (5, 4), 1), (3,))
     value, x = ascent_incumbent(net, -1.0, 1.0)
     best, _ = brute_force_maximum(net, -1.0, 1.0)

@@ -15,8 +15,8 @@ from toy_functions import exact_maximum
 from toy_functions.certify import bab, solve_settings
 from toy_functions.certify.linear_bounds import tighten
 from toy_functions.certify.node_lp import solve as node_lp_solve
-from toy_functions.network import linearize
-from toy_functions.regions import ascent_incumbent, brute_force_maximum
+from toy_functions.certify.network import linearize
+from toy_functions.certify.regions import ascent_incumbent, brute_force_maximum
 
 
 def _mlp(d: int, widths: tuple[int, ...], seed: int, slope: float = 0.0, n_out: int = 1,

@@ -17,12 +17,16 @@ def _cnn() -> nn.Sequential:
                          nn.Linear(16, 5)).double().eval().requires_grad_(False)
 
 
-def test_old_module_paths_are_the_new_modules():
-    import toy_functions.certifier
-    import toy_functions.network
-    import toy_functions.regions
-    assert toy_functions.network is certify.network and toy_functions.regions is certify.regions
-    assert toy_functions.certifier.exact_maximum is toy_functions.exact_maximum is exact_maximum
+def test_the_certifier_lives_in_one_package_only():
+    from pathlib import Path
+
+    import toy_functions
+
+    top, package = Path(toy_functions.__file__).parent, Path(certify.__file__).parent
+    for name in ("bounds", "cache", "certifier", "formulation", "network", "regions"):
+        assert not (top / f"{name}.py").exists(), name
+        assert (package / f"{name}.py").is_file(), name
+    assert toy_functions.exact_maximum is certify.certifier.exact_maximum is exact_maximum
 
 
 @pytest.mark.parametrize("layer, needle", [

@@ -28,20 +28,20 @@ def zoo_tv() -> str:
 # ------------------------------------------------------------------------------------------ methods
 
 
-def test_methods_resolve() -> None:
+def test_methods_maximize_kwargs() -> None:
     from proxygrad import rules, schedules
 
-    assert methods.resolve("plain", forward_slope=0.0, steps=10) == {"backward_slope": None, "proxy": "mixed"}
-    assert methods.resolve("proxy-0.5", forward_slope=0.0, steps=10)["backward_slope"] == rules.slope(0.5)
-    assert methods.resolve("network-0.25", forward_slope=0.01, steps=10) == {"backward_slope": 0.25, "proxy": "network"}
-    assert methods.resolve("straight-through", forward_slope=0.0, steps=10)["backward_slope"] == rules.straight_through() == rules.slope(1.0)
-    anneal = methods.resolve("anneal", forward_slope=0.01, steps=100)["backward_slope"]
+    assert methods.parse("plain").maximize_kwargs(forward_slope=0.0, steps=10) == {"backward_slope": None, "proxy": "mixed"}
+    assert methods.parse("proxy-0.5").maximize_kwargs(forward_slope=0.0, steps=10)["backward_slope"] == rules.slope(0.5)
+    assert methods.parse("network-0.25").maximize_kwargs(forward_slope=0.01, steps=10) == {"backward_slope": 0.25, "proxy": "network"}
+    assert methods.parse("straight-through").maximize_kwargs(forward_slope=0.0, steps=10)["backward_slope"] == rules.straight_through() == rules.slope(1.0)
+    anneal = methods.parse("anneal").maximize_kwargs(forward_slope=0.01, steps=100)["backward_slope"]
     assert isinstance(anneal, schedules.Schedule)
-    redirected = methods.resolve("redirected", forward_slope=0.0, steps=8)["backward_slope"]
+    redirected = methods.parse("redirected").maximize_kwargs(forward_slope=0.0, steps=8)["backward_slope"]
     assert redirected.at(0, 8) == rules.redirected()
     for bad in ("proxy", "proxy-x", "proxy--1", "foo", "proxy-inf"):
         with pytest.raises(ValueError, match="proxy|foo"):
-            methods.resolve(bad, forward_slope=0.0, steps=10)
+            methods.parse(bad).maximize_kwargs(forward_slope=0.0, steps=10)
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -493,7 +493,7 @@ def test_certify_on_a_network_the_certifier_cannot_take_fails_before_writing(tmp
                                                                             fashion_mnist_dir) -> None:
     """fmnist-vgg-relu has MaxPool2d: the certifier's own layer reader refuses it at validation."""
     from benchmarks.framework.cli import main
-    from toy_functions.network import leaves
+    from toy_functions.certify.network import leaves
 
     zm = zoo.load("fmnist-vgg-relu")
     try:

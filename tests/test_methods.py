@@ -80,8 +80,8 @@ def test_straight_through_is_one_rule_with_slope_one():
     from proxygrad import rules
 
     assert rules.straight_through() == rules.slope(1.0)
-    assert methods.resolve("straight-through", forward_slope=0.0, steps=5) == \
-        methods.resolve("proxy-1.0", forward_slope=0.0, steps=5)
+    assert methods.parse("straight-through").maximize_kwargs(forward_slope=0.0, steps=5) == \
+        methods.parse("proxy-1.0").maximize_kwargs(forward_slope=0.0, steps=5)
 
 
 def test_switch_is_the_proxy_for_the_first_quarter_then_plain():

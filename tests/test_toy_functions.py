@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import toy_functions as tf
-from toy_functions.network import linearize
-from toy_functions.regions import pattern_of, region_lp
+from toy_functions.certify.network import linearize
+from toy_functions.certify.regions import pattern_of, region_lp
 
 HAND_BUILT = [n for n in tf.names() if tf.optimum_kind(n) == tf.CLOSED_FORM]
 CONVEX = [n for n in HAND_BUILT if not n.startswith("bumps")]

@@ -133,6 +133,13 @@ class ToyFunction(nn.Module):
                              f"{rtol} relative): the derivation or the construction is wrong")
         return diff
 
+    def adopt_certificate(self, certificate: Any) -> None:
+        """Take a certificate's value as `stated_optimum`, its argmax as `argmax` (copied in place) and
+        the certificate itself as `certificate`."""
+        self.optimum = certificate.value
+        self._argmax.copy_(certificate.argmax)
+        self.certificate = certificate
+
     @property
     def argmax(self) -> torch.Tensor:
         """A point of the box (shape `input_shape`) where the network computes `optimum` (in one of
@@ -196,7 +203,7 @@ def check_float(
     return v
 
 
-def check_slope(value: Any) -> float:
+def check_negative_slope(value: Any) -> float:
     """A rectifier's forward negative slope s with 0 <= s < 1."""
     return check_float("negative_slope", value, 0.0, 1.0, high_open=True)
 

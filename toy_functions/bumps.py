@@ -44,8 +44,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_slope, generator, linear,
-                   random_signs, rectifier)
+from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_negative_slope,
+                   generator, linear, random_signs, rectifier)
 
 OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"n_bumps": 3, "gap": 0.25, "coverage": 0.9, "plateau": 0.5, "negative_slope": 0.0}
@@ -58,7 +58,7 @@ def build(dim: int, seed: int, *, n_bumps: int, gap: float, coverage: float, pla
     gap = check_float("gap", gap, 0.0, 100.0, low_open=True)
     rho = check_float("coverage", coverage, 0.0, 1.0, low_open=True)
     phi = check_float("plateau", plateau, 0.0, 1.0, high_open=True)
-    s = check_slope(negative_slope)
+    s = check_negative_slope(negative_slope)
     g = generator(seed)
     q = min(dim, 2)
     sigma = random_signs(dim, g)

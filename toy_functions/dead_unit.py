@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_slope, generator, linear,
-                   random_signs, rectifier)
+from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_negative_slope,
+                   generator, linear, random_signs, rectifier)
 
 OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"threshold": 0.6, "negative_slope": 0.0}
@@ -29,7 +29,7 @@ DEFAULTS = {"threshold": 0.6, "negative_slope": 0.0}
 def build(dim: int, seed: int, *, threshold: float, negative_slope: float, name: str) -> ToyFunction:
     """The dead-unit function described in the module docstring."""
     tau = check_float("threshold", threshold, 0.0, 1.0, low_open=True, high_open=True)
-    s = check_slope(negative_slope)
+    s = check_negative_slope(negative_slope)
     g = generator(seed)
     signs = random_signs(dim, g)
     w = signs * (0.5 + torch.rand(dim, generator=g, dtype=torch.float64))

@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_slope, generator, linear,
-                   random_signs, rectifier)
+from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_negative_slope,
+                   generator, linear, random_signs, rectifier)
 
 OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"depth": 4, "threshold": 0.25, "negative_slope": 0.0}
@@ -34,7 +34,7 @@ def build(dim: int, seed: int, *, depth: int, threshold: float, negative_slope: 
     """The deep-chain function described in the module docstring."""
     depth = check_int("depth", depth, 1, 64)
     tau = check_float("threshold", threshold, 0.0, 1.0, low_open=True, high_open=True)
-    s = check_slope(negative_slope)
+    s = check_negative_slope(negative_slope)
     g = generator(seed)
     signs = random_signs(dim, g)
     w = signs * (0.5 + torch.rand(dim, generator=g, dtype=torch.float64))

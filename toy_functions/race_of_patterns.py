@@ -31,8 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_slope, generator, linear,
-                   random_signs, rectifier)
+from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_negative_slope,
+                   generator, linear, random_signs, rectifier)
 
 OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"n_patterns": 2, "margin": 0.1, "steepness": 3.0, "negative_slope": 0.0}
@@ -46,7 +46,7 @@ def build(dim: int, seed: int, *, n_patterns: int, margin: float, steepness: flo
         raise ValueError(f"n_patterns={k} exceeds the 2^dim = {2 ** dim} distinct sign patterns")
     margin = check_float("margin", margin, 0.0, 100.0, low_open=True)
     a = check_float("steepness", steepness, 0.0, 100.0, low_open=True)
-    s = check_slope(negative_slope)
+    s = check_negative_slope(negative_slope)
     g = generator(seed)
     patterns: list[torch.Tensor] = []
     while len(patterns) < k:

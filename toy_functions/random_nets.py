@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import CERTIFIED, DTYPE, ToyFunction, check_int, check_slope, generator, rectifier
-from .certifier import exact_maximum
+from .base import (CERTIFIED, DTYPE, ToyFunction, check_int, check_negative_slope, generator,
+                   rectifier)
+from .certify.certifier import exact_maximum
 
 OPTIMUM_KIND = CERTIFIED  # by the MILP certifier at construction
 MLP_DEFAULTS = {"widths": (16, 16), "negative_slope": 0.0}
@@ -48,9 +49,7 @@ def _certified(net: nn.Sequential, name: str, params: dict, shape: tuple[int, ..
     wrapper = ToyFunction(net, name=name, params=params, input_shape=shape, optimum=math.nan,
                           argmax=torch.zeros(shape, dtype=DTYPE), certificate=None, forward_slope=s)
     cert = exact_maximum(wrapper, shape, cache_dir=cache_dir)
-    wrapper.optimum = cert.value
-    wrapper._argmax.copy_(cert.argmax)
-    wrapper.certificate = cert
+    wrapper.adopt_certificate(cert)
     return wrapper
 
 
@@ -73,7 +72,7 @@ def build_mlp(dim: int, seed: int, *, widths: object, negative_slope: float, nam
               cache_dir: str | Path | None | bool = None) -> ToyFunction:
     """f(x) = W_L act(... act(W_1 x + b_1) ...) + b_L with hidden `widths`, scalar output."""
     sizes = _sizes("widths", widths, 1, 8)
-    s = check_slope(negative_slope)
+    s = check_negative_slope(negative_slope)
     net = mlp_net(dim, sizes, check_int("seed", seed, 0), s)
     params = {"dim": dim, "seed": seed, "widths": list(sizes), "negative_slope": s}
     return _certified(net, name, params, (dim,), s, cache_dir)
@@ -86,7 +85,7 @@ def build_cnn(dim: int, seed: int, *, channels: object, negative_slope: float, n
     if dim < 4:
         raise ValueError(f"dim must be >= 4 for random_cnn (input 1 x dim x dim), got {dim!r}")
     c1, c2 = _sizes("channels", channels, 2, 2)
-    s = check_slope(negative_slope)
+    s = check_negative_slope(negative_slope)
     g = generator(seed)
     convs = nn.Sequential(
         nn.Conv2d(1, c1, 3, stride=2, padding=1, dtype=DTYPE), rectifier(s), nn.AvgPool2d(2),
@@ -107,7 +106,7 @@ def check_params(name: str, dim: int, **params: object) -> None:
         raise ValueError(f"unknown parameter {unknown[0]!r}; accepted: {sorted(defaults)}")
     resolved = {**defaults, **params}
     check_int("dim", dim, 1, 4096)
-    check_slope(resolved["negative_slope"])
+    check_negative_slope(resolved["negative_slope"])
     if name == "random_mlp":
         _sizes("widths", resolved["widths"], 1, 8)
     else:

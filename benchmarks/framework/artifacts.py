@@ -35,8 +35,3 @@ def report_run(out: Path) -> tuple[list[Path], list[str]]:
         written += write_table(violations, out / "tables", VIOLATIONS_TABLE)
         lines = bounds.describe(violations, str(out))
     return written, lines
-
-
-def make_report(out: Path) -> list[Path]:
-    """The tables and figures of :func:`report_run` (bound violations are written, not raised)."""
-    return report_run(out)[0]

@@ -265,23 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in DELEGATED:
         return _delegate(argv[0], argv[1:])
     a = _parser().parse_args(argv)
+    commands = {"list": lambda _: _cmd_list(), "run": _cmd_run, "report": _cmd_report, "check": _cmd_check,
+                "baseline": _cmd_baseline, "perturb": _cmd_perturb, "spread": _cmd_spread,
+                "leaderboard": _cmd_leaderboard}
     try:
-        if a.command == "list":
-            return _cmd_list()
-        if a.command == "run":
-            return _cmd_run(a)
-        if a.command == "report":
-            return _cmd_report(a)
-        if a.command == "check":
-            return _cmd_check(a)
-        if a.command == "baseline":
-            return _cmd_baseline(a)
-        if a.command == "perturb":
-            return _cmd_perturb(a)
-        if a.command == "spread":
-            return _cmd_spread(a)
-        if a.command == "leaderboard":
-            return _cmd_leaderboard(a)
+        if a.command in commands:
+            return commands[a.command](a)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return 1

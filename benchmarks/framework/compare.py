@@ -58,7 +58,7 @@ A claim without any test row is *not tested* (nothing ran), which is a status, n
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 

@@ -311,8 +311,3 @@ def run_am(method: Method, f: Any, x0: Any, *, steps: int, lr: float, optimizer:
     kw = method.maximize_kwargs(forward_slope, steps)
     return maximize(f, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed, callback=callback,
                     **kw, **maximize_options)
-
-
-def resolve(name: str, *, forward_slope: float, steps: int) -> dict[str, Any]:
-    """``parse(name).maximize_kwargs(forward_slope, steps)``."""
-    return parse(name).maximize_kwargs(forward_slope, steps)

@@ -198,9 +198,7 @@ def build_family(spec: str, dim: int, seed: int, params: dict[str, Any], cache_d
         if str(cert.status) != "optimal":
             raise ValueError(f"plug-in family {spec!r} (dim={dim}, seed={seed}): the certifier did not prove "
                              f"the optimum (status {cert.status!r})")
-        f.optimum = cert.value
-        f._argmax.copy_(cert.argmax)
-        f.certificate = cert
+        f.adopt_certificate(cert)
     else:
         f.check_optimum()
     return f

@@ -48,15 +48,3 @@ def present(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(EXPERIMENTS[name]) is not None
-
-
-def available() -> dict[str, str | None]:
-    """Each experiment's name -> None when it imports, else the reason it does not."""
-    status: dict[str, str | None] = {}
-    for name in EXPERIMENTS:
-        try:
-            load(name)
-            status[name] = None
-        except ExperimentUnavailable as exc:
-            status[name] = str(exc.__cause__ or exc)
-    return status

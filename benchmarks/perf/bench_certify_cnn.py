@@ -103,11 +103,11 @@ def drawn_units(model: nn.Sequential, *, label: str, seed: int, tune_units: int,
     """The cnn-am survey's draw for ``model`` under model label ``label``: ``(unit, role, position)``
     over the pool of logits 0-9 and every channel of every rectified top-level layer."""
     from benchmarks.domain import data
-    from benchmarks.experiments.cnn_am.experiment import _layer_depths
+    from benchmarks.experiments.cnn_am.experiment import layer_depths
     from benchmarks.experiments.cnn_am.units import Unit, draw
 
     rectified = [n for n, m in model.named_children() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
-    depths = _layer_depths(model)
+    depths = layer_depths(model)
     x = data.load("fashion-mnist", "test", size=14).tensors[0]
     maxima: dict[str, float] = {}
     with torch.no_grad():

@@ -25,7 +25,7 @@ def interval_affine(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray
     return centre - spread, centre + spread
 
 
-def rectify(z: np.ndarray, slope: float) -> np.ndarray:
+def leaky_relu(z: np.ndarray, slope: float) -> np.ndarray:
     """act(z) = max(z, s z) elementwise (0 <= s < 1)."""
     return np.where(z >= 0.0, z, slope * z)
 

@@ -40,7 +40,7 @@ from torch import nn
 import scipy
 
 from . import bab, cache, optimized_bounds
-from .bounds import check_box, interval_affine, rectify
+from .bounds import check_box, interval_affine, leaky_relu
 from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
 from .solvers import BACKENDS
@@ -220,7 +220,7 @@ def _solve(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], in
     inc_value, inc_x = _incumbent(net, lo, hi, time_limit)
     if layer_bounds:
         s_last = net.slopes[-1]
-        y_lo, y_hi = rectify(layer_bounds[-1][0], s_last), rectify(layer_bounds[-1][1], s_last)
+        y_lo, y_hi = leaky_relu(layer_bounds[-1][0], s_last), leaky_relu(layer_bounds[-1][1], s_last)
     else:  # no hidden layer: the objective is affine in x
         y_lo, y_hi = np.full(n_in, lo), np.full(n_in, hi)
     interval_ub = float(interval_affine(net.weights[-1], net.biases[-1], y_lo, y_hi)[1][0])

@@ -20,7 +20,7 @@ import time
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from .bounds import interval_affine, rectify
+from .bounds import interval_affine, leaky_relu
 from .cuts import UnitRows, separate
 
 from .solvers import BACKENDS, HIGHS_NO_HEURISTICS, HIGHS_OPTIONS
@@ -77,7 +77,7 @@ class Formulation:
         envelope y = max(z, s z), so its rows y >= z, y >= s z are exact without a binary.
         """
         prev = self.layer_vars[-1]
-        ylo, yhi = rectify(l, s), rectify(u, s)
+        ylo, yhi = leaky_relu(l, s), leaky_relu(u, s)
         in_lo, in_hi = np.array(self.var_lb), np.array(self.var_ub)
         new = []
         for j in range(w.shape[0]):
@@ -271,5 +271,5 @@ def build(net, lo: float, hi: float, *, tighten: bool = True, tighten_nodes: int
             l, u = milp_tighten(form, w, b, l, u, tighten_nodes, c, s)
         form.add_layer(w, b, l, u, s, objective=c)
         out.append((l, u))
-        y_lo, y_hi = rectify(l, s), rectify(u, s)
+        y_lo, y_hi = leaky_relu(l, s), leaky_relu(u, s)
     return form, out

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bounds import rectify
+from .bounds import leaky_relu
 from .network import PiecewiseLinearNet
 
 Bounds = list[tuple[np.ndarray, np.ndarray]]
@@ -70,7 +70,7 @@ def tighten(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.ndarra
     lower, upper = list(lower), list(upper)
     for k in range(1, len(lower)):
         w, b, s = net.weights[k], net.biases[k], net.slopes[k - 1]
-        pl, pu = rectify(lower[k - 1], s), rectify(upper[k - 1], s)
+        pl, pu = leaky_relu(lower[k - 1], s), leaky_relu(upper[k - 1], s)
         mid, rad = (pl + pu) / 2.0, (pu - pl) / 2.0
         centre, spread = mid @ w.T + b, rad @ np.abs(w).T
         both = crown_upper(net, lo, hi, lower, upper, k, np.vstack([w, -w]),

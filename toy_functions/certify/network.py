@@ -96,13 +96,13 @@ def linearize(model: nn.Module, input_shape: tuple[int, ...],
         if isinstance(layer, MAX_POOLS):
             if box is None:
                 raise ValueError("linearize needs the input box to rewrite MaxPool2d")
-            windows, shape = _pool_windows(layer, shape)
+            windows, shape = pool_windows(layer, shape)
             w_cur, b_cur = _max_layers(windows, w_cur, b_cur, weights, biases, slopes, box)
             continue
         if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and layer.training:
             raise ValueError(f"unsupported layer {type(layer).__name__} in training mode: "
                              "call .eval() so that it is affine")
-        w_l, b_l, shape = _affine_matrix(layer, shape)
+        w_l, b_l, shape = affine_matrix(layer, shape)
         w_cur, b_cur = w_l @ w_cur, w_l @ b_cur + b_l
     n_out = w_cur.shape[0]
     if output_index is None:
@@ -134,7 +134,7 @@ def pool_first(layers: list[nn.Module]) -> list[nn.Module]:
     return out
 
 
-def _affine_matrix(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple]:
+def affine_matrix(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple]:
     """(W, b, output shape) with layer(y) = W y + b on flattened y of the given shape (float64)."""
     n = int(np.prod(shape))
     if isinstance(layer, nn.Linear):
@@ -158,7 +158,7 @@ def _affine_matrix(layer: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray
     return np.ascontiguousarray(w), b, tuple(zero.shape[1:])
 
 
-def _pool_windows(layer: nn.MaxPool2d, shape: tuple[int, ...]) -> tuple[list[list[int]], tuple]:
+def pool_windows(layer: nn.MaxPool2d, shape: tuple[int, ...]) -> tuple[list[list[int]], tuple]:
     """The flat input indices of each output of `layer` (in output order) and the output shape."""
     def pair(v):
         return (v, v) if isinstance(v, int) else tuple(v)

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from .bounds import rectify
+from .bounds import leaky_relu
 from .linear_bounds import Bounds, relaxation
 from .network import PiecewiseLinearNet
 
@@ -110,8 +110,8 @@ def _system(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds) -> _S
         l, u = bounds[k]
         prev = np.arange(offsets[k], offsets[k + 1])
         cols = np.arange(offsets[k + 1], offsets[k + 2])
-        var_lb.append(rectify(l, s))
-        var_ub.append(rectify(u, s))
+        var_lb.append(leaky_relu(l, s))
+        var_ub.append(leaky_relu(u, s))
         active, inactive = l >= 0.0, (u <= 0.0) & (l < 0.0)
         unstable = (l < 0.0) & (u > 0.0)
         ones = np.ones(len(l))
@@ -173,7 +173,7 @@ def solve(net: PiecewiseLinearNet, lo: float, hi: float, bounds: Bounds) -> Node
     scores, violation = [], []
     for k, (w, b, s) in enumerate(zip(net.weights[:-1], net.biases[:-1], net.slopes)):
         z = w @ v[offsets[k]:offsets[k + 1]] + b
-        violation.append(np.maximum(v[offsets[k + 1]:offsets[k + 2]] - rectify(z, s), 0.0))
+        violation.append(np.maximum(v[offsets[k + 1]:offsets[k + 2]] - leaky_relu(z, s), 0.0))
         score = np.zeros(len(z))
         if k in system.chords:
             units, idx, c_up = system.chords[k]

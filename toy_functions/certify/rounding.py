@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .network import AFFINE, MAX_POOLS, _affine_matrix, _pool_windows, leaves
+from .network import AFFINE, MAX_POOLS, affine_matrix, pool_windows, leaves
 
 #: Relative slack for evaluating the bound itself in float64.
 FLOAT64_SLACK = 1e-6
@@ -87,13 +87,13 @@ def rounding_margin(model: nn.Module, input_shape: tuple[int, ...], box: tuple[f
             lo, hi = np.where(lo >= 0, lo, s * lo), np.where(hi >= 0, hi, s * hi)
             continue
         if isinstance(layer, MAX_POOLS):
-            windows, shape = _pool_windows(layer, shape)
+            windows, shape = pool_windows(layer, shape)
             idx = np.array(windows)
             lo, hi, err = lo[idx].max(axis=1), hi[idx].max(axis=1), err[idx].max(axis=1)
             continue
         if not isinstance(layer, AFFINE):  # leaves() admits only the kinds handled here
             raise ValueError(f"no rounding bound for layer {type(layer).__name__}")
-        w, b, shape = _affine_matrix(layer, shape)
+        w, b, shape = affine_matrix(layer, shape)
         a = np.abs(w)
         mag = np.maximum(np.abs(lo), np.abs(hi))
         if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):

@@ -430,10 +430,6 @@ def large_slope_method(table: pd.DataFrame) -> str | None:
     return declared[0] if declared else None
 
 
-def _fmt(x: float) -> str:
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
-
-
 def _claim_units(units: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Trained models' units of the primary comparison: the tuned evaluation runs where the records have
     them, else the fixed-lr runs; and that role."""
@@ -447,10 +443,6 @@ def _budgets(units: pd.DataFrame) -> list[int | None]:
     if not ts:
         return [None]
     return [t for t in ts if t in CLAIM_BUDGETS or t == ts[-1]]
-
-
-def _cols(budget: int | None) -> tuple[str, str]:
-    return ("F", "F_plain") if budget is None else (f"F_{budget}", f"F_plain_{budget}")
 
 
 def budget_tuned_units(records: pd.DataFrame, units: pd.DataFrame, method: str) -> pd.DataFrame:

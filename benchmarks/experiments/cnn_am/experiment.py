@@ -62,7 +62,7 @@ from benchmarks.domain import data as _data
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import plugins as _plugins
 from benchmarks.domain import zoo
-from benchmarks.framework import store, tuning
+from benchmarks.framework import tuning
 from benchmarks.framework.config import ConfigError, Reader
 from benchmarks.experiments.cnn_am import arrays as _arrays
 from benchmarks.framework import arrays as _framework_arrays
@@ -112,7 +112,6 @@ MAX_NODE_LIMIT = 10_000_000
 MAX_TIME_LIMIT = 7 * 24 * 3600.0
 #: Hard limits of every tuning grid (step sizes 1e-6 .. 1e6).
 GRID_LR_MIN, GRID_LR_MAX = 1e-6, 1e6
-CELL_KINDS = ("survey", "certificate", "am")
 
 
 @dataclass(frozen=True)
@@ -301,22 +300,17 @@ def _sanitize(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+,-]", "-", text)
 
 
-def _layer_depths(model: nn.Module) -> dict[str, float]:
+def layer_depths(model: nn.Module) -> dict[str, float]:
+    """Each named submodule -> its relative depth (i + 1) / n in the order of ``named_modules``."""
     names = [n for n, _ in model.named_modules() if n]
     return {n: (i + 1) / len(names) for i, n in enumerate(names)}
-
-
-def _seed_of(*parts: Any) -> int:
-    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
 
 
 def _check_certifier_takes(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, where: str) -> None:
     """ConfigError unless the exact certifier accepts the network of unit ``(kind, layer, index)``:
     its own layer reader (``leaves``, which every solve starts with) decides, without solving."""
-    try:  # the certifier's package layout: toy_functions/certify/ where present
-        from toy_functions.certify.network import leaves
-    except ImportError:
-        from toy_functions.network import leaves
+    from toy_functions.certify.network import leaves
+
     try:
         net, _ = certifiable(zm, kind, layer, index)
         leaves(net)
@@ -336,13 +330,6 @@ def objective(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> nn.
 
 
 # ------------------------------------------------------------------------------------------ certificate
-def _only_channel(layers: list[nn.Module], c: int) -> tuple[list[nn.Module], int]:
-    """``toy_functions.certify.only_channel``."""
-    from toy_functions.certify import only_channel
-
-    return only_channel(layers, c)
-
-
 def certifiable(zm: zoo.ZooModel, kind: str, layer: str | None, index: int) -> tuple[nn.Sequential, int]:
     """A plain ``nn.Sequential`` computing ``f_u`` as output ``index`` for the exact certifier
     (``toy_functions.certify.unit_network``)."""
@@ -379,7 +366,7 @@ def _certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, tim
 # ------------------------------------------------------------------------------------------ units and data
 def _pool(zm: zoo.ZooModel, m: ModelCfg, where: str) -> list[list[Unit]]:
     """The unit groups of ``m``: its logits, then every channel of each configured layer."""
-    depths = _layer_depths(zm.model)
+    depths = layer_depths(zm.model)
     with torch.no_grad():
         x0 = torch.zeros(1, *zm.input_shape, device=next(zm.model.parameters()).device)
         n_out = int(zm.model(zm.preprocess(x0) if zm.preprocess is not None else x0).shape[1])

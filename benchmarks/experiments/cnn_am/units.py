@@ -43,12 +43,9 @@ class Unit:
     def layer_label(self) -> str:
         return "logits" if self.kind == "logit" else str(self.layer)
 
-    def as_params(self) -> list[Any]:
-        return [self.kind, self.layer, self.index, self.depth]
-
 
 def unit_of(params: Sequence[Any]) -> Unit:
-    """The unit stored in a cell's params by :meth:`Unit.as_params`."""
+    """The unit stored in a cell's params as ``[kind, layer, index, depth]``."""
     kind, layer, index, depth = params
     return Unit(str(kind), None if layer is None else str(layer), int(index), float(depth))
 

@@ -174,7 +174,7 @@ def anytime_table(records: pd.DataFrame, reference: str = "plain") -> pd.DataFra
     """The claim method (and the derived best-of) against ``reference`` at each budget of :func:`budgets`,
     per optimizer over all instances; the lrs are those tuned for the full budget."""
     rows = gradient_rows(records)
-    big = _big_proxy(rows)
+    big = big_proxy(rows)
     if big is None:
         return pd.DataFrame()
     parts = []
@@ -202,7 +202,7 @@ def stuck_table(rows: pd.DataFrame) -> pd.DataFrame:
 def stuck_moved_table(records: pd.DataFrame, reference: str = "plain") -> pd.DataFrame:
     """The claim method against ``reference`` per optimizer, separately on stuck and moved instances."""
     rows = gradient_rows(records)
-    big = _big_proxy(rows)
+    big = big_proxy(rows)
     if big is None or rows.empty:
         return pd.DataFrame()
     stuck = stuck_table(rows)
@@ -239,10 +239,10 @@ def claim_specs(records: pd.DataFrame) -> list[ClaimSpec]:
     labels = set(kinds)
 
     def spec(cid: str, key: str, statement: str, methods: list[str], reference: str = "plain") -> ClaimSpec | None:
-        methods = [m for m in methods if m in labels | {best_of_label(str(_big_proxy(rows)))}]
+        methods = [m for m in methods if m in labels | {best_of_label(str(big_proxy(rows)))}]
         return ClaimSpec(cid, key, statement, tuple(methods), reference, UNIT, STRATA, SCORE) if methods else None
 
-    big = _big_proxy(rows)
+    big = big_proxy(rows)
     specs = [
         spec("C2", "slope-raises-maxima", "A large backward slope (ProxyGrad, the declared slope) raises the maxima "
              "AM finds.", [big] if big else []),
@@ -275,7 +275,7 @@ def claim_specs(records: pd.DataFrame) -> list[ClaimSpec]:
 
 def _claim_rows(records: pd.DataFrame, spec: ClaimSpec) -> pd.DataFrame:
     rows = gradient_rows(records)
-    big = _big_proxy(rows)
+    big = big_proxy(rows)
     if spec.reference == BEST_BASELINE:
         return pd.concat([rows, baseline_rows(records)], ignore_index=True)
     if big is not None and best_of_label(big) in spec.methods:
@@ -338,7 +338,7 @@ def _with_best_of(rows: pd.DataFrame, proxy: str | None, t: int) -> pd.DataFrame
     return pd.concat([rows, derived], ignore_index=True) if len(derived) else rows
 
 
-def _big_proxy(records: pd.DataFrame) -> str | None:
+def big_proxy(records: pd.DataFrame) -> str | None:
     """The declared claim method (column ``claim_method``), or None when the profile declares none."""
     if "claim_method" not in records.columns or records.empty:
         return None
@@ -412,7 +412,7 @@ def analyze(records: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
         tables["baselines"] = units_table(role_rows(records, "baseline").pipe(
             lambda b: pd.concat([b, primary(records)], ignore_index=True))).pipe(
             lambda t: t[(t["method"].isin([*ordered(role_rows(records, "baseline")["method"]), "plain",
-                                            _big_proxy(gradient_rows(records)) or "plain"]))])
+                                            big_proxy(gradient_rows(records)) or "plain"]))])
     if is_tuned(records):
         tables["vs_plain_untuned"] = vs_plain_untuned_table(records)
         tables["lr_choice"] = lr_choice_table(records)
@@ -465,7 +465,8 @@ def _main_optimizer(records: pd.DataFrame) -> str:
     return "ascent" if "ascent" in opts else opts[0]
 
 
-def _target(records: pd.DataFrame) -> float:
+def success_target(records: pd.DataFrame) -> float:
+    """The target used for success in the claims: ``SUCCESS_TARGET`` when recorded, else the middle recorded one."""
     taus = sorted(target_columns(records)) or [SUCCESS_TARGET]
     return SUCCESS_TARGET if SUCCESS_TARGET in taus else taus[len(taus) // 2]
 
@@ -511,7 +512,7 @@ def _protocol(records: pd.DataFrame, methods: list[str]) -> str:
 def am_fails(records: pd.DataFrame) -> Claim:
     """Plain AM misses the certified optimum on simple ReLU and Leaky ReLU functions (unit: the instance)."""
     rows = gradient_rows(records)
-    opt, tau = _main_optimizer(rows), _target(rows)
+    opt, tau = _main_optimizer(rows), success_target(rows)
     hb = _hand_built(rows)
     hb = hb[(hb["method"] == "plain") & (hb["optimizer"] == opt)]
     statement = "Plain activation maximization fails to find the global maximum of simple ReLU and Leaky ReLU functions."

@@ -27,15 +27,14 @@ use the primary rows (:func:`analysis.primary`: tuned evaluation rows when prese
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from benchmarks.framework import arrays, compare, plotting, replication
-from benchmarks.experiments.toy_am.analysis import (SCORE, UNIT, _big_proxy, _target, attained_at, best_of_label,
-                                                    best_of_rows, lr_choice_table, ordered, primary, role_rows,
-                                                    target_columns)
+from benchmarks.experiments.toy_am.analysis import (SCORE, UNIT, attained_at, best_of_label, best_of_rows,
+                                                    big_proxy, lr_choice_table, ordered, primary, role_rows,
+                                                    success_target, target_columns)
 
 CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     "C1": (("success_by_method", "Per family (panel) and method, the share of starts that reach the certified "
@@ -125,7 +124,7 @@ def success_by_method(records: pd.DataFrame, out: Path) -> list[Path]:
     rows = rows[rows["method_kind"] != "baseline"] if "method_kind" in rows.columns else rows
     if rows.empty:
         return []
-    tau = _target(rows)
+    tau = success_target(rows)
     rows = rows.assign(_ok=(rows["rel_gap"] <= tau).astype(float))
     points = unit_points(rows, "_ok", ["family", "optimizer", "method"])
     return _family_grid(points, ordered(rows["method"]), f"share of starts with rel_gap <= {tau:g}", out,
@@ -213,7 +212,7 @@ def attained_vs_slope(records: pd.DataFrame, out: Path) -> list[Path]:
     opts, fams = ordered(sel["optimizer"]), ordered(sel["family"])
     colours = plotting.palette(fams)
     points = unit_points(sel, SCORE, ["optimizer", "family", "backward_slope"])
-    big = _big_proxy(rows)
+    big = big_proxy(rows)
     declared = rows.loc[rows["method"] == big, "backward_slope"].astype(float) if big else pd.Series(dtype=float)
     fig, axes = plt.subplots(1, len(opts), figsize=(4.6 * len(opts), 3.6), squeeze=False, sharey=True)
     for ax, opt in zip(axes[0], opts):
@@ -281,7 +280,7 @@ def anytime(records: pd.DataFrame, out: Path) -> list[Path]:
     if rows.empty or not ts:
         return []
     opts, methods = ordered(rows["optimizer"]), ordered(rows["method"])
-    big = _big_proxy(rows)
+    big = big_proxy(rows)
     colours = plotting.palette(methods)
     fig, axes = plt.subplots(1, len(opts), figsize=(4.2 * len(opts), 3.4), squeeze=False, sharey=True)
     for ax, opt in zip(axes[0], opts):
@@ -314,7 +313,7 @@ def landscapes(records: pd.DataFrame, out: Path, max_starts: int = 8) -> list[Pa
     proxies = records[records["method_kind"] == "proxy"]
     if run_dir is None or proxies.empty or "arrays" not in records.columns:
         return []
-    declared = _big_proxy(records)
+    declared = big_proxy(records)
     slopes = proxies.loc[proxies["method"] == declared, "method_slope"] if declared else proxies["method_slope"]
     big = float(slopes.astype(float).max())
     plain = records["method_kind"] == "plain"
