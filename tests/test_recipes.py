@@ -254,3 +254,12 @@ def test_the_smoke_and_quick_profiles_list_no_recipe():
     for profile in ("smoke", "quick"):
         assert not any(methods.parse(n).recipe for n in config.load_profile("cnn-am", profile)["methods"])
     assert set(RECIPE_METHODS) <= set(config.load_profile("cnn-am", "full")["methods"])
+
+
+def test_toy_am_refuses_the_image_recipes_before_running():
+    from benchmarks.experiments.toy_am import experiment as toy_am
+
+    raw = config.load_profile("toy-am", "smoke")
+    raw["methods"] = ["plain", "horama-proxy-0.5"]
+    with pytest.raises(ConfigError, match="horama-proxy-0.5"):
+        toy_am.parse_config(raw)
