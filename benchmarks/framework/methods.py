@@ -19,6 +19,12 @@ only place that reads a name. For a network whose rectifiers have forward (negat
   (``schedules.first_steps(rules.slope(s), steps=ceil(steps * SWITCH_FRACTION))``): the proxy's reach
   early, the true gradient late.
 - ``bsilu``, ``nelu``: the SUGAR surrogate derivatives on the negative side (default parameters).
+- ``lucent``, ``horama``: the practitioners' recipes (:mod:`benchmarks.framework.recipes`): Lucent's
+  decorrelated Fourier parametrization with a sigmoid and its standard transforms, and horama's Fourier
+  recipe, each with its own autograd gradient; ``lucent-proxy-<s>``, ``horama-proxy-<s>``: the same recipe
+  with ProxyGrad's backward (``rules.slope(s)``) in its gradient forward. They run through :func:`run_am`
+  (not ``maximize``), at the same ``steps``, ``lr``, ``optimizer`` and seed, and every value is the
+  original network's at the recipe's image mapped into the box.
 
 Every experiment runs a method through :func:`run_am`, the one call site of ``proxygrad.maximize``.
 
@@ -99,6 +105,10 @@ def _nelu(slope: float | None, forward_slope: float, steps: int) -> dict[str, An
     return {"backward_slope": rules.nelu(), "proxy": "mixed"}
 
 
+def _recipe(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
+    raise ValueError("a recipe method does not run through maximize: run it with methods.run_am")
+
+
 @dataclass(frozen=True)
 class Kind:
     """One method kind: whether it takes a slope (``"required"``, ``"optional"`` or ``"none"``) and how it
@@ -117,11 +127,20 @@ KINDS: dict[str, Kind] = {
     "switch": Kind("required", _switch),
     "bsilu": Kind("none", _bsilu),
     "nelu": Kind("none", _nelu),
+    "lucent": Kind("none", _recipe),
+    "lucent-proxy": Kind("required", _recipe),
+    "horama": Kind("none", _recipe),
+    "horama-proxy": Kind("required", _recipe),
 }
 """Method kind -> its definition (the one place a kind is declared)."""
 
 ALIASES: dict[str, str] = {"straight-through": "proxy-1.0"}
 """Other names of a method: parsed to the value of the name they stand for."""
+
+RECIPE_KINDS: dict[str, str] = {"lucent": "lucent", "lucent-proxy": "lucent", "horama": "horama",
+                                "horama-proxy": "horama"}
+"""Method kind -> the recipe it runs (:data:`benchmarks.framework.recipes.RECIPES`); ``*-proxy`` kinds run
+it with ProxyGrad's backward at the method's slope."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +174,15 @@ class Method:
     def columns(self) -> dict[str, Any]:
         """The record columns of this method: ``method`` (label), ``method_kind``, ``method_slope``."""
         return {"method": self.label, "method_kind": self.kind, "method_slope": self.slope}
+
+    @property
+    def recipe(self) -> Any:
+        """The practitioners' recipe this method runs (``benchmarks.framework.recipes``), else None."""
+        if self.kind not in RECIPE_KINDS:
+            return None
+        from benchmarks.framework import recipes
+
+        return recipes.RECIPES[RECIPE_KINDS[self.kind]]
 
     def constant_backward_slope(self, forward_slope: float) -> float:
         """The constant negative-side backward factor: ``slope`` for ``proxy``, the forward slope for
@@ -250,6 +278,10 @@ def parse(name: str) -> Method:
             raise ValueError(f"method {name!r} needs a slope: {name}-<slope>")
         return Method(name)
     kind, sep, number = name.partition("-")
+    for longer in sorted((k for k in KINDS if "-" in k), key=len, reverse=True):  # kinds such as lucent-proxy
+        if name.startswith(longer + "-"):
+            kind, sep, number = longer, "-", name[len(longer) + 1:]
+            break
     if not sep or kind not in KINDS or KINDS[kind].slope == "none":
         raise ValueError(f"unknown method {name!r}; known: "
                          f"{sorted(k for k, v in KINDS.items() if v.slope != 'required') + sorted(ALIASES)} or "
@@ -299,13 +331,24 @@ def run_am(method: Method, f: Any, x0: Any, *, steps: int, lr: float, optimizer:
     This is the one place where an experiment's method becomes a ``maximize`` call: every experiment runs
     every method through it, at the same ``steps``, ``lr``, ``optimizer``, ``seed`` and starts. Built-in
     methods, plug-in rules and plug-in schedules run through ``proxygrad.maximize``; a plug-in AM function
-    runs through :func:`benchmarks.framework.am_function.run` (same result type, see there for its trace).
+    runs through :func:`benchmarks.framework.am_function.run` (same result type, see there for its trace);
+    a recipe method through :func:`benchmarks.framework.recipes.run` (same result type; ``config["adapter"]``
+    says how its image space is mapped into the box).
     """
     if isinstance(method, PluginMethod) and method.kind == "plugin-am":
         from benchmarks.framework import am_function
 
         return am_function.run(method.target, method.spec, method.version, f, x0, steps=steps, lr=lr,
                                optimizer=optimizer, seed=seed, callback=callback, **maximize_options)
+    recipe = getattr(method, "recipe", None)
+    if recipe is not None:
+        from benchmarks.framework import recipes
+        from proxygrad import rules
+
+        check_slope(forward_slope, "forward_slope")
+        return recipes.run(recipe, f, x0, steps=steps, lr=lr, optimizer=optimizer, seed=seed,
+                           backward_slope=None if method.slope is None else rules.slope(method.slope),
+                           callback=callback, **maximize_options)
     from proxygrad import maximize
 
     kw = method.maximize_kwargs(forward_slope, steps)

@@ -38,6 +38,13 @@ per (cell, unit, start) for AM cells:
   most about 1e-4, the rigorous float32 rounding margin, so no attained value can exceed it), gaps
   ``[gap_lower, gap_upper]``; the certificate cell keeps the argmax in its array file (``stimulus``);
 - ``arrays`` / ``array_row``: the cell's ``.npz`` file of traces and stimuli (:mod:`.arrays`).
+- recipe methods (``lucent``, ``horama`` and their ``-proxy-<s>`` variants, :mod:`benchmarks.framework.recipes`):
+  the run's records carry ``method_adapter`` (how the recipe's image space is mapped into the box; empty for
+  the other methods, absent from runs without recipes). A recipe starts from its own published initial
+  distribution, with its noise taken from the unit's shared start (so its ``f_start`` is its own start's
+  value, the same for the recipe's plain and ProxyGrad variants); ``start_grad_zero`` is still the plain
+  gradient at the shared start. Its values, like every method's, are the original network's at images in
+  the box, never at a transformed copy.
 
 Analysis, figures and claims live in :mod:`.analysis` and :mod:`.figures`.
 """
@@ -569,10 +576,19 @@ def _row(cfg: Config, **values: Any) -> dict[str, Any]:
     cols[at:at] = [f"best_at_{t}" for t in cfg.checkpoints]
     if "method_version" in values:  # a plug-in method's version (the runner places it after the header)
         cols.insert(cols.index("method_slope") + 1, "method_version")
+    if has_recipes(cfg):  # how a recipe's image space maps into the box (empty for the other methods)
+        cols.insert(cols.index("optimizer") + 1, "method_adapter")
     unknown = set(values) - set(cols)
     if unknown:
         raise ValueError(f"unknown record columns {sorted(unknown)}")
     return {c: values.get(c) for c in cols}
+
+
+def has_recipes(cfg: Config) -> bool:
+    """True when ``cfg`` lists a practitioners' recipe method: its records carry ``method_adapter`` (how the
+    recipe's image space is mapped into the box, :func:`benchmarks.framework.recipes.adapter_label`; empty
+    for the other methods). Runs without recipes keep their columns unchanged."""
+    return any(getattr(m, "recipe", None) is not None for m in cfg.methods)
 
 
 def _model_columns(m: ModelCfg, zm: zoo.ZooModel) -> dict[str, Any]:
@@ -688,6 +704,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
             rows.append(_row(
                 cfg, **method.columns(), seed=seed_of(cfg.seed, m.label, u.label), cell=cell.key, cell_kind="am",
                 role=p["role"], **_model_columns(m, zm), optimizer=p["optimizer"], **_unit_columns(u),
+                **({"method_adapter": res.config.get("adapter", "")} if has_recipes(cfg) else {}),
                 certified=cert is not None, claim_method=cfg.claim_method, start=s,
                 start_grad_zero=bool(stuck[e]), steps=cfg.steps, lr=float(p["lr"]), lr_index=p["lr_index"],
                 lr_group=lr_groups[ui], f_start=float(trace[0, e]), f_best=fb, **{f"best_at_{t}": float(v[e]) for t, v in best_at.items()},

@@ -233,6 +233,10 @@ def parse_config(raw: dict[str, Any], *, data_dir: Any = None) -> Config:
         raise ConfigError(f"{NAME}.{exc}") from exc
     if _methods.Method("plain") not in methods:
         raise ConfigError(f"{NAME}.methods must include 'plain' (the reference of the paired tests)")
+    recipes = [m.label for m in methods if getattr(m, "recipe", None) is not None]
+    if recipes:  # the recipes act on images; toy functions take vectors
+        raise ConfigError(f"{NAME}.methods: the image recipe(s) {recipes} need image inputs (C, H, W); "
+                          "toy functions take vectors")
     optimizers = [_optimizer(o) for o in r.tables("optimizers")]
     if len({o.name for o in optimizers}) != len(optimizers):
         raise ConfigError(f"{NAME}.optimizers lists an optimizer twice")
