@@ -307,6 +307,79 @@ def test_a_tuning_run_is_the_first_epochs_of_a_final_run():
             run(epochs=1, schedule_epochs=bad)
 
 
+def _tune_rows(cfg, scores: dict[int, float]) -> pd.DataFrame:
+    rows = []
+    for a, m in exp.variants(cfg):
+        for k, v in scores.items():
+            for s in cfg.tune_seeds:
+                rows.append({"dataset": "synthetic", "arch": "small_cnn", "activation": a, "method": m.label,
+                             "role": "tune", "lr_k": k, "seed": s, "epoch": 2, "val_acc": v, "diverged": False})
+    return pd.DataFrame(rows)
+
+
+def test_reference_runs_are_the_baseline_at_its_chosen_lr_on_the_tuning_seeds(tmp_path):
+    from benchmarks.framework.runner import RunContext
+
+    with pytest.raises(ConfigError, match="reference_epochs = 2 must exceed epochs = 2"):
+        _smoke(reference_epochs=2)
+    plain = _smoke(activations=["relu", "leaky"], methods=["plain", "proxy-0.3"], tune_seeds=[100, 101])
+    cfg = _smoke(activations=["relu", "leaky"], methods=["plain", "proxy-0.3"], tune_seeds=[100, 101],
+                 reference_epochs=4)
+    assert config.config_hash(cfg) != config.config_hash(plain)
+    assert (cfg.epochs_of("reference"), cfg.schedule_of("reference"), cfg.schedule_of("tune")) == (4, 4, 2)
+    ks = cfg.lr_grid.initial()
+    cells = exp.cells(cfg, _tune_rows(cfg, {k: 0.5 + (0.2 if k == ks[1] else 0.0) for k in ks}))
+    ref = [c for c in cells if c.params["role"] == "reference"]
+    assert [(c.params["activation"], c.params["method"].label) for c in ref] == [("relu", "plain")] * 2
+    assert sorted(c.params["seed"] for c in ref) == [100, 101] and {c.params["lr_k"] for c in ref} == {ks[1]}
+    assert not [c for c in exp.cells(plain, _tune_rows(plain, {k: 0.5 + (0.2 if k == ks[1] else 0.0) for k in ks}))
+                if c.params["role"] == "reference"]
+    one = _smoke(activations=["relu"], methods=["plain"], tune_seeds=[100], seeds=[0], reference_epochs=3)
+    peaked = {k: 0.5 + (0.2 if k == ks[1] else 0.0) for k in ks}
+    cell = [c for c in exp.cells(one, _tune_rows(one, peaked)) if c.params["role"] == "reference"][0]
+    rows = exp.run_cell(one, cell, RunContext(out_dir=tmp_path))
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all(r["schedule_epochs"] == 3 for r in rows)
+    assert all(r["n_test"] == 0 and math.isnan(r["test_acc"]) for r in rows)  # validation only, never the test split
+
+
+def _with_reference(rec: pd.DataFrame, vals: list[float], variant: str = "relu/plain") -> pd.DataFrame:
+    proto = rec[(rec["variant"] == variant) & (rec["role"] == "tune")].iloc[-1].to_dict()
+    extra = [{**proto, "role": "reference", "seed": 100 + i, "epoch": 4, "val_acc": v, "diverged": False}
+             for i, v in enumerate(vals)]
+    return pd.concat([rec, pd.DataFrame(extra)], ignore_index=True)
+
+
+def test_the_plateau_is_measured_against_the_reference_runs():
+    from benchmarks.experiments.training.plateau import PLATEAU_GAIN, plateau_table
+
+    rec = _records(FINAL, TUNE)  # relu/plain final validation after the last epoch = its test accuracies
+    last = float(np.mean(FINAL["relu/plain"]))
+    near = plateau_table(_with_reference(rec, [last + 0.004, last + 0.006, last + 0.005])).set_index("variant")
+    row = near.loc["relu/plain"]
+    assert row["plateau_rule"] == "reference" and row["reference_runs"] == 3 and row["reference_epochs"] == 4
+    assert row["gap_to_reference"] == pytest.approx(0.005)
+    ci = stats.welch_diff_ci([last + 0.004, last + 0.006, last + 0.005], FINAL["relu/plain"])
+    assert (row["gap_low"], row["gap_high"]) == pytest.approx((ci.low, ci.high))
+    assert bool(row["on_plateau"])
+    # the other variants have no reference: they keep the late-gain rule (final curve +0.01 per epoch)
+    assert near.loc["leaky/plain", "plateau_rule"] == "late gain" and not bool(near.loc["leaky/plain", "on_plateau"])
+    far = plateau_table(_with_reference(rec, [last + PLATEAU_GAIN + 0.001] * 3)).set_index("variant")
+    assert not bool(far.loc["relu/plain", "on_plateau"])
+    assert "reference runs of 4 epochs" in ana._stopping_note(_with_reference(rec, [last + 0.005] * 3))
+
+
+def test_welch_interval_matches_scipy():
+    from scipy import stats as sps
+
+    a, b = [0.91, 0.912, 0.915, 0.909], [0.90, 0.905, 0.899, 0.902, 0.901, 0.904]
+    ci = stats.welch_diff_ci(a, b)
+    res = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (ci.low, ci.high) == pytest.approx((res.low, res.high))
+    assert ci.estimate == pytest.approx(np.mean(a) - np.mean(b))
+    assert math.isnan(stats.welch_diff_ci([0.9], b).low) and stats.welch_diff_ci([0.9, 0.9], [0.8, 0.8]).low == \
+        pytest.approx(0.1)
+
+
 def test_a_standard_shaped_run_end_to_end(tmp_path, all_data_dir):
     """The standard protocol at toy scale on the tests' Fashion-MNIST sample: tuning (one short epoch), final
     and matched runs, resume, tables, figures, claims C3 and B9 and their report section."""
@@ -315,14 +388,16 @@ def test_a_standard_shaped_run_end_to_end(tmp_path, all_data_dir):
     from benchmarks.framework.runner import run
 
     raw = {**config.load_profile("training", "standard"), "train_limit": 32, "val_size": 24, "probe_size": 16,
-           "test_limit": 32, "epochs": 2, "tune_epochs": 1, "batch_size": 16, "seeds": [0, 1, 2],
+           "test_limit": 32, "epochs": 2, "tune_epochs": 1, "reference_epochs": 3, "batch_size": 16, "seeds": [0, 1, 2],
            "tune_seeds": [100], "archs": ["small_cnn"], "lr_low": 0.01, "lr_high": 0.1, "matched_lr": 0.1}
     cfg = exp.parse_config(raw, data_dir=all_data_dir)
     out = tmp_path / "run"
     path = run("training", cfg, out, profile="standard", progress=False, data_dir=all_data_dir)
     df = store.load_records(out)
-    tune, tested = df[df["role"] == "tune"], df[df["role"] != "tune"]
+    tune, tested = df[df["role"] == "tune"], df[df["role"].isin(["final", "matched"])]
+    ref = df[df["role"] == "reference"]
     assert tune["epoch"].max() == 1 and tested["epoch"].max() == 2 and (df["matched_lr_k"] == cfg.matched_lr_k).all()
+    assert ref["epoch"].max() == 3 and set(ref["variant"]) == {"relu/plain"} and ref["test_acc"].isna().all()
     per = tested.groupby(["variant", "seed", "lr_k"])["role"].nunique()
     assert (per == 1).all()  # one run per (variant, seed, lr)
     at_km = tested[tested["lr_k"] == cfg.matched_lr_k].groupby("variant")["seed"].nunique()
@@ -335,6 +410,8 @@ def test_a_standard_shaped_run_end_to_end(tmp_path, all_data_dir):
     assert {"claim_C3", "claim_B9", "stability", "divergence", "plateau", "rank_check", "best_conventional",
             "matched_accuracy"} <= names
     assert any(n.startswith("mechanism_matched_") for n in names) and "paired" in names
+    plateau = pd.read_csv(out / "tables" / "plateau.csv").set_index("variant")
+    assert plateau.loc["relu/plain", "plateau_rule"] == "reference"
     claims = exp.claims(df)
     assert [c.id for c in claims] == ["C3", "B9"]
     assert all(c.verdict in ("supported", "contradicted", "mixed", "inconclusive", "not tested") for c in claims)

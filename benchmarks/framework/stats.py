@@ -118,6 +118,29 @@ def mean_ci(x: Sequence[float], *, confidence: float = 0.95) -> Interval:
     return Interval(m, m - half, m + half)
 
 
+def welch_diff_ci(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95) -> Interval:
+    """``mean(a) - mean(b)`` of two independent samples with Welch's t interval.
+
+    ``se^2 = s_a^2/n_a + s_b^2/n_b``; degrees of freedom by Welch-Satterthwaite,
+    ``nu = se^4 / ((s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1))``; ends ``diff +- t_nu * se``.
+    NaN ends when either sample has fewer than 2 values; ``se == 0`` gives ``[diff, diff]``.
+    """
+    x, y = _array(a), _array(b)
+    _z(confidence)
+    if x.size == 0 or y.size == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    diff = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return Interval(diff, math.nan, math.nan)
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return Interval(diff, diff, diff)
+    dof = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+    half = float(_st.t.ppf(0.5 + confidence / 2, dof)) * se
+    return Interval(diff, diff - half, diff + half)
+
+
 def bounded_mean_ci(x: Sequence[float], *, low: float = 0.0, high: float = 1.0,
                     confidence: float = 0.95) -> Interval:
     """:func:`mean_ci` intersected with the range ``[low, high]`` of the quantity (an accuracy: [0, 1]).

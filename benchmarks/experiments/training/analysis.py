@@ -33,7 +33,7 @@ import pandas as pd
 from benchmarks.framework import compare, replication, stats
 from benchmarks.framework.claims import Claim, ClaimSpec
 from benchmarks.experiments.training import comparisons as cmp
-from benchmarks.experiments.training.plateau import plateau_table
+from benchmarks.experiments.training.plateau import PLATEAU_GAIN, plateau_table
 from benchmarks.experiments.training.rank_check import rank_check_table
 from benchmarks.experiments.training.runs import (GROUP, final_runs, last_rows, matched_k, matched_runs,
                                                  role_rows)
@@ -333,10 +333,18 @@ def _stopping_note(records: pd.DataFrame) -> str:
     if p.empty:
         return ""
     base = p[p["variant"] == BASELINE]
-    parts = [f"{r.arch}: validation {r.val_last:.4f} after epoch {r.epochs} (gain over the last {r.late_epochs} "
-             f"epochs {r.late_gain:+.4f}, {'on' if r.on_plateau else 'not on'} the plateau), test {r.test_acc_mean:.4f}"
-             for r in base.itertuples(index=False)]
-    return (f"Stopping rule: a fixed epoch count; relu/plain: {'; '.join(parts)}." if parts else "")
+    parts = []
+    for r in base.itertuples(index=False):
+        if r.plateau_rule == "reference":
+            check = (f"{r.reference_runs} reference runs of {int(r.reference_epochs)} epochs on the tuning seeds reach "
+                     f"{r.val_reference:.4f}, {r.gap_to_reference:+.4f} [{r.gap_low:+.4f}, {r.gap_high:+.4f}] "
+                     "above it")
+        else:
+            check = f"gain over the last {r.late_epochs} epochs {r.late_gain:+.4f}"
+        parts.append(f"{r.arch}: validation {r.val_last:.4f} after epoch {r.epochs} ({check}; "
+                     f"{'on' if r.on_plateau else 'not on'} the plateau by the {PLATEAU_GAIN:g} rule), "
+                     f"test {r.test_acc_mean:.4f}")
+    return (f"Stopping rule: a fixed epoch count; relu/plain: {'; '.join(parts)} (table plateau)." if parts else "")
 
 
 def _best_note(records: pd.DataFrame) -> str:

@@ -30,6 +30,11 @@ Cells (a staged run, ``cells(cfg, done)``):
    (variant, seed, lr): where a variant's chosen index is ``k_m`` its final runs are its matched runs and
    no matched cell is listed.  Their rows carry ``matched_lr_k`` (a column only such profiles have, so the
    records of the other profiles keep their header) and are evaluated on the test split like final runs.
+5. *reference* cells (only when the profile declares ``reference_epochs``): the baseline ``relu/plain`` of
+   every (dataset, arch) at its chosen lr on the tuning seeds, trained for ``reference_epochs`` epochs (a
+   schedule of that length) and scored on validation data only, never on the test split.  They are the
+   plateau the stopping rule is checked against (:mod:`benchmarks.experiments.training.plateau`): how much
+   validation accuracy the same recipe still gains when trained longer.
 
 With ``tune_epochs`` set, a tuning run trains the first ``tune_epochs`` epochs of the final runs' schedule
 (the cosine over ``epochs``, cut short: every step sees the rate a final run's step sees), so a lr that
@@ -81,7 +86,7 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "leaky")
 BASELINE_ACTIVATION = "relu"
 BASELINE_METHOD = _methods.Method("plain")
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
-ROLES: tuple[str, ...] = ("tune", "final", "matched")
+ROLES: tuple[str, ...] = ("tune", "final", "matched", "reference")
 #: Roles whose runs are evaluated once on the test split (the others never load it).
 TESTED_ROLES: tuple[str, ...] = ("final", "matched")
 #: Certified bounds (benchmarks.framework.bounds): none, training records have no certified optimum.
@@ -143,10 +148,23 @@ class Config:
     #: Epochs of a tuning run, the first ones of the final runs' schedule; None: ``epochs``, as every run
     #: (left out of the config hash while None).  The ``rank_check`` table compares its lr ranking with the full schedule's.
     tune_epochs: int | None = field(default=None, metadata={OMIT_DEFAULT: True})
+    #: Epochs of the plateau reference runs (role ``reference``, > ``epochs``); None: no reference runs
+    #: (left out of the config hash while None).
+    reference_epochs: int | None = field(default=None, metadata={OMIT_DEFAULT: True})
 
     def epochs_of(self, role: str) -> int:
-        """The epochs a run of ``role`` trains for: ``tune_epochs`` for tuning runs when set, else ``epochs``."""
-        return self.tune_epochs if role == "tune" and self.tune_epochs is not None else self.epochs
+        """The epochs a run of ``role`` trains for: ``tune_epochs`` for tuning runs when set,
+        ``reference_epochs`` for reference runs, else ``epochs``."""
+        if role == "tune" and self.tune_epochs is not None:
+            return self.tune_epochs
+        if role == "reference" and self.reference_epochs is not None:
+            return self.reference_epochs
+        return self.epochs
+
+    def schedule_of(self, role: str) -> int:
+        """The length in epochs of the lr schedule a run of ``role`` follows: ``reference_epochs`` for a
+        reference run, else ``epochs`` (a tuning run follows the final runs' schedule, cut short)."""
+        return self.epochs_of(role) if role == "reference" else self.epochs
 
 
 def _grid(r: Reader) -> tuning.Grid:
@@ -216,6 +234,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> 
         checkpoint=r.bool("checkpoint", True),
         matched_lr_k=_matched_k(r, grid),
         tune_epochs=r.int("tune_epochs", 0, min=0, max=MAX_EPOCHS) or None,
+        reference_epochs=r.int("reference_epochs", 0, min=0, max=MAX_EPOCHS) or None,
     )
     r.done()
     for key in ("seeds", "tune_seeds"):
@@ -227,6 +246,9 @@ def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> 
     if cfg.tune_epochs is not None and cfg.tune_epochs > cfg.epochs:
         raise ConfigError(f"{NAME}.tune_epochs = {cfg.tune_epochs} exceeds epochs = {cfg.epochs} (a tuning run "
                           "is at most as long as a final run)")
+    if cfg.reference_epochs is not None and cfg.reference_epochs <= cfg.epochs:
+        raise ConfigError(f"{NAME}.reference_epochs = {cfg.reference_epochs} must exceed epochs = {cfg.epochs} "
+                          "(a plateau reference trains longer than the final runs)")
     if cfg.probe_size > cfg.val_size:
         raise ConfigError(f"{NAME}.probe_size = {cfg.probe_size} exceeds val_size = {cfg.val_size} "
                           "(the probe batch is the first validation images)")
@@ -272,7 +294,8 @@ def _groups(cfg: Config) -> list[Group]:
 
 def _cell(cfg: Config, g: Group, role: str, k: int, seed: int) -> Cell:
     ds, arch, activation, method = g
-    tail = {"tune": f"tune.k{k}.seed{seed}", "final": f"seed{seed}", "matched": f"matched.k{k}.seed{seed}"}[role]
+    tail = {"tune": f"tune.k{k}.seed{seed}", "final": f"seed{seed}", "matched": f"matched.k{k}.seed{seed}",
+            "reference": f"reference.k{k}.seed{seed}"}[role]
     key = f"{ds}.{arch}.{activation}.{method.label}.{tail}"
     return Cell(key, {"dataset": ds, "arch": arch, "activation": activation, "method": method, "role": role,
                       "lr_k": k, "lr": cfg.lr_grid.lr(k), "seed": seed})
@@ -293,6 +316,10 @@ def _done_index(done: pd.DataFrame | None) -> dict[tuple, tuple[float, bool]]:
 def _ident(g: Group, role: str, k: int, seed: int) -> tuple:
     ds, arch, activation, method = g
     return (ds, arch, activation, method.label, role, k, seed)
+
+
+def _is_baseline(g: Group) -> bool:
+    return g[2] == BASELINE_ACTIVATION and g[3] == BASELINE_METHOD
 
 
 def tuning_scores(cfg: Config, index: dict[tuple, tuple[float, bool]], g: Group,
@@ -336,6 +363,9 @@ def cells(cfg: Config, done: pd.DataFrame | None = None) -> list[Cell]:
             failed = all(math.isnan(v) for v in scores.values())  # every lr diverged down to the grid's limit
             if not failed:
                 new += [(_cell(cfg, g, "final", choice.k, s), _ident(g, "final", choice.k, s)) for s in cfg.seeds]
+                if cfg.reference_epochs is not None and _is_baseline(g):
+                    new += [(_cell(cfg, g, "reference", choice.k, s), _ident(g, "reference", choice.k, s))
+                            for s in cfg.tune_seeds]
             km = cfg.matched_lr_k
             if km is not None and (failed or choice.k != km):
                 new += [(_cell(cfg, g, "matched", km, s), _ident(g, "matched", km, s)) for s in cfg.seeds]
@@ -408,7 +438,7 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
     diverged: tuple[int, int] | None = None
     try:
         history = training.train(model, train_set, val_set, rule=rule, epochs=cfg.epochs_of(role),
-                                 schedule_epochs=cfg.epochs, lr=p["lr"],
+                                 schedule_epochs=cfg.schedule_of(role), lr=p["lr"],
                                  batch_size=cfg.batch_size, seed=seed, momentum=cfg.momentum,
                                  weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule,
                                  checkpoint_dir=ckpt_dir, progress=ctx.progress,
@@ -437,8 +467,8 @@ def run_cell(cfg: Config, cell: Cell, ctx: RunContext) -> list[dict[str, Any]]:
             "diverged_step": diverged[1] if diverged else math.nan}
     if cfg.matched_lr_k is not None:
         base["matched_lr_k"] = cfg.matched_lr_k
-    if cfg.tune_epochs is not None:  # the schedule's length, which tuning runs cut short (such profiles only)
-        base["schedule_epochs"] = cfg.epochs
+    if cfg.tune_epochs is not None or cfg.reference_epochs is not None:  # the run's schedule length (such profiles only)
+        base["schedule_epochs"] = cfg.schedule_of(role)
     rows = []
     last = len(history)
     for i, h in enumerate(history, start=1):
