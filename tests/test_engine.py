@@ -305,7 +305,7 @@ def test_dtype_device_defaults_and_config() -> None:
     assert res.config["backward_slope"] == "plain" and res.config["x0"] == "uniform"
     res = maximize(lambda x: x.sum(dim=1), shape=2, starts=2, steps=1)
     assert res.trace.shape == (2, 2) and res.grad_evals == 1 and res.forward_evals == 2
-    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
         maximize(lambda x: x.sum(dim=1), shape=2, starts=2, steps=0)
 
 
@@ -315,10 +315,10 @@ def test_progress_bar_runs(capsys) -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(shape=3, steps=0), "steps must be an int >= 1, got 0"),
+    (dict(shape=3, steps=0), "steps must be >= 1, got 0"),
     (dict(shape=3, steps=-5), "got -5"),
     (dict(shape=3, steps=2.5), "got 2.5"),
-    (dict(shape=3, lr=0), "lr must be a finite number > 0, got 0"),
+    (dict(shape=3, lr=0), "lr must be > 0, got 0"),
     (dict(shape=3, lr=0.0), "got 0.0"),
     (dict(shape=3, lr=-0.1), "got -0.1"),
     (dict(shape=3, lr=float("inf")), "got inf"),
@@ -346,12 +346,12 @@ def test_a_shape_the_model_cannot_take_raises_value_error_naming_it(shape) -> No
 def test_one_interception_per_call_with_the_rule_changing_per_step(monkeypatch) -> None:
     """A module maximized under a schedule: proxify is built and entered once, hooks registered once,
     and each step still follows its rule (x_T = x0 + lr * sum_t s_t on an inactive unit)."""
-    from proxygrad import engine
+    from proxygrad import arguments  # where the engine's one interception is built
 
     built: list[object] = []
     entered: list[object] = []
 
-    class CountingProxify(engine.proxify):
+    class CountingProxify(arguments.proxify):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             built.append(self)
@@ -360,7 +360,7 @@ def test_one_interception_per_call_with_the_rule_changing_per_step(monkeypatch) 
             entered.append(self)
             return super().__enter__()
 
-    monkeypatch.setattr(engine, "proxify", CountingProxify)
+    monkeypatch.setattr(arguments, "proxify", CountingProxify)
     f = DeadUnit(torch.ones(1, dtype=F64), 90.0)
     x0 = torch.full((1, 1), -50.0, dtype=F64)
     sched = lambda t: None if t % 3 else 2.0  # noqa: E731

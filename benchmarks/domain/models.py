@@ -19,11 +19,12 @@ Architectures (``build``):
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from proxygrad.checks import check_number
 
 ARCHS: tuple[str, ...] = ("small_cnn", "vgg_small", "tiny8", "resnet18_cifar", "vgg11_cifar")
 ACTIVATIONS: tuple[str, ...] = ("relu", "leaky")
@@ -137,12 +138,6 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
 _MIN_INPUT = {"small_cnn": 4, "vgg_small": 4, "tiny8": 4, "resnet18_cifar": 1, "vgg11_cifar": 1}
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def build(
     arch: str,
     *,
@@ -164,12 +159,10 @@ def build(
         raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) \
-            or not math.isfinite(negative_slope) or negative_slope < 0:
-        raise ValueError(f"negative_slope must be a finite number >= 0, got {negative_slope!r}")
-    _positive_int("num_classes", num_classes)
-    _positive_int("in_channels", in_channels)
-    _positive_int("input_size", input_size)
+    check_number("negative_slope", negative_slope, min=0)
+    check_number("num_classes", num_classes, integer=True, min=1)
+    check_number("in_channels", in_channels, integer=True, min=1)
+    check_number("input_size", input_size, integer=True, min=1)
     if input_size < _MIN_INPUT[arch]:
         raise ValueError(f"input_size {input_size} is too small for {arch} (at least {_MIN_INPUT[arch]})")
     act = _rectifier_factory(activation, float(negative_slope))

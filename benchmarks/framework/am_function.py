@@ -108,6 +108,7 @@ def run(am: Callable[..., Any], spec: str, version: str, f: Any, x0: torch.Tenso
     ``callback(t, x_t, v_t)`` is called for every known point, as ``maximize`` calls it.
     """
     from proxygrad import AMResult
+    from proxygrad.tracking import BestSoFar
 
     bad = sorted(set(options) - set(OPTIONS))
     if bad:
@@ -155,27 +156,19 @@ def run(am: Callable[..., Any], spec: str, version: str, f: Any, x0: torch.Tenso
 
     known = {0: x0, **{t: x for t, x in reported.items() if t < steps}, steps: x_final}
     values = {t: _values(f, x, n) for t, x in sorted(known.items())}
-    trace = torch.empty((steps + 1, n), dtype=values[0].dtype, device=values[0].device)
-    best_value = torch.full((n,), -float("inf"), dtype=trace.dtype, device=trace.device)
-    best_input = x0.clone()
-    best_step = torch.zeros(n, dtype=torch.int64, device=trace.device)
-    expand = (n,) + (1,) * len(shape)
+    best = BestSoFar(steps, n, values[0].dtype, values[0].device, observer=callback)
     last = values[0]
     for t in range(steps + 1):
         if t in values:
             last = values[t]
-            improved = last > best_value
-            best_value = torch.where(improved, last, best_value)
-            best_step = torch.where(improved, torch.full_like(best_step, t), best_step)
-            best_input = torch.where(improved.view(expand), known[t], best_input)
-            if callback is not None:
-                callback(t, known[t].clone(), last.clone())
-        trace[t] = last
+            best.record(t, last, known[t])
+        else:  # no point reported at step t: the trace repeats the last known value
+            best.trace[t] = last
     config = {"steps": steps, "lr": float(lr), "optimizer": str(optimizer), "backward_slope": None,
               "proxy": None, "am": spec, "am_version": version, "bounds": [lo, hi], "starts": n,
               "shape": list(shape), "seed": seed, "x0": source,
               "trace": "callback" if reported else "endpoints",
               "dtype": str(x0.dtype).replace("torch.", ""), "device": str(x0.device)}
-    return AMResult(best_value=best_value, best_input=best_input, best_step=best_step, value=values[steps].clone(),
-                    final_input=x_final, trace=trace, grad_evals=g.grad_calls, forward_evals=g.calls,
-                    seconds=seconds, config=config)
+    return AMResult(best_value=best.best_value, best_input=best.best_input, best_step=best.best_step,
+                    value=values[steps].clone(), final_input=x_final, trace=best.trace, grad_evals=g.grad_calls,
+                    forward_evals=g.calls, seconds=seconds, config=config)

@@ -17,11 +17,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from proxygrad.checks import check_number
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 PROFILES: tuple[str, ...] = ("smoke", "quick", "standard", "full")
@@ -52,28 +53,10 @@ def choice(value: Any, options: Sequence[Any], what: str) -> Any:
     return value
 
 
-def check_range(value: float, what: str, *, min: float | None = None, max: float | None = None,
-                min_exclusive: bool = False) -> float:
-    """Raise ConfigError unless ``min <= value <= max`` (``min < value`` if ``min_exclusive``) and finite."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{what} must be finite, got {value!r}")
-    if min is not None and (value <= min if min_exclusive else value < min):
-        raise ConfigError(f"{what} must be {'>' if min_exclusive else '>='} {min}, got {value!r}")
-    if max is not None and value > max:
-        raise ConfigError(f"{what} must be <= {max}, got {value!r}")
-    return value
-
-
 def _typed(value: Any, kind: type, what: str) -> Any:
-    """Check one scalar's type (ints are accepted as floats; bools are never numbers)."""
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{what} must be a number, got {value!r}")
-        return float(value)
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{what} must be an integer, got {value!r}")
-        return value
+    """Check one scalar's type (ints are accepted as floats; bools are never numbers; a float is finite)."""
+    if kind in (int, float):
+        return check_number(what, value, integer=kind is int, error=ConfigError)
     if not isinstance(value, kind):
         raise ConfigError(f"{what} must be of type {kind.__name__}, got {value!r}")
     return value
@@ -113,10 +96,9 @@ class Reader:
         v = _typed(raw, kind, self._name(key))
         if choices is not None:
             choice(v, choices, self._name(key))
-        if kind in (int, float) and (min is not None or max is not None):
-            check_range(v, self._name(key), min=min, max=max, min_exclusive=min_exclusive)
-        elif kind is float:
-            check_range(v, self._name(key))
+        if kind in (int, float):
+            check_number(self._name(key), v, integer=kind is int, min=min, max=max, min_exclusive=min_exclusive,
+                         error=ConfigError)
         return v
 
     def int(self, key: str, default: Any = _MISSING, **kw: Any) -> int:
@@ -153,7 +135,8 @@ class Reader:
             if choices is not None:
                 choice(v, choices, f"{name}[{i}]")
             if kind in (int, float):
-                check_range(v, f"{name}[{i}]", min=min, max=max, min_exclusive=min_exclusive)
+                check_number(f"{name}[{i}]", v, integer=kind is int, min=min, max=max, min_exclusive=min_exclusive,
+                             error=ConfigError)
             out.append(v)
         if unique and len(set(out)) != len(out):
             dup = next(v for v in out if out.count(v) > 1)
