@@ -17,6 +17,7 @@ from benchmarks.domain import data, zoo
 from benchmarks.framework.config import ConfigError
 from benchmarks.experiments.cnn_am import analysis as cnn_am_analysis
 from benchmarks.experiments.cnn_am import experiment as cnn_am
+from benchmarks.experiments.cnn_am import networks as cnn_am_networks
 
 SMALL_TV = "squeezenet1_1"  # a small torchvision classifier keeps the tests fast
 
@@ -264,11 +265,11 @@ def test_missing_data_labels_the_dataset_max_unavailable(monkeypatch: pytest.Mon
     raw["models"][0]["certify"] = False
     cfg = _ascent(cnn_am.parse_config(raw, data_dir=fashion_mnist_dir), steps=2)
     monkeypatch.setattr(data, "find_fashion_mnist", lambda data_dir=None: None)
-    cnn_am._dataset_maxima.cache_clear()
+    cnn_am_networks.dataset_maxima.cache_clear()
     try:
         rows = cnn_am.run_cell(cfg, cnn_am.cells(cfg)[0], runner.RunContext())
     finally:
-        cnn_am._dataset_maxima.cache_clear()
+        cnn_am_networks.dataset_maxima.cache_clear()
     assert all(math.isnan(r["dataset_max"]) and r["beats_dataset"] is None for r in rows)
     assert all(r["dataset_max_source"].startswith("unavailable") for r in rows)
 
@@ -526,12 +527,12 @@ def test_damaged_model_manifest_is_a_config_error_naming_the_file(tmp_path: Path
         shutil.copy(zoo.MODELS_DIR / f"fmnist-tiny8{suffix}", tmp_path / f"fmnist-tiny8{suffix}")
     (tmp_path / "fmnist-tiny8.json").write_text("{garbage")
     monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path)
-    cnn_am._load.cache_clear()
+    cnn_am_networks.load_cached.cache_clear()
     try:
         with pytest.raises(ConfigError, match=f"manifest {tmp_path / 'fmnist-tiny8.json'}"):
             cnn_am.cells(cnn_am.parse_config(_smoke_raw(), data_dir=fashion_mnist_dir))
     finally:
-        cnn_am._load.cache_clear()
+        cnn_am_networks.load_cached.cache_clear()
 
 
 # ------------------------------------------------------------------------------------------ units, tuning, arrays
@@ -796,8 +797,8 @@ def test_committed_certificates_repeat_in_a_cold_solve(model, unit, tmp_path) ->
     assert len(row) == 1
     r = row.iloc[0]
     layer = None if r["unit_kind"] == "logit" else str(r["layer"])
-    cert, _ = cnn_am._certificate(zm, str(r["unit_kind"]), layer, int(r["index"]), cfg.certify_time_limit,
-                               tmp_path / "empty-cache", cfg.certify_node_limit)
+    cert, _ = cnn_am.certificate(zm, str(r["unit_kind"]), layer, int(r["index"]), cfg.certify_time_limit,
+                                 tmp_path / "empty-cache", cfg.certify_node_limit)
     assert cert["cert_status"] == r["cert_status"] == "optimal"
     for column in ("upper_bound", "incumbent", "optimum", "mip_gap"):
         assert float(cert[column]).hex() == float(r[column]).hex(), column

@@ -25,6 +25,13 @@ _HORAMA_COLOR = ((0.56282854, 0.58447580, 0.58447580), (0.19482528, 0.00000000, 
 _STD_EPS = 1e-4  # horama's standardize: (t - mean) / (std + 1e-4)
 
 
+def _initial_spectrum(noise: Tensor, sd: float) -> Tensor:
+    """``z0 = sqrt(2) sd rfft2(noise, ortho)`` as ``[N, C, H, W // 2 + 1, 2]`` (real and imaginary parts):
+    each component about ``N(0, sd^2)`` for standard normal ``noise``."""
+    spectrum = torch.fft.rfft2(noise, norm="ortho") * (math.sqrt(2.0) * sd)
+    return torch.view_as_real(spectrum).contiguous()
+
+
 def _frequency_weights(height: int, width: int, decay: float, dtype: torch.dtype, device: Any) -> Tensor:
     """``w(f) = 1 / max(|f|, 1 / max(H, W))^decay`` on the ``rfft2`` grid ``[H, W // 2 + 1]``."""
     fy = torch.fft.fftfreq(height, dtype=torch.float64)[:, None]
@@ -49,8 +56,24 @@ def _check_images(shape: tuple[int, ...], label: str) -> None:
         raise ValueError(f"{label} needs images (C, H, W) with H, W >= 2 per start, got shape {tuple(shape)}")
 
 
+class _SpectrumRecipe:
+    """What both recipes share: a start spectrum drawn from the suite's start noise at the recipe's ``sd``,
+    and the colour step they take on 3-channel images only."""
+
+    sd: float
+    colour_step: str
+
+    def initial(self, noise: Tensor) -> Tensor:
+        """The initial spectrum from the start noise (:func:`_initial_spectrum` at this recipe's ``sd``)."""
+        return _initial_spectrum(noise, float(self.sd))
+
+    def color_note(self, channels: int) -> str:
+        """What the recipe does with colour on ``channels``-channel images (the adapter label's part)."""
+        return self.colour_step if channels == 3 else f"no {self.colour_step} (C={channels})"
+
+
 @dataclass(frozen=True)
-class Lucent:
+class Lucent(_SpectrumRecipe):
     """Lucent's default ``render_vis`` recipe (torch-lucent, ``greentfrapp/lucent``).
 
     Parametrization (``lucent/optvis/param/images.py`` ``image``: ``fft=True``, ``decorrelate=True``;
@@ -84,6 +107,7 @@ class Lucent:
     jitter_after: int = 4
 
     name = "lucent"
+    colour_step = "colour decorrelation"
 
     def __post_init__(self) -> None:
         check_number("Lucent sd", self.sd, min=0.0, min_exclusive=True)
@@ -109,14 +133,6 @@ class Lucent:
         _check_images(shape, "the Lucent recipe")
         if self.jitter > shape[-2] + 2 * self.pad or self.jitter > shape[-1] + 2 * self.pad:
             raise ValueError(f"Lucent jitter={self.jitter} exceeds the padded image of shape {tuple(shape)}")
-
-    def color_note(self, channels: int) -> str:
-        return "colour decorrelation" if channels == 3 else f"no colour decorrelation (C={channels})"
-
-    def initial(self, noise: Tensor) -> Tensor:
-        """``z0 = sqrt(2) sd rfft2(noise, ortho)`` as ``[N, C, H, W // 2 + 1, 2]`` (see the module doc)."""
-        spectrum = torch.fft.rfft2(noise, norm="ortho") * (math.sqrt(2.0) * float(self.sd))
-        return torch.view_as_real(spectrum).contiguous()
 
     def image(self, z: Tensor, shape: tuple[int, ...]) -> Tensor:
         """``s = P(z)`` in ``[0, 1]`` (see the class doc)."""
@@ -163,7 +179,7 @@ def _rotate(x: Tensor, degrees: float) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Horama:
+class Horama(_SpectrumRecipe):
     """horama's Fourier feature-visualization recipe (``serre-lab/Horama``, ``horama/fourier_fv.py``
     ``fourier`` and ``horama/common.py``).
 
@@ -195,6 +211,7 @@ class Horama:
     crops: int = 1
 
     name = "horama"
+    colour_step = "colour recorrelation"
     sd = 1.0
 
     def __post_init__(self) -> None:
@@ -219,13 +236,6 @@ class Horama:
 
     def check(self, shape: tuple[int, ...]) -> None:
         _check_images(shape, "the horama recipe")
-
-    def color_note(self, channels: int) -> str:
-        return "colour recorrelation" if channels == 3 else f"no colour recorrelation (C={channels})"
-
-    def initial(self, noise: Tensor) -> Tensor:
-        spectrum = torch.fft.rfft2(noise, norm="ortho") * (math.sqrt(2.0) * float(self.sd))
-        return torch.view_as_real(spectrum).contiguous()
 
     def image(self, z: Tensor, shape: tuple[int, ...]) -> Tensor:
         channels, height, width = shape

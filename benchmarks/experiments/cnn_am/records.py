@@ -1,0 +1,46 @@
+"""The record schema of ``cnn-am``: every column a row carries, in order (:data:`COLUMNS`, the checkpoint
+columns ``best_at_<t>`` after ``f_best``, ``method_version`` for plug-in methods and ``method_adapter`` for
+runs with recipes), and the columns that describe a model and a unit.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.domain import zoo
+from benchmarks.experiments.cnn_am.config import Config, ModelCfg, has_recipes
+from benchmarks.experiments.cnn_am.units import Unit
+
+#: The columns of every record, in order (see :func:`row` for the ones a run adds).
+COLUMNS: tuple[str, ...] = (
+    "method", "method_kind", "method_slope", "seed", "cell", "cell_kind", "role", "model", "source", "weights",
+    "trained", "model_sha256", "forward_slope", "optimizer", "unit", "unit_kind", "layer", "layer_depth", "index",
+    "draw", "dead", "certified", "claim_method", "start", "start_grad_zero", "steps", "lr", "lr_index", "lr_group",
+    "f_start", "f_best", "f_final", "best_step",
+    "grad_evals", "dataset_max", "dataset_max_n", "dataset_max_source", "beats_dataset", "upper_bound",
+    "incumbent", "optimum", "cert_status", "mip_gap", "gap_lower", "gap_upper", "bound_ok", "arrays", "array_row")
+
+
+def row(cfg: Config, **values: Any) -> dict[str, Any]:
+    """One record with every column of the experiment (the checkpoint columns after ``f_best``)."""
+    cols = list(COLUMNS)
+    at = cols.index("f_best") + 1
+    cols[at:at] = [f"best_at_{t}" for t in cfg.checkpoints]
+    if "method_version" in values:  # a plug-in method's version (the runner places it after the header)
+        cols.insert(cols.index("method_slope") + 1, "method_version")
+    if has_recipes(cfg):  # how a recipe's image space maps into the box (empty for the other methods)
+        cols.insert(cols.index("optimizer") + 1, "method_adapter")
+    unknown = set(values) - set(cols)
+    if unknown:
+        raise ValueError(f"unknown record columns {sorted(unknown)}")
+    return {c: values.get(c) for c in cols}
+
+
+def model_columns(m: ModelCfg, zm: zoo.ZooModel) -> dict[str, Any]:
+    """The columns that say which model (and which weights) a record is of."""
+    return {"model": m.label, "source": zm.source, "weights": zm.weights_label, "trained": zm.trained,
+            "model_sha256": zm.sha256 or "", "forward_slope": zm.forward_slope}
+
+
+def unit_columns(u: Unit) -> dict[str, Any]:
+    """The columns that say which unit a record is of."""
+    return {"unit": u.label, "unit_kind": u.kind, "layer": u.layer_label, "layer_depth": u.depth, "index": u.index}
