@@ -33,7 +33,7 @@ import pandas as pd
 
 from benchmarks.framework import plotting
 from benchmarks.experiments.cnn_am import arrays
-from benchmarks.experiments.cnn_am.analysis import am_records, large_slope_method, normalized, per_unit
+from benchmarks.experiments.cnn_am.unit_values import am_records, large_slope_method, normalized, per_unit
 
 MAX_UNITS = 6
 #: Size in inches of one panel of the grid figures (paired, trace, depth, lr).

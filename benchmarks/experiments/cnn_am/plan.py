@@ -14,9 +14,10 @@ from torch import nn
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import tuning
 from benchmarks.framework.config import ConfigError
-from benchmarks.experiments.cnn_am.analysis import POOLED, group_choices
+from benchmarks.experiments.cnn_am.choices import group_choices
 from benchmarks.experiments.cnn_am.config import NAME, Config, ModelCfg
 from benchmarks.experiments.cnn_am.networks import model_of, pool
+from benchmarks.experiments.cnn_am.unit_values import POOLED
 from benchmarks.experiments.cnn_am.units import unit_of
 
 
