@@ -158,3 +158,22 @@ def test_format_p():
 def test_untuned_note_names_the_shared_step_sizes():
     note = compare.untuned_note({"ascent": [0.05, 0.05], "adam": [0.01]})
     assert note.startswith("Untuned comparison") and "ascent: lr = 0.05" in note and "adam: lr = 0.01" in note
+
+
+@pytest.mark.parametrize("test", ["t", "wilcoxon"])
+def test_one_unit_gives_no_interval_and_never_an_equivalence(test):
+    """A single paired difference says nothing about its spread: no interval, and the outcome is
+    inconclusive however small the difference is (it once came out 'equivalent' from a degenerate [d, d])."""
+    from benchmarks.framework import compare
+
+    lo, hi = compare.mean_interval(np.array([-0.0017]), test=test)
+    assert math.isnan(lo) and math.isnan(hi)
+    assert compare.outcome(float("nan"), lo, hi, margin=0.005) == "inconclusive"
+    pair = compare.Pair({"name": "one"}, np.array([0.8918]), np.array([0.8935]))
+    row = compare.family_table([pair], test=test, margin=0.005).iloc[0]
+    assert row["n"] == 1 and row["outcome"] == "inconclusive"
+    from benchmarks.framework import replication
+
+    table = compare.family_table([pair], test=test, margin=0.005).assign(value=0.8918, value_ref=0.8935)
+    assert "(no interval from n = 1)" in replication.effect_text(table, ["name"])
+    assert compare.mean_interval(np.array([0.01, 0.01]), test=test) == (0.01, 0.01)

@@ -158,11 +158,13 @@ OUTCOMES: tuple[str, ...] = ("higher", "lower", "equivalent", "inconclusive")
 def mean_interval(d: np.ndarray, *, test: str = "wilcoxon", confidence: float = CONFIDENCE,
                   resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
     """The confidence interval of ``mean(d)`` over units (see the module docstring): t interval for
-    ``test == "t"``, else the percentile bootstrap resampling units. One unit gives ``(d, d)``."""
+    ``test == "t"``, else the percentile bootstrap resampling units.  Fewer than two units give no interval
+    ``(nan, nan)`` (one unit says nothing about the spread, so no outcome but ``inconclusive`` can follow);
+    two or more equal differences give ``(d, d)``."""
     d = np.asarray(d, float)
-    if d.size == 0:
+    if d.size < 2:
         return math.nan, math.nan
-    if d.size == 1 or np.all(d == d[0]):
+    if np.all(d == d[0]):
         return float(d.mean()), float(d.mean())
     if test == "t":
         ci = stats.mean_ci(d, confidence=confidence)

@@ -84,8 +84,11 @@ def effect_text(table: pd.DataFrame, strata: list[str]) -> str:
     parts = []
     for r in table.to_dict("records"):
         where = "/".join(str(r[s]) for s in strata) or "all"
+        low, high = float(r["diff_low"]), float(r["diff_high"])
+        interval = (f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) and math.isfinite(high)
+                    else f"(no interval from n = {r['n']})")
         parts.append(f"{where}: n = {r['n']}, {r['value']:.3f} vs {r['value_ref']:.3f}, difference "
-                     f"{r['mean_diff']:+.3f} [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}], Holm p "
+                     f"{r['mean_diff']:+.3f} {interval}, Holm p "
                      f"{compare.format_p(r['p_holm'])}, {r['outcome']}{'' if r['powered'] else ' (unpowered)'}")
     return "; ".join(parts)
 
