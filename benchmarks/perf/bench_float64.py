@@ -2,7 +2,7 @@
 what does it cost? (issue 32, item 3)
 
     .venv/bin/python -m benchmarks.perf.bench_float64 [--train-steps 30] [--am-steps 256] [--repeats 3]
-        [--kind avx2 --kind sse41] [--data fashion-mnist|synthetic] [--out DIR]
+        [--kind avx2 --kind sse41] [--data DIR | --synthetic] [--out DIR]
 
 Each kernel set runs in a fresh child process, on one torch thread: ``native`` (no cap) and every
 perturbation of :mod:`benchmarks.framework.perturbation` that lies below this CPU's capability (the same
@@ -59,27 +59,27 @@ def digest(tensors: Sequence[torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def training_dataset() -> str:
-    """``fashion-mnist`` where it is installed (``python -m benchmarks data``), else the suite's ``synthetic``."""
+def training_dataset(data_dir: str | Path | None = None) -> str:
+    """``fashion-mnist`` where it is found (in ``data_dir`` or where the suite looks), else ``synthetic``."""
     from benchmarks.domain import data
 
-    return "fashion-mnist" if data.find_fashion_mnist() is not None else "synthetic"
+    return "fashion-mnist" if data.find_fashion_mnist(data_dir) is not None else "synthetic"
 
 
 def training_setup(steps: int, batch_size: int = TRAIN["batch_size"], seed: int = TRAIN["seed"],
-                   dataset: str | None = None) -> dict[str, Any]:
+                   dataset: str | None = None, data_dir: str | Path | None = None) -> dict[str, Any]:
     """What every kernel set trains from, made once (natively, by the parent): ``small_cnn``'s seeded initial
     weights (float32 ``state``) and the first ``steps * batch_size`` training images ``x`` and labels ``y`` of
-    ``dataset`` (default :func:`training_dataset`; repeated where it has fewer).  Made once because ATen's
+    ``dataset`` (default :func:`training_dataset`; looked up in ``data_dir``; repeated where it has fewer).  Made once because ATen's
     samplers (``uniform_``, ``normal_``, hence ``nn.init``) draw other numbers (1 ulp apart) on a CPU without
     AVX2, in float32 and float64 alike: a seeded initialization there differs before any forward pass
     (:func:`child` records it as ``init_hash``)."""
     from benchmarks.domain import data
     from benchmarks.domain.models import build_seeded
 
-    dataset = dataset or training_dataset()
+    dataset = dataset or training_dataset(data_dir)
     n = steps * batch_size
-    x, y = data.load(dataset, "train", limit=n).tensors
+    x, y = data.load(dataset, "train", data_dir, limit=n).tensors
     reps = -(-n // len(x))
     return {"state": build_seeded(seed, TRAIN["arch"]).state_dict(), "x": x.repeat(reps, 1, 1, 1)[:n],
             "y": y.repeat(reps)[:n], "dataset": dataset}
@@ -210,10 +210,10 @@ def run_kind(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def measure(train_steps: int, am_steps: int, repeats: int, kinds: Sequence[str] | None = None,
-            dataset: str | None = None) -> dict[str, Any]:
+            dataset: str | None = None, data_dir: str | Path | None = None) -> dict[str, Any]:
     """The whole measurement: native and every kernel set of ``kinds`` (default: every perturbation below this
     CPU's capability), per dtype: hashes, differences to native, bit-identical or not, seconds per step; training
-    on ``dataset`` (default :func:`training_dataset`)."""
+    on ``dataset`` (default :func:`training_dataset`, looked up in ``data_dir``)."""
     from benchmarks.framework import perturbation
 
     native = perturbation.native_capability()
@@ -224,7 +224,7 @@ def measure(train_steps: int, am_steps: int, repeats: int, kinds: Sequence[str] 
     args = argparse.Namespace(train_steps=train_steps, am_steps=am_steps, repeats=repeats)
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="bench-float64-") as tmp:
-        setup = training_setup(train_steps, dataset=dataset)
+        setup = training_setup(train_steps, dataset=dataset, data_dir=data_dir)
         torch.save(setup, Path(tmp) / "setup.pt")
         runs = {k: run_kind(k, args, Path(tmp)) for k in ["native", *kinds]}
         tensors = {k: {d: torch.load(Path(tmp) / k / f"{d}.pt") for d in DTYPES} for k in runs}
@@ -297,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--kind", action="append", default=None,
                    help="a perturbation to compare (repeatable); default: every one below this CPU's capability")
-    p.add_argument("--data", choices=("fashion-mnist", "synthetic"), default=None,
-                   help="training images; default fashion-mnist where installed, else synthetic")
+    p.add_argument("--data", type=Path, default=None, help="where Fashion-MNIST is looked up (as for `run`)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="train on the suite's synthetic images (default: Fashion-MNIST where found, else these)")
     p.add_argument("--out", type=Path, default=Path("results/_scratch/bench_float64"))
     p.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = child(a.train_steps, a.am_steps, a.repeats, a.child)
         (a.child / "summary.json").write_text(json.dumps(summary))
         return 0
-    result = measure(a.train_steps, a.am_steps, a.repeats, a.kind, a.data)
+    result = measure(a.train_steps, a.am_steps, a.repeats, a.kind, "synthetic" if a.synthetic else None, a.data)
     result["settings"]["command"] = ("python -m benchmarks.perf.bench_float64 " + " ".join(argv or sys.argv[1:])).strip()
     lines = markdown(result)
     print("\n".join(lines))
