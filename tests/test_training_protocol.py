@@ -179,12 +179,7 @@ def test_matched_cells_are_listed_once_per_variant_seed_and_lr():
     ks = cfg.lr_grid.initial()
     # every variant peaks at the middle lr (an interior choice, below the matched lr)
     scores = {k: 0.5 + (0.2 if k == ks[1] else 0.0) for k in ks}
-    rows = []
-    for a, m in exp.variants(cfg):
-        for k, v in scores.items():
-            for s in cfg.tune_seeds:
-                rows.append({"dataset": "synthetic", "arch": "small_cnn", "activation": a, "method": m.label,
-                             "role": "tune", "lr_k": k, "seed": s, "epoch": 2, "val_acc": v, "diverged": False})
+    rows = _tune_rows(cfg, scores).to_dict("records")
     cells = exp.cells(cfg, pd.DataFrame(rows))
     matched = [c for c in cells if c.params["role"] == "matched"]
     final = [c for c in cells if c.params["role"] == "final"]
