@@ -55,15 +55,13 @@ def plateau_table(records: pd.DataFrame) -> pd.DataFrame:
                "val_last": last, "val_best": best, "late_epochs": w, "late_gain": gain,
                "reference_epochs": math.nan, "reference_runs": 0, "reference_diverged": 0,
                "val_reference": math.nan, "gap_to_reference": math.nan, "gap_low": math.nan, "gap_high": math.nan}
-        r = ref[(ref["dataset"] == ds) & (ref["arch"] == arch) & (ref["variant"] == v)] if len(ref) else ref
+        r = ref[(ref["dataset"] == ds) & (ref["arch"] == arch) & (ref["variant"] == v)]
         if len(r):
             div = r["diverged"].astype(bool)
             good = r[~div]["val_acc"].astype(float).to_numpy()
-            lasts = g[g["epoch"] == e]["val_acc"].astype(float).to_numpy()
-            ci = stats.welch_diff_ci(good, lasts)
+            ci = stats.welch_diff_ci(good, g[g["epoch"] == e]["val_acc"].astype(float).to_numpy())
             row.update(reference_epochs=int(r["epoch"].max()), reference_runs=len(r), reference_diverged=int(div.sum()),
-                       val_reference=float(good.mean()) if len(good) else math.nan,
-                       gap_to_reference=ci.estimate, gap_low=ci.low, gap_high=ci.high)
+                       val_reference=float(good.mean()) if len(good) else math.nan, gap_to_reference=ci.estimate, gap_low=ci.low, gap_high=ci.high)
         has_ref = math.isfinite(row["gap_to_reference"])
         measure = row["gap_to_reference"] if has_ref else gain
         row["plateau_rule"] = "reference" if has_ref else "late gain"
