@@ -9,7 +9,7 @@ OUT    ?= results/$(PROFILE)
 EXECUTOR ?= dask
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data test reproduce baselines spread bench bench-check clean
+.PHONY: setup data test reproduce baselines spread spread-quick bench bench-check clean
 
 # Create the virtual environment when missing and install the project with pinned versions.
 $(STAMP): pyproject.toml constraints.txt
@@ -37,7 +37,10 @@ SAMPLE := .cache/fashion-mnist-sample
 baselines: $(STAMP)
 	$(PY) -m benchmarks data --sample $(SAMPLE)
 	$(PY) -m benchmarks baseline toy-am --profile smoke --update $(SPREAD_ARGS_toy-am)
-	$(PY) -m benchmarks baseline toy-am --profile quick --from results/quick/toy-am --update
+	for e in toy-am cnn-am training; do \
+	  $(PY) -m benchmarks baseline $$e --profile quick --from results/quick/$$e --update \
+	    $$(for f in results/quick/perturb/$$e/*-spread/spread.json; do printf ' --spread %s' $$f; done) || exit 1; \
+	done
 	$(PY) -m benchmarks baseline cnn-am --profile smoke --data $(SAMPLE) --update $(SPREAD_ARGS_cnn-am)
 	$(PY) -m benchmarks baseline training --profile smoke --update $(SPREAD_ARGS_training)
 	PYTHONPATH=examples/byo_example $(PY) -m benchmarks baseline toy-am --profile smoke \
@@ -57,6 +60,16 @@ spread: $(STAMP)
 	for e in toy-am cnn-am training; do \
 	  $(PY) -m benchmarks perturb $$e --profile smoke --data $(SAMPLE) --out $(SPREAD_DIR)/$$e $(SPREAD_KINDS) || exit 1; \
 	  for k in avx2 sse41; do cp $(SPREAD_DIR)/$$e/$$k-spread/spread.json $(SPREAD_OUT)/$$e-smoke-$$k.json; done; \
+	done
+
+# The same for the committed quick records (about 1.5 hours per kernel set on 2 cores: cnn-am's is most of it):
+# each experiment reruns under avx2 and sse41 against results/quick/EXPERIMENT, and the report and the quick
+# baselines read the spreads from results/quick/perturb/EXPERIMENT/KIND-spread/.
+spread-quick: $(STAMP)
+	$(MAKE) data
+	for e in toy-am cnn-am training; do \
+	  $(PY) -m benchmarks perturb $$e --profile quick --out results/quick/perturb/$$e --reference results/quick/$$e \
+	    $(SPREAD_KINDS) --executor $(EXECUTOR) || exit 1; \
 	done
 
 bench: $(STAMP)

@@ -89,14 +89,17 @@ METRICS = {"s/a/final_test_acc": 0.9, "s/b/final_test_acc": 0.1}
 
 
 def test_calibration_raises_a_rule_to_twice_the_spread_and_says_so():
-    rules, source = baseline.calibrate({"final_test_acc": {"abs": 0.05}}, 0.05, [_spread_doc(0.04)], METRICS,
-                                       experiment="training", profile="smoke", cfg_hash="h", names=["s.json"])
-    assert rules == {"final_test_acc": {"abs": 0.08}}
+    rules, source, unchecked = baseline.calibrate({"final_test_acc": {"abs": 0.05}}, 0.05, [_spread_doc(0.04)],
+                                                  METRICS, experiment="training", profile="smoke", cfg_hash="h",
+                                                  names=["s.json"])
+    assert rules == {"final_test_acc": {"abs": 0.08}} and unchecked == {}
     assert "raised to abs 0.08" in source["final_test_acc"] and "s.json" in source["final_test_acc"]
     assert "2 of 8 metrics moved under perturbation avx2" in source["final_test_acc"]
-    rules, source = baseline.calibrate({"final_test_acc": {"abs": 0.05}}, 0.05, [_spread_doc(0.0)], METRICS,
-                                       experiment="training", profile="smoke", cfg_hash="h", names=["s.json"])
+    rules, source, unchecked = baseline.calibrate({"final_test_acc": {"abs": 0.05}}, 0.05, [_spread_doc(0.0)],
+                                                  METRICS, experiment="training", profile="smoke", cfg_hash="h",
+                                                  names=["s.json"])
     assert rules == {"final_test_acc": {"abs": 0.05}} and "which covers" in source["final_test_acc"]
+    assert unchecked == {}
 
 
 def test_calibration_refuses_a_spread_of_another_config_or_too_large():
@@ -104,8 +107,57 @@ def test_calibration_refuses_a_spread_of_another_config_or_too_large():
         baseline.calibrate(None, 0.05, [_spread_doc(0.01, config_hash="other")], METRICS, experiment="training",
                            profile="smoke", cfg_hash="h", names=["s.json"])
     with pytest.raises(ConfigError, match="no regression check of training/smoke holds across machines"):
-        baseline.calibrate(None, 0.05, [_spread_doc(0.3)], METRICS, experiment="training", profile="smoke",
-                           cfg_hash="h", names=["s.json"])
+        baseline.calibrate({"final_test_acc": {"abs": 0.4}}, 0.05, [_spread_doc(0.3)], METRICS,
+                           experiment="training", profile="smoke", cfg_hash="h", names=["s.json"])
+
+
+def test_a_metric_that_moves_more_than_its_tolerance_is_unchecked_and_the_rest_calibrated_without_it():
+    doc = {**_spread_doc(0.2), "metrics_moved": {"s/a/final_test_acc": 0.01, "s/b/final_test_acc": 0.2}}
+    rules, source, unchecked = baseline.calibrate({"final_test_acc": {"abs": 0.015}}, 0.05, [doc], METRICS,
+                                                  experiment="training", profile="smoke", cfg_hash="h",
+                                                  names=["s.json"])
+    assert list(unchecked) == ["s/b/final_test_acc"]
+    assert "moved by 0.2 under perturbation avx2 (s.json), more than its declared tolerance 0.015" in \
+        unchecked["s/b/final_test_acc"]
+    assert rules == {"final_test_acc": {"abs": 0.02}}  # twice the checked metric's move, not the unchecked one's
+    assert "by at most 0.01 among the checked ones (1 moved more" in source["final_test_acc"]
+    # a summary without per-metric moves: every metric moved by the statistic's largest difference
+    rules, source, unchecked = baseline.calibrate({"final_test_acc": {"abs": 0.015}}, 0.05, [_spread_doc(0.2)],
+                                                  METRICS, experiment="training", profile="smoke", cfg_hash="h",
+                                                  names=["s.json"])
+    assert sorted(unchecked) == sorted(METRICS)
+    # a metric present in one run only (null) is unchecked too
+    doc = {**_spread_doc(0.01), "metrics_moved": {"s/a/final_test_acc": None}}
+    assert list(baseline.calibrate(None, 0.05, [doc], METRICS, experiment="training", profile="smoke",
+                                   cfg_hash="h", names=["s.json"])[2]) == ["s/a/final_test_acc"]
+
+
+def test_check_skips_an_unchecked_metric_says_so_and_still_catches_the_others(tmp_path):
+    path, spread_path = tmp_path / "b.json", tmp_path / "spread.json"
+    h = baseline.profile_hash("training", "smoke")  # check compares the file with the profile's own config
+    spread_path.write_text(json.dumps({**_spread_doc(0.2, config_hash=h),
+                                       "metrics_moved": {"s/a/final_test_acc": 0.01, "s/b/final_test_acc": 0.2}}))
+    baseline.update("training", "smoke", measurement=baseline.Measurement(dict(METRICS), h), path=path,
+                    spread=[spread_path])
+    doc = baseline.read(path)
+    assert list(doc["unchecked"]) == ["s/b/final_test_acc"]
+    baseline.update("training", "smoke", measurement=baseline.Measurement(dict(METRICS), h), path=path)
+    assert baseline.read(path)["unchecked"] == doc["unchecked"]  # --update without --spread keeps it
+    moved = baseline.Measurement({"s/a/final_test_acc": 0.9, "s/b/final_test_acc": 0.5}, h)
+    ok, lines = baseline.check("training", "smoke", measurement=moved, path=path)
+    assert ok and any(ln.startswith("note: s/b/final_test_acc: unchecked (moved by 0.2") for ln in lines), lines
+    assert "1 metrics checked" in lines[-1] and "(1 unchecked: unstable across machines)" in lines[-1]
+    dropped = baseline.Measurement({"s/a/final_test_acc": 0.9 - doc["tolerances"]["s/a/final_test_acc"] - 1e-9,
+                                    "s/b/final_test_acc": 0.1}, h)
+    ok, lines = baseline.check("training", "smoke", measurement=dropped, path=path)
+    assert not ok and [ln.split(":")[0] for ln in lines if ln.startswith("REGRESSION")] == [
+        "REGRESSION s/a/final_test_acc"]
+    path.write_text(json.dumps({**doc, "unchecked": {"s/c/final_test_acc": "x"}}))
+    with pytest.raises(ConfigError, match="'unchecked' names metrics the baseline does not have"):
+        baseline.read(path)
+    path.write_text(json.dumps({**doc, "unchecked": {"s/a/final_test_acc": ""}}))
+    with pytest.raises(ConfigError, match="'unchecked' must be a table"):
+        baseline.read(path)
 
 
 def test_update_with_a_spread_writes_the_tolerances_and_their_source(tmp_path):

@@ -27,9 +27,13 @@ statistic its largest absolute metric difference ``d`` raises the rule's ``abs``
 :data:`SPREAD_MARGIN` ``* d`` (a statistic without a rule gets ``{"abs": max(tolerance, SPREAD_MARGIN * d)}``),
 so that ``check`` passes where only the CPU's float kernels differ.  ``tolerance_source`` (one sentence per
 statistic) says where each statistic's tolerance came from: the declared or file rule, and the spread file,
-its perturbation and the measured ``d``; ``--update`` without ``--spread`` keeps it, like the rules.  A spread
-whose calibrated tolerance would exceed half a metric's scale is refused (ConfigError naming the statistic):
-no regression check of that profile can hold across machines.
+its perturbation and the measured ``d``; ``--update`` without ``--spread`` keeps it, like the rules.  A metric
+that moved under a perturbation by more than its declared tolerance (the spread's ``metrics_moved``) is not
+checkable across machines: it goes to ``unchecked`` (``{metric: why}``) instead of widening its statistic's
+tolerance for every other metric, ``d`` is taken over the checked metrics only, and ``check`` skips it with a
+note naming it and its value; ``--update`` without ``--spread`` keeps the list.  A spread whose calibrated
+tolerance would still exceed half a metric's scale is refused (ConfigError naming the statistic): no regression
+check of that profile can hold across machines.
 
 A baseline is validated before anything is re-run (ConfigError naming the file and the bad entry):
 ``metrics`` must be a non-empty table of finite numbers (no null, NaN, infinity, string or bool), and
@@ -52,13 +56,12 @@ from benchmarks.framework import bounds, store
 from benchmarks.framework.meta import suite_version
 from benchmarks.framework.config import ConfigError, config_hash, load_profile
 from benchmarks.framework.meta import REPO_ROOT
+# SPREAD_MARGIN and statistic stay importable from here: the docstring above and callers name them so
+from benchmarks.framework.calibration import SPREAD_MARGIN, calibrate, check_unchecked, resolve_tolerances  # noqa: F401
 from benchmarks.framework.spread import read_summary, statistic
 
 BASELINE_DIR = REPO_ROOT / "results" / "baselines"
 DEFAULT_TOLERANCE = 0.05
-#: Calibrated tolerance = this factor times the largest metric difference measured under a perturbation: the
-#: perturbation is one other kernel set; another CPU may round the other way, and as far again.
-SPREAD_MARGIN = 2.0
 TOLERANCE_RANGE: tuple[float, float] = (0.0, 0.5)
 
 
@@ -183,16 +186,6 @@ def check_rules(rules: Any, path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def resolve_tolerances(metrics: Mapping[str, float], rules: Mapping[str, Mapping[str, float]],
-                       default: float) -> dict[str, float]:
-    """One absolute tolerance per metric: ``max(abs, rel * |value|)`` of its statistic's rule, else ``default``."""
-    out = {}
-    for key, value in metrics.items():
-        rule = rules.get(statistic(key))
-        out[key] = default if rule is None else max(rule.get("abs", 0.0), rule.get("rel", 0.0) * abs(value))
-    return out
-
-
 def check_tolerances(tolerances: Any, metrics: dict[str, float], path: Path) -> dict[str, float]:
     """Per-metric ``tolerances``: one finite number per metric, at least 0 and at most half of
     ``max(1, |value|)`` (a larger one lets almost any value pass); ConfigError naming the entry otherwise."""
@@ -219,50 +212,6 @@ def check_source(source: Any, path: Path) -> dict[str, str]:
                                                for k, v in source.items()):
         raise ConfigError(f"{path}: 'tolerance_source' must be a table of statistic -> sentence, got {source!r}")
     return dict(source)
-
-
-def calibrate(rules: Mapping[str, Mapping[str, float]] | None, default: float, spread_docs: Sequence[dict[str, Any]],
-              metrics: Mapping[str, float], *, experiment: str, profile: str, cfg_hash: str,
-              names: Sequence[str]) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    """Tolerance rules raised to :data:`SPREAD_MARGIN` times the spread measured in ``spread_docs`` (read from
-    the files ``names``), and one sentence per statistic of ``metrics`` saying where its tolerance came from.
-
-    ConfigError (naming the file) for a spread of another experiment, profile or config, and (naming the
-    statistic) where the calibrated tolerance of a metric would exceed half of ``max(1, |value|)``."""
-    for doc, name in zip(spread_docs, names):
-        if (doc.get("experiment"), doc.get("profile"), doc.get("config_hash")) != (experiment, profile, cfg_hash):
-            raise ConfigError(f"{name} is a spread of {doc.get('experiment')}/{doc.get('profile')} (config hash "
-                              f"{str(doc.get('config_hash'))[:12]}), not of {experiment}/{profile} ({cfg_hash[:12]})")
-    out = {k: dict(v) for k, v in (rules or {}).items()}
-    source: dict[str, str] = {}
-    for stat in sorted({statistic(m) for m in metrics}):
-        rule = out.get(stat)
-        base = (f"rule {json.dumps(rule, sort_keys=True)} (max(abs, rel * |baseline|))" if rule is not None
-                else f"the file-wide tolerance {default:g}")
-        measured = [(float(doc["statistics"][stat]["max_abs"]), int(doc["statistics"][stat]["differing"]),
-                     int(doc["statistics"][stat]["n"]), str(doc.get("perturbation", "?")), name)
-                    for doc, name in zip(spread_docs, names) if stat in doc.get("statistics", {})]
-        if not measured:
-            source[stat] = base + "; no spread measured"
-            continue
-        d = max(m[0] for m in measured)
-        floor = SPREAD_MARGIN * d
-        said = "; ".join(f"{n_diff} of {n} metrics moved under perturbation {kind} ({name}), by at most {a:.3g}"
-                         for a, n_diff, n, kind, name in measured)
-        ours = {k: v for k, v in metrics.items() if statistic(k) == stat}
-        for key, value in ours.items():
-            if floor > 0.5 * max(1.0, abs(value)):
-                raise ConfigError(f"statistic {stat!r} moves by {d:.3g} under the perturbation ({said}): its "
-                                  f"calibrated tolerance {floor:.3g} exceeds half of metric {key!r}'s scale, so no "
-                                  f"regression check of {experiment}/{profile} holds across machines")
-        resolved = resolve_tolerances(ours, {stat: rule} if rule is not None else {}, default)
-        if any(tol < floor for tol in resolved.values()):
-            out[stat] = {**(rule or {}), "abs": floor}
-            source[stat] = (f"{base}, raised to abs {floor:.3g} = {SPREAD_MARGIN:g} x the largest spread measured: "
-                            + said)
-        else:
-            source[stat] = f"{base}, which covers {SPREAD_MARGIN:g} x the largest spread measured: " + said
-    return out, source
 
 
 def check_metrics(metrics: Any, path: Path) -> dict[str, float]:
@@ -298,6 +247,10 @@ def read(path: Path, *, require_metrics: bool = True) -> dict[str, Any]:
         check_rules(doc["tolerance_rules"], path)
     if "tolerance_source" in doc:
         check_source(doc["tolerance_source"], path)
+    if "unchecked" in doc:
+        extra = set(check_unchecked(doc["unchecked"], path)) - set(doc["metrics"])
+        if extra:
+            raise ConfigError(f"{path}: 'unchecked' names metrics the baseline does not have: {sorted(extra)[:5]}")
     if require_metrics:
         metrics = check_metrics(doc["metrics"], path)
         if "tolerances" in doc:
@@ -373,24 +326,30 @@ def check(experiment: str, profile: str, *, base_dir: Path | None = None, progre
                    profile_hash(experiment, profile, config_file=config_file, data_dir=data_dir))
     m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)
     tolerance = float(doc.get("tolerance", DEFAULT_TOLERANCE))
-    base = check_metrics(doc["metrics"], path)
+    unchecked = doc.get("unchecked", {})
+    base = {k: v for k, v in check_metrics(doc["metrics"], path).items() if k not in unchecked}
     per_metric = doc.get("tolerances")
-    regressions, notes = compare(base, m.metrics, tolerance if per_metric is None else per_metric)
-    lines = [f"REGRESSION {r}" for r in regressions] + [f"note: {n}" for n in notes]
+    regressions, notes = compare(base, {k: v for k, v in m.metrics.items() if k not in unchecked},
+                                 tolerance if per_metric is None else per_metric)
+    lines = ([f"REGRESSION {r}" for r in regressions] + [f"note: {n}" for n in notes]
+             + [f"note: {k}: unchecked ({why}); now {m.metrics.get(k, math.nan):.6g}, baseline {doc['metrics'][k]:.6g}"
+                for k, why in sorted(unchecked.items())])
     ok = not regressions
     rule = f"tolerance {tolerance:g}" if per_metric is None else "per-metric tolerances"
     lines.append(f"{'OK' if ok else 'FAILED'}: {experiment}/{profile}: {len(base)} metrics checked against "
-                 f"{path} with {rule}, {len(regressions)} regression(s)")
+                 f"{path} with {rule}" + (f" ({len(unchecked)} unchecked: unstable across machines)" if unchecked
+                                          else "") + f", {len(regressions)} regression(s)")
     return ok, lines
 
 
 def update(experiment: str, profile: str, *, base_dir: Path | None = None, progress: bool = False,
            write: bool = True, measurement: Measurement | None = None, path: Path | None = None,
            config_file: Path | None = None, data_dir: Path | None = None,
-           spread: Sequence[Path] = ()) -> tuple[Path, list[str]]:
+           spread: Sequence[Path] = (), from_run: Path | None = None) -> tuple[Path, list[str]]:
     """Measure the profile and (if ``write``) rewrite its baseline; returns the path and the diff lines.
     ``path`` and ``config_file`` as in :func:`check`; ``spread``: ``spread.json`` files whose measured spread
-    the tolerances are calibrated to (:func:`calibrate`; read and validated before anything is run)."""
+    the tolerances are calibrated to (:func:`calibrate`; read and validated before anything is run);
+    ``from_run``: the finished run ``measurement`` was summarized from, named in ``generated_by``."""
     spread_docs = [read_summary(Path(s)) for s in spread]
     path = Path(path) if path is not None else baseline_path(experiment, profile, base_dir)
     old: dict[str, Any] = read(path, require_metrics=False) if path.is_file() else {"metrics": {}}
@@ -416,15 +375,19 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
         if rules is not None:
             rules = check_rules(rules, path)
         source = old.get("tolerance_source")
+        unchecked = {k: v for k, v in old.get("unchecked", {}).items() if k in m.metrics}
         if spread_docs:
-            rules, source = calibrate(rules, float(tolerance), spread_docs, m.metrics, experiment=experiment,
-                                      profile=profile, cfg_hash=m.config_hash, names=[_name(s) for s in spread])
+            rules, source, unchecked = calibrate(rules, float(tolerance), spread_docs, m.metrics,
+                                                 experiment=experiment, profile=profile, cfg_hash=m.config_hash,
+                                                 names=[_name(s) for s in spread])
         rules_doc: dict[str, Any] = {}
         if rules:
             rules_doc = {"tolerance_rules": rules,
                          "tolerances": dict(sorted(resolve_tolerances(m.metrics, rules, float(tolerance)).items()))}
         if source:
             rules_doc["tolerance_source"] = dict(sorted(source.items()))
+        if unchecked:
+            rules_doc["unchecked"] = unchecked
         doc = {
             "experiment": experiment,
             "profile": profile,
@@ -437,6 +400,7 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
                             "'tolerance_rules' as max(abs, rel * |baseline|); 'tolerance' where no rule applies)"),
             **rules_doc,
             "generated_by": f"python -m benchmarks baseline {experiment} --profile {profile} --update"
+                            + ("" if from_run is None else f" --from {_name(from_run)}")
                             + ("" if config_file is None else f" --config {Path(config_file).name}"
                                f" --baseline {path.name}") + ("" if data_dir is None else " --data DIR")
                             + "".join(f" --spread {_name(s)}" for s in spread),

@@ -196,7 +196,8 @@ def _cmd_baseline(a: argparse.Namespace) -> int:
         m = None if a.from_run is None else baseline.measurement_from_run(
             a.from_run, a.experiment, a.profile, config_file=a.config, data_dir=a.data)
         path, lines = baseline.update(a.experiment, a.profile, progress=a.progress, write=a.update, measurement=m,
-                                      path=a.baseline, config_file=a.config, data_dir=a.data, spread=a.spread)
+                                      path=a.baseline, config_file=a.config, data_dir=a.data, spread=a.spread,
+                                      from_run=a.from_run)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         print("baseline not changed: a run with records above their certified bound is not summarized")

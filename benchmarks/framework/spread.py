@@ -13,7 +13,10 @@ results may round differently and AM or training may amplify that.  :func:`compa
 - **metrics** (:func:`metric_spread`): the experiment's ``summarize`` of both runs, metric by metric, and per
   statistic (:func:`statistic`: a metric's last path component without its ``@...`` suffix) the largest
   absolute and relative difference: the spread that regression tolerances are calibrated to
-  (``baseline --spread``).
+  (``baseline --spread``).  The summary's ``metrics_moved`` lists every metric that moved and by how much
+  (``null``: present in one run only), so that a calibration can tell the metrics that move more than their
+  declared tolerance (not checkable across machines) from the rest; a summary without it (written before
+  it existed) is read as if every metric of a statistic had moved by the statistic's largest difference.
 - **outcomes**: the experiment's ``OUTCOME_COLUMNS`` (what a reader looks at first: attained values,
   accuracies) are named in the summary whether they differ or not.
 - **verdicts** (:func:`verdict_changes`): the experiment's ``claims`` of both runs, one row per claim id and
@@ -209,6 +212,8 @@ def summary(s: Spread, **extra: Any) -> dict[str, Any]:
         "outcome_columns": {r.column: entry(r) for r in cols.itertuples() if r.column in s.outcome},
         "columns_identical": [str(c) for c in cols.loc[cols["differing"] == 0, "column"]],
         "statistics": statistic_spread(s.metrics),
+        "metrics_moved": {str(r.metric): (None if math.isnan(r.abs_diff) else float(r.abs_diff))
+                          for r in s.metrics.itertuples() if not r.abs_diff == 0.0},
         "verdicts": {"compared": int(len(s.verdicts)),
                      "changed": [{"claim": str(r.claim), "method": str(r.method), "reference": str(r.reference),
                                   "run": str(r.run)} for r in s.verdicts.itertuples() if r.changed]},
