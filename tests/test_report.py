@@ -128,6 +128,24 @@ def test_the_catalogue_gathers_the_manifests_declarations():
     assert catalogue.units == ("a toy instance (family, dim, seed)", "a CNN unit (model, unit)", "a training seed")
 
 
+def test_a_new_experiment_is_its_package_and_one_registry_line(monkeypatch):
+    """What a new experiment declares in its manifest reaches the report with no change to the framework."""
+    import sys
+    import types
+
+    package = types.ModuleType("fake_new_experiment")
+    package.CLAIMS = (ClaimDeclaration("beyond:new-thing", "B99", "A new thing", "Something new holds."),)
+    package.UNIT = "a new unit"
+    monkeypatch.setitem(sys.modules, "fake_new_experiment", package)
+    monkeypatch.setitem(registry.EXPERIMENTS, "new", "fake_new_experiment.experiment")
+    by = {s.key: s for s in rp.build_sections([])}
+    (name, part), = by["beyond:new-thing"].parts
+    assert name == "new" and by["beyond:new-thing"].id == "B99" and by["beyond:new-thing"].title == "A new thing"
+    assert "'new' is not part of this reproduction" in part.rationale
+    text = rp.render_report([], PROV)
+    assert "| B99 | A new thing |" in text and ", a new unit. Starts of one unit" in text
+
+
 def test_conflicting_declarations_are_refused():
     import types
 

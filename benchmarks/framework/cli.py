@@ -23,7 +23,6 @@ from benchmarks.framework.config import ConfigError, load_profile, profiles
 from benchmarks.framework.registry import EXPERIMENTS, ExperimentUnavailable, load, present
 
 
-
 @dataclass(frozen=True)
 class Command:
     """A subcommand that parses its own arguments: ``load()`` imports it and returns its ``main(args) -> exit
@@ -287,12 +286,12 @@ def main(argv: Sequence[str] | None = None, commands: Mapping[str, Command] | No
     if argv and argv[0] in own:
         return _delegate(argv[0], own[argv[0]], argv[1:])
     a = _parser(own).parse_args(argv)
-    commands = {"list": lambda _: _cmd_list(), "run": _cmd_run, "report": _cmd_report, "check": _cmd_check,
+    handlers = {"list": lambda _: _cmd_list(), "run": _cmd_run, "report": _cmd_report, "check": _cmd_check,
                 "baseline": _cmd_baseline, "perturb": _cmd_perturb, "spread": _cmd_spread,
                 "leaderboard": _cmd_leaderboard}
     try:
-        if a.command in commands:
-            return commands[a.command](a)
+        if a.command in handlers:
+            return handlers[a.command](a)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return 1
