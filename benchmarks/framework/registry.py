@@ -80,5 +80,5 @@ def catalogue() -> Catalogue:
 
 
 def present(name: str) -> bool:
-    """True when the experiment's module file exists (cheap: nothing is imported)."""
+    """True when the experiment's module file exists (cheap: only its package, the manifest, is imported)."""
     return importlib.util.find_spec(EXPERIMENTS[name]) is not None
