@@ -8,6 +8,8 @@
         results[inst.key] = x                                   # or the attained values f(x), shape [N]
     rows, table = benchmarks.score("toy-am", "smoke", results)  # per-start rows and the leaderboard table
 
+Each experiment with public instances says how it builds and scores them (``public_api()`` of its manifest, a
+:class:`benchmarks.framework.instances.PublicAPI`); :func:`experiments` lists them.
 An :class:`Instance` is one instance (toy-am: a family at ``(dim, seed)``) or unit (cnn-am: one unit of one
 model) of the profile, with its ``role``: ``"evaluation"`` (what the suite's tables and verdicts rest on)
 or ``"tuning"`` (disjoint from the evaluation ones; the suite selects every (method, optimizer) pair's step
@@ -27,7 +29,6 @@ step-size rule to a method's results on the tuning instances.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,122 +36,32 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.framework import leaderboard, replication, stats, tuning
+from benchmarks.framework import leaderboard, stats, tuning
 from benchmarks.framework.config import ConfigError, load_profile
-from benchmarks.framework.registry import load
-from benchmarks.framework.runner import DEFAULT_CACHE, RunContext
+from benchmarks.framework.instances import Instance, PublicAPI, Tuning
+from benchmarks.framework.registry import EXPERIMENTS, load, manifest
+from benchmarks.framework.runner import DEFAULT_CACHE
 
-EXPERIMENTS: tuple[str, ...] = ("toy-am", "cnn-am")
 ROLES: tuple[str, ...] = ("evaluation", "tuning")
 
 
-@dataclass(frozen=True)
-class Tuning:
-    """The suite's step-size protocol of a profile.
-
-    Every pair in ``pairs`` (method label, optimizer) gets its own lr from ``grids[optimizer]``
-    (``lr(k) = 10 ** (k / per_decade)``, initial indices ``k_lo..k_hi``, hard limits ``k_min..k_max``),
-    selected on the tuning instances only with ``starts`` starts each (cnn-am: the first of the unit's
-    starts) and the same ``steps``: the score of an index is the mean over tuning instances of its rank
-    (:func:`tuning.mean_rank_scores`) by ``per_instance`` of ``f_best`` over starts (toy-am: mean, cnn-am:
-    max), and :func:`tuning.choose` picks the lower middle of the best block, or asks for the indices
-    past an edge (``Choice.extend``) that must be run before the choice is final.
-    """
-
-    grids: dict[str, tuning.Grid]
-    pairs: tuple[tuple[str, str], ...]
-    starts: int
-    per_instance: str
+def _provider(experiment: str) -> PublicAPI | None:
+    """The experiment's :class:`PublicAPI` (``public_api()`` of its manifest), or None when it has none."""
+    found = getattr(manifest(experiment), "public_api", None)
+    return found() if callable(found) else None
 
 
-@dataclass
-class Instance:
-    """One benchmark instance or unit (see the module doc); ``key`` names it in ``results``."""
-
-    experiment: str
-    key: str
-    role: str
-    benchmark: str
-    params: dict[str, Any]
-    f: Any
-    x0: torch.Tensor
-    steps: int
-    lr: dict[str, float]
-    bounds: tuple[float, float]
-    tuning: Tuning
-    reference: dict[str, float] = field(default_factory=dict)
+def experiments() -> list[str]:
+    """The registered experiments that give out public instances, in registry order."""
+    return [name for name in EXPERIMENTS if _provider(name) is not None]
 
 
-def _config(experiment: str, profile: str, config_file: Path | None, data_dir: Path | None) -> tuple[Any, Any]:
-    if experiment not in EXPERIMENTS:
-        raise ConfigError(f"no public instances for {experiment!r}; choose from {', '.join(EXPERIMENTS)}")
-    module = load(experiment)
-    return module, module.parse_config(load_profile(experiment, profile, config_file=config_file), data_dir=data_dir)
-
-
-def _toy_instances(module: Any, cfg: Any, role: str, cache_dir: Path) -> list[Instance]:
-    from benchmarks.experiments.toy_am import instances as toy
-
-    grids = {o.name: o.grid for o in cfg.optimizers if o.grid is not None}
-    protocol = Tuning(grids, tuple((m.label, o) for o in grids for m in cfg.methods), cfg.starts, "mean")
-    fixed = {o.name: o.lr for o in cfg.optimizers if o.lr is not None}
-    out = []
-    for fam, dim, seed in module.role_instances(cfg, role):
-        if role == "tuning":  # as the suite's tuning cells build it (random MLPs are not certified)
-            f = toy.build_for_tuning(fam.name, dim, seed, fam.params)
-            key = f"tune.{fam.label}.d{dim}.s{seed}"
-        else:
-            f = toy.build(fam.name, dim, seed, fam.params, cache_dir / "certificates")
-            key = f"{fam.label}.d{dim}.s{seed}"
-        certified = getattr(f, "certificate", None) is not None
-        out.append(Instance("toy-am", key, role, fam.label,
-                            {"family": fam.label, "family_name": fam.name, "dim": dim, "seed": seed,
-                             "forward_slope": float(f.forward_slope)},
-                            f, toy.draw_starts(f, fam.label, dim, seed, cfg.starts), cfg.steps, dict(fixed),
-                            tuple(f.bounds), protocol, {"optimum": float(f.optimum) if certified else math.nan}))
-    return out
-
-
-def _cnn_instances(module: Any, cfg: Any, role: str, cache_dir: Path, data_dir: Path | None) -> list[Instance]:
-    """The units of ``role`` as the suite's cells draw them: the survey cells (dataset maxima, dead-unit
-    rule, seeded draw) and, for certified evaluation units, the certificate cells, run as the suite runs them."""
-    from benchmarks.experiments.cnn_am.units import seed_of, unit_of
-
-    ctx = RunContext(data_dir=None if data_dir is None else Path(data_dir), cache_dir=cache_dir)
-    survey = pd.DataFrame([r for c in module.cells(cfg) for r in module.run_cell(cfg, c, ctx)])
-    certs: dict[tuple[str, str], dict[str, Any]] = {}
-    if role == "evaluation":
-        for cell in module.cells(cfg, survey):
-            if cell.params["cell_kind"] == "certificate":
-                row = module.run_cell(cfg, cell, ctx)[0]
-                certs[(row["model"], row["unit"])] = row
-    protocol = Tuning(dict(cfg.grids), tuple((m.label, o) for o in cfg.optimizers for m in cfg.methods),
-                      cfg.tuning_starts, "max")
-    n_starts = cfg.starts if role == "evaluation" else cfg.tuning_starts
-    fixed = {o: cfg.lr for o in cfg.fixed_optimizers}
-    out = []
-    for mi, m in enumerate(cfg.models):
-        zm = module.load_model(m, cfg.seed)
-        rows = survey[(survey["model"] == m.label) & (survey["role"] == role)].sort_values("draw")
-        for r in rows.itertuples():
-            u = unit_of([r.unit_kind, None if r.unit_kind == "logit" else str(r.layer), int(r.index),
-                         float(r.layer_depth)])
-            seed = seed_of(cfg.seed, m.label, u.label)
-            x0 = torch.rand((n_starts, *zm.input_shape), generator=torch.Generator().manual_seed(seed)) * 2.0 - 1.0
-            ref: dict[str, float] = {}
-            if int(r.dataset_max_n or 0) > 0:
-                ref["dataset_max"] = float(r.dataset_max)
-            cert = certs.get((m.label, u.label))
-            if cert is not None:
-                ref.update({c: math.nan if cert[c] is None else float(cert[c])
-                            for c in ("upper_bound", "incumbent", "optimum")})
-            out.append(Instance("cnn-am", f"{m.label}:{u.label}", role, f"{m.label} ({zm.weights_label})",
-                                {"model": m.label, "model_index": mi, "unit": u.label, "unit_kind": u.kind,
-                                 "layer": u.layer_label, "index": u.index, "draw": int(r.draw), "seed": seed,
-                                 "trained": bool(zm.trained), "forward_slope": float(zm.forward_slope)},
-                                module.objective(zm, u.kind, u.layer, u.index), x0, cfg.steps, dict(fixed),
-                                (-1.0, 1.0), protocol, ref))
-    return out
+def _api(experiment: str) -> PublicAPI:
+    """The experiment's :class:`PublicAPI`; ConfigError naming those that have one when it has none."""
+    api = _provider(experiment) if experiment in EXPERIMENTS else None
+    if api is None:
+        raise ConfigError(f"no public instances for {experiment!r}; choose from {', '.join(experiments())}")
+    return api
 
 
 def instances(experiment: str, profile: str, *, role: str = "evaluation", config_file: Path | None = None,
@@ -163,30 +74,17 @@ def instances(experiment: str, profile: str, *, role: str = "evaluation", config
     """
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
-    module, cfg = _config(experiment, profile, config_file, data_dir)
+    api = _api(experiment)
+    module = load(experiment)
+    cfg = module.parse_config(load_profile(experiment, profile, config_file=config_file), data_dir=data_dir)
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    if experiment == "toy-am":
-        return _toy_instances(module, cfg, role, cache)
-    return _cnn_instances(module, cfg, role, cache, data_dir)
-
-
-def _reference(inst: Instance, f_best: np.ndarray) -> tuple[float, str]:
-    """The unit's reference as the leaderboard defines it: toy-am the certified optimum; cnn-am the certified
-    upper bound, else the best value reached on the unit (here: by these results or the test set)."""
-    if inst.experiment == "toy-am":
-        star = inst.reference["optimum"]
-        return (star, "optimum") if math.isfinite(star) else (math.nan, "")
-    ub = inst.reference.get("upper_bound", math.nan)
-    if math.isfinite(ub):
-        return ub, "certified bound"
-    dmax = inst.reference.get("dataset_max", math.nan)
-    return float(np.fmax(np.max(f_best), dmax)), "best found"
+    return api.instances(module, cfg, role, cache, data_dir)
 
 
 def _attained(inst: Instance, f_best: np.ndarray, f_start: np.ndarray) -> tuple[np.ndarray, str]:
     """The attained fraction of the reference per start, ``(f_best - f_start) / (ref - f_start)`` (1 where
     the start reaches the reference), and the reference's name ("" when there is none)."""
-    ref, kind = _reference(inst, f_best)
+    ref, kind = _api(inst.experiment).reference(inst, f_best)
     if not kind:
         return np.full(len(f_best), math.nan), ""
     scale = ref - f_start
@@ -213,14 +111,13 @@ def _evaluate(inst: Instance, result: Any) -> tuple[np.ndarray, np.ndarray, bool
                 raise ValueError(f"instance {inst.key!r}: inputs leave the box [{lo}, {hi}]")
             values, evaluated = inst.f(r.to(dtype=inst.x0.dtype)).double().cpu().numpy(), True
     f_best = np.maximum(values, f_start)
-    name = "optimum" if inst.experiment == "toy-am" else "upper_bound"
-    cap = inst.reference.get(name, math.nan)
-    # toy-am's optimum is exact (float64) and cnn-am's upper_bound carries the rigorous float32 rounding
-    # margin, so no value may exceed either, not even by one ulp
+    api = _api(inst.experiment)
+    cap = inst.reference.get(api.cap, math.nan)
+    # a certified optimum is exact and a certified bound carries its rigorous rounding margin, so no value
+    # may exceed either, not even by one ulp
     if math.isfinite(cap) and bool((f_best > cap).any()):
-        what = "optimum" if inst.experiment == "toy-am" else "bound"
         raise ValueError(f"instance {inst.key!r}: a value {float(f_best.max())!r} exceeds the certified "
-                         f"{what} {cap!r}")
+                         f"{api.cap_name} {cap!r}")
     return f_start, f_best, evaluated
 
 
@@ -232,10 +129,12 @@ def score(experiment: str, profile: str, results: dict[str, Any], *, method: str
 
     ``rows``: one per (instance, start): ``role``, ``f_start``, ``f_best`` (the larger of the start's and
     the result's value, as the suite's records), the references and ``attained`` (the fraction of the gap
-    from the start to the reference closed: toy-am's certified optimum; cnn-am's certified bound, else the
-    best value these results or the test set reached on the unit).  ``table``: per benchmark, the median
-    over units of replication with its 95% CI and n (toy-am per instance, the mean over its starts;
-    cnn-am per unit of a trained model, the best over its starts), as the leaderboard.  ValueError naming the instance for a missing key, a wrong shape, inputs outside the box, or
+    from the start to the experiment's reference closed, ``PublicAPI.reference``: e.g. toy-am's certified
+    optimum; cnn-am's certified bound, else the best value these results or the test set reached on the
+    unit).  ``table``: per benchmark, the median over units of replication (``PublicAPI.unit_scores``: e.g.
+    toy-am per instance, the mean over its starts; cnn-am per unit of a trained model, the best over its
+    starts) with its 95% CI and n, as the leaderboard.  ValueError naming the instance for a missing key, a
+    wrong shape, inputs outside the box, or
     a value above a certified optimum or bound.
     """
     insts = insts if insts is not None else instances(experiment, profile, role=role, config_file=config_file,
@@ -252,28 +151,16 @@ def score(experiment: str, profile: str, results: dict[str, Any], *, method: str
                          "f_start": float(f_start[j]), "f_best": float(f_best[j]), **inst.reference,
                          "reference": kind, "attained": float(attained[j])})
     df = pd.DataFrame(rows)
+    api = _api(experiment)
+    scored = api.unit_scores(df, insts)
     table = []
-    unit = "instance" if experiment == "toy-am" else "unit"
-    untrained = {i.key for i in insts if i.params.get("trained") is False}  # as the leaderboard: trained models only
-    if experiment == "toy-am":  # the unit of replication: the instance, the mean over its starts
-        scored = df.groupby(["benchmark", "instance", "reference"], sort=False).agg(
-            attained=("attained", replication.exact_mean)).reset_index()
-    else:  # the unit: the best value over its starts, normalized by the unit's reference
-        by_inst = {i.key: i for i in insts}
-        per = df[~df["instance"].isin(untrained)].groupby(["benchmark", "instance", "reference"], sort=False).agg(
-            F=("f_best", "max"), F0=("f_start", "max")).reset_index()
-        vals = []
-        for r in per.itertuples():
-            ref, _ = _reference(by_inst[r.instance], np.array([r.F]))
-            vals.append(1.0 if not ref - r.F0 > 0 else (r.F - r.F0) / (ref - r.F0))
-        scored = per.assign(attained=vals)
     for (bench, kind), g in scored.groupby(["benchmark", "reference"], sort=False):
         if not kind:
             continue
         v = g["attained"].dropna().to_numpy(float)
         iv = stats.bootstrap_ci(v) if v.size else stats.Interval(math.nan, math.nan, math.nan)
         table.append({"experiment": experiment, "benchmark": bench, "reference": kind, "method": method,
-                      "sampling_unit": unit, "n": int(v.size), "median": iv.estimate, "ci_low": iv.low,
+                      "sampling_unit": api.sampling_unit, "n": int(v.size), "median": iv.estimate, "ci_low": iv.low,
                       "ci_high": iv.high, "excluded": int(g["attained"].isna().sum())})
     return df, pd.DataFrame(table)
 
@@ -303,4 +190,4 @@ def choose_lr(insts: list[Instance], optimizer: str, results: dict[int, dict[str
     return tuning.choose(scores, protocol.grids[optimizer])
 
 
-__all__ = ["Instance", "Tuning", "instances", "score", "choose_lr", "leaderboard"]
+__all__ = ["Instance", "Tuning", "experiments", "instances", "score", "choose_lr", "leaderboard"]

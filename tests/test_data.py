@@ -194,7 +194,7 @@ def test_require_names_a_missing_data_set(tmp_path, monkeypatch):
 
 
 def test_data_sample_writes_the_tests_sample_or_names_an_unusable_dir(tmp_path, capsys):
-    from benchmarks.framework.cli import main
+    from benchmarks.__main__ import main
 
     assert main(["data", "--sample", str(tmp_path / "s")]) == 0
     assert data.find_fashion_mnist(tmp_path / "s") is not None

@@ -216,3 +216,14 @@ def test_cnn_table_keeps_to_trained_models_as_the_leaderboard(fashion_mnist_dir,
     assert all("upper_bound" not in i.reference and i.reference["dataset_max"] > 0 for i in insts)
     rows, table = benchmarks.score("cnn-am", "p", {i.key: i.x0 for i in insts}, insts=insts)
     assert len(rows) == 2 * len(insts) and set(rows["reference"]) == {"best found"} and table.empty
+
+
+def test_the_experiments_say_whether_they_give_out_instances():
+    """``benchmarks.instances`` asks each experiment's manifest (``public_api()``); it names no experiment."""
+    from benchmarks import public
+
+    assert public.experiments() == ["toy-am", "cnn-am"]
+    with pytest.raises(public.ConfigError, match="no public instances for 'training'; choose from toy-am, cnn-am"):
+        benchmarks.instances("training", "smoke")
+    with pytest.raises(public.ConfigError, match="no public instances for 'nope'"):
+        benchmarks.instances("nope", "smoke")

@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from benchmarks.framework import registry
 from benchmarks.framework import report as rp
-from benchmarks.framework.claims import Claim
+from benchmarks.framework.catalogue import gather
+from benchmarks.framework.claims import Claim, ClaimDeclaration
 from benchmarks.framework.tables import to_markdown
 
 pytest_plugins = ["pytester"]
@@ -92,8 +94,10 @@ def test_sections_order_merge_and_not_tested_parts():
 def test_every_expected_claim_has_a_stable_id_in_every_profile():
     """The ids come from the declarations, not from what a profile ran: no run at all lists them all."""
     ids = [s.id for s in rp.build_sections([])]
-    expected = [v[0] for v in (*rp.PAPER_CLAIMS.values(), *rp.BEYOND_EXPECTED.values())]
+    catalogue = registry.catalogue()
+    expected = [d.id for d in (*catalogue.paper, *catalogue.beyond)]
     assert ids == expected and len(set(ids)) == len(ids)
+    assert expected == ["C1", "C2", "C3", "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
     text = rp.render_report([], PROV)
     head = text.split("## Headline", 1)[1].split("\n## ", 1)[0]
     for cid in expected:
@@ -101,14 +105,63 @@ def test_every_expected_claim_has_a_stable_id_in_every_profile():
 
 
 def test_declared_ids_match_the_expected_ones():
-    """The experiments' ClaimSpecs declare the same id the report expects for their key."""
+    """The experiments' ClaimSpecs declare the same id their manifests declare for the key."""
+    import inspect
+
     from benchmarks.experiments.toy_am import analysis as toy
 
-    import inspect
     source = inspect.getsource(toy.claim_specs)
-    for key, (cid, *_rest) in rp.BEYOND_EXPECTED.items():
-        if f'"{key}"' in source:
-            assert f'spec("{cid}", "{key}"' in source or f'ClaimSpec("{cid}", "{key}' in source
+    for d in registry.catalogue().beyond:
+        if f'"{d.key}"' in source:
+            assert f'spec("{d.id}", "{d.key}"' in source or f'ClaimSpec("{d.id}", "{d.key}' in source
+
+
+def test_the_catalogue_gathers_the_manifests_declarations():
+    """Each key once, in id order, with its experiments in registry order; a paper claim several experiments
+    test is declared once (in the domain); a finding not every profile makes is declared but not expected."""
+    catalogue = registry.catalogue()
+    assert catalogue.tested_by("am-fails") == ("toy-am", "cnn-am")
+    assert catalogue.tested_by("beyond:training-matched-lr") == ("training",)
+    assert "beyond:training-matched-lr" not in {d.key for d in catalogue.beyond}
+    assert catalogue.title("beyond:training-matched-lr") == "training matched lr"
+    assert catalogue.effects() == "; for C1 the failure rate; for C3 the test-accuracy difference"
+    assert catalogue.units == ("a toy instance (family, dim, seed)", "a CNN unit (model, unit)", "a training seed")
+
+
+def test_a_new_experiment_is_its_package_and_one_registry_line(monkeypatch):
+    """What a new experiment declares in its manifest reaches the report with no change to the framework."""
+    import sys
+    import types
+
+    package = types.ModuleType("fake_new_experiment")
+    package.CLAIMS = (ClaimDeclaration("beyond:new-thing", "B99", "A new thing", "Something new holds."),)
+    package.UNIT = "a new unit"
+    monkeypatch.setitem(sys.modules, "fake_new_experiment", package)
+    monkeypatch.setitem(registry.EXPERIMENTS, "new", "fake_new_experiment.experiment")
+    by = {s.key: s for s in rp.build_sections([])}
+    (name, part), = by["beyond:new-thing"].parts
+    assert name == "new" and by["beyond:new-thing"].id == "B99" and by["beyond:new-thing"].title == "A new thing"
+    assert "'new' is not part of this reproduction" in part.rationale
+    text = rp.render_report([], PROV)
+    assert "| B99 | A new thing |" in text and ", a new unit. Starts of one unit" in text
+
+
+def test_conflicting_declarations_are_refused():
+    import types
+
+    def manifest(*claims):
+        m = types.ModuleType("m")
+        m.CLAIMS = claims
+        return m
+
+    a = ClaimDeclaration("k", "B1", "title", "statement")
+    assert gather([("x", manifest(a)), ("y", manifest(a))]).tested_by("k") == ("x", "y")
+    with pytest.raises(ValueError, match="y declares claim 'k' other than x does"):
+        gather([("x", manifest(a)), ("y", manifest(ClaimDeclaration("k", "B1", "other")))])
+    with pytest.raises(ValueError, match="y declares id B1 for 'j'; x uses it for 'k'"):
+        gather([("x", manifest(a)), ("y", manifest(ClaimDeclaration("j", "B1")))])
+    with pytest.raises(ValueError, match="a letter and a number"):
+        ClaimDeclaration("k", "1B")
 
 
 def test_variants_of_an_expected_finding():

@@ -1,5 +1,6 @@
-"""Claims as data: an experiment declares each claim it tests (:class:`ClaimSpec`), and the framework turns
-the declaration and the records into a :class:`Claim` (:func:`benchmarks.framework.replication.evaluate`).
+"""Claims as data: an experiment declares each claim it sets out to test before any record exists
+(:class:`ClaimDeclaration`, in its manifest), each test of a claim (:class:`ClaimSpec`), and the framework turns
+the spec and the records into a :class:`Claim` (:func:`benchmarks.framework.replication.evaluate`).
 
 Every number in a claim comes from the records by the framework's code, never typed. One claim tests
 one or more declared methods against one reference; each method gets its own verdict line (its own
@@ -22,11 +23,42 @@ SUMMARIES: tuple[str, ...] = ("mean", "max")
 
 
 @dataclass(frozen=True)
+class ClaimDeclaration:
+    """A claim or finding an experiment sets out to test, stated before any record exists (the report lists
+    it under its id in every profile, tested or not).
+
+    key: the section key of the claims that test it (:class:`ClaimSpec`); a key ``"<key>-<variant>"`` that an
+        experiment produces (one per peer rule, say) is a variant of it.
+    id: its stable id (a letter and a number: ``C`` for the paper's claims, ``B`` for findings beyond it).
+    title: the section title ("" for the key in words).
+    statement: the claim in one sentence, as the paper or the suite states it.
+    effect: what the claim's effect measures when it is not the mean paired difference of the attained
+        fraction (the report's glossary names it), else "".
+    expected: whether the experiment's profiles are expected to test it (the report then shows a "not
+        tested" part, with the reason, for an experiment that did not); False for a finding that only some
+        profiles make.
+    """
+
+    key: str
+    id: str
+    title: str = ""
+    statement: str = ""
+    effect: str = ""
+    expected: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.key or not self.id[:1].isalpha() or not self.id[1:].isdigit():
+            raise ValueError(f"a claim declaration needs a key and an id of a letter and a number, got "
+                             f"{self.key!r}, {self.id!r}")
+
+
+@dataclass(frozen=True)
 class ClaimSpec:
     """The declaration of one claim.
 
-    id: stable identifier across reports (``C1``, ``C2``, ``B1`` ...: C = the paper's claims, B = beyond it).
-    key: section key (``"slope-raises-maxima"``, ``"beyond:peers"``); claims of several experiments with
+    id: stable identifier across reports (a letter and a number: C = the paper's claims, B = beyond it).
+    key: section key (a paper claim's name, ``"beyond:<finding>"`` for a finding beyond it); claims of several
+        experiments with
         the same key share a section, and are merged into one verdict only when they test the same method
         under the same rule.
     statement: the claim in one sentence.

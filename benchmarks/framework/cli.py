@@ -1,7 +1,8 @@
 """Command line of the suite: ``python -m benchmarks`` / ``proxygrad-bench``.
 
 Subcommands: ``list``, ``run``, ``report``, ``check``, ``baseline``, ``perturb``, ``spread``, ``leaderboard``,
-``data``, ``reproduce``.
+``reproduce``, and those a higher layer passes to :func:`main` as :class:`Command` values (``benchmarks/__main__.py``
+adds ``data``, which the domain provides); the framework names no module above it.
 Exit codes: 0 success; 1 a failed check or a failed step, including a record above its certified bound
 (:mod:`benchmarks.framework.bounds`, one line per violating unit on stderr); 2 bad input (unknown experiment,
 profile, key or value, unusable output directory, an invalid baseline or one of another experiment, profile or
@@ -11,9 +12,9 @@ or written, named), reported on stderr in one line, never a traceback, before an
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.framework import bounds, store
@@ -21,7 +22,25 @@ from benchmarks.framework.artifacts import report_run
 from benchmarks.framework.config import ConfigError, load_profile, profiles
 from benchmarks.framework.registry import EXPERIMENTS, ExperimentUnavailable, load, present
 
-DELEGATED = {"data": "benchmarks.domain.data", "reproduce": "benchmarks.framework.reproduce"}
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand that parses its own arguments: ``load()`` imports it and returns its ``main(args) -> exit
+    code`` (an ImportError there: the command is not available, exit 2); ``help`` is its line in ``--help``."""
+
+    help: str
+    load: Callable[[], Callable[[list[str]], int | None]]
+
+
+def _reproduce() -> Callable[[list[str]], int]:
+    from benchmarks.framework import reproduce
+
+    return reproduce.main
+
+
+BUILTIN: dict[str, Command] = {
+    "reproduce": Command("run every experiment and write the report (see `reproduce --help`)", _reproduce)}
+"""The framework's own subcommands that parse their own arguments."""
 
 
 def _baseline_files(p: argparse.ArgumentParser) -> None:
@@ -32,7 +51,7 @@ def _baseline_files(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None, help="where data sets are looked up")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(own: Mapping[str, Command]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="proxygrad-bench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -101,9 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a run directory or a folder of them")
     lb.add_argument("--out", type=Path, default=Path("results"), help="where to write them (default results)")
 
-    sub.add_parser("data", help="make sure the data sets are available (see `data --help`)", add_help=False)
-    sub.add_parser("reproduce", help="run every experiment and write the report (see `reproduce --help`)",
-                   add_help=False)
+    for name, command in own.items():
+        sub.add_parser(name, help=command.help, add_help=False)
     return p
 
 
@@ -242,13 +260,13 @@ def _cmd_leaderboard(a: argparse.Namespace) -> int:
     return 0
 
 
-def _delegate(command: str, args: list[str]) -> int:
+def _delegate(name: str, command: Command, args: list[str]) -> int:
     try:
-        module = importlib.import_module(DELEGATED[command])
+        run = command.load()
     except ImportError as exc:
-        print(f"error: `{command}` is not available: {exc}", file=sys.stderr)
+        print(f"error: `{name}` is not available: {exc}", file=sys.stderr)
         return 2
-    return int(module.main(args) or 0)
+    return int(run(args) or 0)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -260,18 +278,21 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 failure, 2 bad input)."""
+def main(argv: Sequence[str] | None = None, commands: Mapping[str, Command] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 failure, 2 bad input). ``commands``: further subcommands
+    that parse their own arguments (a name of :data:`BUILTIN` among them replaces the framework's)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        return _delegate(argv[0], argv[1:])
-    a = _parser().parse_args(argv)
-    commands = {"list": lambda _: _cmd_list(), "run": _cmd_run, "report": _cmd_report, "check": _cmd_check,
+    own = dict(commands or {})
+    own.update({name: c for name, c in BUILTIN.items() if name not in own})
+    if argv and argv[0] in own:
+        return _delegate(argv[0], own[argv[0]], argv[1:])
+    a = _parser(own).parse_args(argv)
+    handlers = {"list": lambda _: _cmd_list(), "run": _cmd_run, "report": _cmd_report, "check": _cmd_check,
                 "baseline": _cmd_baseline, "perturb": _cmd_perturb, "spread": _cmd_spread,
                 "leaderboard": _cmd_leaderboard}
     try:
-        if a.command in commands:
-            return commands[a.command](a)
+        if a.command in handlers:
+            return handlers[a.command](a)
     except bounds.BoundViolationError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return 1

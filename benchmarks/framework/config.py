@@ -7,7 +7,7 @@ naming the offending key or value (the CLI turns it into exit code 2 before anyt
 
 Typical use inside ``parse_config``::
 
-    r = Reader(raw, "toy-am")
+    r = Reader(raw, NAME)  # the experiment's name
     steps = r.int("steps", min=1)
     methods = r.list("methods", str, choices=METHOD_NAMES)
     r.done()          # unknown keys -> ConfigError
@@ -65,7 +65,7 @@ def _typed(value: Any, kind: type, what: str) -> Any:
 class Reader:
     """Reads typed values from one raw table and remembers which keys were read.
 
-    ``where`` prefixes every message (e.g. ``"toy-am.smoke.families[0]"``).  Call :meth:`done` at the
+    ``where`` prefixes every message (e.g. ``"<experiment>.smoke.families[0]"``).  Call :meth:`done` at the
     end: any key that was never read is unknown and raises ConfigError (with a did-you-mean hint).
     """
 

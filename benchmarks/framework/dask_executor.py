@@ -26,7 +26,7 @@ stage of a staged experiment maps its cells through the same client, so workers 
 torch, once per run and not once per stage.
 
 Quiet start and shutdown: a worker process that has run torch cells takes about 3 s to exit on a
-loaded 2-core machine (measured with the training smoke cells: 3.0 to 3.2 s), and Dask's nanny kills it
+loaded 2-core machine (measured with smoke cells that train CNNs: 3.0 to 3.2 s), and Dask's nanny kills it
 with ``Worker process still alive after 4.0 seconds, killing`` (0.8 of its default close timeout of 5 s)
 at the end of every run.  The local cluster's nannies wait :data:`WORKER_CLOSE_TIMEOUT` seconds instead,
 so workers exit on their own.  Its scheduler serves its HTTP routes (no dashboard) on a free port rather

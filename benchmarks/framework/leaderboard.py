@@ -30,11 +30,11 @@ where the records have them, else the untuned fixed-lr runs; tuning and sweep ru
 The board states the commit of every run it scores and calls itself standardized only when all come
 from one commit of a clean tree and one suite version (:func:`standardized`).
 
-The framework knows no experiment by name: an experiment that has leaderboard scores declares
-``leaderboard_scores(records) -> DataFrame`` (one row per unit, columns ``benchmark``, ``reference``,
-``optimizer``, ``method``, ``method_version``, ``value``; NaN value: left out, counted in ``excluded``)
-and ``SCORE_DEFINITION`` (one sentence for the board's legend). Experiments without them (``training``)
-have no leaderboard rows.
+The framework knows no experiment by name: an experiment that has leaderboard scores declares, in its
+protocol module (:mod:`benchmarks.framework.protocol`), ``leaderboard_scores(records) -> DataFrame`` (one row
+per unit, columns ``benchmark``, ``reference``, ``optimizer``, ``method``, ``method_version``, ``value``; NaN
+value: left out, counted in ``excluded``) and ``SCORE_DEFINITION`` (one sentence for the board's legend).
+Experiments without them have no leaderboard rows.
 """
 from __future__ import annotations
 

@@ -19,6 +19,19 @@ statement quotes it (:mod:`benchmarks.framework.reproducibility`).
 
 Optional: ``OUTCOME_COLUMNS``, the record columns a reader looks at first (attained values, accuracies): the
 spread summary names them whether they differ or not, and the report shows them first.
+
+Optional: ``leaderboard_scores(records)``, one normalized value per unit of replication, and
+``SCORE_DEFINITION``, its legend (:mod:`benchmarks.framework.leaderboard`); without them the experiment has no
+leaderboard rows.
+
+**The manifest.** What the framework reads about an experiment without running it lives in the package of
+its protocol module (its ``__init__.py``; :func:`benchmarks.framework.registry.manifest`), all optional:
+``CLAIMS``, the claims and findings it sets out to test (:class:`benchmarks.framework.claims.ClaimDeclaration`:
+the report lists each under its id in every profile, and knows no claim by name); ``UNIT``, its unit of
+replication in words (the report's glossary; :mod:`benchmarks.framework.catalogue`); ``public_api()``, its public
+instances and their scoring (:class:`benchmarks.framework.instances.PublicAPI`, for ``benchmarks.instances``
+and ``benchmarks.score``). With the registry line (:data:`benchmarks.experiments.EXPERIMENTS`) and its profiles
+(``benchmarks/configs/<name>.toml``) that is all there is to an experiment: nothing in the framework names one.
 """
 from __future__ import annotations
 

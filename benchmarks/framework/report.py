@@ -17,8 +17,9 @@ kernels and the verdicts it changes, :mod:`benchmarks.framework.reproducibility`
 commit of every experiment's records and whether they are one standardized result); the provenance of the
 report itself.
 
-Claim ids are stable: every paper claim and expected finding has its id in :data:`PAPER_CLAIMS` and
-:data:`BEYOND_EXPECTED`, so a profile that does not test a claim still lists it, under the same id.
+Claim ids are stable: every paper claim and expected finding is declared, with its id, by the experiments
+that test it (their manifests' ``CLAIMS``, gathered by :func:`benchmarks.framework.registry.catalogue`), so a
+profile that does not test a claim still lists it, under the same id; the report knows no claim by name.
 Claims with the same key from several experiments form one section with a part per experiment; the
 section verdict is :func:`combined_verdict` of the parts when they tested the same method under the
 same rule (else each part's verdict, named).
@@ -35,7 +36,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.framework import reproducibility
+from benchmarks.framework import registry, reproducibility
+from benchmarks.framework.catalogue import BEYOND, Catalogue, id_order
 from benchmarks.framework.claims import VERDICTS, Claim
 from benchmarks.framework.compare import RULE_TEXT
 from benchmarks.framework.meta import not_standardized_because
@@ -45,50 +47,6 @@ from benchmarks.framework.tables import to_markdown, write_table
 PAPER = ('C. Linse, E. Barth and T. Martinetz, "Leaky ReLUs That Differ in Forward and Backward Pass '
          'Facilitate Activation Maximization in Deep Neural Networks", IJCNN 2024, '
          "doi:10.1109/IJCNN60899.2024.10650881, arXiv:2410.16958")
-
-PAPER_CLAIMS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "am-fails": ("C1", "AM fails on simple ReLU and Leaky ReLU functions",
-                 "Activation maximization (AM) fails to find the maxima of simple functions built from ReLUs "
-                 "or Leaky ReLUs.", ("toy-am", "cnn-am")),
-    "slope-raises-maxima": ("C2", "A large backward slope raises the maxima AM finds",
-                            "Leaky ReLUs with a large negative slope in the backward pass only (ProxyGrad) "
-                            "raise the maxima AM finds.", ("toy-am", "cnn-am")),
-    "training": ("C3", "ProxyGrad-trained CNNs outperform conventional ones",
-                 "CNNs trained with ProxyGrad outperform conventionally trained CNNs on some benchmarks.",
-                 ("training",)),
-}
-"""Paper claim key -> (stable id, title, the claim in one sentence, the experiments that test it)."""
-
-BEYOND_EXPECTED: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "beyond:straight-through": ("B1", "Straight-through (backward slope 1)",
-                                "Straight-through (a fully linear backward pass) compared with plain AM.",
-                                ("toy-am",)),
-    "beyond:peers": ("B2", "Peer backward rules",
-                     "Peer backward rules (Lucid's redirected ReLU, SUGAR's B-SiLU and NeLU) compared with plain "
-                     "AM, each rule its own verdict.", ("toy-am",)),
-    "beyond:anneal": ("B3", "Annealed backward slope",
-                      "Annealing the backward slope towards the forward slope during AM, compared with plain AM.",
-                      ("toy-am",)),
-    "beyond:switch": ("B4", "Proxy first, then plain (switch)",
-                      "ProxyGrad for the first quarter of the steps, then plain AM, compared with plain AM.",
-                      ("toy-am",)),
-    "beyond:best-of": ("B5", "Best of plain and ProxyGrad at equal budget (derived)",
-                       "The better of plain AM and ProxyGrad at half the steps each, compared with plain AM.",
-                       ("toy-am",)),
-    "beyond:network": ("B6", "Network ablation",
-                       "The proxy in both passes (a leaky network) compared with the backward-only proxy.",
-                       ("toy-am",)),
-    "beyond:baselines": ("B7", "Gradient AM against gradient-free baselines",
-                         "Gradient AM against random search and the linearized gradient's corner at equal forward "
-                         "evaluations.", ("toy-am",)),
-    "beyond:certified-gaps-cnn": ("B8", "Certified gaps on trained CNNs",
-                                  "AM's gap to the certified maximum of units of trained CNNs, plain and "
-                                  "with the proxy.", ("cnn-am",)),
-}
-"""Findings beyond the paper that the suite sets out to test: key -> (stable id, title, topic, experiments)."""
-
-FINDING_TITLES: dict[str, str] = {}
-"""Section titles of findings that an experiment may produce but no profile is expected to."""
 
 MAX_COLUMNS = 10
 """The most columns a claim section's condensed table has (the full table is linked)."""
@@ -106,16 +64,16 @@ DROPPED: tuple[str, ...] = ("claim", "reference", "test", "statistic", "median_d
 """Columns of a claim's full table that its condensed table leaves out (they stay in the linked table)."""
 
 GLOSSARY: tuple[tuple[str, str], ...] = (
-    ("unit", "what replicates independently: a toy instance (family, dim, seed), a CNN unit (model, unit), a "
-             "training seed. Starts of one unit are summarized first (mean or best of starts); n counts units."),
+    ("unit", "what replicates independently: {units}. Starts of one unit are summarized first (mean or best of "
+             "starts); n counts units."),
     ("unit labels", "`logit=3`: output 3 of the network; `5=7`: channel 7 of layer 5 (the module named `5` in "
                     "`named_modules()`), its spatial maximum."),
     ("attained fraction", "a unit's score normalized to its reference: `(F - F_0) / (reference - F_0)` with "
                           "`F_0` the start value; the reference is the certified optimum or bound, else the "
                           "best value any method found on the unit. 1 = the optimum reached."),
     ("effect", "the claim's statistic: the mean over units of the paired difference (method minus reference) of "
-               "the attained fraction; for C1 the failure rate; for C3 the test-accuracy difference. The "
-               "headline shows the median test of a claim and its 95% interval (bootstrap over units)."),
+               "the attained fraction{effects}. The headline shows the median test of a claim and its 95% "
+               "interval (bootstrap over units)."),
     ("mde", "minimum detectable effect: the smallest difference the test detects with 80% power after Holm, "
             "in the effect's units (from the detectable d_z, the mean paired difference over its standard "
             "deviation); a detection whose mde exceeds the relevance threshold is flagged unpowered (*)."),
@@ -130,7 +88,8 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     ("methods", "`proxy-s`: ProxyGrad, forward pass unchanged, backward pass of a Leaky ReLU of negative slope "
                 "s; optimizers `ascent` (x += lr * grad), `normalized` (the step over the gradient's norm), `adam`."),
 )
-"""Terms a reader meets in the report, each in one line."""
+"""Terms a reader meets in the report, each in one line; ``{units}`` and ``{effects}`` are filled from the
+experiments' declarations (:func:`render_glossary`)."""
 
 
 @dataclass(frozen=True)
@@ -231,43 +190,39 @@ def _not_tested(result: ExperimentResult | None, name: str) -> str:
     return f"experiment {name!r} ran but produced no claim with this key"
 
 
-def expected_finding(key: str) -> tuple[str, str, str, str, tuple[str, ...]] | None:
+def expected_finding(key: str,
+                     catalogue: Catalogue | None = None) -> tuple[str, str, str, str, tuple[str, ...]] | None:
     """``(expected key, id, title, statement, experiments)`` of the paper claim or expected finding that
-    ``key`` is (or is a ``-<variant>`` of), else None.  A variant's title names the variant."""
-    if key in PAPER_CLAIMS:
-        return (key, *PAPER_CLAIMS[key])
-    for base, (cid, title, statement, testers) in BEYOND_EXPECTED.items():
-        if key == base:
-            return base, cid, title, statement, testers
-        if key.startswith(base + "-"):
-            return base, cid, f"{title} ({key[len(base) + 1:]})", statement, testers
-    return None
+    ``key`` is (or is a ``-<variant>`` of) in ``catalogue`` (default: the registered experiments'), else None.
+    A variant's title names the variant."""
+    return (catalogue or registry.catalogue()).expected(key)
 
 
-def build_sections(results: Sequence[ExperimentResult]) -> list[Section]:
-    """Group the experiments' claims by key into sections: the paper's claims in their order, then every
-    ``beyond:*`` finding in the order the experiments produced them, then the expected findings no
-    experiment produced, then any other key.
+def build_sections(results: Sequence[ExperimentResult], catalogue: Catalogue | None = None) -> list[Section]:
+    """Group the experiments' claims by key into sections: the paper's claims in id order, then every
+    finding beyond it in the order the experiments produced them, then the expected findings no experiment
+    produced, then any other key. ``catalogue``: the declared claims (default: the registered experiments').
 
     A paper claim or expected finding gets a "not tested" part, with the reason, for every experiment
-    that should test it but produced no claim with its key (or a variant of it).
+    that declares it but produced no claim with its key (or a variant of it).
     """
+    catalogue = catalogue or registry.catalogue()
+    paper = [d.key for d in catalogue.paper]
     by_name = {r.name: r for r in results}
     grouped: dict[str, list[tuple[str, Claim]]] = {}
     for r in results:
         for claim in r.claims:
             grouped.setdefault(claim.key, []).append((r.name, claim))
-    covered = {e[0] for e in map(expected_finding, grouped) if e is not None}
-    order = [*PAPER_CLAIMS, *(k for k in grouped if k.startswith("beyond:")),
-             *(k for k in BEYOND_EXPECTED if k not in covered),
-             *(k for k in grouped if k not in PAPER_CLAIMS and not k.startswith("beyond:"))]
+    covered = {e[0] for e in map(catalogue.expected, grouped) if e is not None}
+    order = [*paper, *(k for k in grouped if k.startswith(BEYOND)),
+             *(d.key for d in catalogue.beyond if d.key not in covered),
+             *(k for k in grouped if k not in paper and not k.startswith(BEYOND))]
     sections = []
     for key in order:
         parts = grouped.get(key, [])
-        found = expected_finding(key)
-        cid, title, statement, testers = ("", FINDING_TITLES.get(key, key.removeprefix("beyond:").replace("-", " ")),
-                                          "", ()) if found is None else found[1:]
-        if parts and key not in PAPER_CLAIMS:
+        found = catalogue.expected(key)
+        cid, title, statement, testers = ("", catalogue.title(key), "", ()) if found is None else found[1:]
+        if parts and key not in paper:
             statement = parts[0][1].statement  # a finding is stated the way its experiment tested it
         have = {name for name, _ in parts}
         parts = parts + [(name, Claim(key, statement, name, "no measurement", "not tested",
@@ -277,21 +232,13 @@ def build_sections(results: Sequence[ExperimentResult]) -> list[Section]:
     return sections
 
 
-def _id_order(cid: str) -> tuple[int, int, str]:
-    """Sort key of a claim id: paper claims (C) first, then B, then others; by number."""
-    m = re.fullmatch(r"([A-Z])(\d+)", cid)
-    if not m:
-        return (2, 0, cid)
-    return (0 if m.group(1) == "C" else 1, int(m.group(2)), cid)
-
-
 def by_id(sections: Sequence[Section]) -> list[tuple[str, list[Section]]]:
     """Sections grouped by claim id (variants of one finding, e.g. one per peer rule, share an id), in id
     order; sections without an id keep their own group, after the others."""
     groups: dict[str, list[Section]] = {}
     for s in sections:
         groups.setdefault(s.id or s.key, []).append(s)
-    return sorted(groups.items(), key=lambda kv: _id_order(kv[0]))
+    return sorted(groups.items(), key=lambda kv: id_order(kv[0]))
 
 
 # ---- numbers of a claim, from its table ---------------------------------------------------------------
@@ -563,9 +510,10 @@ def render_not_tested(groups: list[tuple[str, list[Section]]]) -> list[str]:
     return ["## Not tested in this profile", "", *lines, ""] if lines else []
 
 
-def render_glossary() -> list[str]:
-    """The glossary: one line per term."""
-    return ["## Glossary", "", *[f"- **{term}**: {text}" for term, text in GLOSSARY], ""]
+def render_glossary(catalogue: Catalogue) -> list[str]:
+    """The glossary: one line per term, the units of replication and the claims' effects from ``catalogue``."""
+    fill = {"units": ", ".join(catalogue.units), "effects": catalogue.effects()}
+    return ["## Glossary", "", *[f"- **{term}**: {text.format(**fill)}" for term, text in GLOSSARY], ""]
 
 
 def standardized(results: Sequence[ExperimentResult], code_version: str | None = None) -> tuple[bool, str]:
@@ -679,9 +627,12 @@ def table_links(results: Sequence[ExperimentResult]) -> dict[tuple[str, str, str
             if c.verdict != "not tested" and c.table is not None and not c.table.empty}
 
 
-def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any], root: Path | None = None) -> str:
-    """The whole ``REPORT.md`` text (links relative to ``root``, the reproduction's output directory)."""
-    groups = by_id(build_sections(results))
+def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any], root: Path | None = None,
+                  catalogue: Catalogue | None = None) -> str:
+    """The whole ``REPORT.md`` text (links relative to ``root``, the reproduction's output directory), with the
+    claims the experiments declare (``catalogue``, default: the registered experiments')."""
+    catalogue = catalogue or registry.catalogue()
+    groups = by_id(build_sections(results, catalogue))
     links = table_links(results)
     tested = [(cid, g) for cid, g in groups if any(s.tested for s in g)]
     version = provenance.get("suite_version", "unknown")
@@ -692,13 +643,13 @@ def render_report(results: Sequence[ExperimentResult], provenance: dict[str, Any
     lines += render_violations(results)
     lines += render_headline(groups, reproducibility.unstable(spreads_of(results)))
     for heading, paper in (("## Claims of the paper", True), ("## Beyond the paper", False)):
-        part = [(cid, g) for cid, g in tested if (_id_order(cid)[0] == 0) == paper]
+        part = [(cid, g) for cid, g in tested if (id_order(cid)[0] == 0) == paper]
         if part:
             lines += [heading, ""]
         for cid, group in part:
             lines += render_claim(cid, group, results, root, links)
     lines += render_not_tested(groups)
-    lines += render_glossary()
+    lines += render_glossary(catalogue)
     lines += render_reproducibility(results, provenance)
     lines += render_experiments(results, root)
     lines += render_provenance(provenance)

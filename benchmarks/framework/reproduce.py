@@ -1,9 +1,9 @@
 """``reproduce --profile P --out DIR``: every experiment, its tables and figures, then ``DIR/REPORT.md``.
 
-For each experiment of :data:`benchmarks.framework.registry.EXPERIMENTS`, in that order (toy-am, cnn-am,
-training): run profile ``P`` into ``DIR/<experiment>/`` with resume on (an interrupted reproduction
-continues where it stopped and ends with the same records), write its tables and figures (``report``),
-and collect its claims from the records.  Then write ``DIR/REPORT.md`` (:mod:`benchmarks.framework.report`) with
+For each experiment of :data:`benchmarks.framework.registry.EXPERIMENTS`, in registry order: run profile
+``P`` into ``DIR/<experiment>/`` with resume on (an interrupted reproduction continues where it stopped and
+ends with the same records), write its tables and figures (``report``), and collect its claims from the
+records.  Then write ``DIR/REPORT.md`` (:mod:`benchmarks.framework.report`) with
 the command, commit, machine and date.
 
 An experiment whose module, data or profile is missing is reported as "not tested" with the reason;
