@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.framework import plotting
-from benchmarks.experiments.training.analysis import (GROUP, claim_family, curves, final_accuracy,
-                                                     mechanism_table)
-from benchmarks.experiments.training.runs import final_runs
+from benchmarks.experiments.training.declared_claims import claim_family
+from benchmarks.experiments.training.runs import GROUP, final_runs
+from benchmarks.experiments.training.tables import curves, final_accuracy, mechanism_table
 
 CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     "C3": (("paired", "C3's tests, one panel per data set and architecture: for each ProxyGrad variant and "
