@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks.framework import baseline
 from benchmarks.framework.cli import main
+from benchmarks.framework.spread import statistic
 
 pytest.importorskip("toy_functions")
 pytest.importorskip("proxygrad.engine")
@@ -67,7 +68,7 @@ def test_own_baseline_passes_and_a_tampered_one_fails_naming_the_rows(smoke, tmp
     assert set(doc["tolerances"]) == set(doc["metrics"]) == set(m.metrics)
     rules = doc["tolerance_rules"]
     for key, tol in doc["tolerances"].items():  # explicit per metric, resolved from the rules
-        rule = rules[baseline.statistic(key)]
+        rule = rules[statistic(key)]
         assert tol == max(rule.get("abs", 0.0), rule.get("rel", 0.0) * abs(doc["metrics"][key]))
     monkeypatch.setattr(baseline, "measure", lambda *a, **k: m)  # check against another run
     capsys.readouterr()

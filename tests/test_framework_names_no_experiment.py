@@ -25,10 +25,7 @@ from benchmarks.framework import registry
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORK = ROOT / "benchmarks" / "framework"
 
-PENDING: dict[str, str] = {
-    "baseline.py": "its docstring's examples of tolerances name two experiments; reworded when the module is "
-                   "split (issue 30, item 5, done in parallel: this file is not edited here)",
-}
+PENDING: dict[str, str] = {}
 """Files under the framework that still name an experiment, with why and until when. The test below fails
 once a file listed here no longer needs the exemption, so the list only shrinks."""
 

@@ -293,15 +293,15 @@ def test_validation_split_is_disjoint_from_train_and_test(monkeypatch):
     loaded = []
     real = data.load
     monkeypatch.setattr(data, "load", lambda ds, split, *a, **kw: loaded.append(split) or real(ds, split, *a, **kw))
-    exp._pool.cache_clear()
+    exp.pool.cache_clear()
     tune = exp.cells(cfg)[0]
     exp.run_cell(cfg, tune, RunContext())
     assert "test" not in loaded
-    final = exp._cell(cfg, ("synthetic", "small_cnn", "relu", exp.BASELINE_METHOD), "final", -2, 0)
+    final = exp.cell(cfg, ("synthetic", "small_cnn", "relu", exp.BASELINE_METHOD), "final", -2, 0)
     rows_final = exp.run_cell(cfg, final, RunContext())
     assert "test" in loaded
     assert all(math.isnan(r["test_acc"]) for r in rows_final[:-1]) and 0 <= rows_final[-1]["test_acc"] <= 1
-    exp._pool.cache_clear()
+    exp.pool.cache_clear()
 
 
 @pytest.mark.parametrize("patch, word", [({"methods": ["plain", "adam"]}, "adam"),
@@ -408,7 +408,7 @@ def test_a_real_divergence_is_recorded_with_its_epoch_and_step(tmp_path):
     """lr 10 (constant, no weight decay) makes seed 0's loss non-finite at epoch 3, step 2 on the smoke data."""
     cfg = _smoke(epochs=3, lr_max=10.0, lr_schedule="constant", weight_decay=0.0, activations=["relu"],
                  methods=["plain"])
-    cell = exp._cell(cfg, ("synthetic", "small_cnn", "relu", exp.BASELINE_METHOD), "tune", 2, 0)
+    cell = exp.cell(cfg, ("synthetic", "small_cnn", "relu", exp.BASELINE_METHOD), "tune", 2, 0)
     assert cell.params["lr"] == 10.0
     rows = exp.run_cell(cfg, cell, RunContext(out_dir=tmp_path))
     assert [r["epoch"] for r in rows] == [1, 2, 3] and all(r["diverged"] for r in rows)

@@ -360,7 +360,7 @@ def test_the_plateau_is_measured_against_the_reference_runs():
     assert near.loc["leaky/plain", "plateau_rule"] == "late gain" and not bool(near.loc["leaky/plain", "on_plateau"])
     far = plateau_table(_with_reference(rec, [last + PLATEAU_GAIN + 0.001] * 3)).set_index("variant")
     assert not bool(far.loc["relu/plain", "on_plateau"])
-    assert "reference runs of 4 epochs" in ana._stopping_note(_with_reference(rec, [last + 0.005] * 3))
+    assert "reference runs of 4 epochs" in ana.stopping_note(_with_reference(rec, [last + 0.005] * 3))
 
 
 def test_welch_interval_matches_scipy():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import io
 import math
 import time
@@ -99,7 +100,8 @@ def evaluate(model: nn.Module, dataset: TensorDataset, batch_size: int = 1000) -
 
 
 def _check_args(epochs: int, lr: float, batch_size: int, seed: int, momentum: float,
-                weight_decay: float, lr_schedule: str) -> None:
+                weight_decay: float, lr_schedule: str, schedule_epochs: int | None) -> None:
+    """ValueError naming the first argument of :func:`train` that is out of range."""
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -110,6 +112,9 @@ def _check_args(epochs: int, lr: float, batch_size: int, seed: int, momentum: fl
             raise ValueError(f"{name} out of range: {value!r}")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+    if schedule_epochs is not None and (isinstance(schedule_epochs, bool) or not isinstance(schedule_epochs, int)
+                                        or schedule_epochs < epochs):
+        raise ValueError(f"schedule_epochs = {schedule_epochs!r} must be an integer >= epochs = {epochs}")
 
 
 def _rule_label(rule: Any) -> str:
@@ -180,28 +185,26 @@ def train(
     the run stops after ``epochs`` epochs of it, so its steps see the same rates as the first ``epochs``
     epochs of a run of ``schedule_epochs`` epochs.
     """
-    _check_args(epochs, lr, batch_size, seed, momentum, weight_decay, lr_schedule)
-    if schedule_epochs is not None and (isinstance(schedule_epochs, bool) or not isinstance(schedule_epochs, int)
-                                        or schedule_epochs < epochs):
-        raise ValueError(f"schedule_epochs = {schedule_epochs!r} must be an integer >= epochs = {epochs}")
+    _check_args(epochs, lr, batch_size, seed, momentum, weight_decay, lr_schedule, schedule_epochs)
     x_train, y_train = _tensors(train_set, "train_set")
     _tensors(test_set, "test_set")
     device = _device(model)
     n = len(x_train)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = (epochs if schedule_epochs is None else schedule_epochs) * steps_per_epoch
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    per_epoch = math.ceil(n / batch_size)
+    steps = _Steps(batch_size, per_epoch, (epochs if schedule_epochs is None else schedule_epochs) * per_epoch, lr,
+                   lr_schedule)
+
+    def new_optimizer() -> torch.optim.Optimizer:
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+    optimizer = new_optimizer()
     generator = torch.Generator().manual_seed(seed)
     if rule is not None:
-        from proxygrad import proxify, rules  # the method library; only needed for proxy training
+        from proxygrad import rules  # the method library; only needed for proxy training
 
         rule = rules.as_rule(rule)  # ValueError naming a bad rule, before anything is written
-    fingerprint = {"epochs": epochs, "lr": float(lr), "batch_size": batch_size, "seed": seed,
-                   "momentum": float(momentum), "weight_decay": float(weight_decay),
-                   "lr_schedule": lr_schedule, "rule": _rule_label(rule), "n_train": n,
-                   "n_test": len(test_set)}
-    if schedule_epochs is not None and schedule_epochs != epochs:  # runs without it keep their fingerprint
-        fingerprint["schedule_epochs"] = schedule_epochs
+    fingerprint = _fingerprint(epochs, lr, batch_size, seed, momentum, weight_decay, lr_schedule, rule, n,
+                               len(test_set), schedule_epochs)
     rows: list[dict] = []
     ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
 
@@ -209,63 +212,13 @@ def train(
         torch.manual_seed(seed)  # any randomness inside the model (none in ours) is seeded too
         state = _read_checkpoint(ckpt, device) if ckpt is not None and ckpt.is_file() else None
         if state is not None:
-            if state["fingerprint"] != fingerprint:
-                raise ValueError(f"checkpoint {ckpt} belongs to another run: {state['fingerprint']} != {fingerprint}")
-            initial = copy.deepcopy(model.state_dict())
-            try:
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                generator.set_state(state["generator"])
-                torch.set_rng_state(state["rng"])
-                rows = [dict(r) for r in state["rows"]]
-                if [r.get("epoch") for r in rows] != list(range(1, len(rows) + 1)) or len(rows) > epochs:
-                    raise ValueError(f"its rows are not epochs 1..k of {epochs}")
-            except Exception as exc:  # parts of the wrong shape or type: start over from the same init
-                _discard(ckpt, exc)  # type: ignore[arg-type]
-                model.load_state_dict(initial)
-                optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
-                                            weight_decay=weight_decay)
-                generator = torch.Generator().manual_seed(seed)
-                torch.manual_seed(seed)
-                rows = []
+            optimizer, generator, rows = _resume(state, ckpt, fingerprint, model, optimizer,  # type: ignore[arg-type]
+                                                 generator, new_optimizer, seed=seed, epochs=epochs)
         if ckpt is not None:
             ckpt.parent.mkdir(parents=True, exist_ok=True)
         for epoch in range(len(rows) + 1, epochs + 1):
-            start = time.perf_counter()
-            order = torch.randperm(n, generator=generator)
-            model.train()
-            loss_sum = 0.0
-            correct = 0
-            first_lr = lr_at((epoch - 1) * steps_per_epoch, total_steps, lr, lr_schedule)
-            batches = range(steps_per_epoch)
-            if progress:
-                from tqdm import tqdm
-
-                batches = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False)
-            scope = proxify(model, rule) if rule is not None else contextlib.nullcontext()
-            with scope:
-                for step in batches:
-                    idx = order[step * batch_size:(step + 1) * batch_size]
-                    xb, yb = x_train[idx].to(device), y_train[idx].to(device)
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr_at((epoch - 1) * steps_per_epoch + step, total_steps, lr, lr_schedule)
-                    optimizer.zero_grad(set_to_none=True)
-                    out = model(xb)
-                    loss = F.cross_entropy(out, yb)
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        raise NonFiniteLossError(
-                            f"non-finite training loss {value} at epoch {epoch}, step {step + 1} of "
-                            f"{steps_per_epoch} (rule {_rule_label(rule)}, lr {lr}, seed {seed})",
-                            epoch=epoch, step=step + 1, rows=rows)
-                    loss.backward()
-                    optimizer.step()
-                    loss_sum += value * len(idx)
-                    correct += int((out.detach().argmax(1) == yb).sum())
-            test_loss, test_acc = evaluate(model, test_set)
-            row = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
-                   "test_loss": test_loss, "test_acc": test_acc,
-                   "seconds": time.perf_counter() - start, "lr": first_lr}
+            row = _epoch(model, optimizer, generator, x_train, y_train, test_set, steps, rule=rule, epoch=epoch,
+                         desc=f"epoch {epoch}/{epochs}" if progress else None, seed=seed, rows=rows, device=device)
             if observe is not None:
                 row.update(observe(model))
             rows.append(row)
@@ -274,3 +227,117 @@ def train(
                               "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                               "rng": torch.get_rng_state(), "rows": rows}, ckpt)
     return rows
+
+
+def _fingerprint(epochs: int, lr: float, batch_size: int, seed: int, momentum: float, weight_decay: float,
+                 lr_schedule: str, rule: Any, n_train: int, n_test: int, schedule_epochs: int | None) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the run's settings and data sizes."""
+    fingerprint = {"epochs": epochs, "lr": float(lr), "batch_size": batch_size, "seed": seed,
+                   "momentum": float(momentum), "weight_decay": float(weight_decay),
+                   "lr_schedule": lr_schedule, "rule": _rule_label(rule), "n_train": n_train,
+                   "n_test": n_test}
+    if schedule_epochs is not None and schedule_epochs != epochs:  # runs without it keep their fingerprint
+        fingerprint["schedule_epochs"] = schedule_epochs
+    return fingerprint
+
+
+def _epoch(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, x_train: torch.Tensor,
+           y_train: torch.Tensor, test_set: TensorDataset, steps: _Steps, *, rule: Any, epoch: int,
+           desc: str | None, seed: int, rows: list[dict], device: torch.device) -> dict[str, Any]:
+    """Train epoch ``epoch`` (its data order drawn from ``generator``) and evaluate on ``test_set``; returns the
+    epoch's row (:data:`ROW_KEYS`).  ``desc``: the progress bar's text (None: no bar)."""
+    n = len(x_train)
+    start = time.perf_counter()
+    order = torch.randperm(n, generator=generator)
+    model.train()
+    first_lr = steps.lr_at((epoch - 1) * steps.per_epoch)
+    batches: Any = range(steps.per_epoch)
+    if desc is not None:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc=desc, leave=False)
+    loss_sum, correct = _train_epoch(model, optimizer, x_train, y_train, order, batches, steps, rule=rule,
+                                     epoch=epoch, seed=seed, rows=rows, device=device)
+    test_loss, test_acc = evaluate(model, test_set)
+    return {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n, "test_loss": test_loss,
+            "test_acc": test_acc, "seconds": time.perf_counter() - start, "lr": first_lr}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Steps:
+    """The batches of an epoch and the lr schedule of a run: ``per_epoch`` steps of ``batch_size`` images,
+    ``total`` steps in the schedule (:func:`lr_at`)."""
+
+    batch_size: int
+    per_epoch: int
+    total: int
+    lr: float
+    schedule: str
+
+    def lr_at(self, step: int) -> float:
+        """The lr of step ``step`` (0-based, counted from the run's first step)."""
+        return lr_at(step, self.total, self.lr, self.schedule)
+
+
+def _resume(state: dict[str, Any], ckpt: Path, fingerprint: dict[str, Any], model: nn.Module,
+            optimizer: torch.optim.Optimizer, generator: torch.Generator,
+            new_optimizer: Callable[[], torch.optim.Optimizer], *, seed: int, epochs: int
+            ) -> tuple[torch.optim.Optimizer, torch.Generator, list[dict]]:
+    """``(optimizer, generator, rows)`` of the run resumed from checkpoint ``state`` (read from ``ckpt``).
+
+    ValueError when the checkpoint is of another run (``fingerprint`` differs).  A checkpoint whose parts
+    do not fit is discarded (:func:`_discard`) and the run starts over from the same initial weights, a new
+    optimizer, generator and RNG state, and no rows."""
+    if state["fingerprint"] != fingerprint:
+        raise ValueError(f"checkpoint {ckpt} belongs to another run: {state['fingerprint']} != {fingerprint}")
+    initial = copy.deepcopy(model.state_dict())
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["rng"])
+        rows = [dict(r) for r in state["rows"]]
+        if [r.get("epoch") for r in rows] != list(range(1, len(rows) + 1)) or len(rows) > epochs:
+            raise ValueError(f"its rows are not epochs 1..k of {epochs}")
+    except Exception as exc:  # parts of the wrong shape or type: start over from the same init
+        _discard(ckpt, exc)
+        model.load_state_dict(initial)
+        torch.manual_seed(seed)
+        return new_optimizer(), torch.Generator().manual_seed(seed), []
+    return optimizer, generator, rows
+
+
+def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x_train: torch.Tensor, y_train: torch.Tensor,
+                 order: torch.Tensor, batches: Any, steps: _Steps, *, rule: Any, epoch: int, seed: int,
+                 rows: list[dict], device: torch.device) -> tuple[float, int]:
+    """One epoch of SGD steps over the batches of ``order`` (inside ``proxify(model, rule)`` with a rule);
+    returns the summed training loss and the number of correct predictions.  NonFiniteLossError (carrying
+    the finished epochs' ``rows``) at the first non-finite loss."""
+    loss_sum = 0.0
+    correct = 0
+    if rule is not None:
+        from proxygrad import proxify
+
+        scope: Any = proxify(model, rule)
+    else:
+        scope = contextlib.nullcontext()
+    with scope:
+        for step in batches:
+            idx = order[step * steps.batch_size:(step + 1) * steps.batch_size]
+            xb, yb = x_train[idx].to(device), y_train[idx].to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = steps.lr_at((epoch - 1) * steps.per_epoch + step)
+            optimizer.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"non-finite training loss {value} at epoch {epoch}, step {step + 1} of "
+                    f"{steps.per_epoch} (rule {_rule_label(rule)}, lr {steps.lr}, seed {seed})",
+                    epoch=epoch, step=step + 1, rows=rows)
+            loss.backward()
+            optimizer.step()
+            loss_sum += value * len(idx)
+            correct += int((out.detach().argmax(1) == yb).sum())
+    return loss_sum, correct

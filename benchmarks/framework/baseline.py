@@ -12,14 +12,14 @@ for another experiment, another profile or another config of the profile (its co
 the one the profile now parses to), and a baseline that does not record all three.  ``baseline --update``
 refuses to overwrite a file made for another experiment or profile (a changed config is what it is for).
 
-Tolerances: ``tolerance`` (default :data:`DEFAULT_TOLERANCE`) applies to every metric, unless the file
-has ``tolerances``, one absolute tolerance per metric, written by ``--update`` from ``tolerance_rules``:
+Tolerances (validated, resolved and calibrated in :mod:`benchmarks.framework.tolerances`): ``tolerance``
+(default :data:`DEFAULT_TOLERANCE`) applies to every metric, unless the file has ``tolerances``, one
+absolute tolerance per metric, written by ``--update`` from ``tolerance_rules``:
 ``{statistic: {"abs": a, "rel": r}}`` per statistic (a metric's last path component without its
 ``@...`` suffix, e.g. ``median_F``), resolved as ``max(a, r * |baseline value|)``; a metric whose
 statistic has no rule gets ``tolerance``.  The rules are those already in the file (kept by ``--update``,
-like ``tolerance``), else the experiment's declared ``BASELINE_TOLERANCES`` (same shape), else none.
-toy-am declares none (one tolerance of 0.05 on fractions); training declares its accuracy rule; the
-cnn-am smoke baseline carries its rules in the file (``median_F``: 5% of the value, ``median_ratio``: 0.05).
+like ``tolerance``), else the experiment's declared ``BASELINE_TOLERANCES`` (same shape), else none; the
+README lists the rules of the committed baselines.
 
 Calibration to another machine's spread (``baseline --update --spread FILE``): ``FILE`` is a ``spread.json`` of
 ``perturb`` (:mod:`benchmarks.framework.spread`) measured on the same experiment, profile and config; per
@@ -53,16 +53,14 @@ from typing import Any
 from collections.abc import Mapping, Sequence
 
 from benchmarks.framework import bounds, store
-from benchmarks.framework.meta import suite_version
 from benchmarks.framework.config import ConfigError, config_hash, load_profile
-from benchmarks.framework.meta import REPO_ROOT
-# SPREAD_MARGIN and statistic stay importable from here: the docstring above and callers name them so
-from benchmarks.framework.calibration import SPREAD_MARGIN, calibrate, check_unchecked, resolve_tolerances  # noqa: F401
-from benchmarks.framework.spread import read_summary, statistic
+from benchmarks.framework.meta import REPO_ROOT, suite_version
+from benchmarks.framework.spread import read_summary
+from benchmarks.framework.tolerances import (DEFAULT_TOLERANCE, RULE_KEYS, SPREAD_MARGIN, TOLERANCE_RANGE, calibrate,
+                                             check_rules, check_source, check_tolerance, check_tolerances,
+                                             check_unchecked, is_number, resolve_tolerances)
 
 BASELINE_DIR = REPO_ROOT / "results" / "baselines"
-DEFAULT_TOLERANCE = 0.05
-TOLERANCE_RANGE: tuple[float, float] = (0.0, 0.5)
 
 
 @dataclass(frozen=True)
@@ -152,68 +150,6 @@ def measurement_from_run(out: Path, experiment: str, profile: str, *, config_fil
     return Measurement(metrics, cfg_hash)
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def check_tolerance(tol: Any, path: Path) -> float:
-    """``tol`` as a float when it is a number in :data:`TOLERANCE_RANGE` (ConfigError naming it otherwise)."""
-    lo, hi = TOLERANCE_RANGE
-    if not _is_number(tol) or not lo <= tol <= hi:
-        raise ConfigError(f"{path}: tolerance must be a number in [{lo:g}, {hi:g}] (the metrics are fractions "
-                          f"in [0, 1]), got {tol!r}")
-    return float(tol)
-
-
-RULE_KEYS: tuple[str, ...] = ("abs", "rel")
-
-
-def check_rules(rules: Any, path: Path) -> dict[str, dict[str, float]]:
-    """``tolerance_rules`` when it is a table ``{statistic: {"abs": a, "rel": r}}`` of finite numbers
-    ``a >= 0`` and ``0 <= r <= 0.5`` (at least one of the two); ConfigError naming the entry otherwise."""
-    if not isinstance(rules, dict):
-        raise ConfigError(f"{path}: 'tolerance_rules' must be a table of statistic -> {{abs, rel}}, got {rules!r}")
-    out: dict[str, dict[str, float]] = {}
-    for stat, rule in rules.items():
-        if not isinstance(rule, dict) or not rule or set(rule) - set(RULE_KEYS):
-            raise ConfigError(f"{path}: tolerance rule {stat!r} must be a table with 'abs' and/or 'rel', got {rule!r}")
-        for k, v in rule.items():
-            hi = TOLERANCE_RANGE[1] if k == "rel" else math.inf
-            if not _is_number(v) or not math.isfinite(v) or not 0 <= v <= hi:
-                raise ConfigError(f"{path}: tolerance rule {stat!r}: {k} must be a finite number in [0, {hi:g}], "
-                                  f"got {v!r}")
-        out[stat] = {k: float(v) for k, v in rule.items()}
-    return out
-
-
-def check_tolerances(tolerances: Any, metrics: dict[str, float], path: Path) -> dict[str, float]:
-    """Per-metric ``tolerances``: one finite number per metric, at least 0 and at most half of
-    ``max(1, |value|)`` (a larger one lets almost any value pass); ConfigError naming the entry otherwise."""
-    if not isinstance(tolerances, dict):
-        raise ConfigError(f"{path}: 'tolerances' must be a table of metric -> tolerance, got {tolerances!r}")
-    missing = sorted(set(metrics) - set(tolerances))
-    if missing:
-        raise ConfigError(f"{path}: 'tolerances' has no entry for the metric(s) {missing[:5]}; rebuild the file "
-                          f"with `baseline EXPERIMENT --profile P --update`")
-    for key in sorted(set(tolerances) - set(metrics)):
-        raise ConfigError(f"{path}: 'tolerances' names {key!r}, which is not one of its metrics")
-    for key, tol in tolerances.items():
-        hi = 0.5 * max(1.0, abs(metrics[key]))
-        if not _is_number(tol) or not math.isfinite(tol) or not 0 <= tol <= hi:
-            raise ConfigError(f"{path}: the tolerance of metric {key!r} must be a number in [0, {hi:g}] (half of "
-                              f"max(1, |value|)), got {tol!r}")
-    return {k: float(v) for k, v in tolerances.items()}
-
-
-def check_source(source: Any, path: Path) -> dict[str, str]:
-    """``tolerance_source`` when it is a table ``{statistic: sentence}`` of non-empty strings (ConfigError
-    naming the entry otherwise)."""
-    if not isinstance(source, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                               for k, v in source.items()):
-        raise ConfigError(f"{path}: 'tolerance_source' must be a table of statistic -> sentence, got {source!r}")
-    return dict(source)
-
-
 def check_metrics(metrics: Any, path: Path) -> dict[str, float]:
     """The baseline's metrics when they are a non-empty table of finite numbers (ConfigError otherwise)."""
     if not isinstance(metrics, dict):
@@ -222,7 +158,7 @@ def check_metrics(metrics: Any, path: Path) -> dict[str, float]:
         raise ConfigError(f"{path}: 'metrics' is empty: a baseline must check at least one metric; "
                           f"rebuild it with `baseline EXPERIMENT --profile P --update`")
     for key, value in metrics.items():
-        if not _is_number(value) or not math.isfinite(value):
+        if not is_number(value) or not math.isfinite(value):
             raise ConfigError(f"{path}: metric {key!r} has the value {value!r}; every baseline metric must be "
                               f"a finite number")
     return {k: float(v) for k, v in metrics.items()}
@@ -359,7 +295,7 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
         check_identity(old, path, experiment, profile,
                        profile_hash(experiment, profile, config_file=config_file, data_dir=data_dir), config=False)
     m = measurement or measure(experiment, profile, progress=progress, config_file=config_file, data_dir=data_dir)
-    old_metrics = {k: (float(v) if _is_number(v) else math.nan) for k, v in old["metrics"].items()}
+    old_metrics = {k: (float(v) if is_number(v) else math.nan) for k, v in old["metrics"].items()}
     lines = diff(old_metrics, m.metrics)
     if write:
         bad = [k for k, v in m.metrics.items() if not math.isfinite(v)]
@@ -408,3 +344,9 @@ def update(experiment: str, profile: str, *, base_dir: Path | None = None, progr
         }
         store.atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return path, lines
+
+
+__all__ = ["BASELINE_DIR", "DEFAULT_TOLERANCE", "IDENTITY", "Measurement", "RULE_KEYS", "SPREAD_MARGIN",
+           "TOLERANCE_RANGE", "baseline_path", "calibrate", "check", "check_identity", "check_metrics", "check_rules",
+           "check_source", "check_tolerance", "check_tolerances", "compare", "diff", "measure", "measurement_from_run",
+           "profile_hash", "read", "resolve_tolerances", "update"]

@@ -23,7 +23,7 @@
 
 Markers of the landscape figures are explained in their legend. ``CLAIM_FIGURES`` declares which
 figure shows which claim and what to see in it (the report's captions). The figures of the evaluation runs
-use the primary rows (:func:`analysis.primary`: tuned evaluation rows when present, else the fixed-lr rows).
+use the primary rows (:func:`.rows.primary`: tuned evaluation rows when present, else the fixed-lr rows).
 """
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from benchmarks.framework import arrays, compare, plotting, replication
-from benchmarks.experiments.toy_am.analysis import (SCORE, UNIT, attained_at, best_of_label, best_of_rows,
-                                                    big_proxy, lr_choice_table, ordered, primary, role_rows,
-                                                    success_target, target_columns)
+from benchmarks.experiments.toy_am.rows import (SCORE, UNIT, attained_at, best_of_label, best_of_rows, big_proxy,
+                                                ordered, primary, role_rows, success_target, target_columns)
+from benchmarks.experiments.toy_am.tables import lr_choice_table
 
 CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     "C1": (("success_by_method", "Per family (panel) and method, the share of starts that reach the certified "

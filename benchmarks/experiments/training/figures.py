@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.framework import plotting
-from benchmarks.experiments.training.analysis import (GROUP, claim_family, curves, final_accuracy,
-                                                     mechanism_table)
-from benchmarks.experiments.training.runs import final_runs
+from benchmarks.experiments.training.declared_claims import claim_family
+from benchmarks.experiments.training.runs import GROUP, final_runs
+from benchmarks.experiments.training.tables import curves, final_accuracy, mechanism_table
 
 CLAIM_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     "C3": (("paired", "C3's tests, one panel per data set and architecture: for each ProxyGrad variant and "
@@ -47,16 +47,29 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
     ``final_<dataset>_<arch>`` (test accuracy), ``dead_<dataset>_<arch>`` (dead fraction per epoch, every
     variant) and ``mechanism_<dataset>_<arch>_<variant>`` (dead fraction per rectifier and gradient norm per
     layer, per epoch)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
     if records.empty:
         return []
     plotting.setup()
     colours = plotting.palette(list(dict.fromkeys(records["variant"])))
     paths: list[Path] = []
     paths += paired_figure(records, out)
-    cur, fin, runs = curves(records), final_accuracy(records), final_runs(records)
+    paths += curves_figures(curves(records), colours, out)
+    paths += final_figures(final_accuracy(records), final_runs(records), colours, out)
+    mech = mechanism_table(records)
+    if mech.empty:
+        return paths
+    paths += matched_mechanism_figure(mech[mech["set"] == "matched"], colours, out)
+    paths += mechanism_figures(mech[mech["set"] == "tuned"], colours, out)
+    return paths
+
+
+def curves_figures(cur: pd.DataFrame, colours: dict[str, object], out: Path) -> list[Path]:
+    """``curves_<dataset>_<arch>``: validation accuracy (mean, 95% interval) and train loss per epoch of the
+    final runs, one line per variant (``cur``: :func:`.tables.curves`)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    paths: list[Path] = []
     for (ds, arch), g in cur.groupby(GROUP, sort=False):
         fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4))
         for v, gv in g.groupby("variant", sort=False):
@@ -74,6 +87,16 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_acc.legend(fontsize=6, loc="lower right")
         paths += plotting.save(fig, out, _safe(f"curves_{ds}_{arch}"))
+    return paths
+
+
+def final_figures(fin: pd.DataFrame, runs: pd.DataFrame, colours: dict[str, object], out: Path) -> list[Path]:
+    """``final_<dataset>_<arch>``: the final test accuracy per variant (mean of the runs that did not diverge
+    with its 95% interval; dots: seeds, a diverged seed as a red cross at chance).  ``fin``:
+    :func:`.tables.final_accuracy`; ``runs``: :func:`.runs.final_runs`."""
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
     for (ds, arch), g in fin.groupby(GROUP, sort=False):
         fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(g), 3.4))
         x = np.arange(len(g))
@@ -98,11 +121,18 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
         ax.set(ylabel="final test accuracy (mean of the runs that did\nnot diverge, 95% CI; dots: seeds)",
                title=f"{ds} / {arch}")
         paths += plotting.save(fig, out, _safe(f"final_{ds}_{arch}"))
-    mech = mechanism_table(records)
-    if mech.empty:
-        return paths
-    paths += matched_mechanism_figure(mech[mech["set"] == "matched"], colours, out)
-    for (ds, arch), g in mech[mech["set"] == "tuned"].groupby(GROUP, sort=False):
+    return paths
+
+
+def mechanism_figures(mech: pd.DataFrame, colours: dict[str, object], out: Path) -> list[Path]:
+    """``dead_<dataset>_<arch>`` (dead fraction per epoch, every variant) and
+    ``mechanism_<dataset>_<arch>_<variant>`` (dead fraction per rectifier and gradient norm per layer, per
+    epoch) of the tuned runs (``mech``: the ``tuned`` set of :func:`.tables.mechanism_table`)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    paths: list[Path] = []
+    for (ds, arch), g in mech.groupby(GROUP, sort=False):
         fig, ax = plt.subplots(figsize=(5, 3.4))
         for v, gv in g.groupby("variant", sort=False):
             ax.plot(gv["epoch"], gv["dead_fraction"], marker="o", ms=3, color=colours[v],

@@ -3,7 +3,7 @@ conventional variant* a ProxyGrad variant is compared with.
 
 Tuning score of (dataset, arch, variant, lr index ``k``): the mean over the tuning seeds of the last-epoch
 validation accuracy, NaN when any tuning seed diverged at ``k`` (so a diverging lr is never chosen; the
-run chose its lrs by the same rule, :func:`benchmarks.experiments.training.experiment.tuning_scores`).
+run chose its lrs by the same rule, :func:`benchmarks.experiments.training.plan.tuning_scores`).
 
 Best conventional variant of a (dataset, arch): among the variants trained with the plain gradient
 (``method_kind == "plain"``: ``relu/plain``, ``leaky/plain``), the one whose tuning score at its chosen lr

@@ -1,10 +1,14 @@
-"""Calibrating regression tolerances to a measured cross-machine spread (``baseline --update --spread``).
+"""The tolerances of a regression baseline (:mod:`benchmarks.framework.baseline`): validated, resolved per
+metric, and calibrated to a measured spread.
 
-A baseline's tolerance of a metric is ``max(abs, rel * |value|)`` of its statistic's rule
-(:func:`resolve_tolerances`).  :func:`calibrate` raises the rules to what another CPU's float kernels were
-measured to move the metrics by (``spread.json`` of ``perturb``, :mod:`benchmarks.framework.spread`), and
-separates the metrics such a move makes uncheckable; :mod:`benchmarks.framework.baseline` documents the
-contract and writes the result into the baseline file.
+``tolerance`` (default :data:`DEFAULT_TOLERANCE`, a number in :data:`TOLERANCE_RANGE`) applies to every
+metric unless the baseline has ``tolerances``, one absolute tolerance per metric, resolved from
+``tolerance_rules`` ``{statistic: {"abs": a, "rel": r}}`` as ``max(a, r * |baseline value|)``
+(:func:`resolve_tolerances`).  :func:`calibrate` raises the rules to :data:`SPREAD_MARGIN` times the
+spread that ``perturb`` measured (:mod:`benchmarks.framework.spread`), says per statistic where its
+tolerance came from, and lists the metrics that a perturbation alone moved by more than their declared
+tolerance as ``unchecked``.  Each ``check_*`` function validates one entry of a baseline file (ConfigError
+naming the file and the entry).
 """
 from __future__ import annotations
 
@@ -17,9 +21,45 @@ from typing import Any
 from benchmarks.framework.config import ConfigError
 from benchmarks.framework.spread import statistic
 
+DEFAULT_TOLERANCE = 0.05
 #: Calibrated tolerance = this factor times the largest metric difference measured under a perturbation: the
 #: perturbation is one other kernel set; another CPU may round the other way, and as far again.
 SPREAD_MARGIN = 2.0
+TOLERANCE_RANGE: tuple[float, float] = (0.0, 0.5)
+#: The keys of a tolerance rule.
+RULE_KEYS: tuple[str, ...] = ("abs", "rel")
+
+
+def is_number(x: Any) -> bool:
+    """Whether ``x`` is an int or a float (a bool is not a number here, though Python counts it as one)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def check_tolerance(tol: Any, path: Path) -> float:
+    """``tol`` as a float when it is a number in :data:`TOLERANCE_RANGE` (ConfigError naming it otherwise)."""
+    lo, hi = TOLERANCE_RANGE
+    if not is_number(tol) or not lo <= tol <= hi:
+        raise ConfigError(f"{path}: tolerance must be a number in [{lo:g}, {hi:g}] (the metrics are fractions "
+                          f"in [0, 1]), got {tol!r}")
+    return float(tol)
+
+
+def check_rules(rules: Any, path: Path) -> dict[str, dict[str, float]]:
+    """``tolerance_rules`` when it is a table ``{statistic: {"abs": a, "rel": r}}`` of finite numbers
+    ``a >= 0`` and ``0 <= r <= 0.5`` (at least one of the two); ConfigError naming the entry otherwise."""
+    if not isinstance(rules, dict):
+        raise ConfigError(f"{path}: 'tolerance_rules' must be a table of statistic -> {{abs, rel}}, got {rules!r}")
+    out: dict[str, dict[str, float]] = {}
+    for stat, rule in rules.items():
+        if not isinstance(rule, dict) or not rule or set(rule) - set(RULE_KEYS):
+            raise ConfigError(f"{path}: tolerance rule {stat!r} must be a table with 'abs' and/or 'rel', got {rule!r}")
+        for k, v in rule.items():
+            hi = TOLERANCE_RANGE[1] if k == "rel" else math.inf
+            if not is_number(v) or not math.isfinite(v) or not 0 <= v <= hi:
+                raise ConfigError(f"{path}: tolerance rule {stat!r}: {k} must be a finite number in [0, {hi:g}], "
+                                  f"got {v!r}")
+        out[stat] = {k: float(v) for k, v in rule.items()}
+    return out
 
 
 def resolve_tolerances(metrics: Mapping[str, float], rules: Mapping[str, Mapping[str, float]],
@@ -30,6 +70,34 @@ def resolve_tolerances(metrics: Mapping[str, float], rules: Mapping[str, Mapping
         rule = rules.get(statistic(key))
         out[key] = default if rule is None else max(rule.get("abs", 0.0), rule.get("rel", 0.0) * abs(value))
     return out
+
+
+def check_tolerances(tolerances: Any, metrics: dict[str, float], path: Path) -> dict[str, float]:
+    """Per-metric ``tolerances``: one finite number per metric, at least 0 and at most half of
+    ``max(1, |value|)`` (a larger one lets almost any value pass); ConfigError naming the entry otherwise."""
+    if not isinstance(tolerances, dict):
+        raise ConfigError(f"{path}: 'tolerances' must be a table of metric -> tolerance, got {tolerances!r}")
+    missing = sorted(set(metrics) - set(tolerances))
+    if missing:
+        raise ConfigError(f"{path}: 'tolerances' has no entry for the metric(s) {missing[:5]}; rebuild the file "
+                          f"with `baseline EXPERIMENT --profile P --update`")
+    for key in sorted(set(tolerances) - set(metrics)):
+        raise ConfigError(f"{path}: 'tolerances' names {key!r}, which is not one of its metrics")
+    for key, tol in tolerances.items():
+        hi = 0.5 * max(1.0, abs(metrics[key]))
+        if not is_number(tol) or not math.isfinite(tol) or not 0 <= tol <= hi:
+            raise ConfigError(f"{path}: the tolerance of metric {key!r} must be a number in [0, {hi:g}] (half of "
+                              f"max(1, |value|)), got {tol!r}")
+    return {k: float(v) for k, v in tolerances.items()}
+
+
+def check_source(source: Any, path: Path) -> dict[str, str]:
+    """``tolerance_source`` when it is a table ``{statistic: sentence}`` of non-empty strings (ConfigError
+    naming the entry otherwise)."""
+    if not isinstance(source, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                               for k, v in source.items()):
+        raise ConfigError(f"{path}: 'tolerance_source' must be a table of statistic -> sentence, got {source!r}")
+    return dict(source)
 
 
 def moves(doc: Mapping[str, Any], stat: str, keys: Sequence[str]) -> dict[str, float]:
