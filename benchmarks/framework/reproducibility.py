@@ -131,5 +131,7 @@ def render(scopes: Mapping[str, str], spreads: Mapping[str, Sequence[Mapping[str
         lines += ["- **Verdicts:** none changes under the perturbations measured."]
     lines += ["- **Regression checks:** `python -m benchmarks check` compares a rerun with the committed baseline; "
               "each baseline's `tolerance_source` says where each tolerance came from (the declared rule, raised "
-              "where needed to twice the spread measured under another CPU's kernels).", ""]
+              "where needed to twice the spread measured under another CPU's kernels), and its `unchecked` lists the "
+              "metrics that a perturbation alone moved by more than their declared tolerance (skipped by `check`, "
+              "with a note).", ""]
     return lines
