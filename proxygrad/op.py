@@ -159,16 +159,19 @@ class _RedirectedFunction(torch.autograd.Function):
 
 def _apply_slope(x: Tensor, rule: BackwardRule, forward_slope: float, upper: Optional[float],
                  inplace: bool) -> Tensor:
+    """The slope rule: factor ``rule.constant_slope`` on ``x <= 0`` (:class:`_SlopeFunction`)."""
     return _SlopeFunction.apply(x, forward_slope, rule.constant_slope, upper, inplace)
 
 
 def _apply_factor(x: Tensor, rule: BackwardRule, forward_slope: float, upper: Optional[float],
                   inplace: bool) -> Tensor:
+    """A rule with a factor function: factor ``rule.negative_factor(x)`` on ``x <= 0`` (:class:`_FactorFunction`)."""
     return _FactorFunction.apply(x, forward_slope, rule, upper, inplace)
 
 
 def _apply_redirected(x: Tensor, rule: BackwardRule, forward_slope: float, upper: Optional[float],
                       inplace: bool) -> Tensor:
+    """Lucid's redirected ReLU (:class:`_RedirectedFunction`; the rule has no parameters)."""
     return _RedirectedFunction.apply(x, forward_slope, upper, inplace)
 
 

@@ -64,12 +64,6 @@ def _plain(slope: float | None, forward_slope: float, steps: int) -> dict[str, A
     return {"backward_slope": None, "proxy": "mixed"}
 
 
-def _proxy(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
-    from proxygrad import rules
-
-    return {"backward_slope": rules.slope(slope), "proxy": "mixed"}
-
-
 def _network(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     return {"backward_slope": slope, "proxy": "network"}
 
@@ -130,7 +124,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "plain": Kind("none", _plain, trainable=True),
-    "proxy": Kind("required", _proxy, trainable=True, claim=True),
+    "proxy": Kind("required", rule(_rules.slope), trainable=True, claim=True),
     "network": Kind("required", _network),
     "anneal": Kind("optional", _anneal),
     "redirected": Kind("none", _redirected, peer=True),
@@ -320,8 +314,8 @@ def parse(name: str) -> Method:
 
 def claim_method(label: str, methods: Any) -> str:
     """The declared claim method of a profile (``claim_method = "proxy-<s>"``): one of ``methods``, of a kind
-    with the ``claim`` trait (``proxy``) and ``0 < s < 1`` (slope 1 is straight-through, a peer with its own line); "" when none is
-    declared (the claim is then not tested). ValueError naming the value otherwise."""
+    with the ``claim`` trait (``proxy``) and ``0 < s < 1`` (slope 1 is straight-through, a peer with its own
+    line); "" when none is declared (the claim is then not tested). ValueError naming the value otherwise."""
     if not label:
         return ""
     m = parse(label)
