@@ -15,11 +15,15 @@ Memory: the slope and redirected rules save exactly the tensor PyTorch's own rec
 output of ``relu``, ``relu_`` and of every in-place call; the input of out-of-place ``leaky_relu`` and
 ``hardtanh``/``relu6``), since ``y > 0`` exactly where ``x > 0`` and ``y >= upper`` exactly where
 ``x >= upper``: no mask and no second read of ``x`` in the forward.  Their memory and in-place
-restrictions are those of the plain op.  The surrogate rules of SUGAR need the input values on the
-negative side and save the input (an in-place call saves a copy of it).
+restrictions are those of the plain op.  A rule with a factor function (the surrogate rules of SUGAR)
+needs the input values on the negative side and saves the input (an in-place call saves a copy of it).
+
+Dispatch: :func:`rectify` looks the rule's form up in :data:`FUNCTIONS` (``slope``, ``redirected``, or
+``factor`` for every rule that carries its factor function ``r(x)``); no rule is named here.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
 import torch
@@ -92,26 +96,9 @@ class _SlopeFunction(torch.autograd.Function):
         return _slope_backward(grad, saved, ctx.upper, ctx.backward_slope), None, None, None, None
 
 
-def _surrogate_factor(rule: BackwardRule, x: Tensor) -> Tensor:
-    """The negative-side derivative of a SUGAR surrogate at ``x`` (see ``proxygrad.rules``).
-
-    Evaluated as ``sig + (x + alpha) * sig * (1 - sig)`` (B-SiLU, ``sig = sigmoid(x)``) and
-    ``2 alpha x / (1 + x^2)^2`` (NeLU) in exactly this order of operations, in reused buffers.
-    """
-    alpha = rule.param("alpha")
-    if rule.name == "bsilu":
-        sig = torch.sigmoid(x)
-        factor = torch.add(x, alpha).mul_(sig)     # (x + alpha) * sig
-        factor.mul_(torch.rsub(sig, 1))            # ... * (1 - sig)
-        return factor.add_(sig)                    # sig + ...
-    if rule.name == "nelu":
-        denominator = torch.mul(x, x).add_(1).pow_(2)   # (1 + x * x) ** 2
-        return torch.mul(x, 2 * alpha).div_(denominator)
-    raise ValueError(f"no surrogate derivative for rule {rule.label}")
-
-
-class _SurrogateFunction(torch.autograd.Function):
-    """Forward unchanged; backward factor 1 on x > 0 and a SUGAR surrogate derivative on x <= 0.
+class _FactorFunction(torch.autograd.Function):
+    """Forward unchanged; backward factor 1 on x > 0 and the rule's factor ``r(x)`` on x <= 0
+    (``rule.negative_factor``, e.g. a SUGAR surrogate derivative).
 
     Memory: the input ``x`` (the surrogate needs its negative values, which the output of a ReLU no
     longer holds): one tensor like ``x`` per call; an in-place call saves a copy of ``x`` made before
@@ -135,7 +122,7 @@ class _SurrogateFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         (x,) = ctx.saved_tensors
         # where(x > 0, grad, grad * factor), in the factor's buffer
-        grad_in = _surrogate_factor(ctx.rule, x).mul_(grad)
+        grad_in = ctx.rule.negative_factor(x).mul_(grad)
         grad_in = torch.where(x > 0, grad, grad_in, out=grad_in)
         if ctx.upper is not None:
             grad_in = grad_in.masked_fill_(x >= ctx.upper, 0)
@@ -170,6 +157,31 @@ class _RedirectedFunction(torch.autograd.Function):
         return torch.where(alive, plain, redirected), None, None, None
 
 
+def _apply_slope(x: Tensor, rule: BackwardRule, forward_slope: float, upper: Optional[float],
+                 inplace: bool) -> Tensor:
+    """The slope rule: factor ``rule.constant_slope`` on ``x <= 0`` (:class:`_SlopeFunction`)."""
+    return _SlopeFunction.apply(x, forward_slope, rule.constant_slope, upper, inplace)
+
+
+def _apply_factor(x: Tensor, rule: BackwardRule, forward_slope: float, upper: Optional[float],
+                  inplace: bool) -> Tensor:
+    """A rule with a factor function: factor ``rule.negative_factor(x)`` on ``x <= 0`` (:class:`_FactorFunction`)."""
+    return _FactorFunction.apply(x, forward_slope, rule, upper, inplace)
+
+
+def _apply_redirected(x: Tensor, rule: BackwardRule, forward_slope: float, upper: Optional[float],
+                      inplace: bool) -> Tensor:
+    """Lucid's redirected ReLU (:class:`_RedirectedFunction`; the rule has no parameters)."""
+    return _RedirectedFunction.apply(x, forward_slope, upper, inplace)
+
+
+Apply = Callable[[Tensor, BackwardRule, float, Optional[float], bool], Tensor]
+
+FUNCTIONS: dict[str, Apply] = {"slope": _apply_slope, "factor": _apply_factor, "redirected": _apply_redirected}
+"""Rule form (:attr:`proxygrad.rules.BackwardRule.form`) -> ``apply(x, rule, forward_slope, upper, inplace)``:
+the one table :func:`rectify` dispatches through.  A rule with a factor function needs no entry of its own."""
+
+
 def rectify(x: Tensor, rule: RuleLike, *, forward_slope: float = 0.0, upper: Optional[float] = None,
             inplace: bool = False) -> Tensor:
     """Apply a rectifier whose forward value is unchanged and whose backward follows ``rule``.
@@ -185,13 +197,11 @@ def rectify(x: Tensor, rule: RuleLike, *, forward_slope: float = 0.0, upper: Opt
     forward_slope = check_slope(forward_slope, "forward_slope")
     if upper is not None and forward_slope != 0.0:
         raise ValueError(f"an upper clip needs forward_slope 0, got forward_slope={forward_slope!r}")
-    if rule.is_slope:
-        return _SlopeFunction.apply(x, forward_slope, rule.constant_slope, upper, inplace)
-    if rule.name in ("bsilu", "nelu"):
-        return _SurrogateFunction.apply(x, forward_slope, rule, upper, inplace)
-    if rule.name == "redirected":
-        return _RedirectedFunction.apply(x, forward_slope, upper, inplace)
-    raise ValueError(f"unknown backward rule {rule.name!r}")
+    apply = FUNCTIONS.get(rule.form)
+    if apply is None:
+        raise ValueError(f"unknown backward rule {rule.name!r} (no factor function and no entry of "
+                         f"proxygrad.op.FUNCTIONS; known forms: {sorted(FUNCTIONS)})")
+    return apply(x, rule, forward_slope, upper, inplace)
 
 
 def proxy_relu(x: Tensor, backward_slope: float, forward_slope: float = 0.0, inplace: bool = False) -> Tensor:

@@ -19,14 +19,24 @@ with ``r`` given by the rule:
                           non-zero anywhere in the layer; otherwise r = 1 where dL/dy > 0 (the update
                           pushes the unit up) and r = 0 where dL/dy <= 0.
 
-Rules are plain frozen values; :func:`proxygrad.op.rectify` applies them.
+Rules are plain frozen values; :func:`proxygrad.op.rectify` applies them, choosing its autograd function
+by the rule's :attr:`~BackwardRule.form` in the table :data:`proxygrad.op.FUNCTIONS`.  A rule whose
+negative-side factor is a function of ``x`` alone (the SUGAR surrogates) carries that function,
+``factor(x, **params) -> r``, so a new such rule is one constructor here and nothing in the op::
+
+    def constant(c: float = 0.5) -> BackwardRule:
+        return BackwardRule("constant", (("c", check_slope(c, "c")),), factor=_constant_factor)
 """
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
-from typing import Union
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
 
 __all__ = [
     "BackwardRule",
@@ -37,7 +47,12 @@ __all__ = [
     "redirected",
     "as_rule",
     "check_slope",
+    "Factor",
 ]
+
+#: The negative-side factor of a rule that depends on ``x`` alone: ``factor(x, **params) -> r``, a new
+#: tensor shaped like ``x`` (the op multiplies it by ``dL/dy`` in place and uses it where ``x <= 0`` only).
+Factor = Callable[..., Tensor]
 
 
 def check_slope(value: object, name: str = "backward_slope") -> float:
@@ -56,10 +71,16 @@ def check_slope(value: object, name: str = "backward_slope") -> float:
 
 @dataclass(frozen=True)
 class BackwardRule:
-    """A named backward rule with its parameters (see the module docstring for the math)."""
+    """A named backward rule with its parameters (see the module docstring for the math).
+
+    ``factor`` (None for ``slope`` and ``redirected``, which the op implements itself) is the rule's
+    negative-side factor ``r = factor(x, **params)``; it is part of the rule's definition, not of its
+    identity: two rules are equal when their names and parameters are.
+    """
 
     name: str
     params: tuple[tuple[str, float], ...] = ()
+    factor: Optional[Factor] = field(default=None, compare=False, repr=False)
 
     def param(self, key: str) -> float:
         """The value of parameter ``key``."""
@@ -74,6 +95,17 @@ class BackwardRule:
             return self.name
         inner = ",".join(f"{k}={v:g}" for k, v in self.params)
         return f"{self.name}({inner})"
+
+    @property
+    def form(self) -> str:
+        """How the op applies the rule: ``"factor"`` for a rule with a factor function, else its name."""
+        return "factor" if self.factor is not None else self.name
+
+    def negative_factor(self, x: Tensor) -> Tensor:
+        """``r(x)`` of a rule with a factor function (ValueError for the others)."""
+        if self.factor is None:
+            raise ValueError(f"rule {self.label} has no factor function")
+        return self.factor(x, **dict(self.params))
 
     @property
     def is_slope(self) -> bool:
@@ -101,14 +133,29 @@ def straight_through() -> BackwardRule:
     return slope(1.0)
 
 
+def _bsilu_factor(x: Tensor, alpha: float) -> Tensor:
+    """``sig + (x + alpha) * sig * (1 - sig)`` with ``sig = sigmoid(x)``, in exactly this order of
+    operations, in reused buffers."""
+    sig = torch.sigmoid(x)
+    factor = torch.add(x, alpha).mul_(sig)     # (x + alpha) * sig
+    factor.mul_(torch.rsub(sig, 1))            # ... * (1 - sig)
+    return factor.add_(sig)                    # sig + ...
+
+
+def _nelu_factor(x: Tensor, alpha: float) -> Tensor:
+    """``2 alpha x / (1 + x^2)^2``, in exactly this order of operations, in reused buffers."""
+    denominator = torch.mul(x, x).add_(1).pow_(2)   # (1 + x * x) ** 2
+    return torch.mul(x, 2 * alpha).div_(denominator)
+
+
 def bsilu(alpha: float = 1.67) -> BackwardRule:
     """SUGAR's B-SiLU surrogate derivative on the negative side; ``alpha`` finite, ``>= 0`` (paper: 1.67)."""
-    return BackwardRule("bsilu", (("alpha", check_slope(alpha, "alpha")),))
+    return BackwardRule("bsilu", (("alpha", check_slope(alpha, "alpha")),), factor=_bsilu_factor)
 
 
 def nelu(alpha: float = 0.1) -> BackwardRule:
     """SUGAR's NeLU surrogate derivative ``2 alpha x / (1 + x^2)^2`` on the negative side; ``alpha >= 0``."""
-    return BackwardRule("nelu", (("alpha", check_slope(alpha, "alpha")),))
+    return BackwardRule("nelu", (("alpha", check_slope(alpha, "alpha")),), factor=_nelu_factor)
 
 
 def redirected() -> BackwardRule:

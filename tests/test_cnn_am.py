@@ -205,7 +205,7 @@ def test_f_best_is_the_original_network_value(fashion_mnist_dir, tmp_path: Path)
     S = cfg.starts
     x0 = torch.cat([torch.rand((S, *zm.input_shape), generator=torch.Generator().manual_seed(
         cnn_am.seed_of(cfg.seed, "fmnist-tiny8", u.label))) * 2 - 1 for u in units])
-    method = methods.parse(cell.params["method"])
+    method = cell.params["method"]  # the method value itself, never a label to parse again
     res = methods.run_am(method, cnn_am.UnitBatch(zm.model, [u for u in units for _ in range(S)]), x0,
                          steps=cfg.steps, lr=cell.params["lr"], optimizer="ascent", seed=cfg.seed,
                          forward_slope=zm.forward_slope)
@@ -606,7 +606,7 @@ def _tuning_done(cfg: cnn_am.Config, score_of_k) -> pd.DataFrame:
             continue
         for u in c.params["units"]:
             fake.append({"cell": c.key, "cell_kind": "am", "role": "tuning", "model": "fmnist-tiny8",
-                         "optimizer": c.params["optimizer"], "method": c.params["method"],
+                         "optimizer": c.params["optimizer"], "method": c.params["method"].label,
                          "unit": cnn_am.unit_of(u).label, "lr_index": c.params["lr_index"], "lr": c.params["lr"],
                          "f_best": score_of_k(c.params["lr_index"], cnn_am.unit_of(u).index)})
     return pd.concat([done, pd.DataFrame(fake)], ignore_index=True)

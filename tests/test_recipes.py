@@ -233,7 +233,7 @@ def test_recipes_run_through_cnn_am_on_the_tests_sample_data(fashion_mnist_dir, 
         assert (pair.groupby(["role", "unit", "start"])["f_start"].nunique() == 1).all()
     # f_best is the single-unit objective's value on the plain network at the recipe's best image, recomputed
     cell = next(c for c in cnn_am.cells(cfg, df) if c.params.get("role") == "evaluation"
-                and c.params["method"] == "lucent-proxy-0.5")
+                and c.params["method"].label == "lucent-proxy-0.5")
     rows = cnn_am.run_cell(cfg, cell, runner.RunContext())
     zm = cnn_am.load_model(cfg.models[0], cfg.seed)
     units = [cnn_am.unit_of(u) for u in cell.params["units"]]

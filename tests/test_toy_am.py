@@ -321,7 +321,8 @@ def test_evaluation_runs_at_the_choice_made_from_tuning_records_only(tuned_run):
     tu, ev = r[r["role"] == "tuning"], r[r["role"] == "evaluation"]
     chosen = toy_am.choices(cfg, tu)
     assert all(c.final for c in chosen.values())
-    for (m, o), c in chosen.items():
+    for (method, o), c in chosen.items():
+        m = method.label
         e = ev[(ev["method"] == m) & (ev["optimizer"] == o)]
         assert len(e) == cfg.starts * cfg.instances * 2
         assert (e["lr"] == c.lr).all() and (e["lr_index"] == c.k).all()
@@ -355,11 +356,11 @@ def _fake_tuning_rows(cfg, value_of_k):
     for cell in toy_am.cells(cfg):
         if cell.params["role"] != "tuning":
             continue
-        for m, o, k in cell.params["runs"]:
+        for method, o, k in cell.params["runs"]:
             for j in range(cfg.starts):
                 rows.append({"role": "tuning", "tuning_round": 0, "family": cell.params["family"],
-                             "dim": cell.params["dim"], "seed": cell.params["seed"], "method": m, "optimizer": o,
-                             "lr_index": k, "start": j, "f_best": value_of_k(m, k)})
+                             "dim": cell.params["dim"], "seed": cell.params["seed"], "method": method.label,
+                             "optimizer": o, "lr_index": k, "start": j, "f_best": value_of_k(method.label, k)})
     return pd.DataFrame(rows)
 
 
@@ -376,7 +377,7 @@ def test_best_lr_at_the_grid_edge_extends_the_grid():
     assert all(c.params["runs"] == runs and c.params["round"] == 1 for c in new)
     # proxy-1.0's best (k = -1) is the top edge: one index above; plain, proxy-0.5 and switch tie at both indices
     # (-abs(k + 1.5) is 0.5 at -2 and -1), so their block spans the range and extends both ways
-    assert sorted(map(tuple, runs)) == sorted([("proxy-1.0", "ascent", 0), ("plain", "ascent", -3),
+    assert sorted((m.label, o, k) for m, o, k in runs) == sorted([("proxy-1.0", "ascent", 0), ("plain", "ascent", -3),
                                                ("plain", "ascent", 0), ("proxy-0.5", "ascent", -3),
                                                ("proxy-0.5", "ascent", 0), ("switch-0.5", "ascent", -3),
                                                ("switch-0.5", "ascent", 0)])

@@ -28,8 +28,10 @@ only place that reads a name. For a network whose rectifiers have forward (negat
 
 Every experiment runs a method through :func:`run_am`, the one call site of ``proxygrad.maximize``.
 
-Slopes are finite and ``>= 0``. A new backward rule is one constructor in ``proxygrad/rules.py`` and one
-entry of :data:`KINDS` here.
+Slopes are finite and ``>= 0``. A new backward rule is one constructor in ``proxygrad/rules.py`` (a rule
+with its factor function, see there) and one entry of :data:`KINDS` here, whose traits (``trainable``,
+``peer``, ``claim``) say where the experiments may use it: an experiment reads the traits, never a list of
+kind names of its own.
 
 Plug-ins: a name of the form ``package.module:name`` is a method defined outside the suite
 (:mod:`benchmarks.framework.plugins`), parsed to a :class:`PluginMethod` whose kind is ``plugin-rule`` (a
@@ -46,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from proxygrad import rules as _rules
 from proxygrad.rules import check_slope
 
 #: Steps of the redirected-ReLU phase (Lucid uses it during the first steps only).
@@ -59,12 +62,6 @@ SWITCH_FRACTION = 0.25
 
 def _plain(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     return {"backward_slope": None, "proxy": "mixed"}
-
-
-def _proxy(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
-    from proxygrad import rules
-
-    return {"backward_slope": rules.slope(slope), "proxy": "mixed"}
 
 
 def _network(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
@@ -93,46 +90,67 @@ def _switch(slope: float | None, forward_slope: float, steps: int) -> dict[str, 
             "proxy": "mixed"}
 
 
-def _bsilu(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
-    from proxygrad import rules
-
-    return {"backward_slope": rules.bsilu(), "proxy": "mixed"}
-
-
-def _nelu(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
-    from proxygrad import rules
-
-    return {"backward_slope": rules.nelu(), "proxy": "mixed"}
-
-
 def _recipe(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
     raise ValueError("a recipe method does not run through maximize: run it with methods.run_am")
 
 
+def rule(constructor: Callable[..., Any]) -> Callable[[float | None, float, int], dict[str, Any]]:
+    """The ``maximize`` arguments of a kind that is one backward rule for every step: ProxyGrad's mixed
+    gradient with ``constructor()`` (``constructor(slope)`` for a method with a slope) on every rectifier."""
+
+    def kwargs(slope: float | None, forward_slope: float, steps: int) -> dict[str, Any]:
+        return {"backward_slope": constructor() if slope is None else constructor(slope), "proxy": "mixed"}
+
+    return kwargs
+
+
 @dataclass(frozen=True)
 class Kind:
-    """One method kind: whether it takes a slope (``"required"``, ``"optional"`` or ``"none"``) and how it
-    becomes ``maximize`` arguments ``(slope, forward_slope, steps) -> kwargs``."""
+    """One method kind: whether it takes a slope (``"required"``, ``"optional"`` or ``"none"``), how it
+    becomes ``maximize`` arguments ``(slope, forward_slope, steps) -> kwargs``, and its traits, which the
+    experiments read instead of lists of kind names:
+
+    - ``trainable``: one backward rule for the whole run, so a network can be trained with it (training);
+    - ``peer``: another research group's backward rule, compared with plain AM as a peer of ProxyGrad;
+    - ``claim``: may be a profile's declared ``claim_method`` (with a slope strictly between 0 and 1).
+    """
 
     slope: str
     kwargs: Callable[[float | None, float, int], dict[str, Any]]
+    trainable: bool = False
+    peer: bool = False
+    claim: bool = False
 
 
 KINDS: dict[str, Kind] = {
-    "plain": Kind("none", _plain),
-    "proxy": Kind("required", _proxy),
+    "plain": Kind("none", _plain, trainable=True),
+    "proxy": Kind("required", rule(_rules.slope), trainable=True, claim=True),
     "network": Kind("required", _network),
     "anneal": Kind("optional", _anneal),
-    "redirected": Kind("none", _redirected),
+    "redirected": Kind("none", _redirected, peer=True),
     "switch": Kind("required", _switch),
-    "bsilu": Kind("none", _bsilu),
-    "nelu": Kind("none", _nelu),
+    "bsilu": Kind("none", rule(_rules.bsilu), trainable=True, peer=True),
+    "nelu": Kind("none", rule(_rules.nelu), trainable=True, peer=True),
     "lucent": Kind("none", _recipe),
     "lucent-proxy": Kind("required", _recipe),
     "horama": Kind("none", _recipe),
     "horama-proxy": Kind("required", _recipe),
 }
-"""Method kind -> its definition (the one place a kind is declared)."""
+"""Method kind -> its definition and traits (the one place a kind is declared).  A new backward rule is
+one constructor in ``proxygrad/rules.py`` and one entry here, e.g.
+``"constant": Kind("none", rule(rules.constant), trainable=True, peer=True)``."""
+
+
+def kinds_with(trait: str) -> tuple[str, ...]:
+    """The kinds whose :class:`Kind` has ``trait`` (``"trainable"``, ``"peer"`` or ``"claim"``), in table order."""
+    if trait not in ("trainable", "peer", "claim"):
+        raise ValueError(f"unknown kind trait {trait!r}; known: trainable, peer, claim")
+    return tuple(k for k, v in KINDS.items() if getattr(v, trait))
+
+
+def has_trait(kind: str, trait: str) -> bool:
+    """True when ``kind`` is a built-in kind with ``trait`` (False for plug-in, baseline and derived kinds)."""
+    return kind in kinds_with(trait)
 
 ALIASES: dict[str, str] = {"straight-through": "proxy-1.0"}
 """Other names of a method: parsed to the value of the name they stand for."""
@@ -295,16 +313,17 @@ def parse(name: str) -> Method:
 
 
 def claim_method(label: str, methods: Any) -> str:
-    """The declared claim method of a profile (``claim_method = "proxy-<s>"``): one of ``methods``, of kind
-    ``proxy`` with ``0 < s < 1`` (slope 1 is straight-through, a peer with its own line); "" when none is
-    declared (the claim is then not tested). ValueError naming the value otherwise."""
+    """The declared claim method of a profile (``claim_method = "proxy-<s>"``): one of ``methods``, of a kind
+    with the ``claim`` trait (``proxy``) and ``0 < s < 1`` (slope 1 is straight-through, a peer with its own
+    line); "" when none is declared (the claim is then not tested). ValueError naming the value otherwise."""
     if not label:
         return ""
     m = parse(label)
     if m not in tuple(methods):
         raise ValueError(f"claim_method {label!r} is not one of the profile's methods")
-    if getattr(m, "kind", "") != "proxy" or not 0.0 < float(m.slope) < 1.0:
-        raise ValueError(f"claim_method must be a proxy-<s> method with 0 < s < 1, got {label!r}")
+    if not has_trait(getattr(m, "kind", ""), "claim") or m.slope is None or not 0.0 < float(m.slope) < 1.0:
+        raise ValueError(f"claim_method must be a <kind>-<s> method with 0 < s < 1 of a claim kind "
+                         f"({', '.join(kinds_with('claim'))}), got {label!r}")
     return m.label
 
 

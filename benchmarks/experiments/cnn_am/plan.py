@@ -66,11 +66,11 @@ def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]
                 if method in cfg.fixed_methods and opt in cfg.fixed_optimizers and certs is not None:
                     key = _am_key(m, "fixed", opt, method, None)
                     if key not in keys:
-                        new.append(Cell(key, {**base, "role": "fixed", "optimizer": opt, "method": method.label,
+                        new.append(Cell(key, {**base, "role": "fixed", "optimizer": opt, "method": method,
                                               "lr": cfg.lr, "lr_index": None, "units": eval_units}))
                 tried = [k for k in range(grid.k_min, grid.k_max + 1)
                          if _am_key(m, "tuning", opt, method, k) in keys]
-                tune_cell = {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method.label,
+                tune_cell = {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method,
                              "units": tune_units, "starts": cfg.tuning_starts}
                 if not tried:
                     new += [Cell(_am_key(m, "tuning", opt, method, k), {**tune_cell, "lr": grid.lr(k), "lr_index": k})
@@ -89,7 +89,7 @@ def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]
                 new += [c for c in _evaluation_cells(m, base, opt, method, grid, choices, eval_units)
                         if c.key not in keys]
                 if cfg.sweep:
-                    new += [Cell(key, {**base, "role": "sweep", "optimizer": opt, "method": method.label,
+                    new += [Cell(key, {**base, "role": "sweep", "optimizer": opt, "method": method,
                                        "lr": grid.lr(k), "lr_index": k, "units": eval_units,
                                        "starts": cfg.sweep_starts})
                             for k in tried if (key := _am_key(m, "sweep", opt, method, k)) not in keys]
@@ -108,7 +108,7 @@ def _evaluation_cells(m: ModelCfg, base: dict[str, Any], opt: str, method: _meth
         decided = group if group in choices else POOLED
         by_k.setdefault(choices[decided].k, []).append((u, decided))
     return [Cell(_am_key(m, "evaluation", opt, method, k),
-                 {**base, "role": "evaluation", "optimizer": opt, "method": method.label, "lr": grid.lr(k),
+                 {**base, "role": "evaluation", "optimizer": opt, "method": method, "lr": grid.lr(k),
                   "lr_index": k, "units": [u for u, _ in members], "lr_groups": [g for _, g in members]})
             for k, members in sorted(by_k.items())]
 

@@ -119,7 +119,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
     if zm.preprocess is not None:
         zm.preprocess.to(device)
     units = [unit_of(u) for u in p["units"]]
-    method = _methods.parse(p["method"])
+    method: _methods.Method = p["method"]
     S = int(p.get("starts", cfg.starts))
     per_element = [u for u in units for _ in range(S)]
     x0 = torch.cat([torch.rand((S, *zm.input_shape), generator=torch.Generator().manual_seed(

@@ -12,7 +12,7 @@ import pandas as pd
 
 from benchmarks.framework import compare, replication
 from benchmarks.framework.claims import Claim, ClaimSpec
-from benchmarks.framework.methods import Method
+from benchmarks.framework.methods import Method, has_trait
 from benchmarks.experiments.toy_am.rows import (BEST_BASELINE, EXPERIMENT, INSTANCE_KEYS, SCORE, STRATA, UNIT,
                                                 attained_at, baseline_rows, best_of_label, best_of_rows, big_proxy,
                                                 gradient_rows, is_tuned, lr_of, method_fields, ordered, primary,
@@ -43,7 +43,7 @@ def claim_specs(records: pd.DataFrame) -> list[ClaimSpec]:
              "raises the maxima AM finds.", [m for m, k in kinds.items() if k == "proxy" and
                                             float(fields.set_index("method").loc[m, "method_slope"]) == 1.0]),
         spec("B2", "beyond:peers", "Other backward rules (Lucid's redirected ReLU, SUGAR's B-SiLU and NeLU) raise "
-             "the maxima AM finds.", [m for m, k in kinds.items() if k in ("redirected", "bsilu", "nelu")]),
+             "the maxima AM finds.", [m for m, k in kinds.items() if has_trait(k, "peer")]),
         spec("B3", "beyond:anneal", "Annealing the backward slope down to the forward slope raises the maxima AM "
              "finds.", [m for m, k in kinds.items() if k == "anneal"]),
         spec("B4", "beyond:switch", "ProxyGrad for the first quarter of the steps, then plain AM, raises the "

@@ -2,7 +2,8 @@
 
 ``cells(cfg, done)`` lists the tuning and fixed (and baseline) cells, then the extension rounds that the
 stored tuning records call for, then the evaluation cells at the chosen step sizes, which travel in the
-cells' params (so running a cell stays a pure function of ``(cfg, cell)``).
+cells' params (so running a cell stays a pure function of ``(cfg, cell)``); a run's method travels as its
+:class:`~benchmarks.framework.methods.Method` value, never as a label to look up again.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.framework import tuning
+from benchmarks.framework.methods import Method
 from benchmarks.framework.runner import Cell
 from benchmarks.experiments.toy_am.config import Config, Family, Optimizer
 
@@ -57,12 +59,14 @@ def _round_cells(cfg: Config, rnd: int, runs: list[list[Any]]) -> list[Cell]:
 
 
 def initial_runs(cfg: Config) -> list[list[Any]]:
-    """``[method, optimizer, lr_index]`` of round 0: every tuned pair at every index of its initial grid."""
-    return [[m.label, o.name, k] for o in _tuned(cfg) for k in o.grid.initial() for m in cfg.methods]
+    """``[method, optimizer, lr_index]`` of round 0: every tuned pair at every index of its initial grid
+    (the method as its :class:`~benchmarks.framework.methods.Method` value, the optimizer by name)."""
+    return [[m, o.name, k] for o in _tuned(cfg) for k in o.grid.initial() for m in cfg.methods]
 
 
-def choices(cfg: Config, tuning_rows: Any) -> dict[tuple[str, str], tuning.Choice]:
-    """``{(method, optimizer): Choice}`` from tuning records only: the score of an lr index is the mean
+def choices(cfg: Config, tuning_rows: Any) -> dict[tuple[Method, str], tuning.Choice]:
+    """``{(method, optimizer name): Choice}`` from tuning records only (rows matched on the method's
+    label): the score of an lr index is the mean
     over tuning instances of its rank by mean ``f_best`` (:func:`tuning.mean_rank_scores`), and
     :func:`tuning.choose` selects.  A pure function of the rows (their order does not matter)."""
     out = {}
@@ -70,7 +74,7 @@ def choices(cfg: Config, tuning_rows: Any) -> dict[tuple[str, str], tuning.Choic
         for m in cfg.methods:
             sel = tuning_rows[(tuning_rows["method"] == m.label) & (tuning_rows["optimizer"] == o.name)]
             scores = tuning.mean_rank_scores(sel, index="lr_index", units=["family", "dim", "seed"], value="f_best")
-            out[(m.label, o.name)] = tuning.choose(scores, o.grid)
+            out[(m, o.name)] = tuning.choose(scores, o.grid)
     return out
 
 

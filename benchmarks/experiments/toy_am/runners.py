@@ -25,8 +25,8 @@ def _family(cfg: Config, label: str) -> Family:
 
 
 def _runs(cfg: Config, cell: Cell) -> list[tuple[_methods.Method, Optimizer, int | None, float, bool]]:
-    """``(method, optimizer, lr_index, lr, at_limit)`` of each AM run of a cell, in order."""
-    by_label = {m.label: m for m in cfg.methods}
+    """``(method, optimizer, lr_index, lr, at_limit)`` of each AM run of a cell, in order (the params'
+    runs carry the method value and the optimizer's name)."""
     by_name = {o.name: o for o in cfg.optimizers}
     if cell.params.get("role", "fixed") == "fixed":
         return [(m, o, None, o.lr, False) for o in cfg.optimizers if o.lr is not None for m in cfg.methods]
@@ -34,7 +34,7 @@ def _runs(cfg: Config, cell: Cell) -> list[tuple[_methods.Method, Optimizer, int
     for run in cell.params["runs"]:
         o = by_name[run[1]]
         k = int(run[2])
-        out.append((by_label[run[0]], o, k, o.grid.lr(k), bool(run[3]) if len(run) > 3 else False))
+        out.append((run[0], o, k, o.grid.lr(k), bool(run[3]) if len(run) > 3 else False))
     return out
 
 

@@ -18,8 +18,6 @@ from benchmarks.framework import tuning
 from benchmarks.framework.config import OMIT_DEFAULT, ConfigError, Reader
 
 NAME = "training"
-#: The method kinds a network can be trained with (one constant backward rule for the whole run).
-TRAINING_KINDS: tuple[str, ...] = ("plain", "proxy", "bsilu", "nelu")
 ACTIVATIONS: tuple[str, ...] = ("relu", "leaky")
 BASELINE_ACTIVATION = "relu"
 BASELINE_METHOD = _methods.Method("plain")
@@ -127,9 +125,9 @@ def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> 
     except ValueError as exc:
         raise ConfigError(f"{NAME}.{exc}") from None
     for i, m in enumerate(methods):
-        if m.kind not in TRAINING_KINDS:
+        if not _methods.has_trait(m.kind, "trainable"):  # one backward rule for the whole run
             raise ConfigError(f"{NAME}.methods[{i}] = {m.label!r} cannot train a network (a step-dependent rule); "
-                              f"choose kinds from {', '.join(TRAINING_KINDS)}")
+                              f"choose kinds from {', '.join(_methods.kinds_with('trainable'))}")
     grid = _grid(r)
     cfg = Config(
         datasets=r.list("datasets", str, choices=_data.DATASETS),

@@ -67,7 +67,7 @@ from benchmarks.experiments.training.analysis import analyze, claims, summarize
 from benchmarks.experiments.training.config import (ACTIVATIONS, BASELINE_ACTIVATION, BASELINE_METHOD, LR_SCHEDULES,
                                                    MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LIMIT, MAX_LR, MAX_PROBE,
                                                    MAX_SEED, MAX_SEEDS, MIN_LR, NAME, ROLES, TESTED_ROLES,
-                                                   TRAINING_KINDS, Config, parse_config)
+                                                   Config, parse_config)
 from benchmarks.experiments.training.figures import figures
 from benchmarks.experiments.training.plan import Group, cell, cells, tuning_scores
 from benchmarks.experiments.training.runners import run_cell
@@ -98,6 +98,6 @@ BASELINE_TOLERANCES: dict[str, dict[str, float]] = {"final_test_acc": {"abs": 0.
 __all__ = ["NAME", "BOUNDS", "TIMING_COLUMNS", "ROW_KEY", "OUTCOME_COLUMNS", "CROSS_MACHINE", "BASELINE_TOLERANCES",
            "ACTIVATIONS", "BASELINE_ACTIVATION", "BASELINE_METHOD", "LR_SCHEDULES", "MAX_BATCH_SIZE", "MAX_EPOCHS",
            "MAX_LIMIT", "MAX_LR", "MAX_PROBE", "MAX_SEED", "MAX_SEEDS", "MIN_LR", "ROLES", "TESTED_ROLES",
-           "TRAINING_KINDS", "Config", "Group", "parse_config", "cell", "cells", "tuning_scores", "run_cell", "pool",
+           "Config", "Group", "parse_config", "cell", "cells", "tuning_scores", "run_cell", "pool",
            "split_indices", "splits", "forward_slope", "rule_of", "variant_name", "variants", "analyze", "figures",
            "summarize", "claims"]
