@@ -27,7 +27,7 @@ def write_fake(directory: Path, n_train: int = 12, n_test: int = 6, gz: bool = T
         x = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         y = rng.integers(0, 10, size=n, dtype=np.uint8)
         arrays[split] = (x, y)
-        for stem, arr in zip(data._IDX_STEMS[split], (x, y)):
+        for stem, arr in zip(data.IDX_STEMS[split], (x, y)):
             raw = _idx_bytes(arr)
             if gz:
                 (directory / f"{stem}.gz").write_bytes(gzip.compress(raw, mtime=0))
@@ -41,7 +41,7 @@ def no_system_data(monkeypatch, tmp_path):
     """Hide Debian's directory and the download root so only ``data_dir`` can be found."""
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setenv("PROXYGRAD_DATA", str(tmp_path / "no-cache"))
-    data._read_idx_pair.cache_clear()
+    data.read_idx_pair.cache_clear()
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -91,7 +91,7 @@ def test_bad_magic_and_bad_size_are_rejected(tmp_path, no_system_data):
         data.load("fashion-mnist", "train", tmp_path / "fm")
     raw[2] = 0x09
     img.write_bytes(bytes(raw))
-    data._read_idx_pair.cache_clear()
+    data.read_idx_pair.cache_clear()
     with pytest.raises(data.DataFormatError, match="magic"):
         data.load("fashion-mnist", "train", tmp_path / "fm")
 

@@ -192,5 +192,5 @@ def test_spread_command_refuses_runs_of_two_configs(tmp_path, capsys):
 
 
 def test_relative_difference_is_symmetric_and_zero_for_two_zeros():
-    r = spread._rel(np.array([0.0, 1.0, -2.0]), np.array([0.0, 2.0, 2.0]))
+    r = spread.relative_difference(np.array([0.0, 1.0, -2.0]), np.array([0.0, 2.0, 2.0]))
     assert r.tolist() == [0.0, 0.5, 2.0]

@@ -219,3 +219,9 @@ def generator(seed: Any) -> torch.Generator:
 def random_signs(d: int, g: torch.Generator) -> torch.Tensor:
     """A vector in {-1, +1}^d drawn uniformly with generator `g` (float64)."""
     return torch.randint(0, 2, (d,), generator=g).to(DTYPE) * 2.0 - 1.0
+
+
+def signed_weights(d: int, g: torch.Generator) -> torch.Tensor:
+    """A weight vector w in R^d (float64): signs drawn by `random_signs`, then magnitudes uniform in
+    [0.5, 1.5), both with generator `g` in that order. No entry is 0, so sign(w) is the signs drawn."""
+    return random_signs(d, g) * (0.5 + torch.rand(d, generator=g, dtype=DTYPE))

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_negative_slope,
-                   generator, linear, random_signs, rectifier)
+                   generator, linear, rectifier, signed_weights)
 
 OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"threshold": 0.6, "negative_slope": 0.0}
@@ -30,9 +30,7 @@ def build(dim: int, seed: int, *, threshold: float, negative_slope: float, name:
     """The dead-unit function described in the module docstring."""
     tau = check_float("threshold", threshold, 0.0, 1.0, low_open=True, high_open=True)
     s = check_negative_slope(negative_slope)
-    g = generator(seed)
-    signs = random_signs(dim, g)
-    w = signs * (0.5 + torch.rand(dim, generator=g, dtype=torch.float64))
+    w = signed_weights(dim, generator(seed))
     norm1 = float(w.abs().sum())
     theta = tau * norm1
     net = nn.Sequential(linear(w.reshape(1, dim), torch.tensor([-theta], dtype=torch.float64)), rectifier(s))
@@ -42,7 +40,7 @@ def build(dim: int, seed: int, *, threshold: float, negative_slope: float, name:
         params={"dim": dim, "seed": seed, "threshold": tau, "negative_slope": s},
         input_shape=(dim,),
         optimum=(1.0 - tau) * norm1,
-        argmax=signs,
+        argmax=torch.sign(w),
         certificate=ClosedForm("w.x <= ||w||_1 at x = sign(w); act nondecreasing; "
                                "optimum = (1 - threshold) * ||w||_1"),
         forward_slope=s,

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .base import (CLOSED_FORM, ClosedForm, ToyFunction, check_float, check_int, check_negative_slope,
-                   generator, linear, random_signs, rectifier)
+                   generator, linear, rectifier, signed_weights)
 
 OPTIMUM_KIND = CLOSED_FORM  # derived in the module docstring
 DEFAULTS = {"depth": 4, "threshold": 0.25, "negative_slope": 0.0}
@@ -35,9 +35,7 @@ def build(dim: int, seed: int, *, depth: int, threshold: float, negative_slope: 
     depth = check_int("depth", depth, 1, 64)
     tau = check_float("threshold", threshold, 0.0, 1.0, low_open=True, high_open=True)
     s = check_negative_slope(negative_slope)
-    g = generator(seed)
-    signs = random_signs(dim, g)
-    w = signs * (0.5 + torch.rand(dim, generator=g, dtype=torch.float64))
+    w = signed_weights(dim, generator(seed))
     m = float(w.abs().sum())
     layers: list[nn.Module] = []
     weight = w.reshape(1, dim)
@@ -52,7 +50,7 @@ def build(dim: int, seed: int, *, depth: int, threshold: float, negative_slope: 
         params={"dim": dim, "seed": seed, "depth": depth, "threshold": tau, "negative_slope": s},
         input_shape=(dim,),
         optimum=m,
-        argmax=signs,
+        argmax=torch.sign(w),
         certificate=ClosedForm("f = F(w.x) with F nondecreasing; w.x <= ||w||_1 at x = sign(w); "
                                "optimum = (1 - threshold)^depth * ||w||_1"),
         forward_slope=s,

@@ -35,11 +35,11 @@ SPLITS: tuple[str, ...] = ("train", "test")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 
-# idx file stems per split, and the sizes of the real Fashion-MNIST splits.
-_IDX_STEMS = {
+IDX_STEMS: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+"""Fashion-MNIST's idx file stems per split: ``(images, labels)``; a file may also end in ``.gz``."""
 _IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 _IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
 _CIFAR_DIRS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -135,7 +135,7 @@ def write_fashion_mnist_sample(directory: str | Path, *, train: int = 64, test: 
         images = rng.integers(0, 80, size=(n, 28, 28))
         for i, k in enumerate(labels):
             images[i, 2 + 2 * k: 4 + 2 * k, :] = 220
-        images_stem, labels_stem = _IDX_STEMS[split]
+        images_stem, labels_stem = IDX_STEMS[split]
         write_idx(directory / f"{images_stem}.gz", images)
         write_idx(directory / f"{labels_stem}.gz", labels)
     return directory
@@ -158,14 +158,17 @@ def fashion_mnist_dirs(data_dir: str | Path | None = None) -> list[Path]:
 def find_fashion_mnist(data_dir: str | Path | None = None) -> dict[str, tuple[Path, Path]] | None:
     """Paths ``{split: (images, labels)}`` of the first directory holding all four idx files, or None."""
     for d in fashion_mnist_dirs(data_dir):
-        found = {s: (_find_idx(d, a), _find_idx(d, b)) for s, (a, b) in _IDX_STEMS.items()}
+        found = {s: (_find_idx(d, a), _find_idx(d, b)) for s, (a, b) in IDX_STEMS.items()}
         if all(p is not None for pair in found.values() for p in pair):
             return found  # type: ignore[return-value]
     return None
 
 
 @functools.lru_cache(maxsize=4)
-def _read_idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The images ``(n, 28, 28)`` and labels ``(n,)`` of one Fashion-MNIST split, checked against each other
+    (DataFormatError otherwise); the last few pairs read are cached (``read_idx_pair.cache_clear()`` forgets
+    them)."""
     x, y = read_idx(images), read_idx(labels)
     if x.ndim != 3:
         raise DataFormatError(f"{images}: expected a 3-dimensional idx image file, got shape {x.shape}")
@@ -182,7 +185,7 @@ def _fashion_mnist(split: str, data_dir: str | Path | None) -> tuple[np.ndarray,
     found = find_fashion_mnist(data_dir)
     if found is None:
         raise DataMissingError(_how_to_get("fashion-mnist"))
-    x, y = _read_idx_pair(*found[split])
+    x, y = read_idx_pair(*found[split])
     return x[:, None, :, :], y
 
 

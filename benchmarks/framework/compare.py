@@ -54,6 +54,9 @@ power, so it stays a detection, flagged unpowered (its estimate may be inflated)
   else *inconclusive*.
 
 A claim without any test row is *not tested* (nothing ran), which is a status, not a verdict.
+
+A claim decided group by group (e.g. per model) takes :func:`coverage_verdict` of the groups; the parts of one
+claim tested by several experiments combine by :func:`combined_verdict`.
 """
 from __future__ import annotations
 
@@ -318,6 +321,28 @@ def decide(rule: str, table: pd.DataFrame, *, alpha: float = ALPHA) -> Decision:
                  f"inside the margin, else inconclusive; {RULE_TEXT[rule]}. Observed: {counts_text(table)}. "
                  f"{power_statement(table, alpha=alpha)}.")
     return Decision(rule, verdict, rationale)
+
+
+def coverage_verdict(counts: Sequence[int]) -> str:
+    """The verdict of a claim decided group by group, from each group's count of what holds in it (a group
+    counts when its count is positive): supported when every group counts, mixed when some do, contradicted
+    when none does. No group at all is supported (nothing contradicts the claim); callers test emptiness."""
+    counted = sum(1 for c in counts if c > 0)
+    return "supported" if counted == len(counts) else "mixed" if counted else "contradicted"
+
+
+def combined_verdict(verdicts: Sequence[str]) -> str:
+    """One verdict for several parts of a claim (one per experiment): "not tested" parts are left out; equal
+    verdicts stay; different verdicts among the tested parts give "mixed"; nothing tested gives "not tested".
+    A value that is neither a verdict nor "not tested" raises ValueError."""
+    known = (*VERDICTS, "not tested")
+    for v in verdicts:
+        if v not in known:
+            raise ValueError(f"verdict must be one of {known}, got {v!r}")
+    tested = {v for v in verdicts if v != "not tested"}
+    if not tested:
+        return "not tested"
+    return tested.pop() if len(tested) == 1 else "mixed"
 
 
 STUCK, MOVED = "stuck", "moved"

@@ -61,7 +61,7 @@ class Spread:
     outcome: tuple[str, ...] = ()
 
 
-def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def relative_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``|a - b| / max(|a|, |b|)``, 0 where both are 0."""
     scale = np.maximum(np.abs(a), np.abs(b))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -111,7 +111,7 @@ def column_spread(ref: pd.DataFrame, other: pd.DataFrame, key: tuple[str, ...],
             xa, ya = x[~same].to_numpy(float), y[~same].to_numpy(float)
             finite = np.isfinite(xa) & np.isfinite(ya)
             if finite.any():
-                rel = _rel(xa[finite], ya[finite])
+                rel = relative_difference(xa[finite], ya[finite])
                 row.update(median_rel=float(np.median(rel)), max_rel=float(rel.max()),
                            max_abs=float(np.abs(xa[finite] - ya[finite]).max()))
         out.append(row)

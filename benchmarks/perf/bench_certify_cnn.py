@@ -17,7 +17,7 @@ unit: status, nodes, MIP gap ``(bound - value) / max(1, |value|)``, value, bound
 The script trains on one torch thread; ``train_models`` trains the committed checkpoints on torch's
 default thread count, whose float sums differ, so a candidate's weights (and nodes) differ slightly
 from the committed model of the same architecture: ``--suite`` measures the committed one.
-``fmnist-tiny14`` is candidate ``c2k2s2-c8k2`` (``benchmarks.domain.models._tiny14``).
+``fmnist-tiny14`` is candidate ``c2k2s2-c8k2`` (architecture ``tiny14`` of ``benchmarks.domain.models``).
 """
 
 from __future__ import annotations

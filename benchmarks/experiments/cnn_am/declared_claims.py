@@ -86,7 +86,7 @@ def claim_shortfall(units: pd.DataFrame) -> Claim:
         by_model[model] = by_model.get(model, False) or w.low >= SHORT_MIN
     table = pd.DataFrame(rows)
     hit = sum(by_model.values())
-    verdict = "supported" if hit == len(by_model) else "mixed" if hit else "contradicted"
+    verdict = compare.coverage_verdict(list(by_model.values()))
     effect = "; ".join(f"{r.model} ({r.optimizer}): below the certifier's value on {r.short}/{r.units} units "
                        f"({r.rate:.2f} [{r.low:.2f}, {r.high:.2f}]), mean attained fraction of the bound "
                        f"{r.mean_attained:.3f}" for r in table.itertuples())

@@ -20,6 +20,12 @@ from benchmarks.experiments.toy_am.rows import (BEST_BASELINE, EXPERIMENT, INSTA
 from benchmarks.experiments.toy_am.tables import lr_choice_table
 
 FAIL_RATE_MIN = 0.1      # AM "fails" on a family when the lower end of its instances' failure rate >= this
+AM_FAILS_RULE = (f"Unit of replication: the instance (its failure rate over starts). A family counts as failed when "
+                 f"the 95% bootstrap lower end (over instances) of the mean failure rate is at least "
+                 f"{FAIL_RATE_MIN:g}; supported when at least one ReLU and one Leaky ReLU family fail, mixed when only "
+                 f"one kind does, contradicted when none does.")
+"""How C1 is decided here: the two kinds of family (ReLU, Leaky ReLU) are the groups of
+:func:`benchmarks.framework.compare.coverage_verdict`, each counting its failed families."""
 
 
 def claim_specs(records: pd.DataFrame) -> list[ClaimSpec]:
@@ -161,12 +167,8 @@ def am_fails(records: pd.DataFrame) -> Claim:
               f"{relu_f}/{len(relu)} ReLU and {leaky_f}/{len(leaky)} Leaky ReLU families; per family: " +
               "; ".join(f"{r.family} {r.fail_rate:.2f} [{r.fail_low:.2f}, {r.fail_high:.2f}] over {r.instances} "
                         f"instances" for r in table.itertuples()))
-    verdict = "supported" if relu_f and leaky_f else "mixed" if relu_f or leaky_f else "contradicted"
-    rationale = (f"Unit of replication: the instance (its failure rate over starts). A family counts as failed when "
-                 f"the 95% bootstrap lower end (over instances) of the mean failure rate is at least "
-                 f"{FAIL_RATE_MIN:g}; supported when at least one ReLU and one Leaky ReLU family fail, mixed when only "
-                 f"one kind does, contradicted when none does.")
-    return Claim("am-fails", statement, EXPERIMENT, effect, verdict, rationale, table, id="C1", method="plain")
+    verdict = compare.coverage_verdict([relu_f, leaky_f])
+    return Claim("am-fails", statement, EXPERIMENT, effect, verdict, AM_FAILS_RULE, table, id="C1", method="plain")
 
 
 def claims(records: pd.DataFrame) -> list[Claim]:

@@ -63,11 +63,18 @@ def figures(records: pd.DataFrame, out: Path) -> list[Path]:
     return paths
 
 
+def _epoch_ticks(*axes: object) -> None:
+    """Whole-number ticks (epochs) on the x axis of every matplotlib axis in ``axes``."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def curves_figures(cur: pd.DataFrame, colours: dict[str, object], out: Path) -> list[Path]:
     """``curves_<dataset>_<arch>``: validation accuracy (mean, 95% interval) and train loss per epoch of the
     final runs, one line per variant (``cur``: :func:`.tables.curves`)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     paths: list[Path] = []
     for (ds, arch), g in cur.groupby(GROUP, sort=False):
@@ -83,8 +90,7 @@ def curves_figures(cur: pd.DataFrame, colours: dict[str, object], out: Path) -> 
             ax_loss.plot(gv["epoch"], gv["train_loss_mean"], marker="o", ms=3, color=c)
         ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title=f"{ds} / {arch}")
         ax_loss.set(xlabel="epoch", ylabel="train loss (mean over seeds)")
-        for ax in (ax_acc, ax_loss):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_ticks(ax_acc, ax_loss)
         ax_acc.legend(fontsize=6, loc="lower right")
         paths += plotting.save(fig, out, _safe(f"curves_{ds}_{arch}"))
     return paths
@@ -129,7 +135,6 @@ def mechanism_figures(mech: pd.DataFrame, colours: dict[str, object], out: Path)
     ``mechanism_<dataset>_<arch>_<variant>`` (dead fraction per rectifier and gradient norm per layer, per
     epoch) of the tuned runs (``mech``: the ``tuned`` set of :func:`.tables.mechanism_table`)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     paths: list[Path] = []
     for (ds, arch), g in mech.groupby(GROUP, sort=False):
@@ -138,7 +143,7 @@ def mechanism_figures(mech: pd.DataFrame, colours: dict[str, object], out: Path)
             ax.plot(gv["epoch"], gv["dead_fraction"], marker="o", ms=3, color=colours[v],
                     label=_label(v, int(gv["diverged_runs"].iloc[0])))
         ax.set(xlabel="epoch", ylabel="dead rectifier units (fraction, mean over seeds)", title=f"{ds} / {arch}")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_ticks(ax)
         ax.legend(fontsize=7)
         paths += plotting.save(fig, out, _safe(f"dead_{ds}_{arch}"))
         for v, gv in g.groupby("variant", sort=False):
@@ -152,8 +157,8 @@ def mechanism_figures(mech: pd.DataFrame, colours: dict[str, object], out: Path)
             ax_d.set(xlabel="epoch", ylabel="dead units (fraction)",
                      title=f"{ds} / {arch} / {_label(v, int(gv['diverged_runs'].iloc[0]))}")
             ax_g.set(xlabel="epoch", ylabel="gradient norm on the probe batch", yscale="log")
+            _epoch_ticks(ax_d, ax_g)
             for ax in (ax_d, ax_g):
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.legend(fontsize=6)
             paths += plotting.save(fig, out, _safe(f"mechanism_{ds}_{arch}_{v}"))
     return paths
@@ -164,7 +169,6 @@ def matched_mechanism_figure(mech: pd.DataFrame, colours: dict[str, object], out
     (left) and the gradient norm per layer after the last epoch (right), means over the runs that did not
     diverge (the legend names the diverged ones)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     paths: list[Path] = []
     for (ds, arch), g in mech.groupby(GROUP, sort=False):
@@ -178,8 +182,7 @@ def matched_mechanism_figure(mech: pd.DataFrame, colours: dict[str, object], out
                       color=colours[v], label=label)
         ax_d.set(xlabel="epoch", ylabel="dead rectifier units (fraction)", title=f"{ds} / {arch}, matched lr")
         ax_g.set(xlabel="layer", ylabel="gradient norm on the probe batch\n(after the last epoch)", yscale="log")
-        for ax in (ax_d, ax_g):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_ticks(ax_d, ax_g)
         ax_d.legend(fontsize=6)
         paths += plotting.save(fig, out, _safe(f"mechanism_matched_{ds}_{arch}"))
     return paths
