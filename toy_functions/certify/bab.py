@@ -22,8 +22,8 @@ polished by the LP of its activation region (`regions.region_lp`). A node is clo
 is within GAP max(1, |incumbent|) of the incumbent (the MILP path's relative and absolute gap of
 1e-9). Branching (`branching.choose`): among the candidates (unstable units, not a last-layer
 unit with output weight <= 0), the one of largest score (BaBSR from the linear bound, or the node
-LP's chord duals, else the largest violation of the node LP's point), or with TOP > 1 the best of
-the TOP largest by the bounds of their children; else the widest min(-l, u).
+LP's chord duals, else the largest violation of the node LP's point); else the widest
+min(-l, u).
 
 The maximum is proven when no open node is left; the bound returned is then the largest bound of
 any closed node and the incumbent, so the gap is at most GAP max(1, |incumbent|). With a node
@@ -38,7 +38,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from . import branching, node_lp, optimized_bounds
 from .linear_bounds import Bounds, tighten
@@ -51,7 +50,7 @@ GAP = 1e-9
 #: nodes within this relative distance of the incumbent also get their exact node LP
 FINISH = 1e-3
 #: open nodes branched per batch
-BATCH = 64
+BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -191,8 +190,7 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
     pre-activation bounds `root` and a starting point (f(x), x); stops once `node_limit` nodes
     are bounded or at `deadline` (time.perf_counter())."""
     search = _Search(net, lo, hi, incumbent)
-    lower = [torch.from_numpy(l[None].copy()) for l, _ in root]
-    upper = [torch.from_numpy(u[None].copy()) for _, u in root]
+    lower, upper = [l[None] for l, _ in root], [u[None] for _, u in root]
     search.bound_batch([_Node(list(root), optimized_bounds.initial(lower, upper, net.slopes), 0,
                               -1, [])], [math.inf])
     status = "optimal"
@@ -210,11 +208,9 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
         popped = _pop_batch(search)
         if not popped:
             continue
-        units = branching.choose(net, lo, hi, [n.bounds for n, _ in popped],
-                                 [n.scores for n, _ in popped],
-                                 optimized_bounds.gather([(n.multipliers, n.row) for n, _ in popped]))
         children, parent_bounds = [], []
-        for (node, bound), (k, j) in zip(popped, units):
+        for node, bound in popped:
+            k, j = branching.choose(net, node.bounds, node.scores)
             for side in (0, 1):  # active (l = 0), inactive (u = 0)
                 l, u = node.bounds[k][0].copy(), node.bounds[k][1].copy()
                 if side == 0:

@@ -39,7 +39,7 @@ from torch import nn
 
 import scipy
 
-from . import bab, branching, cache, optimized_bounds
+from . import bab, cache, optimized_bounds
 from .bounds import check_box, interval_affine, leaky_relu
 from .formulation import NO_HEURISTICS, SOLVER_OPTIONS, build
 from .network import PiecewiseLinearNet, linearize
@@ -56,7 +56,7 @@ SOLVERS = (*BACKENDS, "bab")
 #: the settings of solver="bab" that can change its certificate (part of its cache key only)
 BAB_SETTINGS = {"gap": bab.GAP, "finish": bab.FINISH, "batch": bab.BATCH,
                 "steps": optimized_bounds.STEPS, "lr": optimized_bounds.LR,
-                "adam": [*optimized_bounds.BETAS, optimized_bounds.EPS], "top": branching.TOP}
+                "adam": [*optimized_bounds.BETAS, optimized_bounds.EPS]}
 
 
 @dataclass(frozen=True)
