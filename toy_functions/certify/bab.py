@@ -157,11 +157,11 @@ class _Search:
         return bound
 
 
-def _pop_batch(search: _Search) -> list[tuple[_Node, float]]:
-    """Up to BATCH open nodes of largest bound, each with its bound, that are to be split: a node
-    that is closed by the incumbent is dropped, one that is near the incumbent, stalled or
-    without a candidate first gets its exact LP (`_Search.finish`), and one left without a
-    candidate is a closed leaf."""
+def _pop_batch(search: _Search) -> list[tuple[_Node, float, tuple[int, int]]]:
+    """Up to BATCH open nodes of largest bound, each with its bound and split
+    (`branching.choose`): a node that is closed by the incumbent is dropped, one that is near
+    the incumbent, stalled or without a candidate first gets its exact LP (`_Search.finish`,
+    which also gives new scores), and one left without a candidate is a closed leaf."""
     popped = []
     while search.heap and len(popped) < BATCH:
         negative, _, node = heapq.heappop(search.heap)
@@ -169,17 +169,19 @@ def _pop_batch(search: _Search) -> list[tuple[_Node, float]]:
         if bound <= search.best_v + search.gap():
             search.closed = max(search.closed, bound)
             continue
-        free = any(m.any() for m in branching.candidates(search.net, node.bounds))
+        unit = branching.choose(search.net, node.bounds, node.scores)
         near = bound - search.best_v <= FINISH * max(1.0, abs(search.best_v))
-        if not node.lp_done and (near or node.stalled or not free):
+        if not node.lp_done and (near or node.stalled or unit is None):
             got = search.finish(node, bound)
             if got is None:
                 continue
             bound = got
-        if not free:  # exact LP and nothing to split: a leaf
+            if unit is not None:
+                unit = branching.choose(search.net, node.bounds, node.scores)
+        if unit is None:  # exact LP and nothing to split: a leaf
             search.closed = max(search.closed, bound)
             continue
-        popped.append((node, bound))
+        popped.append((node, bound, unit))
     return popped
 
 
@@ -209,8 +211,7 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
         if not popped:
             continue
         children, parent_bounds = [], []
-        for node, bound in popped:
-            k, j = branching.choose(net, node.bounds, node.scores)
+        for node, bound, (k, j) in popped:
             for side in (0, 1):  # active (l = 0), inactive (u = 0)
                 l, u = node.bounds[k][0].copy(), node.bounds[k][1].copy()
                 if side == 0:

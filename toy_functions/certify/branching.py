@@ -1,6 +1,6 @@
 """The split of a branch-and-bound node.
 
-Candidates (`candidates`): unstable units (l < 0 < u), in the last hidden layer only those with a
+Candidates: unstable units (l < 0 < u), in the last hidden layer only those with a
 positive output weight (`node_lp` models the others exactly). The split: the candidate of largest
 score (BaBSR from the node's linear bound, or its LP's chord duals, or the LP point's violation;
 Bunel et al. 2020), the first in layer and unit order among equals, if that score is positive;
@@ -18,27 +18,22 @@ from .linear_bounds import Bounds
 from .network import PiecewiseLinearNet
 
 
-def candidates(net: PiecewiseLinearNet, bounds: Bounds) -> list[np.ndarray]:
-    """Per hidden layer, the units a split can help: l < 0 < u, and in the last layer only units
-    with a positive output weight (`node_lp` models the others exactly)."""
-    out = [(l < 0.0) & (u > 0.0) for l, u in bounds]
-    if out:
-        out[-1] = out[-1] & (net.weights[-1][0] > 0.0)
-    return out
-
-
 def choose(net: PiecewiseLinearNet, bounds: Bounds, scores: list[np.ndarray]
            ) -> tuple[int, int] | None:
     """(layer, unit) to split (module docstring); None when there is no candidate."""
-    mask = np.concatenate(candidates(net, bounds))
+    if not bounds:
+        return None
+    lower = np.concatenate([l for l, _ in bounds])
+    upper = np.concatenate([u for _, u in bounds])
+    mask = (lower < 0.0) & (upper > 0.0)
+    last = len(lower) - net.widths[-1]
+    mask[last:] &= net.weights[-1][0] > 0.0
     if not mask.any():
         return None
-    sizes = np.cumsum([0, *net.widths])
-    flat = np.concatenate(scores) if len(scores) else np.zeros(len(mask))
-    score = np.where(mask, flat, -np.inf)
+    score = np.where(mask, np.concatenate(scores), -np.inf)
     i = int(np.argmax(score))
     if not score[i] > 0.0:
-        width = np.concatenate([np.minimum(-l, u) for l, u in bounds])
-        i = int(np.argmax(np.where(mask, width, -np.inf)))
+        i = int(np.argmax(np.where(mask, np.minimum(-lower, upper), -np.inf)))
+    sizes = np.cumsum([0, *net.widths])
     k = int(np.searchsorted(sizes, i, side="right")) - 1
     return k, i - int(sizes[k])
