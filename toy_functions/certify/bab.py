@@ -71,13 +71,14 @@ class BabResult:
 class _Node:
     """bounds: per hidden layer (l, u); multipliers: row `row` of a batch's optimized multipliers
     (a child starts from its parent's); split_layer: the layer of its newest split (-1: the
-    root)."""
+    root); unit: its split by its scores (`branching`), None when nothing is left to split."""
 
     bounds: Bounds
     multipliers: Multipliers
     row: int
     split_layer: int
     scores: list[np.ndarray]
+    unit: tuple[int, int] | None = None
     lp_done: bool = False
     stalled: bool = False
 
@@ -135,8 +136,9 @@ class _Search:
         start = optimized_bounds.gather([(n.multipliers, n.row) for n in nodes])
         values, mults, scores = optimized_bounds.bound(self.net, self.lo, self.hi, lower, upper,
                                                        start)
+        units = branching.choose_batch(self.net, lower, upper, scores)
         for i, node in enumerate(nodes):
-            node.multipliers, node.row = mults, i
+            node.multipliers, node.row, node.unit = mults, i, units[i]
             node.scores = [s[i] for s in scores]
             node.stalled = float(values[i]) >= parent_bounds[i]
             self.push(min(float(values[i]), parent_bounds[i]), node)
@@ -169,7 +171,7 @@ def _pop_batch(search: _Search) -> list[tuple[_Node, float, tuple[int, int]]]:
         if bound <= search.best_v + search.gap():
             search.closed = max(search.closed, bound)
             continue
-        unit = branching.choose(search.net, node.bounds, node.scores)
+        unit = node.unit
         near = bound - search.best_v <= FINISH * max(1.0, abs(search.best_v))
         if not node.lp_done and (near or node.stalled or unit is None):
             got = search.finish(node, bound)

@@ -23,17 +23,25 @@ def choose(net: PiecewiseLinearNet, bounds: Bounds, scores: list[np.ndarray]
     """(layer, unit) to split (module docstring); None when there is no candidate."""
     if not bounds:
         return None
-    lower = np.concatenate([l for l, _ in bounds])
-    upper = np.concatenate([u for _, u in bounds])
-    mask = (lower < 0.0) & (upper > 0.0)
-    last = len(lower) - net.widths[-1]
-    mask[last:] &= net.weights[-1][0] > 0.0
-    if not mask.any():
-        return None
-    score = np.where(mask, np.concatenate(scores), -np.inf)
-    i = int(np.argmax(score))
-    if not score[i] > 0.0:
-        i = int(np.argmax(np.where(mask, np.minimum(-lower, upper), -np.inf)))
+    return choose_batch(net, [l[None] for l, _ in bounds], [u[None] for _, u in bounds],
+                        [s[None] for s in scores])[0]
+
+
+def choose_batch(net: PiecewiseLinearNet, lower: list[np.ndarray], upper: list[np.ndarray],
+                 scores: list[np.ndarray]) -> list[tuple[int, int] | None]:
+    """`choose` for B nodes at once: bounds and scores [B, n_k] per hidden layer."""
+    if not lower:
+        return [None]
+    low, up = np.concatenate(lower, axis=1), np.concatenate(upper, axis=1)
+    mask = (low < 0.0) & (up > 0.0)
+    last = low.shape[1] - net.widths[-1]
+    mask[:, last:] &= net.weights[-1][0] > 0.0
+    score = np.where(mask, np.concatenate(scores, axis=1), -np.inf)
+    best = np.argmax(score, axis=1)
+    widest = np.argmax(np.where(mask, np.minimum(-low, up), -np.inf), axis=1)
+    rows = np.arange(len(best))
+    best = np.where(score[rows, best] > 0.0, best, widest)
     sizes = np.cumsum([0, *net.widths])
-    k = int(np.searchsorted(sizes, i, side="right")) - 1
-    return k, i - int(sizes[k])
+    layer = np.searchsorted(sizes, best, side="right") - 1
+    return [(int(k), int(i - sizes[k])) if free else None
+            for k, i, free in zip(layer, best, mask.any(axis=1))]
