@@ -257,3 +257,43 @@ def test_optimized_bound_is_at_least_the_node_lp(seed):
         again = ob.gather([(mults, 0), (mults, 0)])
         assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[0])
                    for a, b in zip(again.flat(), mults.flat()))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rebounding_after_the_split_layer_changes_nothing(seed):
+    """A child re-bounds only the layers after its split (`tighten(..., after)`): the layers up
+    to the split are its parent's, already intersected with the same bounds, so a full re-bound
+    gives the same arrays."""
+    net = linearize(_mlp(4, (6, 5, 4), seed), (4,))
+    rng = np.random.default_rng(seed)
+    lower, upper, _ = _random_node(net, rng, n_splits=2)
+    for k in range(len(lower)):
+        free = np.nonzero((lower[k][0] < 0.0) & (upper[k][0] > 0.0))[0]
+        if not len(free):
+            continue
+        child_lo, child_up = [a.copy() for a in lower], [a.copy() for a in upper]
+        child_lo[k][0, free[0]] = 0.0
+        full = tighten(net, -1.0, 1.0, child_lo, child_up)
+        part = tighten(net, -1.0, 1.0, child_lo, child_up, np.array([k]))
+        assert all(np.array_equal(a, b) for a, b in zip(full[0] + full[1], part[0] + part[1]))
+        assert np.array_equal(full[2], part[2])
+
+
+def test_batched_split_choice_matches_one_node_at_a_time():
+    from toy_functions.certify import branching
+
+    net = linearize(_mlp(4, (7, 5), 2), (4,))
+    rng = np.random.default_rng(3)
+    lower = [rng.uniform(-2.0, 0.5, size=(40, n)) for n in net.widths]
+    upper = [l + rng.uniform(0.0, 2.0, size=l.shape) for l in lower]
+    scores = [np.where(rng.random(l.shape) < 0.5, rng.random(l.shape), 0.0) for l in lower]
+    scores[0][:5] = 0.0  # no positive score in some nodes: the widest candidate
+    lower[0][5:7], lower[1][5:7] = 0.0, 0.0  # nothing to split in two nodes
+    batch = branching.choose_batch(net, lower, upper, scores)
+    single = [branching.choose(net, [(l[i], u[i]) for l, u in zip(lower, upper)],
+                               [s[i] for s in scores]) for i in range(40)]
+    assert batch == single and single[5] is None and single[6] is None
+    for i, unit in enumerate(single):
+        if unit is not None:
+            k, j = unit
+            assert lower[k][i, j] < 0.0 < upper[k][i, j]
