@@ -177,7 +177,8 @@ def bound(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.ndarray]
         else:
             better = value < best
             best = np.where(better, value, best)
-            best_p = [np.where(better[:, None], p, q) for p, q in zip(params, best_p)]
+            for p, q in zip(params, best_p):
+                np.copyto(q, p, where=better[:, None])
         if step == steps or not params:
             break
         fix1, fix2 = 1.0 - BETAS[0] ** (step + 1), 1.0 - BETAS[1] ** (step + 1)
