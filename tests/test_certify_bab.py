@@ -191,3 +191,109 @@ def test_node_bounds_are_valid_on_random_splits():
         assert np.all(z2[inside] >= tl[1][0] - 1e-12) and np.all(z2[inside] <= tu[1][0] + 1e-12)
         lp = node_lp_solve(net, -1.0, 1.0, [(tl[0][0], tu[0][0]), (tl[1][0], tu[1][0])])
         assert lp is not None and f[inside].max() <= lp.bound + 1e-12
+
+
+def _random_node(net, rng, n_splits: int = 3):
+    """Root bounds of `net` over [-1, 1]^n with a few random splits, re-bounded (`tighten`)."""
+    from toy_functions.certify.formulation import build
+
+    _, root = build(net, -1.0, 1.0, tighten=True)
+    lower, upper = [l[None].copy() for l, _ in root], [u[None].copy() for _, u in root]
+    for _ in range(n_splits):
+        k = int(rng.integers(len(lower)))
+        free = np.nonzero((lower[k][0] < 0.0) & (upper[k][0] > 0.0))[0]
+        if len(free):
+            j = rng.choice(free)
+            (lower if rng.random() < 0.5 else upper)[k][0, j] = 0.0
+    lower, upper, ok = tighten(net, -1.0, 1.0, lower, upper)
+    return lower, upper, ok[0]
+
+
+def test_optimized_bound_gradient_matches_finite_differences():
+    """The written-out gradient of the linear bound in (alpha, beta) is its directional derivative
+    (the bound is piecewise linear in them: central differences are exact between kinks)."""
+    from toy_functions.certify import optimized_bounds as ob
+
+    net = linearize(_mlp(4, (6, 5), 3, 0.1), (4,))
+    rng = np.random.default_rng(0)
+    lower, upper, _ = _random_node(net, rng)
+    layers = ob._layers(net, lower, upper)
+    start = ob.initial(lower, upper, net.slopes)
+    params = [p + rng.uniform(0.0, 0.3, p.shape) for p in start.flat()]
+    ob._project(params, net.slopes)
+    value, tape, g = ob._forward(net, -1.0, 1.0, layers, ob.Multipliers.of(params))
+    grads = ob._gradient(net, -1.0, 1.0, layers, tape, g,
+                         [np.ascontiguousarray(w.T) for w in net.weights])
+    for _ in range(5):
+        direction = [rng.normal(size=p.shape) for p in params]
+        eps = 1e-7
+        plus = ob._forward(net, -1.0, 1.0, layers,
+                           ob.Multipliers.of([p + eps * d for p, d in zip(params, direction)]))[0]
+        minus = ob._forward(net, -1.0, 1.0, layers,
+                            ob.Multipliers.of([p - eps * d for p, d in zip(params, direction)]))[0]
+        slope = sum(float((gr * d).sum()) for gr, d in zip(grads, direction))
+        assert abs((plus - minus)[0] / (2 * eps) - slope) <= 1e-5 * max(1.0, abs(slope))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_optimized_bound_is_at_least_the_node_lp(seed):
+    """Every optimized linear bound is a dual bound of the node's triangle LP, so never below its
+    optimum; more steps never raise it (the smallest iterate is kept)."""
+    from toy_functions.certify import optimized_bounds as ob
+
+    net = linearize(_mlp(5, (8, 6), seed, 0.05 * seed), (5,))
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        lower, upper, ok = _random_node(net, rng, n_splits=4)
+        if not ok:
+            continue
+        lp = node_lp_solve(net, -1.0, 1.0, [(l[0], u[0]) for l, u in zip(lower, upper)])
+        start = ob.initial(lower, upper, net.slopes)
+        few, _, _ = ob.bound(net, -1.0, 1.0, lower, upper, start, steps=2)
+        many, mults, scores = ob.bound(net, -1.0, 1.0, lower, upper, start, steps=40)
+        if lp is not None:
+            assert many[0] >= lp.bound - 1e-9
+        assert many[0] <= few[0] and all(s.shape == l.shape for s, l in zip(scores, lower))
+        again = ob.gather([(mults, 0), (mults, 0)])
+        assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[0])
+                   for a, b in zip(again.flat(), mults.flat()))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rebounding_after_the_split_layer_changes_nothing(seed):
+    """A child re-bounds only the layers after its split (`tighten(..., after)`): the layers up
+    to the split are its parent's, already intersected with the same bounds, so a full re-bound
+    gives the same arrays."""
+    net = linearize(_mlp(4, (6, 5, 4), seed), (4,))
+    rng = np.random.default_rng(seed)
+    lower, upper, _ = _random_node(net, rng, n_splits=2)
+    for k in range(len(lower)):
+        free = np.nonzero((lower[k][0] < 0.0) & (upper[k][0] > 0.0))[0]
+        if not len(free):
+            continue
+        child_lo, child_up = [a.copy() for a in lower], [a.copy() for a in upper]
+        child_lo[k][0, free[0]] = 0.0
+        full = tighten(net, -1.0, 1.0, child_lo, child_up)
+        part = tighten(net, -1.0, 1.0, child_lo, child_up, np.array([k]))
+        assert all(np.array_equal(a, b) for a, b in zip(full[0] + full[1], part[0] + part[1]))
+        assert np.array_equal(full[2], part[2])
+
+
+def test_batched_split_choice_matches_one_node_at_a_time():
+    from toy_functions.certify import branching
+
+    net = linearize(_mlp(4, (7, 5), 2), (4,))
+    rng = np.random.default_rng(3)
+    lower = [rng.uniform(-2.0, 0.5, size=(40, n)) for n in net.widths]
+    upper = [l + rng.uniform(0.0, 2.0, size=l.shape) for l in lower]
+    scores = [np.where(rng.random(l.shape) < 0.5, rng.random(l.shape), 0.0) for l in lower]
+    scores[0][:5] = 0.0  # no positive score in some nodes: the widest candidate
+    lower[0][5:7], lower[1][5:7] = 0.0, 0.0  # nothing to split in two nodes
+    batch = branching.choose_batch(net, lower, upper, scores)
+    single = [branching.choose(net, [(l[i], u[i]) for l, u in zip(lower, upper)],
+                               [s[i] for s in scores]) for i in range(40)]
+    assert batch == single and single[5] is None and single[6] is None
+    for i, unit in enumerate(single):
+        if unit is not None:
+            k, j = unit
+            assert lower[k][i, j] < 0.0 < upper[k][i, j]

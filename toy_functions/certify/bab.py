@@ -4,7 +4,8 @@ over a box without a MILP solver.
 A node is a set of pre-activation bounds [l_k, u_k] per hidden layer (`linear_bounds`); splitting
 unit j of layer k makes two children, l_kj = 0 (active) and u_kj = 0 (inactive), which cover the
 node (every input has z_kj >= 0 or z_kj <= 0). Each child's later layers are re-bounded under the
-split (`linear_bounds.tighten`: intervals and CROWN, intersected with the parent's bounds).
+split (`linear_bounds.tighten`: intervals and CROWN, intersected with the parent's bounds; the
+layers up to the split's own are the parent's already).
 A node's bound is the smaller of its parent's and its optimized linear bound
 (`optimized_bounds`: alpha-beta-CROWN multipliers, started from the parent's, all children of a
 batch at once); a node within FINISH max(1, |incumbent|) of the incumbent, a node whose linear bound
@@ -19,9 +20,10 @@ Incumbent: the starting point given (gradient ascent, `regions.ascent_incumbent`
 point of every node LP, evaluated by `net.forward`; when it improves on the incumbent it is
 polished by the LP of its activation region (`regions.region_lp`). A node is closed when its bound
 is within GAP max(1, |incumbent|) of the incumbent (the MILP path's relative and absolute gap of
-1e-9). Branching: the candidate (unstable unit, not a last-layer unit with output weight <= 0)
-with the largest score (BaBSR from the linear bound, or the node LP's chord duals), else the
-largest violation of the node LP's point, else the widest min(-l, u).
+1e-9). Branching (`branching.choose`): among the candidates (unstable units, not a last-layer
+unit with output weight <= 0), the one of largest score (BaBSR from the linear bound, or the node
+LP's chord duals, else the largest violation of the node LP's point); else the widest
+min(-l, u).
 
 The maximum is proven when no open node is left; the bound returned is then the largest bound of
 any closed node and the incumbent, so the gap is at most GAP max(1, |incumbent|). With a node
@@ -36,9 +38,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from . import node_lp, optimized_bounds
+from . import branching, node_lp, optimized_bounds
 from .linear_bounds import Bounds, tighten
 from .network import PiecewiseLinearNet
 from .optimized_bounds import Multipliers
@@ -49,7 +50,7 @@ GAP = 1e-9
 #: nodes within this relative distance of the incumbent also get their exact node LP
 FINISH = 1e-3
 #: open nodes branched per batch
-BATCH = 64
+BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -68,20 +69,18 @@ class BabResult:
 
 @dataclass
 class _Node:
+    """bounds: per hidden layer (l, u); multipliers: row `row` of a batch's optimized multipliers
+    (a child starts from its parent's); split_layer: the layer of its newest split (-1: the
+    root); unit: its split by its scores (`branching`), None when nothing is left to split."""
+
     bounds: Bounds
     multipliers: Multipliers
+    row: int
+    split_layer: int
     scores: list[np.ndarray]
+    unit: tuple[int, int] | None = None
     lp_done: bool = False
     stalled: bool = False
-
-
-def candidates(net: PiecewiseLinearNet, bounds: Bounds) -> list[np.ndarray]:
-    """Per hidden layer, the units a split can help: l < 0 < u, and in the last layer only units
-    with a positive output weight (`node_lp` models the others exactly)."""
-    out = [(l < 0.0) & (u > 0.0) for l, u in bounds]
-    if out:
-        out[-1] = out[-1] & (net.weights[-1][0] > 0.0)
-    return out
 
 
 class _Search:
@@ -124,7 +123,8 @@ class _Search:
         depth = range(len(self.net.widths))
         lower = [np.stack([n.bounds[k][0] for n in nodes]) for k in depth]
         upper = [np.stack([n.bounds[k][1] for n in nodes]) for k in depth]
-        lower, upper, ok = tighten(self.net, self.lo, self.hi, lower, upper)
+        lower, upper, ok = tighten(self.net, self.lo, self.hi, lower, upper,
+                                   np.array([n.split_layer for n in nodes]))
         keep = np.nonzero(ok)[0]
         self.n_nodes += len(nodes)
         if not len(keep):
@@ -133,13 +133,12 @@ class _Search:
         lower, upper = [a[keep] for a in lower], [a[keep] for a in upper]
         for i, node in enumerate(nodes):
             node.bounds = [(lower[k][i], upper[k][i]) for k in depth]
-        start = Multipliers(*[[torch.cat(parts) for parts in zip(*(getattr(n.multipliers, f)
-                                                                   for n in nodes))]
-                              for f in ("alpha", "beta_lo", "beta_hi")])
+        start = optimized_bounds.gather([(n.multipliers, n.row) for n in nodes])
         values, mults, scores = optimized_bounds.bound(self.net, self.lo, self.hi, lower, upper,
                                                        start)
+        units = branching.choose_batch(self.net, lower, upper, scores)
         for i, node in enumerate(nodes):
-            node.multipliers = mults.rows(torch.tensor([i]))
+            node.multipliers, node.row, node.unit = mults, i, units[i]
             node.scores = [s[i] for s in scores]
             node.stalled = float(values[i]) >= parent_bounds[i]
             self.push(min(float(values[i]), parent_bounds[i]), node)
@@ -160,6 +159,34 @@ class _Search:
         return bound
 
 
+def _pop_batch(search: _Search) -> list[tuple[_Node, float, tuple[int, int]]]:
+    """Up to BATCH open nodes of largest bound, each with its bound and split
+    (`branching.choose`): a node that is closed by the incumbent is dropped, one that is near
+    the incumbent, stalled or without a candidate first gets its exact LP (`_Search.finish`,
+    which also gives new scores), and one left without a candidate is a closed leaf."""
+    popped = []
+    while search.heap and len(popped) < BATCH:
+        negative, _, node = heapq.heappop(search.heap)
+        bound = -negative
+        if bound <= search.best_v + search.gap():
+            search.closed = max(search.closed, bound)
+            continue
+        unit = node.unit
+        near = bound - search.best_v <= FINISH * max(1.0, abs(search.best_v))
+        if not node.lp_done and (near or node.stalled or unit is None):
+            got = search.finish(node, bound)
+            if got is None:
+                continue
+            bound = got
+            if unit is not None:
+                unit = branching.choose(search.net, node.bounds, node.scores)
+        if unit is None:  # exact LP and nothing to split: a leaf
+            search.closed = max(search.closed, bound)
+            continue
+        popped.append((node, bound, unit))
+    return popped
+
+
 def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
              incumbent: tuple[float, np.ndarray], *, node_limit: int | None = None,
              deadline: float | None = None) -> BabResult:
@@ -167,10 +194,9 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
     pre-activation bounds `root` and a starting point (f(x), x); stops once `node_limit` nodes
     are bounded or at `deadline` (time.perf_counter())."""
     search = _Search(net, lo, hi, incumbent)
-    lower = [torch.from_numpy(l[None].copy()) for l, _ in root]
-    upper = [torch.from_numpy(u[None].copy()) for _, u in root]
-    search.bound_batch([_Node(list(root), optimized_bounds.initial(lower, upper, net.slopes), [])],
-                       [math.inf])
+    lower, upper = [l[None] for l, _ in root], [u[None] for _, u in root]
+    search.bound_batch([_Node(list(root), optimized_bounds.initial(lower, upper, net.slopes), 0,
+                              -1, [])], [math.inf])
     status = "optimal"
     while search.heap:
         if -search.heap[0][0] <= search.best_v + search.gap():
@@ -183,26 +209,11 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
         if deadline is not None and time.perf_counter() > deadline:
             status = "time_limit"
             break
+        popped = _pop_batch(search)
+        if not popped:
+            continue
         children, parent_bounds = [], []
-        for _ in range(BATCH):
-            if not search.heap:
-                break
-            negative, _, node = heapq.heappop(search.heap)
-            bound = -negative
-            if bound <= search.best_v + search.gap():
-                search.closed = max(search.closed, bound)
-                continue
-            unit = _branch_unit(net, node)
-            near = bound - search.best_v <= FINISH * max(1.0, abs(search.best_v))
-            if not node.lp_done and (near or node.stalled or unit is None):
-                got = search.finish(node, bound)
-                if got is None:
-                    continue
-                bound, unit = got, _branch_unit(net, node)
-            if unit is None:  # exact LP and nothing to split: a leaf
-                search.closed = max(search.closed, bound)
-                continue
-            k, j = unit
+        for node, bound, (k, j) in popped:
             for side in (0, 1):  # active (l = 0), inactive (u = 0)
                 l, u = node.bounds[k][0].copy(), node.bounds[k][1].copy()
                 if side == 0:
@@ -210,7 +221,7 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
                 else:
                     u[j] = 0.0
                 children.append(_Node([*node.bounds[:k], (l, u), *node.bounds[k + 1:]],
-                                      node.multipliers, []))
+                                      node.multipliers, node.row, k, []))
                 parent_bounds.append(bound)
         if children:
             search.bound_batch(children, parent_bounds)
@@ -219,20 +230,3 @@ def maximize(net: PiecewiseLinearNet, lo: float, hi: float, root: Bounds,
         status = "unproven"
     return BabResult(value=search.best_v, x=search.best_x, bound=bound, status=status,
                      n_nodes=search.n_nodes)
-
-
-def _branch_unit(net: PiecewiseLinearNet, node: _Node) -> tuple[int, int] | None:
-    """(layer, unit) to split: the candidate with the largest score, else the widest
-    min(-l, u); None when there is no candidate."""
-    masks = candidates(net, node.bounds)
-    widths = [np.minimum(-l, u) for l, u in node.bounds]
-    for per_layer in (node.scores, widths):
-        best, where = 0.0, None
-        for k, (mask, score) in enumerate(zip(masks, per_layer)):
-            if mask.any():
-                j = int(np.argmax(np.where(mask, score, -np.inf)))
-                if score[j] > best:
-                    best, where = float(score[j]), (k, j)
-        if where is not None:
-            return where
-    return None

@@ -55,7 +55,8 @@ CERTIFIER_VERSION = "6"
 SOLVERS = (*BACKENDS, "bab")
 #: the settings of solver="bab" that can change its certificate (part of its cache key only)
 BAB_SETTINGS = {"gap": bab.GAP, "finish": bab.FINISH, "batch": bab.BATCH,
-                "steps": optimized_bounds.STEPS, "lr": optimized_bounds.LR}
+                "steps": optimized_bounds.STEPS, "lr": optimized_bounds.LR,
+                "adam": [*optimized_bounds.BETAS, optimized_bounds.EPS]}
 
 
 @dataclass(frozen=True)

@@ -63,22 +63,32 @@ def crown_upper(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.nd
 
 
 def tighten(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.ndarray],
-            upper: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+            upper: list[np.ndarray], after: np.ndarray | None = None
+            ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """The bounds of B nodes ([B, n_k] per hidden layer) with every layer after the first
     intersected with its interval and CROWN bounds under the layers before it, and a mask [B] of
-    the nodes that hold an input (no unit with l > u)."""
+    the nodes that hold an input (no unit with l > u). `after` [B]: node i is re-bounded only in
+    the layers k > after[i] (a child split in layer k' = after[i] whose parent's bounds were
+    already intersected with these bounds: its layers k <= k' would not change)."""
     lower, upper = list(lower), list(upper)
+    batch = lower[0].shape[0] if lower else 1
+    after = np.full(batch, -1) if after is None else np.asarray(after)
     for k in range(1, len(lower)):
+        rows = np.nonzero(after < k)[0]
+        if not len(rows):
+            continue
         w, b, s = net.weights[k], net.biases[k], net.slopes[k - 1]
-        pl, pu = leaky_relu(lower[k - 1], s), leaky_relu(upper[k - 1], s)
+        sub_lo, sub_up = [a[rows] for a in lower[:k]], [a[rows] for a in upper[:k]]
+        pl, pu = leaky_relu(sub_lo[-1], s), leaky_relu(sub_up[-1], s)
         mid, rad = (pl + pu) / 2.0, (pu - pl) / 2.0
         centre, spread = mid @ w.T + b, rad @ np.abs(w).T
-        both = crown_upper(net, lo, hi, lower, upper, k, np.vstack([w, -w]),
+        both = crown_upper(net, lo, hi, sub_lo, sub_up, k, np.vstack([w, -w]),
                            np.concatenate([b, -b]))
         n = w.shape[0]
-        lower[k] = np.maximum(lower[k], np.maximum(centre - spread, -both[:, n:]))
-        upper[k] = np.minimum(upper[k], np.minimum(centre + spread, both[:, :n]))
-    ok = np.ones(lower[0].shape[0] if lower else 1, dtype=bool)
+        lower[k], upper[k] = lower[k].copy(), upper[k].copy()
+        lower[k][rows] = np.maximum(lower[k][rows], np.maximum(centre - spread, -both[:, n:]))
+        upper[k][rows] = np.minimum(upper[k][rows], np.minimum(centre + spread, both[:, :n]))
+    ok = np.ones(batch, dtype=bool)
     for l, u in zip(lower, upper):
         ok &= ~np.any(l > u, axis=1)
     return lower, upper, ok
