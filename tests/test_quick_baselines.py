@@ -38,12 +38,13 @@ def _spreads(experiment: str) -> list[Path]:
     return sorted((PERTURB / experiment).glob("*-spread"))
 
 
-def _perturbed(experiment: str, spread_dir: Path) -> baseline.Measurement:
-    """The perturbed run's metrics: summarized from its committed records, else read from the spread table."""
+def _perturbed(experiment: str, spread_dir: Path, data_dir: Path) -> baseline.Measurement:
+    """The perturbed run's metrics: summarized from its committed records, else read from the spread table.
+    ``data_dir``: where the profile's presence check finds its data sets (nothing is loaded from it)."""
     kind = spread_dir.name.removesuffix("-spread")
     run = PERTURB / experiment / kind
     if (run / "records.csv").is_file():
-        return baseline.measurement_from_run(run, experiment, "quick")
+        return baseline.measurement_from_run(run, experiment, "quick", data_dir=data_dir)
     table = pd.read_csv(spread_dir / "metrics.csv")
     doc = json.loads((spread_dir / "spread.json").read_text())
     return baseline.Measurement(dict(zip(table["metric"], table["run"].astype(float))), doc["config_hash"])
@@ -63,15 +64,17 @@ def test_every_experiment_has_a_calibrated_quick_baseline_and_a_spread():
 
 @pytest.mark.parametrize(("experiment", "spread_dir"), CASES, ids=[f"{e}-{s.name}" for e, s in CASES])
 def test_quick_check_passes_under_the_perturbation_and_fails_on_a_tampered_baseline(experiment, spread_dir,
-                                                                                    tmp_path):
+                                                                                    tmp_path, fashion_mnist_dir):
+    # the config hash does not depend on where the data lie; the tests' tiny sample passes the presence check
+    # of the profiles that train or take dataset maxima on Fashion-MNIST, on a machine without the data set
     path = baseline.baseline_path(experiment, "quick")
     doc = baseline.read(path)
     table = pd.read_csv(spread_dir / "metrics.csv")
     assert dict(zip(table["metric"], table["reference"].astype(float))) == doc["metrics"], \
         "the baseline is not the summary of the records the spread was measured against"
-    perturbed = _perturbed(experiment, spread_dir)
+    perturbed = _perturbed(experiment, spread_dir, fashion_mnist_dir)
     assert perturbed.config_hash == doc["config_hash"]
-    ok, lines = baseline.check(experiment, "quick", measurement=perturbed, path=path)
+    ok, lines = baseline.check(experiment, "quick", measurement=perturbed, path=path, data_dir=fashion_mnist_dir)
     assert ok, lines
 
     tolerances = doc.get("tolerances") or {k: float(doc["tolerance"]) for k in doc["metrics"]}
@@ -81,6 +84,6 @@ def test_quick_check_passes_under_the_perturbation_and_fails_on_a_tampered_basel
                                                            for k in keys}}}
         file = tmp_path / f"{experiment}-quick.json"
         file.write_text(json.dumps(tampered))
-        ok, lines = baseline.check(experiment, "quick", measurement=perturbed, path=file)
+        ok, lines = baseline.check(experiment, "quick", measurement=perturbed, path=file, data_dir=fashion_mnist_dir)
         flagged = [ln.split(":")[0].removeprefix("REGRESSION ") for ln in lines if ln.startswith("REGRESSION ")]
         assert ok is not fails and flagged == (keys if fails else []), lines
