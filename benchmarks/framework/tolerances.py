@@ -91,13 +91,18 @@ def check_tolerances(tolerances: Any, metrics: dict[str, float], path: Path) -> 
     return {k: float(v) for k, v in tolerances.items()}
 
 
+def _text_table(value: Any, path: Path, entry: str, keys: str, values: str) -> dict[str, str]:
+    """``value`` when it is a table of non-empty strings (ConfigError naming ``entry`` of ``path`` otherwise)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                              for k, v in value.items()):
+        raise ConfigError(f"{path}: '{entry}' must be a table of {keys} -> {values}, got {value!r}")
+    return dict(value)
+
+
 def check_source(source: Any, path: Path) -> dict[str, str]:
     """``tolerance_source`` when it is a table ``{statistic: sentence}`` of non-empty strings (ConfigError
     naming the entry otherwise)."""
-    if not isinstance(source, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                               for k, v in source.items()):
-        raise ConfigError(f"{path}: 'tolerance_source' must be a table of statistic -> sentence, got {source!r}")
-    return dict(source)
+    return _text_table(source, path, "tolerance_source", "statistic", "sentence")
 
 
 def moves(doc: Mapping[str, Any], stat: str, keys: Sequence[str]) -> dict[str, float]:
@@ -177,7 +182,4 @@ def calibrate(rules: Mapping[str, Mapping[str, float]] | None, default: float, s
 def check_unchecked(unchecked: Any, path: Path) -> dict[str, str]:
     """``unchecked`` when it is a table ``{metric: why}`` of non-empty strings (ConfigError naming the entry
     otherwise)."""
-    if not isinstance(unchecked, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                                  for k, v in unchecked.items()):
-        raise ConfigError(f"{path}: 'unchecked' must be a table of metric -> reason, got {unchecked!r}")
-    return dict(unchecked)
+    return _text_table(unchecked, path, "unchecked", "metric", "reason")
