@@ -177,3 +177,11 @@ def test_one_unit_gives_no_interval_and_never_an_equivalence(test):
     table = compare.family_table([pair], test=test, margin=0.005).assign(value=0.8918, value_ref=0.8935)
     assert "(no interval from n = 1)" in replication.effect_text(table, ["name"])
     assert compare.mean_interval(np.array([0.01, 0.01]), test=test) == (0.01, 0.01)
+
+
+def test_coverage_verdict_counts_the_groups_where_the_claim_holds():
+    assert compare.coverage_verdict([3, 1, 2]) == "supported"
+    assert compare.coverage_verdict([3, 0, 2]) == "mixed"
+    assert compare.coverage_verdict([0, 0]) == "contradicted"
+    assert compare.coverage_verdict([-1, 0]) == "contradicted"  # only a positive count counts
+    assert compare.coverage_verdict([]) == "supported"  # nothing contradicts it; callers test emptiness
