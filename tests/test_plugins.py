@@ -18,7 +18,7 @@ import torch
 
 from benchmarks.framework import am_function, methods, plugins, store
 from benchmarks.framework.cli import main
-from benchmarks.framework.runner import COMMON_HEADER, PLUGIN_VERSION
+from benchmarks.framework.schema import header
 
 AM = "byo_example.am:signed_ascent"
 
@@ -252,7 +252,7 @@ def test_toy_am_records_hold_plugin_rows_beside_builtins(tmp_path, example_plugi
     assert main(["run", "toy-am", "--profile", "p", "--config", str(conf), "--out", str(tmp_path / "o"),
                  "--no-progress"]) == 0
     rec = store.load_records(tmp_path / "o")
-    assert list(rec.columns[: len(COMMON_HEADER) + 1]) == [*COMMON_HEADER, PLUGIN_VERSION]
+    assert list(rec.columns[: len(header()) + 1]) == [*header(), "method_version"]
     assert set(rec["method"]) == {"plain", "proxy-0.5", AM}
     assert set(rec["family"]) == {"dead_unit", "ramp"}
     plug = rec[rec["method"] == AM]
@@ -265,7 +265,7 @@ def test_toy_am_records_hold_plugin_rows_beside_builtins(tmp_path, example_plugi
         ', { name = "byo_example.toys:ramp", dims = [3] }', ""))
     assert main(["run", "toy-am", "--profile", "p", "--config", str(conf), "--out", str(tmp_path / "b"),
                  "--no-progress"]) == 0
-    assert PLUGIN_VERSION not in store.load_records(tmp_path / "b").columns
+    assert "method_version" not in store.load_records(tmp_path / "b").columns
     assert "plugins" not in store.read_meta(tmp_path / "b")
 
 

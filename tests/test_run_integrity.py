@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.framework import runner, store
+from benchmarks.framework import schema, store
 from benchmarks.framework.cli import main
 from benchmarks.framework.config import ConfigError, config_hash, load_profile
 from benchmarks.framework.registry import EXPERIMENTS
@@ -168,7 +168,7 @@ def test_committed_run_detects_a_damaged_records_file(fake, tmp_path, capsys):
     out = tmp_path / "run"
     _run(fake, out)
     meta = store.read_meta(out)
-    assert meta["records"]["rows"] == 450 and meta["records"]["columns"] == [*runner.COMMON_HEADER, "cell", "i", "x"]
+    assert meta["records"]["rows"] == 450 and meta["records"]["columns"] == [*schema.header(), "cell", "i", "x"]
     good = _committed_copy(out, tmp_path / "good")
     assert len(store.load_records(good)) == 450
     for name, damage in (("trunc", lambda b: b[:3000]), ("empty", lambda b: b""),

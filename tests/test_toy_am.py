@@ -171,9 +171,9 @@ def test_record_semantics(records):
     expect = np.where(scale > 0, r["gap"] / scale.where(scale > 0, 1.0), 0.0)
     np.testing.assert_array_equal(r["rel_gap"], expect)
     np.testing.assert_array_equal(r["attained"], 1.0 - r["rel_gap"])
-    np.testing.assert_array_equal(r["best@20"], r["f_best"])
-    np.testing.assert_array_equal(r["best@0"], r["f_start"])
-    assert (r["best@16"] <= r["best@20"]).all() and (r["best@1"] >= r["best@0"]).all()
+    np.testing.assert_array_equal(r["best_at_20"], r["f_best"])
+    np.testing.assert_array_equal(r["best_at_0"], r["f_start"])
+    assert (r["best_at_16"] <= r["best_at_20"]).all() and (r["best_at_1"] >= r["best_at_0"]).all()
     for tau, col in [(0.1, "steps_to_0.1"), (1e-3, "steps_to_0.001")]:
         reached = r[col].notna()
         assert (reached == (r["rel_gap"] <= tau)).all()
@@ -434,9 +434,9 @@ def test_tuned_analysis_anytime_stuck_moved_and_claims(tuned_run, tmp_path):
     # the derived best-of: per start, the better of plain and proxy at half the budget
     d = analysis.best_of_rows(ev, "proxy-1.0", 16)
     keys = ["family", "dim", "seed", "start"]
-    p = ev[ev["method"] == "plain"].set_index(keys)["best@8"]
-    q = ev[ev["method"] == "proxy-1.0"].set_index(keys)["best@8"]
-    np.testing.assert_array_equal(d.set_index(keys)["best@16"].sort_index(), np.maximum(p, q).sort_index())
+    p = ev[ev["method"] == "plain"].set_index(keys)["best_at_8"]
+    q = ev[ev["method"] == "proxy-1.0"].set_index(keys)["best_at_8"]
+    np.testing.assert_array_equal(d.set_index(keys)["best_at_16"].sort_index(), np.maximum(p, q).sort_index())
     assert analysis.best_of_rows(ev, "proxy-1.0", 15).empty
     cl = {c.key: c for c in toy_am.claims(r)}
     assert {"am-fails", "beyond:straight-through", "beyond:switch"} <= set(cl)

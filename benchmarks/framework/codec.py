@@ -3,7 +3,8 @@
 Floats are written with ``repr`` (shortest round-trip text), so a CSV read back with :func:`read_csv`
 gives bit-identical floats and two identical runs give byte-identical files.  ``None`` and NaN are
 written as empty fields, booleans as ``True`` / ``False``, and values that are dicts or lists as
-canonical JSON text.
+canonical JSON text.  Reading back, a column of booleans is typed once, here (:func:`as_bool`): an empty
+field is a *missing* value, never False.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.framework.files import RunDirError
@@ -22,7 +24,7 @@ from benchmarks.framework.files import RunDirError
 
 def _field(value: Any) -> str:
     """One CSV field: floats by repr (round trip), None/NaN as empty, containers as canonical JSON."""
-    if value is None:
+    if value is None or value is pd.NA:
         return ""
     if isinstance(value, bool):
         return "True" if value else "False"
@@ -67,8 +69,43 @@ def csv_shape(text: str, name: str) -> tuple[list[str], int]:
     return header, n
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """Read a record CSV with round-trip float parsing (an empty file gives an empty frame)."""
-    if Path(path).stat().st_size == 0:
+_BOOL_TEXT = {"True": True, "False": False}
+
+
+def as_bool(values: pd.Series) -> pd.Series:
+    """A boolean record column as pandas' nullable ``boolean`` dtype: ``True`` / ``False`` (bools, numpy
+    bools, or the codec's text ``"True"`` / ``"False"``); an empty field (None, NaN, pd.NA) is *missing*
+    (pd.NA), never False: a reader that wants missing to count as False says so (``.fillna(False)``).
+    ValueError naming the first value that is none of these."""
+    def one(v: Any) -> Any:
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            return pd.NA
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, str) and v in _BOOL_TEXT:
+            return _BOOL_TEXT[v]
+        raise ValueError(f"column {values.name!r}: {v!r} is not a boolean (True, False or empty)")
+    return pd.Series([one(v) for v in values], index=values.index, name=values.name, dtype="boolean")
+
+
+def _is_bool_column(values: pd.Series) -> bool:
+    """True when every non-missing value is a boolean (and there is one): a column written from bools."""
+    if pd.api.types.is_bool_dtype(values):
+        return True
+    if values.dtype != object:
+        return False
+    present = values.dropna()
+    return len(present) > 0 and all(isinstance(v, (bool, np.bool_)) or (isinstance(v, str) and v in _BOOL_TEXT)
+                                    for v in present)
+
+
+def read_csv(path: Path | io.StringIO) -> pd.DataFrame:
+    """Read a record CSV (a file, or CSV text in a StringIO) with round-trip float parsing (an empty file
+    gives an empty frame); every column of booleans is typed by :func:`as_bool` (empty fields are missing)."""
+    if isinstance(path, (str, Path)) and Path(path).stat().st_size == 0:
         return pd.DataFrame()
-    return pd.read_csv(path, keep_default_na=True, low_memory=False)  # one dtype per column, not per chunk
+    frame = pd.read_csv(path, keep_default_na=True, low_memory=False)  # one dtype per column, not per chunk
+    for c in frame.columns:
+        if _is_bool_column(frame[c]):
+            frame[c] = as_bool(frame[c])
+    return frame

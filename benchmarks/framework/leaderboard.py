@@ -20,7 +20,7 @@ value any method found on it):
   bootstrap that resamples units within each benchmark (:func:`stratified_mean_ci`).
 - **anytime**: the area under the ECDF of (unit, target) pairs solved against the budget (log scale),
   COCO style (:func:`anytime_auc`): a unit is solved to target ``tau`` at budget ``t`` when its score
-  from the best value within ``t`` steps (the records' ``best_at_<t>`` / ``best@<t>`` columns) is at
+  from the best value within ``t`` steps (the records' ``best_at_<t>`` columns) is at
   least ``tau``, for the targets :data:`TARGETS`. Only units whose reference does not depend on the
   budget (a certified optimum or bound) enter it.
 
@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.framework import store, tables
+from benchmarks.framework import schema, store, tables
 from benchmarks.framework.config import ConfigError
 from benchmarks.framework.meta import not_standardized_because
 
@@ -63,7 +63,6 @@ TARGETS: tuple[float, ...] = (0.5, 0.9, 0.99)
 BUDGET_INDEPENDENT: tuple[str, ...] = ("optimum", "certified bound", "bound")
 """Reference kinds that do not depend on the budget (units with these enter the anytime aggregate)."""
 RESAMPLES = 2000
-_ANYTIME = re.compile(r"^best(?:_at_|@)(\d+)$")
 
 
 def scored_runs(records: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -191,9 +190,8 @@ def sort_board(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def anytime_budgets(records: pd.DataFrame) -> dict[int, str]:
-    """``{budget: column}`` of the records' anytime columns (``best_at_<t>`` or ``best@<t>``), ``t >= 1``."""
-    found = {int(m.group(1)): c for c in records.columns if (m := _ANYTIME.match(c))}
-    return {t: found[t] for t in sorted(found) if t >= 1}
+    """``{budget: column}`` of the records' anytime columns (``best_at_<t>``, :mod:`.schema`), ``t >= 1``."""
+    return {t: c for t, c in schema.budget_columns(records.columns).items() if t >= 1}
 
 
 def at_budget(records: pd.DataFrame, column: str) -> pd.DataFrame:

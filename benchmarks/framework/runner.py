@@ -30,9 +30,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from collections.abc import Iterable
 from typing import Any
 
-from benchmarks.framework import bounds, store
+from benchmarks.framework import bounds, schema, store
 from benchmarks.framework import lock as run_lock
 from benchmarks.framework.config import ConfigError
 from benchmarks.framework.meta import REPO_ROOT, build_meta, suite_version, utc_now
@@ -68,36 +69,28 @@ class RunContext:
     progress: bool = False
 
 
-#: The columns every record of every experiment begins with, in this order: ``experiment`` and
-#: ``suite_version`` are stamped here; ``method``, ``method_kind``, ``method_slope`` (the fields of a
-#: :class:`benchmarks.framework.methods.Method`) and ``seed`` come from the experiment's rows.
-COMMON_HEADER: tuple[str, ...] = ("experiment", "suite_version", "method", "method_kind", "method_slope", "seed")
+def stamp(experiment: str, rows: list[dict[str, Any]], methods: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """``rows`` with the common header of a run of ``methods`` first (:func:`schema.header`: the stamped
+    columns, the methods' columns, the seed), then their other columns; a method column that only some
+    methods have (a plug-in's ``method_version``) is empty in the rows of the others.
 
-
-#: The column that follows the common header in every row of a run that lists a plug-in method (the
-#: plug-in's version; empty in the rows of built-in methods). Runs without plug-ins do not have it.
-PLUGIN_VERSION = "method_version"
-
-
-def stamp(experiment: str, rows: list[dict[str, Any]], *, plugins: bool = False) -> list[dict[str, Any]]:
-    """``rows`` with the common header first (see :data:`COMMON_HEADER`), then their other columns;
-    with ``plugins``, :data:`PLUGIN_VERSION` right after the header in every row (None where absent).
-
-    ValueError naming the experiment and the column when a row lacks one of the experiment's header
-    columns, or carries an ``experiment`` / ``suite_version`` that differs from the stamped one.
+    ValueError naming the experiment and the column when a row lacks one of the required header
+    columns (:func:`schema.required`), or carries an ``experiment`` / ``suite_version`` that differs from
+    the stamped one.
     """
     stamped = {"experiment": experiment, "suite_version": suite_version()}
+    head = schema.header(methods)[len(schema.STAMPED):]
+    needed = schema.required()
     out = []
     for i, row in enumerate(rows):
         for key, value in stamped.items():
             if key in row and row[key] != value:
                 raise ValueError(f"experiment {experiment!r}: row {i} has {key}={row[key]!r}, expected {value!r}")
-        missing = [c for c in COMMON_HEADER if c not in stamped and c not in row]
+        missing = [c for c in needed if c not in row]
         if missing:
             raise ValueError(f"experiment {experiment!r}: row {i} lacks the common column(s) {missing}")
-        version = {PLUGIN_VERSION: row.get(PLUGIN_VERSION)} if plugins else {}
-        out.append({**stamped, **{c: row[c] for c in COMMON_HEADER if c not in stamped}, **version,
-                    **{k: v for k, v in row.items() if k not in COMMON_HEADER}})
+        out.append({**stamped, **{c: row.get(c) for c in head},
+                    **{k: v for k, v in row.items() if k not in head and k not in stamped}})
     return out
 
 
@@ -111,11 +104,8 @@ class CellRunner:
         self.ctx = ctx
 
     def __call__(self, cell: Cell) -> list[dict[str, Any]]:
-        from benchmarks.framework.methods import has_plugins
-
         module = importlib.import_module(self.module_name)
-        return stamp(module.NAME, module.run_cell(self.cfg, cell, self.ctx),
-                     plugins=has_plugins(getattr(self.cfg, "methods", ())))
+        return stamp(module.NAME, module.run_cell(self.cfg, cell, self.ctx), getattr(self.cfg, "methods", ()))
 
 
 def _check_cells(cells: list[Cell]) -> list[str]:
@@ -236,7 +226,7 @@ def finished_records(out: Path, keys: list[str]):
     for key in keys:
         text = store.read_cell_text(out, key)
         if text:
-            frames.append(pd.read_csv(io.StringIO(text), keep_default_na=True))
+            frames.append(store.read_csv(io.StringIO(text)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -102,7 +102,7 @@ def column_spread(ref: pd.DataFrame, other: pd.DataFrame, key: tuple[str, ...],
         if c in key or c in skip or c not in other.columns:
             continue
         x, y = joined[f"{c}_ref"], joined[f"{c}_new"]
-        same = (x == y) | (x.isna() & y.isna())
+        same = (x == y).fillna(False).astype(bool) | (x.isna() & y.isna())
         n_diff = int((~same).sum())
         row: dict[str, Any] = {"column": c, "rows": len(joined), "differing": n_diff,
                                "share": n_diff / len(joined) if len(joined) else math.nan,

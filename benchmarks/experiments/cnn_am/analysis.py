@@ -51,7 +51,7 @@ from benchmarks.experiments.cnn_am.tables import (anytime_table, attained_table,
                                                  combinations_table, difference_table, stuck_moved_table, tests_table,
                                                  unit_counts)
 from benchmarks.experiments.cnn_am.unit_values import (BEST_OF_TWO, CLAIM_BUDGETS, EXPERIMENT, OPT_TOL, POOLED, UNIT,
-                                                      UNIT_KEYS, am_records, as_bool, checkpoints, group_label,
+                                                      UNIT_KEYS, am_records, checkpoints, group_label,
                                                       large_slope_method, normalized, per_unit, primary_units,
                                                       with_best_of_two)
 
@@ -109,5 +109,5 @@ __all__ = ["analyze", "summarize", "leaderboard_scores", "SCORE_DEFINITION", "cl
            "tuning_choices", "anytime_table", "attained_table", "budget_tuned_units", "certified_table",
            "combinations_table", "difference_table", "stuck_moved_table", "tests_table", "unit_counts",
            "BEST_OF_TWO", "CLAIM_BUDGETS", "EXPERIMENT", "OPT_TOL", "POOLED", "UNIT", "UNIT_KEYS", "am_records",
-           "as_bool", "checkpoints", "group_label", "large_slope_method", "normalized", "per_unit", "primary_units",
+           "checkpoints", "group_label", "large_slope_method", "normalized", "per_unit", "primary_units",
            "with_best_of_two"]

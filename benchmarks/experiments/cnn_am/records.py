@@ -1,18 +1,20 @@
-"""The record schema of ``cnn-am``: every column a row carries, in order (:data:`COLUMNS`, the checkpoint
-columns ``best_at_<t>`` after ``f_best``, ``method_version`` for plug-in methods and ``method_adapter`` for
-runs with recipes), and the columns that describe a model and a unit.
+"""The record schema of ``cnn-am``: the experiment's own columns (:data:`COLUMNS`, the budget columns
+``best_at_<t>`` after ``f_best`` and ``method_adapter`` for runs with recipes), composed after the common
+header and the methods' columns by :func:`benchmarks.framework.schema.row_columns`, and the columns that
+describe a model and a unit.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from benchmarks.domain import zoo
+from benchmarks.framework import schema
 from benchmarks.experiments.cnn_am.config import Config, ModelCfg, has_recipes
 from benchmarks.experiments.cnn_am.units import Unit
 
-#: The columns of every record, in order (see :func:`row` for the ones a run adds).
+#: The experiment's own columns of every record, in order (see :func:`row` for the ones a run adds).
 COLUMNS: tuple[str, ...] = (
-    "method", "method_kind", "method_slope", "seed", "cell", "cell_kind", "role", "model", "source", "weights",
+    "cell", "cell_kind", "role", "model", "source", "weights",
     "trained", "model_sha256", "forward_slope", "optimizer", "unit", "unit_kind", "layer", "layer_depth", "index",
     "draw", "dead", "certified", "claim_method", "start", "start_grad_zero", "steps", "lr", "lr_index", "lr_group",
     "f_start", "f_best", "f_final", "best_step",
@@ -21,14 +23,14 @@ COLUMNS: tuple[str, ...] = (
 
 
 def row(cfg: Config, **values: Any) -> dict[str, Any]:
-    """One record with every column of the experiment (the checkpoint columns after ``f_best``)."""
+    """One record: the method columns and the seed, then the experiment's own columns (the budget columns
+    after ``f_best``); a column the values leave out is empty."""
     cols = list(COLUMNS)
     at = cols.index("f_best") + 1
-    cols[at:at] = [f"best_at_{t}" for t in cfg.checkpoints]
-    if "method_version" in values:  # a plug-in method's version (the runner places it after the header)
-        cols.insert(cols.index("method_slope") + 1, "method_version")
+    cols[at:at] = [schema.budget_column(t) for t in cfg.checkpoints]
     if has_recipes(cfg):  # how a recipe's image space maps into the box (empty for the other methods)
         cols.insert(cols.index("optimizer") + 1, "method_adapter")
+    cols = list(schema.row_columns(cols, cfg.methods))
     unknown = set(values) - set(cols)
     if unknown:
         raise ValueError(f"unknown record columns {sorted(unknown)}")

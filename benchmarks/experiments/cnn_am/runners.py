@@ -14,7 +14,7 @@ import torch
 from proxygrad.tracking import best_at
 
 from benchmarks.framework import methods as _methods
-from benchmarks.framework import tuning
+from benchmarks.framework import schema, tuning
 from benchmarks.framework.stuck import start_gradient_is_zero
 from benchmarks.experiments.cnn_am import arrays as _arrays
 from benchmarks.experiments.cnn_am.certificates import certificate
@@ -155,7 +155,7 @@ def _am_cell(cfg: Config, cell: Any, ctx: Any) -> list[dict[str, Any]]:
                 certified=cert is not None, claim_method=cfg.claim_method, start=s,
                 start_grad_zero=bool(stuck[e]), steps=cfg.steps, lr=float(p["lr"]), lr_index=p["lr_index"],
                 lr_group=lr_groups[ui], f_start=float(trace[0, e]), f_best=fb,
-                **{f"best_at_{t}": float(v[e]) for t, v in checkpoints.items()},
+                **{schema.budget_column(t): float(v[e]) for t, v in checkpoints.items()},
                 f_final=float(trace[-1, e]), best_step=int(res.best_step[e]), grad_evals=int(res.grad_evals),
                 dataset_max=dmax, dataset_max_n=n_data, dataset_max_source=source,
                 beats_dataset=(fb > dmax) if n_data else None, **_certificate_columns(cert, fb),

@@ -10,9 +10,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmarks.framework import compare, replication, stats, tuning
+from benchmarks.framework import compare, replication, schema, stats, tuning
+from benchmarks.framework.codec import as_bool
 from benchmarks.experiments.cnn_am.choices import group_choices, sweep_units
-from benchmarks.experiments.cnn_am.unit_values import (CLAIM_BUDGETS, POOLED, UNIT, am_records, as_bool, checkpoints,
+from benchmarks.experiments.cnn_am.unit_values import (CLAIM_BUDGETS, POOLED, UNIT, am_records, checkpoints,
                                                       claim_budgets, normalized, primary_units, tolerance,
                                                       with_best_of_two)
 
@@ -28,8 +29,8 @@ def unit_counts(records: pd.DataFrame) -> pd.DataFrame:
         counts = g["role"].value_counts()
         rows.append({"model": model, "pool": len(g), **{r: int(counts.get(r, 0)) for r in
                      ("tuning", "evaluation", "excluded", "unused")},
-                     "dead_in_pool": int(as_bool(g["dead"]).fillna(0).sum()),
-                     "certified": int(as_bool(g["certified"]).fillna(0).sum())})
+                     "dead_in_pool": int(as_bool(g["dead"]).fillna(False).sum()),
+                     "certified": int(as_bool(g["certified"]).fillna(False).sum())})
     return pd.DataFrame(rows)
 
 
@@ -133,10 +134,11 @@ def budget_tuned_units(records: pd.DataFrame, units: pd.DataFrame, method: str) 
         grid = tuning.Grid(tried[0], tried[-1], 1, tried[0], tried[-1])
         sel = (df["role"] == "sweep") & (df["model"] == model) & (df["optimizer"] == opt) & (df["method"] == meth)
         for t in ts:
-            sweep = sweep_units(df[sel], f"best_at_{t}")
+            sweep = sweep_units(df[sel], schema.budget_column(t))
             if sweep.empty:
                 continue
-            choices = group_choices(tune, grid, sorted(sweep["layer"].astype(str).unique()), value=f"best_at_{t}")
+            choices = group_choices(tune, grid, sorted(sweep["layer"].astype(str).unique()),
+                                    value=schema.budget_column(t))
             k = sweep["layer"].astype(str).map(lambda g: choices[g if g in choices else POOLED].k)
             at = sweep[sweep["lr_index"] == k].assign(budget=t, lr=lambda d: d["lr_index"].map(
                 tune.groupby("lr_index")["lr"].first()))

@@ -9,6 +9,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from benchmarks.framework import schema
+from benchmarks.framework.codec import as_bool
+
 
 EXPERIMENT = "cnn-am"
 #: The columns that name a unit's row of :func:`per_unit` (with ``method``).
@@ -26,12 +29,6 @@ POOLED = "all"
 UNIT = ("model", "layer", "unit")
 
 
-def as_bool(series: pd.Series) -> pd.Series:
-    """Booleans as written by the store and read back (True/False, "True"/"False", empty -> NaN)."""
-    mapping = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}
-    return series.map(lambda v: mapping.get(v, math.nan) if not isinstance(v, float) else v).astype(float)
-
-
 def group_label(value: object) -> str:
     """A unit group's label as written (``logits`` or a layer name such as ``5``), also where the CSV
     reader made a numeric layer name a float (``5.0``); a missing value is the empty string."""
@@ -45,7 +42,7 @@ def group_label(value: object) -> str:
 
 def checkpoints(records: pd.DataFrame) -> list[int]:
     """The budgets ``t`` of the ``best_at_<t>`` columns, ascending."""
-    return sorted(int(c[len("best_at_"):]) for c in records.columns if c.startswith("best_at_"))
+    return list(schema.budget_columns(records.columns))
 
 
 def am_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -67,9 +64,9 @@ def per_unit(records: pd.DataFrame) -> pd.DataFrame:
     df = am_records(records)
     sweep_best = df[df["role"] == "sweep"].groupby(["model", "layer", "unit"], dropna=False)["f_best"].max()
     df = df[df["role"] != "sweep"]
-    df["trained"] = as_bool(df["trained"]).astype(bool)
+    df["trained"] = as_bool(df["trained"]).fillna(False).astype(bool)
     ts = checkpoints(df)
-    extra = {f"F_{t}": (f"best_at_{t}", "max") for t in ts}
+    extra = {f"F_{t}": (schema.budget_column(t), "max") for t in ts}
     agg = df.groupby(UNIT_KEYS + ["method"], sort=False, dropna=False).agg(
         F=("f_best", "max"), F_start=("f_start", "max"), dataset_max=("dataset_max", "first"),
         upper_bound=("upper_bound", "first"), incumbent=("incumbent", "first"), optimum=("optimum", "first"),
@@ -81,7 +78,7 @@ def per_unit(records: pd.DataFrame) -> pd.DataFrame:
     for t in ts:
         agg = agg.join(plain[f"F_{t}"].rename(f"F_plain_{t}"), on=UNIT_KEYS)
     if "start_grad_zero" in df.columns:
-        zero = as_bool(df["start_grad_zero"]).fillna(0.0).astype(bool)
+        zero = as_bool(df["start_grad_zero"]).fillna(False).astype(bool)
         stuck = zero.groupby([df[k] for k in UNIT_KEYS], dropna=False).all()
         agg = agg.join(stuck.rename("stuck"), on=UNIT_KEYS)
     else:

@@ -2,7 +2,7 @@
 
 AM with ``T`` steps evaluates the original function at ``x_0 .. x_T``: ``T + 1`` forward passes per start.
 Each baseline gets the same ``T + 1`` evaluations per start, the first being the start ``x_0`` itself, and
-its trace holds the value of evaluation ``t`` (so ``best@t`` is the best of the first ``t + 1``):
+its trace holds the value of evaluation ``t`` (so ``best_at_<t>`` is the best of the first ``t + 1``):
 
 - ``random-uniform``: ``x_1 .. x_T`` drawn uniformly from the box;
 - ``random-corners``: ``x_1 .. x_T`` drawn uniformly from the box's ``2^d`` corners;

@@ -41,7 +41,7 @@ Per row (one start of one method/optimizer/lr on one instance), with ``f`` the O
 - targets ``tau`` (a fixed list on ``rel_gap``): ``steps_to_<tau>`` is the first step ``t`` with
   ``f_star - max_{u<=t} f(x_u) <= tau * (f_star - f_start)`` (0 when the start is optimal; empty
   when never reached) -- the COCO-style run length for ECDFs;
-- ``best@<t>``: ``max_{u<=t} f(x_u)`` at the steps ``0, 1, 2, 4, ..., T`` (anytime results);
+- ``best_at_<t>``: ``max_{u<=t} f(x_u)`` at the steps ``0, 1, 2, 4, ..., T`` (anytime results);
 - ``lr``, ``lr_index`` (empty for fixed rows), ``tuning_round`` (tuning rows), ``lr_at_limit``
   (True on evaluation rows whose choice touches a grid limit; False on every other row);
 - ``seconds``: wall time of the batched AM call divided by the number of starts (the only column that

@@ -7,7 +7,7 @@
   instance's mean attained fraction over its starts (the unit value every comparative claim tests), with
   its 95% bootstrap interval over instances;
 - ``ecdf_steps``: COCO-style ECDF over (instance, start, target) of the steps needed, per method;
-- ``convergence``: the mean attained fraction ``(best@t - f_start) / (f_star - f_start)`` over instances
+- ``convergence``: the mean attained fraction ``(best_at_<t> - f_start) / (f_star - f_start)`` over instances
   (each the mean over its starts) against the step, per family (rows), optimizer (columns) and method;
 - ``attained_vs_slope``: C2's unit value (mean attained fraction per instance; mean over instances, 95%
   bootstrap interval) against the backward slope (plain = the forward slope), one line per family;
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from benchmarks.framework import arrays, compare, plotting, replication
+from benchmarks.framework import arrays, compare, plotting, replication, schema
 from benchmarks.experiments.toy_am.rows import (SCORE, UNIT, attained_at, best_of_label, best_of_rows, big_proxy,
                                                 ordered, primary, role_rows, success_target, target_columns)
 from benchmarks.experiments.toy_am.tables import lr_choice_table
@@ -173,7 +173,7 @@ def convergence(records: pd.DataFrame, out: Path) -> list[Path]:
     family (rows) and optimizer (columns), one line per method; one shared legend."""
     import matplotlib.pyplot as plt
 
-    ts = sorted(int(c[len("best@"):]) for c in records.columns if c.startswith("best@"))
+    ts = list(schema.budget_columns(records.columns))
     if records.empty or not ts:
         return []
     by = ["family", "optimizer", "method"]
@@ -275,7 +275,7 @@ def anytime(records: pd.DataFrame, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     rows = primary(records)
-    ts = sorted(int(c[len("best@"):]) for c in rows.columns if c.startswith("best@"))
+    ts = list(schema.budget_columns(rows.columns))
     ts = [t for t in ts if t >= 1]
     if rows.empty or not ts:
         return []

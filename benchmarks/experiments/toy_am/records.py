@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.framework import schema
 from benchmarks.experiments.toy_am.config import Config, Family
 
 def checkpoints(steps: int) -> list[int]:
-    """Log-spaced steps 0, 1, 2, 4, ..., and ``steps`` at which ``best@t`` is recorded."""
+    """Log-spaced steps 0, 1, 2, 4, ..., and ``steps`` at which ``best_at_<t>`` is recorded."""
     pts = {0, steps}
     t = 1
     while t < steps:
@@ -73,7 +74,7 @@ def make_row(cfg: Config, fam: Family, dim: int, seed: int, forward_slope: float
             hit = np.flatnonzero(f_star - best <= tau * scale)
             row[target_column(tau)] = int(hit[0]) if hit.size else math.nan
     for t in ckpts:
-        row[f"best@{t}"] = float(best[t])
+        row[schema.budget_column(t)] = float(best[t])
     row["grad_evals"] = grad_evals
     row["seconds"] = seconds
     return row

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.framework import tuning
+from benchmarks.framework import schema, tuning
 
 EXPERIMENT = "toy-am"
 PAIR_KEYS = ["dim", "seed", "start"]
@@ -76,18 +76,18 @@ def success_target(records: pd.DataFrame) -> float:
 
 
 def budgets(rows: pd.DataFrame) -> list[int]:
-    """The anytime budgets present: those of :data:`ANYTIME` recorded as ``best@t``, and the full budget."""
+    """The anytime budgets present: those of :data:`ANYTIME` recorded as ``best_at_<t>``, and the full budget."""
     if rows.empty:
         return []
     steps = int(rows["steps"].max())
-    have = {int(c[len("best@"):]) for c in rows.columns if c.startswith("best@")}
+    have = set(schema.budget_columns(rows.columns))
     return sorted({t for t in ANYTIME if t in have and t <= steps} | {steps})
 
 
 def attained_at(rows: pd.DataFrame, t: int) -> np.ndarray:
-    """The attained fraction at budget ``t``: ``(best@t - f_start) / (f_star - f_start)`` (1 when the start
+    """The attained fraction at budget ``t``: ``(best_at_<t> - f_start) / (f_star - f_start)`` (1 when the start
     is optimal, NaN without an optimum)."""
-    best, start, star = (rows[c].to_numpy(float) for c in (f"best@{t}", "f_start", "f_star"))
+    best, start, star = (rows[c].to_numpy(float) for c in (schema.budget_column(t), "f_start", "f_star"))
     scale = star - start
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(scale > 0, (best - start) / np.where(scale > 0, scale, 1.0), np.where(scale <= 0, 1.0, np.nan))
@@ -106,11 +106,6 @@ def lr_of(rows: pd.DataFrame, optimizer: str, method: str) -> float:
 def method_fields(records: pd.DataFrame) -> pd.DataFrame:
     """One row per method label with its ``method_kind`` and ``method_slope``, in the config's order."""
     return records.drop_duplicates("method")[["method", "method_kind", "method_slope"]].reset_index(drop=True)
-
-
-def truthy(values: pd.Series) -> pd.Series:
-    """A boolean column as read back from CSV (bools, or the strings "True" / "False", or empty)."""
-    return values.map(lambda v: v is True or str(v).strip().lower() in ("true", "1", "1.0"))
 
 
 def tuning_scores(records: pd.DataFrame, optimizer: str, method: str) -> dict[int, float]:
@@ -141,10 +136,10 @@ def best_of_label(proxy: str, reference: str = "plain") -> str:
 
 
 def best_of_rows(rows: pd.DataFrame, proxy: str, t: int, reference: str = "plain") -> pd.DataFrame:
-    """Derived rows at total budget ``t``: per start, ``max(reference best@(t/2), proxy best@(t/2))``, the
+    """Derived rows at total budget ``t``: per start, ``max(reference best_at_<t/2>, proxy best_at_<t/2>)``, the
     better of two runs of ``t/2`` steps each from the same start (each at its own lr), stored as
-    ``best@t`` of the method :func:`best_of_label`.  Empty when ``best@(t/2)`` was not recorded."""
-    half = f"best@{t // 2}"
+    ``best_at_<t>`` of the method :func:`best_of_label`.  Empty when ``best_at_<t/2>`` was not recorded."""
+    half = schema.budget_column(t // 2)
     if t % 2 or half not in rows.columns:
         return rows.iloc[0:0]
     keys = ["family", "optimizer", *PAIR_KEYS]
@@ -153,7 +148,7 @@ def best_of_rows(rows: pd.DataFrame, proxy: str, t: int, reference: str = "plain
     joined = ref.merge(prox, on=keys, suffixes=("", "_proxy"))
     out = joined[[*keys, "f_start", "f_star", "steps"]].copy()
     out["method"] = best_of_label(proxy, reference)
-    out[f"best@{t}"] = np.maximum(joined[half].to_numpy(float), joined[f"{half}_proxy"].to_numpy(float))
+    out[schema.budget_column(t)] = np.maximum(joined[half].to_numpy(float), joined[f"{half}_proxy"].to_numpy(float))
     out["lr"] = np.nan
     return out
 

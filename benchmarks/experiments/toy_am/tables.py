@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.framework import compare, replication, stats
+from benchmarks.framework.codec import as_bool
 from benchmarks.framework.claims import ClaimSpec
 from benchmarks.experiments.toy_am.rows import (INSTANCE_KEYS, SCORE, STRATA, SUCCESS_TARGET, UNIT, best_of_label,
                                                 big_proxy, budgets, gradient_rows, is_tuned, lr_of, method_fields,
-                                                ordered, primary, role_rows, truthy, tuning_scores, with_best_of,
+                                                ordered, primary, role_rows, tuning_scores, with_best_of,
                                                 with_score)
 
 def units_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +98,7 @@ def stuck_table(rows: pd.DataFrame) -> pd.DataFrame:
     keys = list(UNIT)
     if rows.empty or "start_grad_zero" not in rows.columns:
         return pd.DataFrame(columns=[*keys, "stuck", "starts"])
-    flag = truthy(rows["start_grad_zero"])
+    flag = as_bool(rows["start_grad_zero"]).fillna(False).astype(bool)
     per = rows.assign(_z=flag).drop_duplicates([*keys, "start"]).groupby(keys, sort=False)["_z"]
     out = per.agg(["all", "size"]).reset_index().rename(columns={"all": "stuck", "size": "starts"})
     out["stuck"] = out["stuck"].astype(bool)
@@ -148,7 +149,7 @@ def lr_choice_table(records: pd.DataFrame) -> pd.DataFrame:
                          "lr_tried_max": float(t.loc[t["lr_index"] == ks[-1], "lr"].iloc[0]) if ks else np.nan,
                          "points": len(ks), "tuning_instances": int(t[INSTANCE_KEYS].drop_duplicates().shape[0]),
                          "score": scores.get(k, np.nan), "at_edge": bool(ks) and k in (ks[0], ks[-1]),
-                         "at_limit": bool(truthy(e["lr_at_limit"]).any())})
+                         "at_limit": bool(as_bool(e["lr_at_limit"]).fillna(False).any())})
     return pd.DataFrame(rows)
 
 
