@@ -61,7 +61,8 @@ def _smoke_raw() -> dict:
 def _tv_raw(**changes) -> dict:
     """A tiny profile on the small torchvision classifier (random init)."""
     raw = {"methods": ["plain", "proxy-0.5"], "optimizers": ["ascent"], "starts": 1, "steps": 2, "lr": 0.05,
-           "dead_epsilon": 0.0, "tuning": {"per_decade": 1, "ascent": [0.05, 0.05, 0.05, 0.05]},
+           "dead_epsilon": 0.0, "tuning": {"ascent": {"low": 0.05, "high": 0.05, "per_decade": 1, "min": 0.05,
+                                                   "max": 0.05}},
            "models": [{"name": zoo_tv(), "weights": "random-init", "input_size": 32, "logits": [3],
                        "tune_units": 1, "eval_units": 1}]}
     raw.update(changes)
@@ -505,7 +506,7 @@ def test_certify_on_a_network_the_certifier_cannot_take_fails_before_writing(tmp
         pytest.skip("the certifier takes every layer of fmnist-vgg-relu")
     conf = tmp_path / "c.toml"
     conf.write_text('[p]\nmethods = ["plain"]\noptimizers = ["ascent"]\nstarts = 1\nsteps = 2\nlr = 0.05\n'
-                    'dead_epsilon = 0.0\n[p.tuning]\nascent = [0.05, 0.05]\n'
+                    'dead_epsilon = 0.0\n[p.tuning]\nascent = { low = 0.05, high = 0.05 }\n'
                     '[[p.models]]\nname = "fmnist-vgg-relu"\nlogits = [0]\ntune_units = 1\neval_units = 1\n'
                     'certify = true\n')
     out = tmp_path / "out"

@@ -65,11 +65,7 @@ seeds = [0]
 tune_seeds = [100]
 epochs = 1
 batch_size = 64
-lr_low = 0.01
-lr_high = 0.1
-lr_per_decade = 2
-lr_min = 0.001
-lr_max = 1.0
+lr_grid = { low = 0.01, high = 0.1, per_decade = 2, min = 0.001, max = 1.0 }
 train_limit = 128
 val_size = 64
 test_limit = 64
@@ -90,8 +86,7 @@ dataset_limit = 100
 dead_epsilon = 1e-3
 
 [smoke.tuning]
-per_decade = 1
-adam = [0.01, 0.1, 0.01, 1.0]
+adam = { low = 0.01, high = 0.1, per_decade = 1, min = 0.01, max = 1.0 }
 
 [[smoke.models]]
 name = "fmnist-tiny8"

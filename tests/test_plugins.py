@@ -235,8 +235,7 @@ dataset_limit = 32
 dead_epsilon = 1e-3
 
 [p.tuning]
-per_decade = 1
-adam = [0.01, 0.1, 0.01, 1.0]
+adam = { low = 0.01, high = 0.1, per_decade = 1, min = 0.01, max = 1.0 }
 
 [[p.models]]
 name = "byo_example.models:tiny_cnn"

@@ -197,7 +197,7 @@ lr = 0.05
 dead_epsilon = 1e-3
 
 [p.tuning]
-adam = [0.01, 0.1]
+adam = { low = 0.01, high = 0.1 }
 
 [[p.models]]
 name = "fmnist-tiny8"

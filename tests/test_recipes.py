@@ -214,7 +214,7 @@ def test_rgb_images_stay_in_the_box_with_colour_mixing():
 def test_recipes_run_through_cnn_am_on_the_tests_sample_data(fashion_mnist_dir, tmp_path: Path):
     raw = config.load_profile("cnn-am", "smoke")
     raw.update(methods=["plain", *RECIPE_METHODS], fixed_methods=["plain"], claim_method="", steps=4, checkpoints=[2, 4], sweep=False,
-               tuning={"per_decade": 1, "adam": [0.05, 0.05, 0.05, 0.05]})
+               tuning={"adam": {"low": 0.05, "high": 0.05, "per_decade": 1, "min": 0.05, "max": 0.05}})
     raw["models"][0].update(certify=False, eval_units=1)
     cfg = cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
     assert cnn_am.has_recipes(cfg)

@@ -308,7 +308,8 @@ def test_validation_split_is_disjoint_from_train_and_test(monkeypatch):
                                          ({"methods": ["proxy-0.3"]}, "plain"), ({"activations": ["leaky"]}, "relu"),
                                          ({"methods": ["plain", "anneal"]}, "anneal"),
                                          ({"epochs": 0}, "epochs"), ({"archs": ["resnet"]}, "resnet"),
-                                         ({"lr_low": -0.1}, "lr_low"), ({"tune_seeds": [0]}, "share"),
+                                         ({"lr_grid": {"low": -0.1, "high": 0.1}}, "lr_grid.low"),
+                                         ({"tune_seeds": [0]}, "share"),
                                          ({"probe_size": 1000}, "probe_size"), ({"backward_slopes": [0.3]}, "backward_slopes"),
                                          ({"epoch": 3}, "epoch")])
 def test_bad_profile_raises_config_error(patch, word):
@@ -406,7 +407,8 @@ def test_a_diverging_cell_is_recorded_and_the_sweep_continues(tmp_path, monkeypa
 
 def test_a_real_divergence_is_recorded_with_its_epoch_and_step(tmp_path):
     """lr 10 (constant, no weight decay) makes seed 0's loss non-finite at epoch 3, step 2 on the smoke data."""
-    cfg = _smoke(epochs=3, lr_max=10.0, lr_schedule="constant", weight_decay=0.0, activations=["relu"],
+    grid = {"low": 0.01, "high": 0.1, "per_decade": 2, "min": 0.001, "max": 10.0}
+    cfg = _smoke(epochs=3, lr_grid=grid, lr_schedule="constant", weight_decay=0.0, activations=["relu"],
                  methods=["plain"])
     cell = exp.cell(cfg, ("synthetic", "small_cnn", "relu", exp.BASELINE_METHOD), "tune", 2, 0)
     assert cell.params["lr"] == 10.0
@@ -580,7 +582,7 @@ def test_timing_columns_are_declared_and_the_rest_repeats(tmp_path):
 
 
 BAD_TRAINING = [
-    ({"lr_high": 1e300}, "training.lr_high must be <= 10.0, got 1e+300"),
+    ({"lr_grid": {"low": 0.01, "high": 1e300}}, "training.lr_grid.high must be <= 1000000.0, got 1e+300"),
     ({"epochs": 2**63 - 1}, f"training.epochs must be <= 1000, got {2**63 - 1}"),
     ({"batch_size": 10**12}, "training.batch_size must be <= 65536"),
     ({"seeds": list(range(101))}, "training.seeds lists 101 seeds; at most 100"),
@@ -588,6 +590,13 @@ BAD_TRAINING = [
     ({"matched_lr": 0.05}, "training.matched_lr = 0.05 is not a point of the lr grid"),
     ({"tune_epochs": 3}, "training.tune_epochs = 3 exceeds epochs = 2"),
 ]
+
+
+def _toml(value):
+    """A TOML value: an inline table for a dict, else Python's repr with double quotes."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return repr(value).replace("'", '"')
 
 
 @pytest.mark.parametrize("patch, needle", BAD_TRAINING)
@@ -601,7 +610,7 @@ def test_bad_values_exit_2_naming_key_and_value_before_writing(patch, needle, tm
         exp.parse_config(raw, data_dir=tmp_path / "empty")
     assert needle in str(exc.value)
     conf = tmp_path / "c.toml"
-    conf.write_text("[p]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in raw.items()))
+    conf.write_text("[p]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in raw.items()))
     out = tmp_path / "out"
     assert main(["run", "training", "--profile", "p", "--config", str(conf), "--out", str(out), "--no-progress",
                  "--data", str(tmp_path / "empty")]) == 2

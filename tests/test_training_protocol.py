@@ -196,7 +196,7 @@ def test_matched_cells_are_listed_once_per_variant_seed_and_lr():
 
 
 @pytest.mark.parametrize("value, needle", [(0.05, "training.matched_lr = 0.05 is not a point of the lr grid"),
-                                           (10.0, "training.matched_lr = 10.0 lies outside lr_min..lr_max"),
+                                           (10.0, "training.matched_lr = 10.0 lies outside the lr_grid's min..max"),
                                            (-0.1, "training.matched_lr")])
 def test_matched_lr_off_the_grid_is_a_config_error(value, needle):
     with pytest.raises(ConfigError) as exc:
@@ -384,7 +384,8 @@ def test_a_standard_shaped_run_end_to_end(tmp_path, all_data_dir):
 
     raw = {**config.load_profile("training", "standard"), "train_limit": 32, "val_size": 24, "probe_size": 16,
            "test_limit": 32, "epochs": 2, "tune_epochs": 1, "reference_epochs": 3, "batch_size": 16, "seeds": [0, 1, 2],
-           "tune_seeds": [100], "archs": ["small_cnn"], "lr_low": 0.01, "lr_high": 0.1, "matched_lr": 0.1}
+           "tune_seeds": [100], "archs": ["small_cnn"],
+           "lr_grid": {"low": 0.01, "high": 0.1, "per_decade": 2, "min": 0.001, "max": 1.0}, "matched_lr": 0.1}
     cfg = exp.parse_config(raw, data_dir=all_data_dir)
     out = tmp_path / "run"
     path = run("training", cfg, out, profile="standard", progress=False, data_dir=all_data_dir)

@@ -15,6 +15,7 @@ from benchmarks.framework import methods as _methods
 from benchmarks.framework import plugins as _plugins
 from benchmarks.framework import tuning
 from benchmarks.framework.config import ConfigError, Reader
+from benchmarks.framework.grids import read_grid
 
 NAME = "cnn-am"
 #: Upper limits (documented in benchmarks/configs/cnn-am.toml), validated before anything is written.
@@ -26,8 +27,6 @@ MAX_DATASET_LIMIT = 10_000_000
 MAX_UNITS = 4096
 MAX_NODE_LIMIT = 10_000_000
 MAX_TIME_LIMIT = 7 * 24 * 3600.0
-#: Hard limits of every tuning grid (step sizes 1e-6 .. 1e6).
-GRID_LR_MIN, GRID_LR_MAX = 1e-6, 1e6
 
 
 @dataclass(frozen=True)
@@ -123,20 +122,13 @@ def _parse_model(r: Reader) -> ModelCfg:
 
 
 def _parse_grids(r: Reader, optimizers: tuple[str, ...]) -> tuple[tuple[str, tuning.Grid], ...]:
-    per_decade = r.int("per_decade", 2, min=1, max=12)
+    """``[<profile>.tuning]``: one grid table per optimizer (:func:`benchmarks.framework.grids.read_grid`)."""
     out = []
     for opt in optimizers:
         if opt not in r.raw:
             raise ConfigError(f"{r.where}.{opt}: the tuning grid of optimizer {opt!r} is missing "
-                              f"(give [low, high] or [low, high, lr_min, lr_max] step sizes)")
-        values = r.list(opt, float, min_len=2, unique=False, min=GRID_LR_MIN, max=GRID_LR_MAX)
-        if len(values) not in (2, 4):
-            raise ConfigError(f"{r.where}.{opt} must be [low, high] or [low, high, lr_min, lr_max], got {list(values)}")
-        lo, hi = values[:2]
-        lr_min, lr_max = values[2:] if len(values) == 4 else (GRID_LR_MIN, GRID_LR_MAX)
-        if not lr_min <= lo <= hi <= lr_max:
-            raise ConfigError(f"{r.where}.{opt}: need lr_min <= low <= high <= lr_max, got {list(values)}")
-        out.append((opt, tuning.Grid.from_lrs(lo, hi, per_decade, lr_min=lr_min, lr_max=lr_max)))
+                              f"(give {opt} = {{ low, high, per_decade, min, max }})")
+        out.append((opt, read_grid(r.table(opt))))
     r.done()
     return tuple(out)
 

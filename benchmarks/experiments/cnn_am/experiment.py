@@ -61,7 +61,7 @@ from benchmarks.experiments.cnn_am.analysis import (POOLED, SCORE_DEFINITION, an
                                                    leaderboard_scores, summarize, tuning_choices)
 from benchmarks.experiments.cnn_am.runners import STIMULUS_SIDE, TRACE_POINTS, run_cell
 from benchmarks.experiments.cnn_am.certificates import certifiable, certificate
-from benchmarks.experiments.cnn_am.config import (GRID_LR_MAX, GRID_LR_MIN, MAX_DATASET_LIMIT, MAX_LR, MAX_NODE_LIMIT,
+from benchmarks.experiments.cnn_am.config import (MAX_DATASET_LIMIT, MAX_LR, MAX_NODE_LIMIT,
                                                  MAX_SEED, MAX_STARTS, MAX_STEPS, MAX_TIME_LIMIT, MAX_UNITS, NAME,
                                                  Config, ModelCfg, has_recipes, parse_config)
 from benchmarks.experiments.cnn_am.figures import figures
@@ -106,7 +106,7 @@ __all__ = ["NAME", "TIMING_COLUMNS", "ROW_KEY", "CROSS_MACHINE", "OUTCOME_COLUMN
            "Config", "parse_config", "cells", "run_cell", "analyze", "figures", "summarize", "claims", "extra_files",
            "tuning_choices", "leaderboard_scores", "SCORE_DEFINITION",
            # the package's other public names, kept here for the callers that import them from this module
-           "COLUMNS", "GRID_LR_MAX", "GRID_LR_MIN", "MAX_DATASET_LIMIT", "MAX_LR", "MAX_NODE_LIMIT", "MAX_SEED",
+           "COLUMNS", "MAX_DATASET_LIMIT", "MAX_LR", "MAX_NODE_LIMIT", "MAX_SEED",
            "MAX_STARTS", "MAX_STEPS", "MAX_TIME_LIMIT", "MAX_UNITS", "POOLED", "STIMULUS_SIDE", "TRACE_POINTS",
            "ModelCfg", "Unit", "UnitBatch", "certifiable", "certificate", "dataset_maxima", "draw", "group_choices",
            "has_recipes", "layer_depths", "load_model", "objective", "seed_of", "unit_of"]

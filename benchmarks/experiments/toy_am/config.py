@@ -14,6 +14,7 @@ from benchmarks.framework import methods as _methods
 from benchmarks.framework import plugins as _plugins
 from benchmarks.framework import tuning
 from benchmarks.framework.config import ConfigError, Reader, choice
+from benchmarks.framework.grids import read_grid
 from benchmarks.experiments.toy_am.instances import build
 
 NAME = "toy-am"
@@ -23,8 +24,6 @@ MAX_INSTANCES = 1000
 MAX_STARTS = 4096
 MAX_STEPS = 100_000
 MAX_SEED = 2**31 - 1
-#: Largest number of grid points an optimizer may declare between its hard limits (a bound on tuning cost).
-MAX_GRID_POINTS = 64
 ROLES: tuple[str, ...] = ("tuning", "evaluation", "fixed", "baseline")
 #: Which dims of a family entry get tuning instances: all of them, or only the largest (cheaper).
 TUNING_DIMS: tuple[str, ...] = ("all", "largest")
@@ -101,33 +100,10 @@ def _check_family(name: str, dims: tuple[int, ...], seed: int, params: dict[str,
         raise ConfigError(f"{where} ({name}, dims={list(dims)}, params={params}): {exc}") from exc
 
 
-def _grid(raw: Reader) -> tuning.Grid:
-    """``grid = { low, high, per_decade = 2, min = low / 10**4, max = high * 10**4 }`` (step sizes > 0)."""
-    low = raw.float("low", min=0.0, min_exclusive=True)
-    high = raw.float("high", min=0.0, min_exclusive=True)
-    per_decade = raw.int("per_decade", 2, min=1, max=12)
-    lr_min = raw.float("min", low / 10**4, min=0.0, min_exclusive=True)
-    lr_max = raw.float("max", high * 10**4, min=0.0, min_exclusive=True)
-    raw.done()
-    if low > high:
-        raise ConfigError(f"{raw.where}: low {low!r} must be <= high {high!r}")
-    if not lr_min <= low or not high <= lr_max:
-        raise ConfigError(f"{raw.where}: the limits must hold min <= low <= high <= max, got min={lr_min!r}, "
-                          f"low={low!r}, high={high!r}, max={lr_max!r}")
-    try:
-        grid = tuning.Grid.from_lrs(low, high, per_decade, lr_min=lr_min, lr_max=lr_max)
-    except ValueError as exc:
-        raise ConfigError(f"{raw.where}: {exc}") from exc
-    if grid.k_max - grid.k_min + 1 > MAX_GRID_POINTS:
-        raise ConfigError(f"{raw.where}: min={lr_min!r} to max={lr_max!r} at per_decade={per_decade} spans "
-                          f"{grid.k_max - grid.k_min + 1} grid points, more than {MAX_GRID_POINTS}")
-    return grid
-
-
 def _optimizer(o: Reader) -> Optimizer:
     name = o.str("name", choices=OPTIMIZERS)
     lr = o.float("lr", None, min=0.0, min_exclusive=True)
-    grid = _grid(o.table("grid")) if "grid" in o.raw else None
+    grid = read_grid(o.table("grid")) if "grid" in o.raw else None
     o.done()
     if lr is None and grid is None:
         raise ConfigError(f"{o.where} ({name}) needs a fixed lr, a tuning grid, or both")

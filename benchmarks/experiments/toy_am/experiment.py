@@ -65,7 +65,7 @@ This module is the experiment's protocol surface; the package holds one concept 
 from __future__ import annotations
 
 from benchmarks.experiments.toy_am.analysis import SCORE_DEFINITION, analyze, claims, leaderboard_scores, summarize
-from benchmarks.experiments.toy_am.config import (MAX_GRID_POINTS, MAX_INSTANCES, MAX_SEED, MAX_STARTS, MAX_STEPS,
+from benchmarks.experiments.toy_am.config import (MAX_INSTANCES, MAX_SEED, MAX_STARTS, MAX_STEPS,
                                                   NAME, ROLES, TUNING_DIMS, Config, Family, Optimizer, parse_config)
 from benchmarks.experiments.toy_am.figures import figures
 from benchmarks.experiments.toy_am.instances import build, build_for_tuning, draw_starts, start_seed
@@ -95,7 +95,7 @@ BOUNDS = {"f_best": ("f_star", ("family", "dim", "seed", "method", "optimizer", 
 
 __all__ = ["NAME", "TIMING_COLUMNS", "ROW_KEY", "CROSS_MACHINE", "OUTCOME_COLUMNS", "BOUNDS", "ROLES", "Config",
            "Family", "Optimizer", "parse_config", "cells", "choices", "initial_runs", "run_cell", "observes",
-           "landscape", "extra_files", "checkpoints", "target_column", "LANDSCAPE_POINTS", "MAX_GRID_POINTS",
+           "landscape", "extra_files", "checkpoints", "target_column", "LANDSCAPE_POINTS",
            "MAX_INSTANCES", "MAX_SEED", "MAX_STARTS", "MAX_STEPS", "TUNING_DIMS", "analyze", "figures",
            "summarize", "claims", "build", "build_for_tuning", "draw_starts", "start_seed", "evaluation_seeds",
            "tuning_seeds", "role_instances", "leaderboard_scores", "SCORE_DEFINITION"]

@@ -16,6 +16,7 @@ from benchmarks.domain import models as _models
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import tuning
 from benchmarks.framework.config import OMIT_DEFAULT, ConfigError, Reader
+from benchmarks.framework.grids import read_grid
 
 NAME = "training"
 ACTIVATIONS: tuple[str, ...] = ("relu", "leaky")
@@ -32,7 +33,6 @@ MAX_SEEDS = 100
 MAX_SEED = 2**31 - 1
 MAX_LIMIT = 10_000_000
 MAX_LR = 10.0
-MIN_LR = 1e-6
 MAX_PROBE = 4096
 
 
@@ -84,19 +84,6 @@ class Config:
         return self.epochs_of(role) if role == "reference" else self.epochs
 
 
-def _grid(r: Reader) -> tuning.Grid:
-    low = r.float("lr_low", min=MIN_LR, max=MAX_LR)
-    high = r.float("lr_high", min=MIN_LR, max=MAX_LR)
-    per_decade = r.int("lr_per_decade", 2, min=1, max=12)
-    lr_min = r.float("lr_min", MIN_LR, min=MIN_LR, max=MAX_LR)
-    lr_max = r.float("lr_max", 1.0, min=MIN_LR, max=MAX_LR)
-    try:
-        return tuning.Grid.from_lrs(low, high, per_decade, lr_min=lr_min, lr_max=lr_max)
-    except ValueError as exc:
-        raise ConfigError(f"{NAME}: lr grid (lr_low={low!r}, lr_high={high!r}, lr_min={lr_min!r}, "
-                          f"lr_max={lr_max!r}): {exc}") from None
-
-
 def _matched_k(r: Reader, grid: tuning.Grid) -> int | None:
     """The grid index of ``matched_lr`` (0 or absent: None); ConfigError naming a value off the grid."""
     lr = r.float("matched_lr", 0.0, min=0.0, max=MAX_LR)
@@ -107,7 +94,7 @@ def _matched_k(r: Reader, grid: tuning.Grid) -> int | None:
         raise ConfigError(f"{NAME}.matched_lr = {lr!r} is not a point of the lr grid 10^(k/{grid.per_decade}) "
                           f"(nearest {grid.lr(k):g})")
     if not grid.k_min <= k <= grid.k_max:  # type: ignore[operator]
-        raise ConfigError(f"{NAME}.matched_lr = {lr!r} lies outside lr_min..lr_max "
+        raise ConfigError(f"{NAME}.matched_lr = {lr!r} lies outside the lr_grid's min..max "
                           f"({grid.lr(grid.k_min):g}..{grid.lr(grid.k_max):g})")  # type: ignore[arg-type]
     return k
 
@@ -128,7 +115,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: str | Path | None = None) -> 
         if not _methods.has_trait(m.kind, "trainable"):  # one backward rule for the whole run
             raise ConfigError(f"{NAME}.methods[{i}] = {m.label!r} cannot train a network (a step-dependent rule); "
                               f"choose kinds from {', '.join(_methods.kinds_with('trainable'))}")
-    grid = _grid(r)
+    grid = read_grid(r.table("lr_grid"))
     cfg = Config(
         datasets=r.list("datasets", str, choices=_data.DATASETS),
         archs=r.list("archs", str, choices=_models.ARCHS),

@@ -15,9 +15,9 @@ separate file).  The split is the same for every cell.
 Cells (a staged run, ``cells(cfg, done)``):
 
 1. *tuning* cells ``(dataset, arch, variant, lr index k, tuning seed)`` for the initial indices of the
-   log grid ``lr(k) = 10 ** (k / lr_per_decade)`` (:class:`benchmarks.framework.tuning.Grid`).  They train on
-   the training images and are scored by the validation accuracy after the last epoch; the test split is
-   never loaded.
+   log grid ``lr(k) = 10 ** (k / per_decade)`` of ``lr_grid`` (:class:`benchmarks.framework.tuning.Grid`).
+   They train on the training images and are scored by the validation accuracy after the last epoch; the
+   test split is never loaded.
 2. per (dataset, arch, variant), :func:`benchmarks.framework.tuning.choose` on the score per index (mean over
    the tuning seeds; NaN when any tuning run of that index diverged, so a diverging lr is never chosen).
    When the best lies at an edge of the indices tried, one more index beyond it is run (a later round);
@@ -66,7 +66,7 @@ from __future__ import annotations
 from benchmarks.experiments.training.analysis import analyze, claims, summarize
 from benchmarks.experiments.training.config import (ACTIVATIONS, BASELINE_ACTIVATION, BASELINE_METHOD, LR_SCHEDULES,
                                                    MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LIMIT, MAX_LR, MAX_PROBE,
-                                                   MAX_SEED, MAX_SEEDS, MIN_LR, NAME, ROLES, TESTED_ROLES,
+                                                   MAX_SEED, MAX_SEEDS, NAME, ROLES, TESTED_ROLES,
                                                    Config, parse_config)
 from benchmarks.experiments.training.figures import figures
 from benchmarks.experiments.training.plan import Group, cell, cells, tuning_scores
@@ -97,7 +97,7 @@ BASELINE_TOLERANCES: dict[str, dict[str, float]] = {"final_test_acc": {"abs": 0.
 
 __all__ = ["NAME", "BOUNDS", "TIMING_COLUMNS", "ROW_KEY", "OUTCOME_COLUMNS", "CROSS_MACHINE", "BASELINE_TOLERANCES",
            "ACTIVATIONS", "BASELINE_ACTIVATION", "BASELINE_METHOD", "LR_SCHEDULES", "MAX_BATCH_SIZE", "MAX_EPOCHS",
-           "MAX_LIMIT", "MAX_LR", "MAX_PROBE", "MAX_SEED", "MAX_SEEDS", "MIN_LR", "ROLES", "TESTED_ROLES",
+           "MAX_LIMIT", "MAX_LR", "MAX_PROBE", "MAX_SEED", "MAX_SEEDS", "ROLES", "TESTED_ROLES",
            "Config", "Group", "parse_config", "cell", "cells", "tuning_scores", "run_cell", "pool",
            "split_indices", "splits", "forward_slope", "rule_of", "variant_name", "variants", "analyze", "figures",
            "summarize", "claims"]
