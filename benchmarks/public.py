@@ -186,8 +186,8 @@ def choose_lr(insts: list[Instance], optimizer: str, results: dict[int, dict[str
             _, f_best, _ = _evaluate(inst, by_key[inst.key])
             value = float(f_best.mean() if protocol.per_instance == "mean" else f_best.max())
             per.append({"instance": inst.key, "lr_index": int(k), "f_best": value})
-    scores = tuning.mean_rank_scores(pd.DataFrame(per), index="lr_index", units=["instance"], value="f_best")
-    return tuning.choose(scores, protocol.grids[optimizer])
+    return tuning.choose_records(pd.DataFrame(per), protocol.grids[optimizer],
+                                 tuning.Score("f_best", units=("instance",)))
 
 
 __all__ = ["Instance", "Tuning", "experiments", "instances", "score", "choose_lr", "leaderboard"]

@@ -77,3 +77,24 @@ def test_disjoint_names_the_overlap():
     tuning.disjoint([1, 2], [3, 4])
     with pytest.raises(ValueError, match="2"):
         tuning.disjoint([1, 2], [2, 3])
+
+
+def test_scores_rank_units_by_their_summary_and_choose_records_picks_the_best():
+    rows = pd.DataFrame({"unit": ["a"] * 4 + ["b"] * 4, "lr_index": [0, 0, 1, 1] * 2,
+                         "v": [1.0, 3.0, 2.0, 2.0, 10.0, 10.0, 20.0, 0.0]})
+    by_mean = tuning.Score("v", units=("unit",))
+    by_max = tuning.Score("v", units=("unit",), per_unit="max")
+    assert tuning.scores(rows, by_mean) == tuning.mean_rank_scores(rows, index="lr_index", units=["unit"], value="v")
+    assert tuning.scores(rows, by_max) == {0: 1.5, 1: 1.5}
+    grid = tuning.Grid(0, 1, 1, -1, 2)
+    assert tuning.choose_records(rows, grid, by_mean) == tuning.choose(tuning.scores(rows, by_mean), grid)
+
+
+def test_scores_mean_across_units_and_a_failed_index_scores_nan():
+    rows = pd.DataFrame({"seed": [1, 2, 1, 2], "k": [0, 0, 1, 1], "acc": [0.5, 0.7, 0.9, 0.1],
+                         "diverged": [False, False, False, True]})
+    score = tuning.Score("acc", units=("seed",), index="k", across="mean", failed="diverged")
+    got = tuning.scores(rows, score)
+    assert got[0] == (0.5 + 0.7) / 2 and math.isnan(got[1])
+    with pytest.raises(ValueError, match="across"):
+        tuning.Score("acc", units=("seed",), across="median")

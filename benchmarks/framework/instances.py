@@ -28,7 +28,7 @@ class Tuning:
     Every pair in ``pairs`` (method label, optimizer) gets its own lr from ``grids[optimizer]``
     (``lr(k) = 10 ** (k / per_decade)``, initial indices ``k_lo..k_hi``, hard limits ``k_min..k_max``),
     selected on the tuning instances only with ``starts`` starts each and the same ``steps``: the score of
-    an index is the mean over tuning instances of its rank (:func:`tuning.mean_rank_scores`) by
+    an index is the mean over tuning instances of its rank (:class:`tuning.Score`) by
     ``per_instance`` (``"mean"`` or ``"max"``) of ``f_best`` over starts, and :func:`tuning.choose` picks the
     lower middle of the best block, or asks for the indices past an edge (``Choice.extend``) that must be
     run before the choice is final.

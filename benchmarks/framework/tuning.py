@@ -139,6 +139,60 @@ def mean_rank_scores(records: pd.DataFrame, *, index: str, units: Iterable[str],
     return {int(k): float(v) for k, v in per.groupby(index)["_rank"].mean().items()}
 
 
+#: How a tuning unit's rows at one index are summarized, and how the units are combined (see :class:`Score`).
+PER_UNIT: tuple[str, ...] = ("mean", "max")
+ACROSS: tuple[str, ...] = ("rank", "mean")
+
+
+@dataclass(frozen=True)
+class Score:
+    """The tuning score of a grid index, a function of the tuning records only (higher is better).
+
+    Per tuning unit (the columns ``units``) and index (the column ``index``), the rows' ``value`` is
+    summarized by ``per_unit`` (``mean`` or ``max``, e.g. over starts).  Across units, ``across = "rank"``
+    gives the mean over units of the index's rank among the unit's indices (:func:`mean_rank_scores`:
+    scale-free), ``across = "mean"`` the mean of the unit values (in record order).  With ``failed`` (a
+    boolean column), an index at which any row failed scores NaN, so :func:`choose` never picks it unless
+    every index failed.
+    """
+
+    value: str
+    units: tuple[str, ...]
+    index: str = "lr_index"
+    per_unit: str = "mean"
+    across: str = "rank"
+    failed: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.per_unit not in PER_UNIT or self.across not in ACROSS:
+            raise ValueError(f"per_unit must be one of {PER_UNIT} and across one of {ACROSS}, "
+                             f"got {self.per_unit!r}, {self.across!r}")
+
+
+def scores(records: pd.DataFrame, score: Score) -> dict[int, float]:
+    """The score of every index the ``records`` hold (the rule in :class:`Score`); empty without records."""
+    if records.empty:
+        return {}
+    units = list(score.units)
+    per = records.groupby(units + [score.index], sort=False, dropna=False)[score.value].agg(score.per_unit)
+    per = per.reset_index()
+    if score.across == "rank":
+        out = mean_rank_scores(per, index=score.index, units=units, value=score.value)
+    else:
+        out = {int(k): float(g.astype(float).mean()) for k, g in per.groupby(score.index, sort=False)[score.value]}
+    if score.failed is not None:
+        from benchmarks.framework.codec import as_bool
+
+        failed = as_bool(records[score.failed]).fillna(False).astype(bool).groupby(records[score.index]).any()
+        out = {k: math.nan if bool(failed.get(k, False)) else v for k, v in out.items()}
+    return out
+
+
+def choose_records(records: pd.DataFrame, grid: Grid, score: Score) -> Choice:
+    """The chooser over stored tuning records: :func:`choose` on :func:`scores` of ``records``."""
+    return choose(scores(records, score), grid)
+
+
 def disjoint(tuning: Iterable[object], evaluation: Iterable[object]) -> None:
     """ValueError naming the shared items when the tuning and evaluation sets overlap."""
     shared = set(tuning) & set(evaluation)

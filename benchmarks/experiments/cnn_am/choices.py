@@ -16,16 +16,20 @@ from benchmarks.experiments.cnn_am.unit_values import POOLED, am_records, group_
 REGRET_TARGET = 0.9
 
 
+def tuning_score(value: str = "f_best") -> tuning.Score:
+    """The tuning score of an lr index on a set of tuning units: per unit the best ``value`` over starts,
+    ranked across indices and averaged over the units (:class:`benchmarks.framework.tuning.Score`: scale-free)."""
+    return tuning.Score(value, units=("unit",), per_unit="max")
+
+
 def group_scores(rows: pd.DataFrame, value: str = "f_best") -> dict[str, dict[int, float]]:
-    """Tuning scores of one (model, optimizer, method) per unit group (``layer``: ``logits`` or a layer) and
-    pooled over every tuning unit (:data:`POOLED`): per tuning unit the best ``value`` over starts at each
-    grid index, ranked across indices and averaged over the group's units
-    (:func:`benchmarks.framework.tuning.mean_rank_scores`: scale-free)."""
+    """Tuning scores (:func:`tuning_score`) of one (model, optimizer, method) per unit group (``layer``:
+    ``logits`` or a layer) and pooled over every tuning unit (:data:`POOLED`)."""
     per = rows.assign(layer=rows["layer"].map(group_label)).groupby(
         ["layer", "unit", "lr_index"], sort=False)[value].max().reset_index()
-    out = {str(g): tuning.mean_rank_scores(part, index="lr_index", units=["unit"], value=value)
-           for g, part in per.groupby("layer", sort=False)}
-    out[POOLED] = tuning.mean_rank_scores(per, index="lr_index", units=["unit"], value=value)
+    score = tuning_score(value)
+    out = {str(g): tuning.scores(part, score) for g, part in per.groupby("layer", sort=False)}
+    out[POOLED] = tuning.scores(per, score)
     return out
 
 

@@ -23,7 +23,7 @@ step size (drawn uniformly in ``[-1, 1]^shape`` from ``seed_of(seed, model, unit
 The choice is a pure function of the tuning records, made per unit group (the logits; the channels of each
 layer), since units of different gradient scales do not share one lr (:func:`.analysis.group_choices`):
 per tuning unit the best value over starts at the full budget, ranked across step sizes
-(:func:`benchmarks.framework.tuning.mean_rank_scores`) and averaged over the group's units.  Every AM
+(:class:`benchmarks.framework.tuning.Score`) and averaged over the group's units.  Every AM
 cell runs one ``methods.run_am`` call on all its units at once (:class:`.units.UnitBatch`).  One record
 per (cell, unit, start) for AM cells:
 

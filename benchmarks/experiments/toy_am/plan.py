@@ -15,6 +15,10 @@ from benchmarks.framework.methods import Method
 from benchmarks.framework.runner import Cell
 from benchmarks.experiments.toy_am.config import Config, Family, Optimizer
 
+#: The tuning score of a (method, optimizer)'s lr index: the mean over tuning instances of the index's rank
+#: by the instance's mean ``f_best`` over starts.  The choices and the tuning table both read it.
+TUNING_SCORE = tuning.Score("f_best", units=("family", "dim", "seed"))
+
 def evaluation_seeds(cfg: Config) -> range:
     """Seeds of the evaluation instances (fixed and evaluation rows): ``seed .. seed + instances - 1``."""
     return range(cfg.seed, cfg.seed + cfg.instances)
@@ -66,15 +70,13 @@ def initial_runs(cfg: Config) -> list[list[Any]]:
 
 def choices(cfg: Config, tuning_rows: Any) -> dict[tuple[Method, str], tuning.Choice]:
     """``{(method, optimizer name): Choice}`` from tuning records only (rows matched on the method's
-    label): the score of an lr index is the mean
-    over tuning instances of its rank by mean ``f_best`` (:func:`tuning.mean_rank_scores`), and
-    :func:`tuning.choose` selects.  A pure function of the rows (their order does not matter)."""
+    label): the score of an lr index is :data:`TUNING_SCORE` and :func:`tuning.choose_records` selects.
+    A pure function of the rows (their order does not matter)."""
     out = {}
     for o in _tuned(cfg):
         for m in cfg.methods:
             sel = tuning_rows[(tuning_rows["method"] == m.label) & (tuning_rows["optimizer"] == o.name)]
-            scores = tuning.mean_rank_scores(sel, index="lr_index", units=["family", "dim", "seed"], value="f_best")
-            out[(m, o.name)] = tuning.choose(scores, o.grid)
+            out[(m, o.name)] = tuning.choose_records(sel, o.grid, TUNING_SCORE)
     return out
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.framework import schema, tuning
+from benchmarks.experiments.toy_am.plan import TUNING_SCORE
 
 EXPERIMENT = "toy-am"
 PAIR_KEYS = ["dim", "seed", "start"]
@@ -111,7 +112,7 @@ def method_fields(records: pd.DataFrame) -> pd.DataFrame:
 def tuning_scores(records: pd.DataFrame, optimizer: str, method: str) -> dict[int, float]:
     """The tuning score of each lr index of a pair (mean rank of mean f_best over tuning instances)."""
     sel = records[(records["optimizer"] == optimizer) & (records["method"] == method)]
-    return tuning.mean_rank_scores(sel, index="lr_index", units=INSTANCE_KEYS, value="f_best")
+    return tuning.scores(sel, TUNING_SCORE)
 
 
 def baseline_rows(records: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from benchmarks.framework import methods as _methods
 from benchmarks.framework import tuning
 from benchmarks.framework.runner import Cell
 from benchmarks.experiments.training.config import BASELINE_ACTIVATION, BASELINE_METHOD, Config
+from benchmarks.experiments.training.selection import TUNING_SCORE
 from benchmarks.experiments.training.variants import variants
 
 #: A group: ``(dataset, arch, activation, method)``; its lr is chosen once, for all its seeds.
@@ -57,15 +58,17 @@ def _is_baseline(g: Group) -> bool:
 
 def tuning_scores(cfg: Config, index: dict[tuple, tuple[float, bool]], g: Group,
                   ks: list[int]) -> dict[int, float] | None:
-    """Score per lr index: mean last-epoch validation accuracy over the tuning seeds, NaN when any of
-    them diverged; None while a tuning cell of ``ks`` has not finished.  Reads validation data only."""
-    scores = {}
+    """Score per lr index (:data:`.selection.TUNING_SCORE`: mean last-epoch validation accuracy over the
+    tuning seeds, NaN when any of them diverged); None while a tuning cell of ``ks`` has not finished.
+    Reads validation data only."""
+    rows = []
     for k in ks:
-        got = [index.get(_ident(g, "tune", k, s)) for s in cfg.tune_seeds]
-        if any(v is None for v in got):
-            return None
-        scores[k] = math.nan if any(d for _, d in got) else sum(a for a, _ in got) / len(got)  # type: ignore[misc]
-    return scores
+        for s in cfg.tune_seeds:
+            got = index.get(_ident(g, "tune", k, s))
+            if got is None:
+                return None
+            rows.append({"lr_k": k, "seed": s, "val_acc": got[0], "diverged": got[1]})
+    return tuning.scores(pd.DataFrame(rows), TUNING_SCORE)
 
 
 def cells(cfg: Config, done: pd.DataFrame | None = None) -> list[Cell]:

@@ -17,9 +17,13 @@ import math
 
 import pandas as pd
 
+from benchmarks.framework import tuning
 from benchmarks.experiments.training.runs import GROUP, last_rows, role_rows
 
 CONVENTIONAL_KIND = "plain"
+#: The tuning score of an lr index (one last-epoch row per tuning seed): the mean validation accuracy over
+#: the tuning seeds, NaN when any of them diverged.  The plan's choices and the tables both read it.
+TUNING_SCORE = tuning.Score("val_acc", units=("seed",), index="lr_k", across="mean", failed="diverged")
 
 
 def tuning_scores(records: pd.DataFrame) -> pd.DataFrame:
@@ -27,13 +31,12 @@ def tuning_scores(records: pd.DataFrame) -> pd.DataFrame:
     tuning score: mean last-epoch validation accuracy, NaN when a tuning seed diverged)."""
     tune = last_rows(role_rows(records, "tune"))
     out = []
+    score = {key: tuning.scores(gv, TUNING_SCORE) for key, gv in tune.groupby(GROUP + ["variant"], sort=False)}
     for (ds, arch, v, k), g in tune.groupby(GROUP + ["variant", "lr_k"], sort=False):
-        div = g["diverged"].astype(bool)
         out.append({"dataset": ds, "arch": arch, "variant": v, "method": g["method"].iloc[0],
                     "method_kind": g["method_kind"].iloc[0] if "method_kind" in g.columns else "",
                     "lr_k": int(k), "lr": float(g["lr"].iloc[0]), "tune_seeds": len(g),
-                    "diverged_runs": int(div.sum()),
-                    "val_acc": math.nan if div.any() else float(g["val_acc"].astype(float).mean())})
+                    "diverged_runs": int(g["diverged"].astype(bool).sum()), "val_acc": score[(ds, arch, v)][int(k)]})
     return pd.DataFrame(out)
 
 

@@ -13,9 +13,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmarks.framework import compare, stats
+from benchmarks.framework import compare, stats, tuning
 from benchmarks.experiments.training import comparisons as cmp
 from benchmarks.experiments.training.runs import GROUP, final_runs, last_rows, matched_k, matched_runs, role_rows
+from benchmarks.experiments.training.selection import TUNING_SCORE
 
 #: The variant every paired test is against.
 BASELINE = "relu/plain"
@@ -42,11 +43,12 @@ def tuning_table(records: pd.DataFrame) -> pd.DataFrame:
     for (ds, arch, v), g in tune.groupby(GROUP + ["variant"], sort=False):
         chosen = fin[(fin["dataset"] == ds) & (fin["arch"] == arch) & (fin["variant"] == v)]
         k_chosen = int(chosen["lr_k"].iloc[0]) if not chosen.empty else None
+        score = tuning.scores(g, TUNING_SCORE)
         for k, gk in g.groupby("lr_k", sort=True):
             div = gk["diverged"].astype(bool)
             out.append({"dataset": ds, "arch": arch, "variant": v, "method": gk["method"].iloc[0],
                         "lr_k": int(k), "lr": float(gk["lr"].iloc[0]), "tune_seeds": len(gk),
-                        "val_acc": math.nan if div.any() else float(gk["val_acc"].mean()),
+                        "val_acc": score[int(k)],
                         "diverged_runs": int(div.sum()), "chosen": k_chosen == int(k),
                         "failed": k_chosen is None})
     return pd.DataFrame(out)
