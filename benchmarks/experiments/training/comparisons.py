@@ -27,9 +27,9 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmarks.framework.claims import ClaimSpec
+from benchmarks.framework.methods import has_trait
 from benchmarks.experiments.training.runs import GROUP
 
-PROXY_KIND = "proxy"
 PROXY = "ProxyGrad"
 REFERENCE = "conventional"
 SAME = "same network, plain gradient"
@@ -75,7 +75,7 @@ def comparison_rows(runs: pd.DataFrame, best: pd.DataFrame | None = None) -> pd.
         variants = list(dict.fromkeys(g["variant"]))
         for v in variants:
             gv = g[g["variant"] == v]
-            if gv["method_kind"].iloc[0] != PROXY_KIND:
+            if not has_trait(str(gv["method_kind"].iloc[0]), "claim"):  # the kinds a claim may test: ProxyGrad
                 continue
             a, label = str(gv["activation"].iloc[0]), str(gv["method"].iloc[0])
             refs = [(SAME, f"{a}/plain")]
