@@ -171,3 +171,23 @@ def test_committed_deep_networks_reach_the_target_accuracy(name: str) -> None:
     zm = zoo.load(name)
     assert len(_rectifier_names(zm.model)) == (17 if "resnet" in name else 8)
     assert zm.forward_slope == (0.01 if name.endswith("leaky") else 0.0)
+
+
+def test_standard_profile_units_reach_inside_the_residual_blocks(fashion_mnist_dir) -> None:
+    """cnn-am's ``standard`` profile: every deep network's layers are rectifiers of the network (for the
+    ResNet inside its BasicBlocks), and its pool holds more units than it draws (tuning + evaluation)."""
+    from benchmarks.framework import config
+    from benchmarks.experiments.cnn_am import config as cnn_config
+    from benchmarks.experiments.cnn_am import networks
+
+    cfg = cnn_config.parse_config(config.load_profile("cnn-am", "standard"), data_dir=fashion_mnist_dir)
+    assert {m.name for m in cfg.models} == {"fmnist-resnet-relu", "fmnist-vggbn-relu", "fmnist-vggbn-leaky"}
+    assert {"plain", "proxy-0.5", "lucent", "lucent-proxy-0.5", "horama", "horama-proxy-0.5"} <= \
+        {m.label for m in cfg.methods}
+    for m in cfg.models:
+        zm = zoo.load(m.name, zoo.RANDOM_INIT)  # the architecture; the units do not depend on the weights
+        assert all(isinstance(zm.model.get_submodule(layer), RECTIFIERS) for layer in m.layers)
+        groups = networks.pool(zm, m, "standard")
+        assert m.eval_units >= 30 and sum(len(g) for g in groups) >= m.tune_units + m.eval_units
+    resnet = next(m for m in cfg.models if m.name == "fmnist-resnet-relu")
+    assert any(".act1" in layer for layer in resnet.layers) and any(".act2" in layer for layer in resnet.layers)
