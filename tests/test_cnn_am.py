@@ -775,7 +775,7 @@ def test_anytime_stuck_moved_and_best_of_two() -> None:
 
 
 def test_the_suite_profiles_of_cnn_am_are_the_known_ones() -> None:
-    assert set(config.profiles("cnn-am")) == {"smoke", "quick", "full"} <= set(config.PROFILES)
+    assert set(config.profiles("cnn-am")) == {"smoke", "quick", "standard", "full"} <= set(config.PROFILES)
 
 
 @pytest.mark.slow

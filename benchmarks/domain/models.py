@@ -16,6 +16,9 @@ Architectures (``build``):
   conv 16, conv 16] - linear 64 - act - linear (He initialization).
 - ``resnet18_cifar``: ResNet-18 for 32x32 inputs (3x3 stem, no stem pooling, BasicBlocks 64-128-256-512).
 - ``vgg11_cifar``: VGG-11 with BatchNorm for 32x32 inputs, global average pool, linear classifier.
+- ``resnet18_small``: ``resnet18_cifar`` with base width ``width`` (default 16) for small grey inputs.
+- ``vgg11_bn_small``: VGG-11-BN's conv sequence with widths ``width * (1, 2, 4, 4, 8, 8, 8, 8)`` and
+  ceil-mode pools for 28x28, global average pool, linear classifier.
 """
 from __future__ import annotations
 
@@ -91,21 +94,24 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """CIFAR-style ResNet-18: 3x3 stem, four stages of two BasicBlocks, global average pool, linear."""
+    """CIFAR-style ResNet-18: 3x3 stem, four stages of two BasicBlocks, global average pool, linear.
 
-    def __init__(self, act: Callable[[], nn.Module], in_channels: int, num_classes: int) -> None:
+    ``width`` is the stem's and first stage's channel count; the stages have ``w, 2w, 4w, 8w`` channels.
+    """
+
+    def __init__(self, act: Callable[[], nn.Module], in_channels: int, num_classes: int, width: int = 64) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.act1 = act()
-        stages, cin = [], 64
-        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        stages, cin = [], width
+        for cout, stride in ((width, 1), (2 * width, 2), (4 * width, 2), (8 * width, 2)):
             stages.append(nn.Sequential(BasicBlock(cin, cout, stride, act), BasicBlock(cout, cout, 1, act)))
             cin = cout
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(8 * width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.bn1(self.conv1(x)))
@@ -147,13 +153,15 @@ def build(
     input_size: int = 28,
     negative_slope: float = 0.01,
     batch_norm: bool = False,
+    width: int | None = None,
 ) -> nn.Module:
     """Build an untrained network ``[N, in_channels, input_size, input_size] -> [N, num_classes]``.
 
     ``activation="relu"`` uses ``max(0, x)``; ``"leaky"`` uses ``max(0, x) + negative_slope * min(0, x)``.
     Initialization is PyTorch's default for each layer and so follows the global RNG; use
     ``build_seeded`` for a seeded network. ``batch_norm`` applies to ``vgg_small`` only (the CIFAR
-    networks always have BatchNorm; ``small_cnn`` and ``tiny8`` never).
+    networks always have BatchNorm; ``small_cnn`` and ``tiny8`` never). ``width`` is the base channel
+    count of ``resnet18_small`` and ``vgg11_bn_small`` (``None``: 16) and must be ``None`` for the others.
     """
     if arch not in _BUILDERS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -166,6 +174,11 @@ def build(
     if input_size < _MIN_INPUT[arch]:
         raise ValueError(f"input_size {input_size} is too small for {arch} (at least {_MIN_INPUT[arch]})")
     act = _rectifier_factory(activation, float(negative_slope))
+    if width is not None:
+        if arch not in _WIDTH_ARCHS:
+            raise ValueError(f"width = {width!r} applies to {', '.join(_WIDTH_ARCHS)} only, not to {arch!r}")
+        check_number("width", width, integer=True, min=1)
+        return _BUILDERS[arch](act, in_channels, num_classes, input_size, width=int(width))
     return _BUILDERS[arch](act, in_channels, num_classes, input_size, batch_norm=bool(batch_norm))
 
 
@@ -233,3 +246,44 @@ def _deep_cnn(act: Callable[[], nn.Module], c: int, k: int, s: int, **_: Any) ->
 ARCHS = ARCHS + ("deep_cnn",)
 _BUILDERS["deep_cnn"] = _deep_cnn
 _MIN_INPUT["deep_cnn"] = 4
+
+
+# ------------------------------------------------------- deep batch-norm networks for 28x28 (appended)
+def _resnet18_small(act: Callable[[], nn.Module], c: int, k: int, s: int, width: int = 16,
+                    **_: Any) -> nn.Module:
+    """``resnet18_small``: the ResNet-18 family adapted to small grey inputs (e.g. 1x28x28): 3x3 stem
+    conv (``width`` channels) + BN + act, four stages of two BasicBlocks with ``w, 2w, 4w, 8w`` channels
+    (strides 1, 2, 2, 2: sides 28, 14, 7, 4), global average pool, linear.  Every rectifier is its own
+    module: the stem's ``act1`` and ``layerS.B.act1`` / ``layerS.B.act2`` in each of the eight blocks
+    (17 in all).  Width 16: 0.70 M parameters."""
+    return ResNet18(act, c, k, width=width)
+
+
+def _vgg11_bn_small(act: Callable[[], nn.Module], c: int, k: int, s: int, width: int = 16,
+                    **_: Any) -> nn.Module:
+    """``vgg11_bn_small``: VGG-11's convolution sequence with BatchNorm, widths ``w, 2w, 4w, 4w, 8w, 8w,
+    8w, 8w`` (VGG-11's 64..512 scaled by ``w / 64``), each conv 3x3 (padding 1, no bias) - BN - act; the
+    five max-pools (2x2, ``ceil_mode``, so an odd side rounds up) after convs 1, 2, 4, 6 and 8, but a pool
+    that would take the map below 1x1 is skipped; then global average pool and a linear classifier.
+    For 28x28 the sides are 28, 14, 7, 4, 2, 1; eight rectifiers.  Width 16: 0.58 M parameters."""
+    layers: list[nn.Module] = []
+    side, cin = s, c
+    for factor in (1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"):
+        if factor == "M":
+            if side >= 2:
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+                side = (side + 1) // 2
+            continue
+        cout = int(factor) * width
+        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), act()]
+        cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, k)]
+    return nn.Sequential(*layers)
+
+
+_WIDTH_ARCHS: tuple[str, ...] = ("resnet18_small", "vgg11_bn_small")
+ARCHS = ARCHS + _WIDTH_ARCHS
+_BUILDERS["resnet18_small"] = _resnet18_small
+_BUILDERS["vgg11_bn_small"] = _vgg11_bn_small
+_MIN_INPUT["resnet18_small"] = 1
+_MIN_INPUT["vgg11_bn_small"] = 1

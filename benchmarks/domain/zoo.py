@@ -39,6 +39,8 @@ class SuiteModel:
     """A network the suite trains itself, with its training recipe.
 
     ``train_limit``: number of training images used (the first ones of the training split; ``None`` = all).
+    ``width``: base channel count of the architectures that take one (``models.build``'s ``width``);
+    ``None`` (the default) leaves it out of the build arguments and of the recipe.
     """
 
     name: str
@@ -54,6 +56,7 @@ class SuiteModel:
     batch_size: int = 128
     seed: int = 0
     train_limit: int | None = None
+    width: int | None = None
 
     @property
     def forward_slope(self) -> float:
@@ -62,13 +65,19 @@ class SuiteModel:
 
     def build_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``benchmarks.domain.models.build`` for this network."""
-        return {"activation": self.activation, "num_classes": self.num_classes,
-                "in_channels": self.in_channels, "input_size": self.input_size,
-                "negative_slope": self.negative_slope}
+        kwargs: dict[str, Any] = {"activation": self.activation, "num_classes": self.num_classes,
+                                  "in_channels": self.in_channels, "input_size": self.input_size,
+                                  "negative_slope": self.negative_slope}
+        if self.width is not None:
+            kwargs["width"] = self.width
+        return kwargs
 
     def training_config(self) -> dict[str, Any]:
-        """The recipe as a JSON-able dict (written into the manifest)."""
-        return asdict(self)
+        """The recipe as a JSON-able dict (written into the manifest); ``width`` only when set."""
+        config = asdict(self)
+        if self.width is None:
+            del config["width"]
+        return config
 
 
 SUITE: dict[str, SuiteModel] = {
@@ -80,6 +89,15 @@ SUITE: dict[str, SuiteModel] = {
                                epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
     "fmnist-tiny14": SuiteModel("fmnist-tiny14", "tiny14", activation="relu", input_size=14,
                                 epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
+    # Deep batch-norm networks (SGD momentum 0.9, weight decay 5e-4, cosine schedule; trained on a CPU
+    # with torch's default 2 intra-op threads, which the committed bytes depend on).
+    "fmnist-resnet-relu": SuiteModel("fmnist-resnet-relu", "resnet18_small", activation="relu", width=16,
+                                     epochs=7, lr=0.1, batch_size=128, seed=0, train_limit=None),
+    "fmnist-vggbn-relu": SuiteModel("fmnist-vggbn-relu", "vgg11_bn_small", activation="relu", width=16,
+                                    epochs=10, lr=0.1, batch_size=128, seed=0, train_limit=None),
+    "fmnist-vggbn-leaky": SuiteModel("fmnist-vggbn-leaky", "vgg11_bn_small", activation="leaky",
+                                     negative_slope=0.01, width=16,
+                                     epochs=10, lr=0.1, batch_size=128, seed=0, train_limit=None),
 }
 
 
