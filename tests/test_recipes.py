@@ -191,7 +191,10 @@ def test_proxygrad_changes_the_gradient_not_the_forward_value(tiny8, recipe):
 def test_adapter_says_how_the_image_space_maps_into_the_box():
     assert recipes.adapter_label(recipes.Lucent(), (1, 8, 8), (-1.0, 1.0)) == (
         "lucent image space [0,1] -> box [-1,1] (affine); no colour decorrelation (C=1); "
+        "transform sizes scaled by 8/128 (pad 1, jitter 1, 1); "
         "transformed image resized to 8x8; own start from the suite's start noise")
+    assert "published transform sizes (pad 12, jitter 8, 4)" in recipes.adapter_label(
+        recipes.Lucent(), (3, 128, 160), (-1.0, 1.0))
     assert recipes.adapter_label(recipes.Horama(), (3, 32, 32), (-1.0, 1.0)).startswith(
         "horama image space [-2.5,2.5] -> box [-1,1] (affine); colour recorrelation")
 
@@ -263,3 +266,26 @@ def test_toy_am_refuses_the_image_recipes_before_running():
     raw["methods"] = ["plain", "horama-proxy-0.5"]
     with pytest.raises(ConfigError, match="horama-proxy-0.5"):
         toy_am.parse_config(raw)
+
+
+@pytest.mark.parametrize("side, sizes", [(8, (1, 1, 1)), (28, (3, 2, 1)), (64, (6, 4, 2)), (127, (12, 8, 4)),
+                                         (128, (12, 8, 4)), (224, (12, 8, 4))])
+def test_lucent_pixel_sizes_scale_with_the_image_below_its_128_pixel_default(side, sizes):
+    """r = min(1, S / 128): round(12 r), max(1, round(8 r)), max(1, round(4 r)); published at S >= 128."""
+    assert recipes.Lucent().sizes(side, side + 5) == sizes
+    assert recipes.Lucent(reference_side=None).sizes(side, side) == (12, 8, 4)
+
+
+def test_lucent_transform_pads_by_the_scaled_size():
+    """On a 28-pixel image the padded border (pad_value 0.5) the transform sees is 3 pixels wide, not 12:
+    with jitter {0, 1}, scale 1 and angle 0 forced, the corner pixel of a zero image stays 0.5 only in the pad."""
+    recipe = recipes.Lucent(scales=(1.0,), angles=(0.0,), pad_value=0.5)
+    s = torch.zeros(1, 1, 28, 28)
+    y = recipe.transform(s, torch.Generator().manual_seed(0), 0)
+    wide = recipes.Lucent(scales=(1.0,), angles=(0.0,), pad_value=0.5, reference_side=None)
+    y_wide = wide.transform(s, torch.Generator().manual_seed(0), 0)
+    # the resized 34-pixel padded image keeps a zero centre; the 52-pixel one (pad 12) shrinks the content more
+    assert float(y[0, 0, 14, 14]) == 0.0 and float(y_wide[0, 0, 14, 14]) == 0.0
+    assert float((y == 0).float().mean()) > float((y_wide == 0).float().mean())
+    with pytest.raises(ValueError, match="Lucent reference_side must be >= 1, got 0"):
+        recipes.Lucent(reference_side=0)

@@ -91,7 +91,16 @@ class Lucent(_SpectrumRecipe):
     ``ceil(factor * side)``, then zero-padded by ``max(0, ceil((side - new) / 2))`` per edge); rotate by
     an angle (degrees) drawn from ``angles`` about the centre (bilinear, zeros outside); translate by
     ``{0..jitter_after-1}``; then (adapter, in place of Lucent's upsampling to 224 pixels in ``render.py``)
-    resize bilinearly (``align_corners=True``) to the network's ``H x W``. Optimizer: Adam, lr 0.05 in
+    resize bilinearly (``align_corners=True``) to the network's ``H x W``.
+
+    Sizes in pixels. Lucent's pixel sizes (``pad`` 12, ``jitter`` 8, ``jitter_after`` 4) were set for its
+    default image of ``reference_side = 128`` pixels (``render.py``: ``param.image(128)``, then upsampled to
+    224). On an image of side ``S = min(H, W)`` they are scaled by ``r = min(1, S / reference_side)``
+    (:meth:`sizes`): ``pad' = round(r pad)``, ``jitter' = max(1, round(r jitter))``, ``jitter_after' =
+    max(1, round(r jitter_after))``, so a 28-pixel image is padded by 3 and jittered by {0, 1} then not at
+    all, as a 128-pixel image is by 12, {0..7} and {0..3}; images of 128 pixels and more keep the published
+    sizes. ``reference_side = None`` keeps the published pixel sizes on every image. Scales and angles are
+    relative already. Optimizer: Adam, lr 0.05 in
     ``render.py`` (the suite runs its own optimizer axis and lr grid). Lucent's odd-width spectrum keeps
     one more column; here the spectrum is always ``W // 2 + 1`` wide (the same images for even ``W``).
     """
@@ -105,6 +114,7 @@ class Lucent(_SpectrumRecipe):
     scales: tuple[float, ...] = tuple(1.0 + (i - 5) / 50.0 for i in range(11))
     angles: tuple[float, ...] = tuple(float(a) for a in range(-10, 11)) + (0.0,) * 5
     jitter_after: int = 4
+    reference_side: int | None = 128
 
     name = "lucent"
     colour_step = "colour decorrelation"
@@ -117,6 +127,8 @@ class Lucent(_SpectrumRecipe):
         check_number("Lucent pad_value", self.pad_value, min=0.0, max=1.0)
         check_number("Lucent jitter", self.jitter, integer=True, min=1)
         check_number("Lucent jitter_after", self.jitter_after, integer=True, min=1)
+        if self.reference_side is not None:
+            check_number("Lucent reference_side", self.reference_side, integer=True, min=1)
         for field, values in (("scales", self.scales), ("angles", self.angles)):
             if not isinstance(values, tuple) or not values:
                 raise ValueError(f"Lucent {field} must be a non-empty tuple of numbers, got {values!r}")
@@ -129,10 +141,27 @@ class Lucent(_SpectrumRecipe):
         """The recipe's image space ``[a, b]``."""
         return (0.0, 1.0)
 
+    def sizes(self, height: int, width: int) -> tuple[int, int, int]:
+        """``(pad, jitter, jitter_after)`` in pixels on an ``height x width`` image (see the class doc)."""
+        if self.reference_side is None:
+            return int(self.pad), int(self.jitter), int(self.jitter_after)
+        r = min(1.0, min(height, width) / float(self.reference_side))
+        return (int(round(r * self.pad)), max(1, int(round(r * self.jitter))),
+                max(1, int(round(r * self.jitter_after))))
+
+    def size_note(self, height: int, width: int) -> str:
+        """The pixel sizes used on ``height x width`` images (the adapter label's part)."""
+        pad, jitter, after = self.sizes(height, width)
+        if (pad, jitter, after) == (self.pad, self.jitter, self.jitter_after):
+            return f"published transform sizes (pad {pad}, jitter {jitter}, {after})"
+        return (f"transform sizes scaled by {min(height, width)}/{self.reference_side} "
+                f"(pad {pad}, jitter {jitter}, {after})")
+
     def check(self, shape: tuple[int, ...]) -> None:
         _check_images(shape, "the Lucent recipe")
-        if self.jitter > shape[-2] + 2 * self.pad or self.jitter > shape[-1] + 2 * self.pad:
-            raise ValueError(f"Lucent jitter={self.jitter} exceeds the padded image of shape {tuple(shape)}")
+        pad, jitter, _ = self.sizes(shape[-2], shape[-1])
+        if jitter > shape[-2] + 2 * pad or jitter > shape[-1] + 2 * pad:
+            raise ValueError(f"Lucent jitter={jitter} exceeds the padded image of shape {tuple(shape)}")
 
     def image(self, z: Tensor, shape: tuple[int, ...]) -> Tensor:
         """``s = P(z)`` in ``[0, 1]`` (see the class doc)."""
@@ -148,8 +177,9 @@ class Lucent(_SpectrumRecipe):
     def transform(self, s: Tensor, generator: torch.Generator, k: int) -> Tensor:
         """The randomly transformed ``s`` the gradient forward sees (one draw per call), resized to ``s``'s size."""
         height, width = s.shape[-2:]
-        y = F.pad(s, (self.pad,) * 4, mode="constant", value=float(self.pad_value))
-        d = torch.randint(0, self.jitter, (2,), generator=generator).tolist()
+        pad, jitter, jitter_after = self.sizes(height, width)
+        y = F.pad(s, (pad,) * 4, mode="constant", value=float(self.pad_value))
+        d = torch.randint(0, jitter, (2,), generator=generator).tolist()
         y = _translate(y, d[0], d[1])
         factor = float(self.scales[int(torch.randint(0, len(self.scales), (1,), generator=generator))])
         side_h, side_w = y.shape[-2:]
@@ -159,7 +189,7 @@ class Lucent(_SpectrumRecipe):
         y = F.pad(y, (pw, pw, ph, ph))
         angle = float(self.angles[int(torch.randint(0, len(self.angles), (1,), generator=generator))])
         y = _rotate(y, angle)
-        d = torch.randint(0, self.jitter_after, (2,), generator=generator).tolist()
+        d = torch.randint(0, jitter_after, (2,), generator=generator).tolist()
         y = _translate(y, d[0], d[1])
         return F.interpolate(y, size=(height, width), mode="bilinear", align_corners=True)
 
