@@ -259,6 +259,27 @@ def test_optimized_bound_is_at_least_the_node_lp(seed):
                    for a, b in zip(again.flat(), mults.flat()))
 
 
+def test_cutoff_retires_closed_nodes_and_leaves_the_others_alone():
+    """`bound(..., cutoff=c)`: a node whose bound reaches c stops there (its bound <= c); every
+    other node gets the bound, multipliers and scores of the run without a cutoff."""
+    from toy_functions.certify import optimized_bounds as ob
+
+    net = linearize(_mlp(5, (8, 6), 7, 0.0), (5,))
+    rng = np.random.default_rng(7)
+    nodes = [n for n in (_random_node(net, rng, n_splits=3) for _ in range(12)) if n[2]]
+    lower = [np.concatenate([n[0][k] for n in nodes]) for k in range(len(net.widths))]
+    upper = [np.concatenate([n[1][k] for n in nodes]) for k in range(len(net.widths))]
+    start = ob.initial(lower, upper, net.slopes)
+    free, m_free, s_free = ob.bound(net, -1.0, 1.0, lower, upper, start)
+    cutoff = float(np.median(free))
+    cut, m_cut, s_cut = ob.bound(net, -1.0, 1.0, lower, upper, start, cutoff=cutoff)
+    closed = cut <= cutoff
+    assert closed.any() and (~closed).any()
+    assert np.array_equal(cut[~closed], free[~closed]) and (free[closed] <= cutoff).all()
+    for a, b in zip(m_cut.flat() + s_cut, m_free.flat() + s_free):
+        assert np.array_equal(a[~closed], b[~closed])
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_rebounding_after_the_split_layer_changes_nothing(seed):
     """A child re-bounds only the layers after its split (`tighten(..., after)`): the layers up
