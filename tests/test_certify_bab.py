@@ -101,6 +101,15 @@ def test_truncated_bounds_hold_and_repeat():
     assert _sampled_max(model, 12, 5) <= a.upper_bound
 
 
+def test_time_limited_bounds_hold():
+    """A time limit that cuts the search: status time_limit (or optimal, on a fast machine), and
+    the bound still above every sampled value."""
+    model = _mlp(16, (32, 32), 2)
+    cert = exact_maximum(model, (16,), cache_dir=False, solver="bab", time_limit=1.0)
+    assert cert.status in ("time_limit", "optimal") and cert.upper_bound >= cert.value
+    assert _sampled_max(model, 16, 3) <= cert.upper_bound
+
+
 def test_optimal_solves_repeat_bit_for_bit():
     model = _mlp(6, (10, 8), 11, 0.1)
     a = exact_maximum(model, (6,), cache_dir=False, solver="bab")
