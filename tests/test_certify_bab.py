@@ -101,6 +101,15 @@ def test_truncated_bounds_hold_and_repeat():
     assert _sampled_max(model, 12, 5) <= a.upper_bound
 
 
+def test_time_limited_bounds_hold():
+    """A time limit that cuts the search: status time_limit (or optimal, on a fast machine), and
+    the bound still above every sampled value."""
+    model = _mlp(16, (32, 32), 2)
+    cert = exact_maximum(model, (16,), cache_dir=False, solver="bab", time_limit=1.0)
+    assert cert.status in ("time_limit", "optimal") and cert.upper_bound >= cert.value
+    assert _sampled_max(model, 16, 3) <= cert.upper_bound
+
+
 def test_optimal_solves_repeat_bit_for_bit():
     model = _mlp(6, (10, 8), 11, 0.1)
     a = exact_maximum(model, (6,), cache_dir=False, solver="bab")
@@ -257,6 +266,27 @@ def test_optimized_bound_is_at_least_the_node_lp(seed):
         again = ob.gather([(mults, 0), (mults, 0)])
         assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[0])
                    for a, b in zip(again.flat(), mults.flat()))
+
+
+def test_cutoff_retires_closed_nodes_and_leaves_the_others_alone():
+    """`bound(..., cutoff=c)`: a node whose bound reaches c stops there (its bound <= c); every
+    other node gets the bound, multipliers and scores of the run without a cutoff."""
+    from toy_functions.certify import optimized_bounds as ob
+
+    net = linearize(_mlp(5, (8, 6), 7, 0.0), (5,))
+    rng = np.random.default_rng(7)
+    nodes = [n for n in (_random_node(net, rng, n_splits=3) for _ in range(12)) if n[2]]
+    lower = [np.concatenate([n[0][k] for n in nodes]) for k in range(len(net.widths))]
+    upper = [np.concatenate([n[1][k] for n in nodes]) for k in range(len(net.widths))]
+    start = ob.initial(lower, upper, net.slopes)
+    free, m_free, s_free = ob.bound(net, -1.0, 1.0, lower, upper, start)
+    cutoff = float(np.median(free))
+    cut, m_cut, s_cut = ob.bound(net, -1.0, 1.0, lower, upper, start, cutoff=cutoff)
+    closed = cut <= cutoff
+    assert closed.any() and (~closed).any()
+    assert np.array_equal(cut[~closed], free[~closed]) and (free[closed] <= cutoff).all()
+    for a, b in zip(m_cut.flat() + s_cut, m_free.flat() + s_free):
+        assert np.array_equal(a[~closed], b[~closed])
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -9,6 +9,8 @@ As a script it prints the full table, cold solves, no cache:
                                   # summary row per solver and part (proven, nodes, seconds)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers highs,bab --parts d8,d16
                                   # HiGHS MILP against branch and bound over unstable units
+    .venv/bin/python -m benchmarks.perf.bench_certifier --solvers bab --parts d16 --big-node-limit 400000
+                                  # d16 under a node limit, no clock: compare cpu_s on a busy machine
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
     .venv/bin/python -m benchmarks.perf.bench_certifier --parts d16 --bound-cut-rounds 0   # cuts off
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers gurobi --threads 2 --parts d8,d16
@@ -36,12 +38,13 @@ RATIOS = [
 
 
 def solve_row(dim: int, widths: tuple[int, ...], seed: int, time_limit: float | None,
-              solver: str = "highs", **options) -> dict:
+              solver: str = "highs", node_limit: int | None = None, **options) -> dict:
     """One cold certifier solve: wall and CPU seconds, status, binaries, nodes, gap. `options`:
     further keyword arguments of `exact_maximum` (cut settings)."""
     net = mlp_net(dim, widths, seed)
     return _row(lambda: exact_maximum(net, (dim,), cache_dir=False, time_limit=time_limit,
-                                      solver=solver, **options), {"seed": seed})
+                                      node_limit=node_limit, solver=solver, **options),
+                {"seed": seed})
 
 
 def _row(solve, extra: dict) -> dict:
@@ -130,6 +133,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--big-seeds", type=int, default=4)
     parser.add_argument("--big-limit", type=float, default=60.0)
+    parser.add_argument("--big-node-limit", type=int, default=None,
+                        help="d16: a node limit instead of the time limit (no clock: the CPU "
+                             "seconds of each row are then the load-independent figure)")
     parser.add_argument("--tiny8-node-limit", type=int, default=10000)
     parser.add_argument("--tiny14-node-limit", type=int, default=10000)
     parser.add_argument("--solvers", default="highs,scip",
@@ -142,6 +148,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="exact_maximum's threads (solver gurobi only; default 1)")
     args = parser.parse_args()
+    if args.big_node_limit is not None and args.big_node_limit <= 0:
+        parser.error(f"--big-node-limit must be a positive int, got {args.big_node_limit}")
     parts = args.parts.split(",")
     common = {k: v for k, v in (("bound_cut_rounds", args.bound_cut_rounds),
                                 ("cut_rounds", args.cut_rounds),
@@ -152,12 +160,15 @@ def main() -> None:
     results: list[tuple[str, str, list[dict]]] = []
     for solver in args.solvers.split(","):
         options = common
-        for part, dim, widths, seeds, limit in (("d8", 8, (16, 16), args.seeds, None),
-                                                ("d16", 16, (32, 32), args.big_seeds, args.big_limit)):
+        big_limit = None if args.big_node_limit is not None else args.big_limit
+        for part, dim, widths, seeds, limit, nodes in (
+                ("d8", 8, (16, 16), args.seeds, None, None),
+                ("d16", 16, (32, 32), args.big_seeds, big_limit, args.big_node_limit)):
             if part in parts:
                 results.append((solver, part, _table(
-                    f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit}",
-                    (solve_row(dim, widths, seed, limit, solver, **options)
+                    f"[{solver}] random_mlp d={dim} widths={widths} time_limit={limit} "
+                    f"node_limit={nodes}",
+                    (solve_row(dim, widths, seed, limit, solver, nodes, **options)
                      for seed in range(seeds)))))
         if "tiny8" in parts:
             results.append((solver, "tiny8", _table(

@@ -54,7 +54,7 @@ CERTIFIER_VERSION = "6"
 #: the exact maximisers: the MILP backends (`solvers.BACKENDS`) and branch and bound (`bab`)
 SOLVERS = (*BACKENDS, "bab")
 #: the settings of solver="bab" that can change its certificate (part of its cache key only)
-BAB_SETTINGS = {"gap": bab.GAP, "finish": bab.FINISH, "batch": bab.BATCH,
+BAB_SETTINGS = {"bab": bab.VERSION, "gap": bab.GAP, "finish": bab.FINISH, "batch": bab.BATCH,
                 "steps": optimized_bounds.STEPS, "lr": optimized_bounds.LR,
                 "adam": [*optimized_bounds.BETAS, optimized_bounds.EPS]}
 

@@ -22,8 +22,9 @@ Gradient (reverse pass; a subgradient at the kinks): dg = mid + rad sign(g); for
 dmu_k = b_k + W_k dlam_{k-1} (dlam_{-1} = dg), d alpha_k = dmu_k lam_k on the unstable units with
 lam < 0, d beta+_k = dmu_k - l_k, d beta-_k = u_k - dmu_k, dlam_k = dmu_k slope_k + c_up [lam_k >= 0].
 `bound` runs a fixed number of projected Adam steps on alpha and beta from the given start, all
-nodes at once, and keeps each node's smallest bound (every iterate is valid); the arithmetic is
-deterministic.
+nodes at once, and keeps each node's smallest bound (every iterate is valid); a node whose bound
+reaches the caller's cutoff (the incumbent plus the gap: the node is closed) leaves the batch at
+that step; the arithmetic is deterministic.
 
 Branching scores from the same pass (BaBSR, Bunel et al. 2020): for an unstable unit, lam_j c_up_j
 where lam_j >= 0 (the intercept the chord adds to the bound, which a split removes).
@@ -157,16 +158,30 @@ def _project(flat: list[np.ndarray], slopes: tuple[float, ...]) -> None:
         np.maximum(flat[2 * n + k], 0.0, out=flat[2 * n + k])
 
 
+def _rows(layers: list[_Layer], arrays: list[list[np.ndarray]], keep: np.ndarray
+          ) -> tuple[list[_Layer], list[list[np.ndarray]]]:
+    """The layers and each list of [B, ...] arrays restricted to the rows `keep`."""
+    sub = [_Layer(*(getattr(r, f)[keep] for f in ("l", "u", "unstable", "a_up", "c_up", "exact")))
+           for r in layers]
+    return sub, [[a[keep] for a in group] for group in arrays]
+
+
 def bound(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.ndarray],
-          upper: list[np.ndarray], start: Multipliers, steps: int | None = None
-          ) -> tuple[np.ndarray, Multipliers, list[np.ndarray]]:
+          upper: list[np.ndarray], start: Multipliers, steps: int | None = None,
+          cutoff: float = -np.inf) -> tuple[np.ndarray, Multipliers, list[np.ndarray]]:
     """Per node (rows of lower[k], upper[k] [B, n_k]): the smallest bound on f over `steps`
     (default STEPS) projected Adam steps from `start`, the multipliers that gave it, and its
-    BaBSR scores [B, n_k] per hidden layer."""
+    BaBSR scores [B, n_k] per hidden layer. A node whose bound reaches `cutoff` (<=) stops
+    there (it is closed; its later steps would only lower a bound nobody reads); the steps of
+    the others do not depend on it (every operation is row by row)."""
     steps = STEPS if steps is None else steps
-    layers = _layers(net, lower, upper)
+    full = _layers(net, lower, upper)
+    layers = full
     transposed = [np.ascontiguousarray(w.T) for w in net.weights]
     params = [np.array(a, dtype=np.float64) for a in start.flat()]
+    out_p = [p.copy() for p in params]
+    out = np.full(params[0].shape[0] if params else 1, np.inf)
+    rows = np.arange(len(out))
     first = [np.zeros_like(p) for p in params]
     second = [np.zeros_like(p) for p in params]
     best, best_p = None, None
@@ -181,16 +196,36 @@ def bound(net: PiecewiseLinearNet, lo: float, hi: float, lower: list[np.ndarray]
                 np.copyto(q, p, where=better[:, None])
         if step == steps or not params:
             break
-        fix1, fix2 = 1.0 - BETAS[0] ** (step + 1), 1.0 - BETAS[1] ** (step + 1)
-        for p, d, m1, m2 in zip(params, _gradient(net, lo, hi, layers, tape, g, transposed),
-                                     first, second):
-            m1 *= BETAS[0]
-            m1 += (1.0 - BETAS[0]) * d
-            m2 *= BETAS[1]
-            m2 += (1.0 - BETAS[1]) * d * d
-            p -= (LR / fix1) * m1 / (np.sqrt(m2 / fix2) + EPS)
+        done = best <= cutoff
+        if done.any():
+            out[rows[done]] = best[done]
+            for o, q in zip(out_p, best_p):
+                o[rows[done]] = q[done]
+            keep = ~done
+            rows, best, g = rows[keep], best[keep], g[keep]
+            tape = [tuple(a[keep] for a in t) for t in tape]
+            layers, (params, best_p, first, second) = _rows(layers, [params, best_p, first,
+                                                                     second], keep)
+            if not len(rows):
+                break
+        _adam(params, _gradient(net, lo, hi, layers, tape, g, transposed), first, second, step)
         _project(params, net.slopes)
-    best_m = Multipliers.of(best_p)
-    _, tape, _ = _forward(net, lo, hi, layers, best_m)
-    scores = [np.maximum(lam, 0.0) * r.c_up for (lam, _, _), r in zip(tape, layers)]
-    return best, best_m, scores
+    out[rows] = best
+    for o, q in zip(out_p, best_p):
+        o[rows] = q
+    best_m = Multipliers.of(out_p)
+    _, tape, _ = _forward(net, lo, hi, full, best_m)
+    scores = [np.maximum(lam, 0.0) * r.c_up for (lam, _, _), r in zip(tape, full)]
+    return out, best_m, scores
+
+
+def _adam(params: list[np.ndarray], grads: list[np.ndarray], first: list[np.ndarray],
+          second: list[np.ndarray], step: int) -> None:
+    """One Adam step (bias-corrected, rate LR, decay BETAS) on params, in place."""
+    fix1, fix2 = 1.0 - BETAS[0] ** (step + 1), 1.0 - BETAS[1] ** (step + 1)
+    for p, d, m1, m2 in zip(params, grads, first, second):
+        m1 *= BETAS[0]
+        m1 += (1.0 - BETAS[0]) * d
+        m2 *= BETAS[1]
+        m2 += (1.0 - BETAS[1]) * d * d
+        p -= (LR / fix1) * m1 / (np.sqrt(m2 / fix2) + EPS)
