@@ -8,7 +8,7 @@ from benchmarks.framework import runner
 from benchmarks.experiments.cnn_am import experiment as cnn_am
 
 RAW = {"methods": ["plain", "proxy-0.5"], "optimizers": ["adam"], "starts": 4, "steps": 16, "lr": 0.05,
-       "dataset_limit": 100, "dead_epsilon": 0.0, "tuning": {"per_decade": 1, "adam": [0.1, 0.1]},
+       "dataset_limit": 100, "dead_epsilon": 0.0, "tuning": {"adam": {"low": 0.1, "high": 0.1, "per_decade": 1}},
        "models": [{"name": "fmnist-vgg-relu", "logits": [3, 5], "layers": ["3", "12"], "tune_units": 8,
                    "eval_units": 1}]}
 

@@ -9,7 +9,8 @@
 Modules: network (layers -> alternating affine maps and rectifiers), bounds (pre-activation
 bounds and the box check), formulation (the big-M MILP and the HiGHS call), cuts (the
 ideal-formulation cuts of a rectifier unit), solvers (HiGHS, SCIP and the optional Gurobi), regions (activation regions, brute force, the ascent incumbent), cache
-(certificates on disk), certifier (the solve), surgery (the unit to certify as a network);
+(certificates on disk), settings (a solve's settings and its cache-key part), certificate (the certificate,
+fresh or from the cache), certifier (the solve), surgery (the unit to certify as a network);
 solver="bab": bab (branch and bound over unstable units), linear_bounds (a node's pre-activation
 bounds), optimized_bounds (alpha-beta-CROWN bounds of a batch of nodes), branching (the split of
 each node), node_lp (a node's LP).
