@@ -14,6 +14,7 @@ from benchmarks.framework import config, methods, recipes, runner, store
 from benchmarks.framework.config import ConfigError
 from benchmarks.framework.methods import Method
 from benchmarks.experiments.cnn_am import experiment as cnn_am
+import proxygrad
 from proxygrad import objectives, proxify, rules
 
 RECIPE_METHODS = ("lucent", "lucent-proxy-0.5", "horama", "horama-proxy-0.5")
@@ -289,3 +290,18 @@ def test_lucent_transform_pads_by_the_scaled_size():
     assert float((y == 0).float().mean()) > float((y_wide == 0).float().mean())
     with pytest.raises(ValueError, match="Lucent reference_side must be >= 1, got 0"):
         recipes.Lucent(reference_side=0)
+
+
+def test_bench_recipes_scores_the_original_logit():
+    """bench_recipes' objective is the suite model's logit, and its plain score is the median of maximize's best values."""
+    from benchmarks.perf import bench_recipes
+
+    f, shape = bench_recipes.logit_objective("fmnist-tiny8", 3)
+    loaded = zoo.load("fmnist-tiny8")
+    x = torch.rand(2, *shape) * 2 - 1
+    with torch.no_grad():
+        expected = loaded.model.eval()(loaded.preprocess(x) if loaded.preprocess is not None else x)[:, 3]
+        assert torch.equal(f(x), expected)
+    got = bench_recipes.median_best("plain", f, shape, starts=3, steps=4, lr=0.05, seed=1)
+    ref = proxygrad.maximize(f, shape=shape, starts=3, steps=4, lr=0.05, optimizer="adam", seed=1)
+    assert got == float(ref.best_value.median())

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 import proxygrad
+from proxygrad import objectives
 from benchmarks.domain import zoo
 from benchmarks.framework import recipes
 
@@ -38,15 +39,10 @@ METHODS: dict[str, Callable[[], object] | None] = {
 
 
 def logit_objective(name: str, logit: int) -> tuple[Callable[[Tensor], Tensor], tuple[int, ...]]:
-    """``f(x) = model(preprocess(x))[:, logit]`` of the committed suite model ``name`` (eval mode), and its input shape."""
+    """``f(x) = model(preprocess(x))[:, logit]`` of the committed suite model ``name`` (``objectives.logit``),
+    and its input shape."""
     loaded = zoo.load(name)
-    net = loaded.model.eval()
-    pre = loaded.preprocess
-
-    def f(x: Tensor) -> Tensor:
-        return net(pre(x) if pre is not None else x)[:, logit]
-
-    return f, tuple(loaded.input_shape)
+    return objectives.logit(loaded.model.eval(), logit, preprocess=loaded.preprocess), tuple(loaded.input_shape)
 
 
 def median_best(method: str, f: Callable[[Tensor], Tensor], shape: tuple[int, ...], *, starts: int, steps: int,
