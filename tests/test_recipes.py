@@ -198,6 +198,26 @@ def test_adapter_says_how_the_image_space_maps_into_the_box():
         recipes.Lucent(), (3, 128, 160), (-1.0, 1.0))
     assert recipes.adapter_label(recipes.Horama(), (3, 32, 32), (-1.0, 1.0)).startswith(
         "horama image space [-2.5,2.5] -> box [-1,1] (affine); colour recorrelation")
+    assert "crop of 1.43-1.71 image sides, centre sd 0.857 (horama's fractions x 1280/224" in \
+        recipes.adapter_label(recipes.Horama(), (1, 28, 28), (-1.0, 1.0))
+    assert "published crop fractions of the image (side 0.25-0.3, centre sd 0.15)" in \
+        recipes.adapter_label(recipes.Horama(image_size=224), (1, 28, 28), (-1.0, 1.0))
+
+
+def test_horama_crop_keeps_its_size_relative_to_the_network_input():
+    """horama crops 0.25-0.30 of a 1280-pixel canvas for a 224-pixel input: 1.43-1.71 inputs per crop."""
+    low, high, sd = recipes.Horama().crop_geometry()
+    assert (low, high, sd) == pytest.approx((0.25 * 1280 / 224, 0.30 * 1280 / 224, 0.15 * 1280 / 224))
+    assert recipes.Horama(image_size=224).crop_geometry() == pytest.approx((0.25, 0.30, 0.15))
+    with pytest.raises(ValueError, match="Horama image_size must be >= 1, got 0"):
+        recipes.Horama(image_size=0)
+    # a crop wider than the image sees it whole, shrunk, with zeros around: a constant image's transform is
+    # the constant inside and 0 at the border (noise off)
+    s = torch.full((1, 1, 28, 28), 2.0)
+    y = recipes.Horama(noise=0.0, center_sd=0.0).transform(s, torch.Generator().manual_seed(0), 0)
+    assert float(y[0, 0, 14, 14]) == pytest.approx(2.0) and float(y[0, 0, 0, 0]) == 0.0
+    z = recipes.Horama(noise=0.0, center_sd=0.0, image_size=224).transform(s, torch.Generator().manual_seed(0), 0)
+    assert torch.allclose(z, s)  # a crop inside a constant image is the constant
 
 
 def test_rgb_images_stay_in_the_box_with_colour_mixing():

@@ -226,7 +226,18 @@ class Horama(_SpectrumRecipe):
     fraction ``box[1] + (box[1] - box[0]) u`` (``u`` uniform, as horama's code draws it: in
     ``[0.25, 0.30]`` for ``box = (0.20, 0.25)``), resized bilinearly to ``H x W`` at the bin centres
     (``torchvision.ops.roi_align`` there, zeros outside), plus ``noise * n + noise * (u - 0.5)`` per pixel
-    (``noise = 0.05``; one noise field per step, shared by the starts). horama draws 6 crops per step
+    (``noise = 0.05``; one noise field per step, shared by the starts).
+
+    Crop geometry (the adapter). horama's crop fractions are fractions of its own canvas of ``image_size =
+    1280`` pixels, and each crop is resized to the network's ``model_input_size = 224`` pixels (``fourier``'s
+    defaults): a crop spans ``0.25..0.30 x 1280 / 224 = 1.43..1.71`` network inputs, so the network sees the
+    canvas zoomed out by 1.4-1.7x, and the centre moves with a standard deviation of ``0.15 x 1280 / 224 =
+    0.86`` network inputs. In the suite the canvas is the network's input (the scored image), so the adapter
+    keeps that geometry relative to the network's input: side and centre shift, in units of the suite's image
+    side, are horama's fractions times ``r = image_size / model_input_size`` (:meth:`crop_geometry`), zeros
+    around the image. ``image_size == model_input_size`` keeps horama's fractions as fractions of the suite's
+    image (a crop of 0.25-0.30 of a 28-pixel image zooms in 3.3-4x: the network never sees the whole
+    image). horama draws 6 crops per step
     (``crops_per_iteration``); the suite's default ``crops = 1`` keeps one gradient forward per step, the
     budget of every other method (``crops > 1`` counts ``crops`` gradient forwards per step). horama's
     initial spectrum is complex ``N(0, 1)`` (scale-free after ``std``) and its optimizer NAdam with lr 1.0
@@ -239,6 +250,8 @@ class Horama(_SpectrumRecipe):
     center_sd: float = 0.15
     noise: float = 0.05
     crops: int = 1
+    image_size: int = 1280
+    model_input_size: int = 224
 
     name = "horama"
     colour_step = "colour recorrelation"
@@ -259,6 +272,22 @@ class Horama(_SpectrumRecipe):
         check_number("Horama center_sd", self.center_sd, min=0.0)
         check_number("Horama noise", self.noise, min=0.0)
         check_number("Horama crops", self.crops, integer=True, min=1)
+        check_number("Horama image_size", self.image_size, integer=True, min=1)
+        check_number("Horama model_input_size", self.model_input_size, integer=True, min=1)
+
+    def crop_geometry(self) -> tuple[float, float, float]:
+        """``(low, high, centre_sd)``: the crop's side range and its centre's standard deviation, in units of
+        the suite's image side (horama's fractions times ``image_size / model_input_size``; see the class doc)."""
+        r = float(self.image_size) / float(self.model_input_size)
+        return (r * float(self.box[1]), r * (2.0 * float(self.box[1]) - float(self.box[0])), r * float(self.center_sd))
+
+    def size_note(self, height: int, width: int) -> str:
+        """The crop geometry used (the adapter label's part)."""
+        low, high, sd = self.crop_geometry()
+        if self.image_size == self.model_input_size:
+            return f"published crop fractions of the image (side {low:.3g}-{high:.3g}, centre sd {sd:.3g})"
+        return (f"crop of {low:.3g}-{high:.3g} image sides, centre sd {sd:.3g} (horama's fractions x "
+                f"{self.image_size}/{self.model_input_size}, zeros around the image)")
 
     @property
     def space(self) -> tuple[float, float]:
@@ -286,9 +315,9 @@ class Horama(_SpectrumRecipe):
 
     def transform(self, s: Tensor, generator: torch.Generator, k: int) -> Tensor:
         n, channels, height, width = s.shape
-        centre = 0.5 + float(self.center_sd) * torch.randn(2, generator=generator, dtype=torch.float64)
-        side = float(self.box[1]) + (float(self.box[1]) - float(self.box[0])) * float(
-            torch.rand(1, generator=generator, dtype=torch.float64))
+        low, high, centre_sd = self.crop_geometry()
+        centre = 0.5 + centre_sd * torch.randn(2, generator=generator, dtype=torch.float64)
+        side = low + (high - low) * float(torch.rand(1, generator=generator, dtype=torch.float64))
         # roi_align (aligned=False): output bin i samples the input index y1 + (i + 0.5) (y2 - y1) / H
         rows = (float(centre[1]) - side / 2 + (torch.arange(height, dtype=torch.float64) + 0.5) * side / height) * height
         cols = (float(centre[0]) - side / 2 + (torch.arange(width, dtype=torch.float64) + 0.5) * side / width) * width

@@ -77,8 +77,8 @@ def adapter_label(recipe: Recipe, shape: tuple[int, ...], bounds: tuple[float, f
     lo, hi = bounds
     parts = [f"{recipe.name} image space [{a:g},{b:g}] -> box [{lo:g},{hi:g}] (affine)",
              recipe.color_note(int(shape[0]))]
+    parts.append(recipe.size_note(int(shape[1]), int(shape[2])))
     if isinstance(recipe, Lucent):
-        parts.append(recipe.size_note(int(shape[1]), int(shape[2])))
         parts.append(f"transformed image resized to {shape[1]}x{shape[2]}")
     parts.append("own start from the suite's start noise")
     return "; ".join(parts)

@@ -9,7 +9,10 @@ in the box):
 - ``lucent``: :class:`benchmarks.framework.recipe_images.Lucent` with its transform sizes scaled to the image
   (``reference_side = 128``, the default);
 - ``lucent-published``: the same with Lucent's published pixel sizes on every image (``reference_side=None``);
-- ``horama``: :class:`benchmarks.framework.recipe_images.Horama` with its published crop fractions.
+- ``horama``: :class:`benchmarks.framework.recipe_images.Horama` with its crop geometry kept relative to the
+  network's input (horama's fractions times 1280 / 224, the default);
+- ``horama-published``: the same with horama's crop fractions taken as fractions of the suite's image
+  (``image_size = model_input_size``).
 
     .venv/bin/python -m benchmarks.perf.bench_recipes --model fmnist-tiny8 --model fmnist-vgg-relu
 
@@ -35,6 +38,7 @@ METHODS: dict[str, Callable[[], object] | None] = {
     "lucent": lambda: recipes.Lucent(),
     "lucent-published": lambda: recipes.Lucent(reference_side=None),
     "horama": lambda: recipes.Horama(),
+    "horama-published": lambda: recipes.Horama(image_size=224),
 }
 
 
