@@ -803,3 +803,36 @@ def test_committed_certificates_repeat_in_a_cold_solve(model, unit, tmp_path) ->
     assert cert["cert_status"] == r["cert_status"] == "optimal"
     for column in ("upper_bound", "incumbent", "optimum", "mip_gap"):
         assert float(cert[column]).hex() == float(r[column]).hex(), column
+
+
+def _recipe_records(units: int = 12) -> pd.DataFrame:
+    """Fabricated records of plain, the claim method and both recipes with and without ProxyGrad on one model:
+    lucent-proxy-0.5 beats lucent by 1 per unit, horama-proxy-0.5 ties horama, and each recipe stays 5 below plain."""
+    rows = []
+    values = {"plain": 10.0, "proxy-0.5": 10.0, "lucent": 5.0, "lucent-proxy-0.5": 6.0, "horama": 5.0,
+              "horama-proxy-0.5": 5.0}
+    for u in range(units):
+        for method, f in values.items():
+            rows.append({"model": "m", "weights": "suite:abc", "trained": True, "optimizer": "adam", "role": "evaluation",
+                         "layer": "logits", "layer_depth": 1.0, "unit": f"logit={u}", **methods.parse(method).columns(),
+                         "start": 0, "lr": 0.05, "claim_method": "proxy-0.5", "start_grad_zero": False,
+                         "f_best": f + 0.1 * u, "f_start": 0.0, "dataset_max": 12.0 + u, "upper_bound": math.nan,
+                         "incumbent": math.nan, "optimum": math.nan, "cert_status": "none"})
+    return pd.DataFrame(rows)
+
+
+def test_recipe_claims_compare_each_recipe_with_its_proxy_variant_and_with_plain() -> None:
+    """B10: recipe + ProxyGrad against the recipe alone; B11: the recipe against plain, per recipe, unit by unit."""
+    claims = {c.key: c for c in cnn_am_analysis.claims(_recipe_records())}
+    b10l, b10h = claims["beyond:proxygrad-in-recipes-lucent"], claims["beyond:proxygrad-in-recipes-horama"]
+    assert (b10l.id, b10l.method, b10l.verdict) == ("B10", "lucent-proxy-0.5", "supported")
+    assert b10h.method == "horama-proxy-0.5" and b10h.verdict != "supported"
+    assert "lucent-proxy-0.5 vs lucent" in b10l.effect and "n = 12" in b10l.effect
+    for recipe in ("lucent", "horama"):
+        b11 = claims[f"beyond:recipes-vs-gradient-am-{recipe}"]
+        assert (b11.id, b11.method, b11.verdict) == ("B11", recipe, "contradicted")
+        assert f"{recipe} vs plain" in b11.effect
+    # without recipes in the records neither claim is made
+    plain_only = _recipe_records()
+    keys = {c.key for c in cnn_am_analysis.claims(plain_only[plain_only["method"].isin(["plain", "proxy-0.5"])])}
+    assert not any(k.startswith(("beyond:proxygrad-in-recipes", "beyond:recipes-vs")) for k in keys)

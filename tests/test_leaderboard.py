@@ -147,19 +147,35 @@ def test_benchmark_ids_carry_their_version(name, version, expected):
     assert leaderboard.benchmark_id(name, version) == expected
 
 
-def test_aggregate_over_common_benchmarks_with_an_interval():
+def test_aggregate_compares_methods_within_one_benchmark_set_with_an_interval():
     rng = np.random.default_rng(1)
     values = {("e", b, "adam", m): rng.uniform(0, 1, 10) for b in ("p", "q") for m in ("plain", "proxy")}
-    values[("e", "r", "adam", "plain")] = rng.uniform(0, 1, 10)  # a benchmark only plain has: left out
+    values[("e", "r", "adam", "plain")] = rng.uniform(0, 1, 10)  # a benchmark only plain has: its own set
     board = pd.DataFrame([{"experiment": e, "benchmark": b, "optimizer": o, "method": m, "score": v.mean()}
                           for (e, b, o, m), v in values.items()])
-    anytime = pd.DataFrame(columns=["experiment", "optimizer", "method", "anytime_auc", "anytime_pairs"])
+    anytime = pd.DataFrame(columns=list(leaderboard.ANYTIME_COLUMNS))
     agg = leaderboard.aggregate(board, values, anytime)
-    assert set(agg["method"]) == {"plain", "proxy"} and (agg["benchmarks"] == 2).all() and (agg["units"] == 20).all()
-    for r in agg.itertuples():
+    assert list(zip(agg["benchmark_set"], agg["method"])) == [("all 3", "plain"), *sorted(
+        [("p, q", m) for m in ("plain", "proxy")], key=lambda k: -np.mean([values[("e", b, "adam", k[1])].mean()
+                                                                          for b in ("p", "q")]))]
+    pq = agg[agg["benchmark_set"] == "p, q"]
+    assert (pq["benchmarks"] == 2).all() and (pq["units"] == 20).all()
+    for r in pq.itertuples():
         expected = np.mean([values[("e", b, "adam", r.method)].mean() for b in ("p", "q")])
         assert r.score == pytest.approx(expected) and r.ci_low <= r.score <= r.ci_high
-    assert list(agg["score"]) == sorted(agg["score"], reverse=True)
+    assert list(pq["score"]) == sorted(pq["score"], reverse=True)
+    assert agg.loc[agg["benchmark_set"] == "all 3", "units"].item() == 30
+
+
+def test_pooled_anytime_is_the_auc_of_the_pooled_pairs():
+    budgets = [1, 2, 4, 16]
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(size=(6, 4)) > 0.5, rng.uniform(size=(9, 4)) > 0.3
+    rows = pd.DataFrame({"anytime_auc": [leaderboard.anytime_auc(a, budgets), leaderboard.anytime_auc(b, budgets)],
+                         "anytime_pairs": [6, 9]})
+    auc, pairs = leaderboard.pooled_anytime(rows)
+    assert pairs == 15 and auc == pytest.approx(leaderboard.anytime_auc(np.concatenate([a, b]), budgets), abs=1e-12)
+    assert leaderboard.pooled_anytime(rows.iloc[0:0])[1] == 0
 
 
 def test_anytime_auc_is_the_normalized_area_under_the_ecdf():

@@ -2,6 +2,7 @@
 seeded, ProxyGrad's backward inside the pipeline, bad input named, and a run through cnn-am's machinery."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -274,10 +275,44 @@ def test_recipes_run_through_cnn_am_on_the_tests_sample_data(fashion_mnist_dir, 
         assert [r["f_best"] for r in rows if r["unit"] == u.label] == [float(v) for v in plain_value.double()]
 
 
-def test_the_smoke_and_quick_profiles_list_no_recipe():
-    for profile in ("smoke", "quick"):
-        assert not any(methods.parse(n).recipe for n in config.load_profile("cnn-am", profile)["methods"])
-    assert set(RECIPE_METHODS) <= set(config.load_profile("cnn-am", "full")["methods"])
+def test_standard_and_full_list_every_recipe_and_smoke_none():
+    assert not any(methods.parse(n).recipe for n in config.load_profile("cnn-am", "smoke")["methods"])
+    for profile in ("standard", "full"):
+        assert set(RECIPE_METHODS) <= set(config.load_profile("cnn-am", profile)["methods"])
+
+
+def _with_model_subsets(fashion_mnist_dir, **subset):
+    raw = config.load_profile("cnn-am", "smoke")
+    raw["methods"] = ["plain", "proxy-0.5", "lucent"]
+    raw["models"] = [{**raw["models"][0], **subset}]
+    return cnn_am.parse_config(raw, data_dir=fashion_mnist_dir)
+
+
+def test_a_model_runs_the_subset_of_methods_and_optimizers_it_names(fashion_mnist_dir, tmp_path: Path):
+    cfg = _with_model_subsets(fashion_mnist_dir, methods=["plain", "lucent"], certify=False, eval_units=1)
+    assert [(o, x.label) for o, x in cfg.models[0].runs(cfg)] == [("adam", "plain"), ("adam", "lucent")]
+    cfg = dataclasses.replace(cfg, steps=3, checkpoints=(3,))
+    out = runner.run(cnn_am, cfg, tmp_path / "run", progress=False, cache_dir=tmp_path / "cache",
+                     data_dir=fashion_mnist_dir)
+    df = store.read_csv(out)
+    assert set(df.loc[df["cell_kind"] == "am", "method"]) == {"plain", "lucent"}
+    # without subsets every (optimizer, method) pair runs, and the config hash is the one without the key
+    full = _with_model_subsets(fashion_mnist_dir)
+    assert [x.label for _, x in full.models[0].runs(full)] == ["plain", "proxy-0.5", "lucent"]
+    assert "methods" not in config.to_jsonable(full.models[0])
+
+
+@pytest.mark.parametrize("subset, match", [
+    ({"methods": ["plain", "proxy-1.0"]}, r"models\[0\]\.methods: \['proxy-1.0'\] are not in the profile's methods"),
+    ({"methods": ["proxy-0.5"]}, r"models\[0\]\.methods must include 'plain'"),
+    ({"methods": ["plain", "lucent-x"]}, "lucent-x"),
+    ({"optimizers": ["ascent"]}, r"optimizers must be a non-empty subset of the profile's optimizers \['adam'\], "
+                                 r"got \['ascent'\]"),
+    ({"optimizers": []}, "optimizers"),
+])
+def test_a_model_subset_outside_the_profile_is_a_config_error(fashion_mnist_dir, subset, match):
+    with pytest.raises(ConfigError, match=match):
+        _with_model_subsets(fashion_mnist_dir, **subset)
 
 
 def test_toy_am_refuses_the_image_recipes_before_running():

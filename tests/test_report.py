@@ -73,8 +73,8 @@ def test_sections_order_merge_and_not_tested_parts():
     assert keys == ["am-fails", "slope-raises-maxima", "training",              # the paper, in its order
                     "beyond:anneal", "beyond:peers", "beyond:certified-gaps-cnn",  # produced, in order
                     "beyond:straight-through", "beyond:switch", "beyond:best-of",  # expected, not produced
-                    "beyond:network", "beyond:baselines",
-                    "extra-finding"]
+                    "beyond:network", "beyond:baselines", "beyond:proxygrad-in-recipes",
+                    "beyond:recipes-vs-gradient-am", "extra-finding"]
     by = {s.key: s for s in sections}
     # one section, two parts, from the two experiments; mixed verdicts -> partly
     assert [name for name, _ in by["slope-raises-maxima"].parts] == ["toy-am", "cnn-am"]
@@ -97,7 +97,7 @@ def test_every_expected_claim_has_a_stable_id_in_every_profile():
     catalogue = registry.catalogue()
     expected = [d.id for d in (*catalogue.paper, *catalogue.beyond)]
     assert ids == expected and len(set(ids)) == len(ids)
-    assert expected == ["C1", "C2", "C3", "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
+    assert expected == ["C1", "C2", "C3", "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B10", "B11"]
     text = rp.render_report([], PROV)
     head = text.split("## Headline", 1)[1].split("\n## ", 1)[0]
     for cid in expected:

@@ -15,9 +15,12 @@ value any method found on it):
   score (best first). The ``benchmark`` id carries its version: ``<model>@<weights hash>`` where the
   experiment names the weights, else ``<family>@<suite version>`` (the suite's toy families are
   versioned with the suite).
-- **aggregate**: per (experiment, optimizer, method) over the benchmarks that every method of the
-  experiment and optimizer was scored on, the mean of the benchmark scores, its 95% interval from a
-  bootstrap that resamples units within each benchmark (:func:`stratified_mean_ci`).
+- **aggregate**: per (experiment, optimizer) and *benchmark set* (the set of benchmarks some method of
+  that experiment and optimizer was scored on: a profile may run a costly method on a few benchmarks
+  only), for every method scored on each benchmark of the set, the mean of its benchmark scores over the
+  set, with its 95% interval from a bootstrap that resamples units within each benchmark
+  (:func:`stratified_mean_ci`). Methods are compared only within one set; a method appears once per set
+  it covers.
 - **anytime**: the area under the ECDF of (unit, target) pairs solved against the budget (log scale),
   COCO style (:func:`anytime_auc`): a unit is solved to target ``tau`` at budget ``t`` when its score
   from the best value within ``t`` steps (the records' ``best_at_<t>`` columns) is at
@@ -53,8 +56,8 @@ from benchmarks.framework.meta import not_standardized_because
 NAME = "LEADERBOARD"
 COLUMNS: tuple[str, ...] = ("experiment", "benchmark", "reference", "optimizer", "method", "method_version", "role",
                             "n", "score", "ci_low", "ci_high", "excluded", "suite_version", "profile", "commit")
-AGGREGATE_COLUMNS: tuple[str, ...] = ("experiment", "optimizer", "method", "benchmarks", "units", "score", "ci_low",
-                                      "ci_high", "anytime_auc", "anytime_pairs")
+AGGREGATE_COLUMNS: tuple[str, ...] = ("experiment", "optimizer", "benchmark_set", "method", "benchmarks", "units",
+                                      "score", "ci_low", "ci_high", "anytime_auc", "anytime_pairs")
 SCORED_ROLES: tuple[str, ...] = ("evaluation", "fixed")
 """The record roles a leaderboard may score, in order of preference (tuned evaluation runs, then the
 untuned fixed-lr runs)."""
@@ -222,14 +225,19 @@ def anytime_auc(solved: np.ndarray, budgets: list[int]) -> float:
     return float(np.sum((frac[1:] + frac[:-1]) / 2.0 * np.diff(x)) / (x[-1] - x[0]))
 
 
+ANYTIME_COLUMNS: tuple[str, ...] = ("experiment", "benchmark", "optimizer", "method", "anytime_auc", "anytime_pairs")
+
+
 def anytime_rows(out: Path) -> pd.DataFrame:
-    """Per (experiment, optimizer, method) of one run: the anytime AUC over its budget-independent units."""
+    """Per (experiment, benchmark, optimizer, method) of one run: the anytime AUC over its budget-independent
+    units (none: no row). The AUC is linear in the ECDF, so the AUC of several benchmarks' pairs pooled is the
+    pair-weighted mean of theirs (:func:`pooled_anytime`)."""
     meta = store.read_meta(out)
     experiment, version = str(meta.get("experiment")), str(meta.get("suite_version"))
     records, _ = scored_runs(store.load_records(out))
     budgets = anytime_budgets(records)
     if _scorer(experiment)[0] is None or not budgets:
-        return pd.DataFrame(columns=["experiment", "optimizer", "method", "anytime_auc", "anytime_pairs"])
+        return pd.DataFrame(columns=list(ANYTIME_COLUMNS))
     keys = ["benchmark", "reference", "optimizer", "method"]
     per_budget = []
     for t, column in budgets.items():
@@ -239,33 +247,66 @@ def anytime_rows(out: Path) -> pd.DataFrame:
                           .rename(t))
     wide = pd.concat(per_budget, axis=1).dropna()
     result = []
-    for (opt, method), g in wide.groupby(level=["optimizer", "method"], sort=False):
+    for (benchmark, opt, method), g in wide.groupby(level=["benchmark", "optimizer", "method"], sort=False):
         values = g.to_numpy(float)
         solved = np.concatenate([values >= tau for tau in TARGETS], axis=0)
-        result.append({"experiment": experiment, "optimizer": opt, "method": method,
+        result.append({"experiment": experiment, "benchmark": benchmark, "optimizer": opt, "method": method,
                        "anytime_auc": anytime_auc(solved, list(budgets)), "anytime_pairs": int(solved.shape[0])})
-    return pd.DataFrame(result)
+    return pd.DataFrame(result, columns=list(ANYTIME_COLUMNS))
+
+
+def pooled_anytime(anytime: pd.DataFrame) -> tuple[float, int]:
+    """``(AUC, pairs)`` of the pairs of ``anytime``'s rows pooled: the pair-weighted mean of their AUCs
+    (exact: the ECDF, and with it the trapezoid area, is linear in the solved pairs); ``(nan, 0)`` without pairs."""
+    pairs = anytime["anytime_pairs"].to_numpy(float)
+    if not pairs.sum():
+        return math.nan, 0
+    return float((anytime["anytime_auc"].to_numpy(float) * pairs).sum() / pairs.sum()), int(pairs.sum())
+
+
+def benchmark_sets(board: pd.DataFrame) -> list[tuple[str, ...]]:
+    """The distinct benchmark sets of one (experiment, optimizer)'s board rows: each method's benchmarks,
+    largest set first (then by name)."""
+    sets = {tuple(sorted(set(g["benchmark"]))) for _, g in board.groupby("method", sort=False)}
+    return sorted(sets, key=lambda s: (-len(s), s))
+
+
+def set_label(benchmarks: tuple[str, ...], everything: tuple[str, ...]) -> str:
+    """A benchmark set in words: ``all <n>`` when it is every benchmark of its (experiment, optimizer),
+    else its benchmarks' names without their versions."""
+    if benchmarks == everything:
+        return f"all {len(benchmarks)}"
+    return ", ".join(b.split("@")[0] for b in benchmarks)
 
 
 def aggregate(board: pd.DataFrame, unit_values: dict[tuple[str, str, str, str], np.ndarray],
               anytime: pd.DataFrame) -> pd.DataFrame:
-    """Per (experiment, optimizer, method): the mean benchmark score over the benchmarks every method of
-    that (experiment, optimizer) has, with its stratified bootstrap interval, and the anytime AUC."""
+    """Per (experiment, optimizer, benchmark set, method): the mean benchmark score over the set's benchmarks
+    for every method scored on all of them, with its stratified bootstrap interval, and the anytime AUC over
+    the set's budget-independent units (:func:`benchmark_sets`)."""
     result = []
     for (exp, opt), g in board.groupby(["experiment", "optimizer"], sort=False):
         methods = list(dict.fromkeys(g["method"]))
-        common = set.intersection(*(set(g.loc[g["method"] == m, "benchmark"]) for m in methods))
-        for m in methods:
-            groups = [unit_values[(exp, b, opt, m)] for b in sorted(common)]
-            est, lo, hi = stratified_mean_ci(groups)
-            a = anytime[(anytime["experiment"] == exp) & (anytime["optimizer"] == opt) & (anytime["method"] == m)]
-            result.append({"experiment": exp, "optimizer": opt, "method": m, "benchmarks": len(common),
-                           "units": int(sum(len(x) for x in groups)), "score": est, "ci_low": lo, "ci_high": hi,
-                           "anytime_auc": float(a["anytime_auc"].iloc[0]) if len(a) else math.nan,
-                           "anytime_pairs": int(a["anytime_pairs"].iloc[0]) if len(a) else 0})
+        have = {m: set(g.loc[g["method"] == m, "benchmark"]) for m in methods}
+        everything = tuple(sorted(set(g["benchmark"])))
+        for bench_set in benchmark_sets(g):
+            for m in methods:
+                if not set(bench_set) <= have[m]:
+                    continue
+                groups = [unit_values[(exp, b, opt, m)] for b in bench_set]
+                est, lo, hi = stratified_mean_ci(groups)
+                a = anytime[(anytime["experiment"] == exp) & (anytime["optimizer"] == opt)
+                            & (anytime["method"] == m) & anytime["benchmark"].isin(bench_set)]
+                auc, pairs = pooled_anytime(a)
+                result.append({"experiment": exp, "optimizer": opt, "benchmark_set": set_label(bench_set, everything),
+                               "method": m, "benchmarks": len(bench_set), "units": int(sum(len(x) for x in groups)),
+                               "score": est, "ci_low": lo, "ci_high": hi, "anytime_auc": auc, "anytime_pairs": pairs})
     out = pd.DataFrame(result, columns=list(AGGREGATE_COLUMNS))
-    return out.sort_values(["experiment", "optimizer", "score"], ascending=[True, True, False],
-                           kind="stable").reset_index(drop=True) if len(out) else out
+    if not len(out):
+        return out
+    out["_set"] = -out["benchmarks"]
+    return out.sort_values(["experiment", "optimizer", "_set", "benchmark_set", "score"],
+                           ascending=[True, True, True, True, False], kind="stable").drop(columns="_set").reset_index(drop=True)
 
 
 def _unit_values(dirs: list[Path]) -> dict[tuple[str, str, str, str], np.ndarray]:
@@ -309,8 +350,7 @@ def build(paths: Iterable[Path]) -> tuple[pd.DataFrame, list[Path]]:
 def build_aggregate(board: pd.DataFrame, dirs: list[Path]) -> pd.DataFrame:
     """The per-method aggregate and anytime table of a board built by :func:`build` from ``dirs``."""
     frames = [f for f in (anytime_rows(d) for d in dirs) if len(f)]
-    anytime = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["experiment", "optimizer", "method", "anytime_auc", "anytime_pairs"])
+    anytime = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(ANYTIME_COLUMNS))
     return aggregate(board, _unit_values(dirs), anytime)
 
 
@@ -339,9 +379,11 @@ def markdown(board: pd.DataFrame, agg: pd.DataFrame, dirs: list[Path], command: 
              "- Benchmark ids carry their version: `model@<weights sha256 prefix>`, `family@<suite version>`.",
              "- `role`: `evaluation` = each method at the step size tuned for it on disjoint tuning units; "
              "`fixed` = the profile's one untuned step size. Tuning runs are never scored; roles are never pooled.",
-             f"- **Aggregate**: per method and optimizer, the mean of its benchmark scores over the benchmarks every "
-             f"method has, with a 95% interval resampling units within each benchmark. **Anytime AUC**: the area under "
-             f"the ECDF of (unit, target) pairs solved against log2(budget), targets "
+             f"- **Aggregate**: per method and optimizer, the mean of its benchmark scores over a benchmark set, with "
+             f"a 95% interval resampling units within each benchmark. A set (`benchmark_set`) is the benchmarks some "
+             f"method was scored on (`all <n>`: every benchmark of the experiment and optimizer); every method scored "
+             f"on all of a set's benchmarks has a row for it, and methods are compared only within one set. "
+             f"**Anytime AUC**: the area under the ECDF of (unit, target) pairs solved against log2(budget), targets "
              f"{', '.join(f'{t:g}' for t in TARGETS)} of the reference, over units with a certified reference only "
              "(COCO style; 1 = every target met at the smallest budget).", "", "Sources:", "", *_sources(dirs),
              "", "## Per-method aggregate", ""]

@@ -22,6 +22,12 @@ CLAIMS: tuple[ClaimDeclaration, ...] = (
     SLOPE_RAISES_MAXIMA,
     ClaimDeclaration("beyond:certified-gaps-cnn", "B8", "Certified gaps on trained CNNs",
                      "AM's gap to the certified maximum of units of trained CNNs, plain and with the proxy."),
+    ClaimDeclaration("beyond:proxygrad-in-recipes", "B10", "ProxyGrad inside the practitioners' recipes",
+                     "ProxyGrad's backward (the declared slope) inside a practitioner's AM recipe (Lucent's, "
+                     "horama's) raises the maxima the recipe finds."),
+    ClaimDeclaration("beyond:recipes-vs-gradient-am", "B11", "The practitioners' recipes against plain gradient AM",
+                     "A practitioner's AM recipe (Lucent's, horama's: parametrized, transformed AM), tuned like "
+                     "every method, finds higher maxima of the original network than plain gradient AM."),
 )
 """The claims and findings cnn-am sets out to test (the paper's from :mod:`benchmarks.domain.claims`)."""
 

@@ -4,7 +4,7 @@ Every problem is a ``ConfigError`` naming the key and the value, raised before a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxygrad.engine import OPTIMIZERS
@@ -14,7 +14,7 @@ from benchmarks.domain import zoo
 from benchmarks.framework import methods as _methods
 from benchmarks.framework import plugins as _plugins
 from benchmarks.framework import tuning
-from benchmarks.framework.config import ConfigError, Reader
+from benchmarks.framework.config import OMIT_DEFAULT, ConfigError, Reader
 from benchmarks.framework.grids import read_grid
 
 NAME = "cnn-am"
@@ -36,7 +36,9 @@ class ModelCfg:
     weights: ``"suite"`` (committed checkpoint), ``"imagenet"``, ``"random-init"`` or a state_dict path.
     logits / layers: the pool (class indices; every channel of each layer); ``tune_units`` /
     ``eval_units``: how many live units the draw takes for tuning and for evaluation;
-    certify: bound units exactly (the first ``certify_units`` evaluation units; None = all).
+    certify: bound units exactly (the first ``certify_units`` evaluation units; None = all);
+    methods / optimizers: the subset of the profile's methods and optimizers this model runs (None = all of
+    them), so that a costly model can carry a few of them within a profile's budget.
     """
 
     name: str
@@ -48,11 +50,18 @@ class ModelCfg:
     eval_units: int
     certify: bool
     certify_units: int | None
+    methods: tuple[_methods.Method, ...] | None = field(default=None, metadata={OMIT_DEFAULT: True})
+    optimizers: tuple[str, ...] | None = field(default=None, metadata={OMIT_DEFAULT: True})
 
     @property
     def label(self) -> str:
         """Model identifier in keys and records."""
         return self.name
+
+    def runs(self, cfg: "Config") -> tuple[tuple[str, _methods.Method], ...]:
+        """The (optimizer, method) pairs this model runs, in the profile's order."""
+        return tuple((o, m) for o in cfg.optimizers if self.optimizers is None or o in self.optimizers
+                     for m in cfg.methods if self.methods is None or m in self.methods)
 
 
 @dataclass(frozen=True)
@@ -115,10 +124,39 @@ def _parse_model(r: Reader) -> ModelCfg:
     evaluate = r.int("eval_units", min=1, max=MAX_UNITS)
     certify = r.bool("certify", False)
     cert_units = r.int("certify_units", None, min=0, max=MAX_UNITS)
+    method_labels = r.list("methods", str, None) if "methods" in r.raw else None
+    optimizers = r.list("optimizers", str, None, choices=OPTIMIZERS) if "optimizers" in r.raw else None
     r.done()
     if not logits and not layers:
         raise ConfigError(f"{r.where}: model {name!r} has no units (set logits and/or layers)")
-    return ModelCfg(name, weights, input_size, logits, layers, tune, evaluate, certify, cert_units)
+    methods = None
+    if method_labels is not None:
+        try:
+            methods = _methods.parse_all(method_labels)
+        except ValueError as exc:
+            raise ConfigError(f"{r.where}.{exc}") from exc
+    return ModelCfg(name, weights, input_size, logits, layers, tune, evaluate, certify, cert_units, methods,
+                    optimizers)
+
+
+def _check_model_subsets(models: tuple[ModelCfg, ...], methods: tuple[_methods.Method, ...],
+                         optimizers: tuple[str, ...]) -> None:
+    """A model's ``methods`` / ``optimizers`` lie in the profile's and include plain (the reference)."""
+    for i, m in enumerate(models):
+        where = f"{NAME}.models[{i}]"
+        if m.methods is not None:
+            outside = [x.label for x in m.methods if x not in methods]
+            if outside:
+                raise ConfigError(f"{where}.methods: {outside} are not in the profile's methods "
+                                  f"{[x.label for x in methods]}")
+            if _methods.Method("plain") not in m.methods:
+                raise ConfigError(f"{where}.methods must include 'plain' (the reference), got "
+                                  f"{[x.label for x in m.methods]}")
+        if m.optimizers is not None:
+            outside_opt = [o for o in m.optimizers if o not in optimizers]
+            if outside_opt or not m.optimizers:
+                raise ConfigError(f"{where}.optimizers must be a non-empty subset of the profile's optimizers "
+                                  f"{list(optimizers)}, got {list(m.optimizers)}")
 
 
 def _parse_grids(r: Reader, optimizers: tuple[str, ...]) -> tuple[tuple[str, tuning.Grid], ...]:
@@ -169,6 +207,7 @@ def parse_config(raw: dict, *, data_dir: str | Path | None = None, require_data:
                           f"{[m.label for m in fixed]}")
     optimizers = r.list("optimizers", str, ["adam"], choices=OPTIMIZERS)
     fixed_optimizers = r.list("fixed_optimizers", str, list(optimizers), min_len=0, choices=optimizers)
+    _check_model_subsets(models, names, optimizers)
     starts = r.int("starts", min=1, max=MAX_STARTS)
     steps = r.int("steps", min=1, max=MAX_STEPS)
     checkpoints = r.list("checkpoints", int, [steps], min=1, max=steps)

@@ -1,5 +1,6 @@
 """The claims ``cnn-am`` declares: C2 (the declared claim method against plain over units of trained
-models) and B8 (the same over the certified units), decided by
+models), B8 (the same over the certified units), B10 (each practitioners' recipe with ProxyGrad's backward
+at the declared slope against the recipe alone) and B11 (each recipe against plain gradient AM), decided by
 :func:`benchmarks.framework.replication.evaluate`, and its part of C1 (plain AM stops below a value the
 certifier attained on a share of the certified units). See :mod:`benchmarks.experiments.cnn_am.analysis`.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmarks.framework import compare, replication, stats
+from benchmarks.framework import methods as _methods
 from benchmarks.framework.claims import Claim, ClaimSpec
 from benchmarks.experiments.cnn_am.choices import REGRET_TARGET, lr_regret_table, tuning_choices
 from benchmarks.experiments.cnn_am.unit_values import (EXPERIMENT, UNIT, large_slope_method, per_unit, primary_units,
@@ -18,13 +20,14 @@ from benchmarks.experiments.cnn_am.unit_values import (EXPERIMENT, UNIT, large_s
 SHORT_MIN = 0.1
 
 
-def _lr_note(choices: pd.DataFrame, regret: pd.DataFrame, units: pd.DataFrame, role: str, method: str) -> str:
+def _lr_note(choices: pd.DataFrame, regret: pd.DataFrame, units: pd.DataFrame, role: str,
+             compared: list[str]) -> str:
     """The claim text's account of the step sizes: the protocol, every choice stopped at a grid limit
     (``choices``: :func:`tuning_choices`), and the lr-regret summary (``regret``: :func:`lr_regret_table`)
     where the records have a sweep."""
     if role != "evaluation":
         return compare.untuned_note({str(o): list(g["lr"]) for o, g in units.groupby("optimizer", sort=False)})
-    choices = choices[choices["method"].isin(["plain", method])] if len(choices) else choices
+    choices = choices[choices["method"].isin(compared)] if len(choices) else choices
     edge = choices[choices["at_edge"]] if len(choices) else choices
     flagged = ("; ".join(f"{r.model}/{r.optimizer}/{r.method}/{r.unit_group} at lr {r.chosen_lr:.3g}"
                          for r in edge.itertuples()) if len(edge) else "none")
@@ -33,7 +36,7 @@ def _lr_note(choices: pd.DataFrame, regret: pd.DataFrame, units: pd.DataFrame, r
             f"evaluation units (a group without tuning units takes the model's pooled choice; table `tuning`); "
             f"choices stopped at a grid limit: {flagged}.")
     if len(regret):
-        regret = regret[regret["method"].isin(["plain", method])]
+        regret = regret[regret["method"].isin(compared)]
         low = regret[~regret["ok"]]
         note += (f" lr regret on the evaluation units (table `lr_regret`): median ratio of the gain at the chosen "
                  f"lr to the best tried lr between {regret['median_ratio'].min():.3g} and "
@@ -62,6 +65,32 @@ def claim_specs(units: pd.DataFrame) -> list[tuple[ClaimSpec, pd.DataFrame]]:
                        "declared proxy narrows AM's gap to the certified maximum.", (method,), "plain", UNIT,
                        ("model", "optimizer"), "attained", summary="max")
         out.append((b8, certified))
+    return out + recipe_specs(claim_units, method)
+
+
+def recipe_specs(claim_units: pd.DataFrame, claim_method: str) -> list[tuple[ClaimSpec, pd.DataFrame]]:
+    """B10 and B11 over the primary units of the models where the practitioners' recipes ran: per recipe (a
+    variant of each), the recipe with ProxyGrad's backward at the declared claim slope against the recipe
+    alone (B10), and the recipe alone against plain gradient AM (B11), on the same units, optimizer by
+    optimizer, at each method's own tuned step sizes."""
+    slope = _methods.parse(claim_method).slope
+    labels = set(claim_units["method"])
+    out = []
+    for recipe in dict.fromkeys(_methods.RECIPE_KINDS.values()):
+        with_proxy = _methods.Method(f"{recipe}-proxy", slope).label if slope is not None else None
+        if recipe not in labels:
+            continue
+        if with_proxy in labels:
+            spec = ClaimSpec("B10", f"beyond:proxygrad-in-recipes-{recipe}", f"ProxyGrad's backward at slope "
+                             f"{slope:g} inside {recipe}'s recipe raises the maxima the recipe finds.", (with_proxy,),
+                             recipe, UNIT, ("model", "optimizer"), "attained", summary="max")
+            out.append((spec, claim_units[claim_units["method"].isin([recipe, with_proxy])]))
+        spec = ClaimSpec("B11", f"beyond:recipes-vs-gradient-am-{recipe}", f"{recipe}'s recipe, tuned like every "
+                         "method, finds higher maxima of the original network than plain gradient AM.", (recipe,),
+                         "plain", UNIT, ("model", "optimizer"), "attained", summary="max")
+        models = set(claim_units.loc[claim_units["method"] == recipe, "model"])
+        out.append((spec, claim_units[claim_units["method"].isin([recipe, "plain"])
+                                      & claim_units["model"].isin(models)]))
     return out
 
 
@@ -113,7 +142,7 @@ def claims(records: pd.DataFrame) -> list[Claim]:
     for spec, rows in specs:
         role = str(rows["role"].iloc[0])
         steps = f"{int(records['steps'].max())} steps" if "steps" in records.columns else "the records' steps"
-        protocol = (f"{_lr_note(choices, regret, rows, role, spec.methods[0])} Trained models only; the full budget of "
+        protocol = (f"{_lr_note(choices, regret, rows, role, [spec.reference, *spec.methods])} Trained models only; the full budget of "
                     f"{steps}; units normalized to their reference (the certified bound, "
                     f"else the best value found on the unit) before anything is pooled.")
         out += replication.evaluate(spec, rows, experiment=EXPERIMENT, protocol=protocol)

@@ -60,39 +60,38 @@ def _next_cells(cfg: Config, listed: list[Any], done: pd.DataFrame) -> list[Any]
                     certs[unit_of(u).label] = {c: (None if pd.isna(row[c]) else row[c]) for c in
                                                ("upper_bound", "incumbent", "optimum", "cert_status", "mip_gap")}
         base = {"cell_kind": "am", "model": mi, "certs": certs}
-        for opt in cfg.optimizers:
+        for opt, method in m.runs(cfg):
             grid = cfg.grid(opt)
-            for method in cfg.methods:
-                if method in cfg.fixed_methods and opt in cfg.fixed_optimizers and certs is not None:
-                    key = _am_key(m, "fixed", opt, method, None)
-                    if key not in keys:
-                        new.append(Cell(key, {**base, "role": "fixed", "optimizer": opt, "method": method,
-                                              "lr": cfg.lr, "lr_index": None, "units": eval_units}))
-                tried = [k for k in range(grid.k_min, grid.k_max + 1)
-                         if _am_key(m, "tuning", opt, method, k) in keys]
-                tune_cell = {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method,
-                             "units": tune_units, "starts": cfg.tuning_starts}
-                if not tried:
-                    new += [Cell(_am_key(m, "tuning", opt, method, k), {**tune_cell, "lr": grid.lr(k), "lr_index": k})
-                            for k in grid.initial()]
-                    continue
-                rows = done[(done["role"] == "tuning") & (done["model"] == m.label) & (done["optimizer"] == opt)
-                            & (done["method"] == method.label)]
-                choices = group_choices(rows, grid, [unit_of(u).layer_label for u in eval_units])
-                extend = sorted({k for c in choices.values() for k in c.extend})
-                if extend:
-                    new += [Cell(_am_key(m, "tuning", opt, method, k), {**tune_cell, "lr": grid.lr(k), "lr_index": k})
-                            for k in extend]
-                    continue
-                if certs is None:
-                    continue
-                new += [c for c in _evaluation_cells(m, base, opt, method, grid, choices, eval_units)
-                        if c.key not in keys]
-                if cfg.sweep:
-                    new += [Cell(key, {**base, "role": "sweep", "optimizer": opt, "method": method,
-                                       "lr": grid.lr(k), "lr_index": k, "units": eval_units,
-                                       "starts": cfg.sweep_starts})
-                            for k in tried if (key := _am_key(m, "sweep", opt, method, k)) not in keys]
+            if method in cfg.fixed_methods and opt in cfg.fixed_optimizers and certs is not None:
+                key = _am_key(m, "fixed", opt, method, None)
+                if key not in keys:
+                    new.append(Cell(key, {**base, "role": "fixed", "optimizer": opt, "method": method,
+                                          "lr": cfg.lr, "lr_index": None, "units": eval_units}))
+            tried = [k for k in range(grid.k_min, grid.k_max + 1)
+                     if _am_key(m, "tuning", opt, method, k) in keys]
+            tune_cell = {**base, "certs": {}, "role": "tuning", "optimizer": opt, "method": method,
+                         "units": tune_units, "starts": cfg.tuning_starts}
+            if not tried:
+                new += [Cell(_am_key(m, "tuning", opt, method, k), {**tune_cell, "lr": grid.lr(k), "lr_index": k})
+                        for k in grid.initial()]
+                continue
+            rows = done[(done["role"] == "tuning") & (done["model"] == m.label) & (done["optimizer"] == opt)
+                        & (done["method"] == method.label)]
+            choices = group_choices(rows, grid, [unit_of(u).layer_label for u in eval_units])
+            extend = sorted({k for c in choices.values() for k in c.extend})
+            if extend:
+                new += [Cell(_am_key(m, "tuning", opt, method, k), {**tune_cell, "lr": grid.lr(k), "lr_index": k})
+                        for k in extend]
+                continue
+            if certs is None:
+                continue
+            new += [c for c in _evaluation_cells(m, base, opt, method, grid, choices, eval_units)
+                    if c.key not in keys]
+            if cfg.sweep:
+                new += [Cell(key, {**base, "role": "sweep", "optimizer": opt, "method": method,
+                                   "lr": grid.lr(k), "lr_index": k, "units": eval_units,
+                                   "starts": cfg.sweep_starts})
+                        for k in tried if (key := _am_key(m, "sweep", opt, method, k)) not in keys]
     return new
 
 
