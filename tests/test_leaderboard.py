@@ -102,6 +102,22 @@ def test_committed_leaderboard_is_what_the_command_makes(tmp_path):
     pd.testing.assert_frame_equal(committed, fresh)
 
 
+def test_committed_standard_leaderboard_is_what_the_command_makes():
+    """results/standard/LEADERBOARD*.csv: `leaderboard results/standard --out results/standard`, board and aggregate."""
+    standard = ROOT / "results" / "standard"
+    if not (standard / "cnn-am" / store.META).is_file():
+        pytest.skip("no committed standard cnn-am results")
+    board, dirs = leaderboard.build([standard])
+    agg = leaderboard.build_aggregate(board, dirs)
+    for name, table, columns in (("LEADERBOARD.csv", board, leaderboard.COLUMNS),
+                                 ("LEADERBOARD_methods.csv", agg, leaderboard.AGGREGATE_COLUMNS)):
+        committed = pd.read_csv(standard / name, keep_default_na=False, na_values=[""])
+        fresh = pd.read_csv(io.StringIO(leaderboard.to_csv(table, columns)), keep_default_na=False, na_values=[""])
+        pd.testing.assert_frame_equal(committed, fresh)
+    # every method of the standard profile is on it, the practitioners' recipes beside the backward rules
+    assert {"plain", "proxy-0.5", "lucent", "lucent-proxy-0.5", "horama", "horama-proxy-0.5"} == set(board["method"])
+
+
 def test_only_one_role_is_scored_and_never_the_tuning_runs():
     """Tuning runs (best over a grid of step sizes on the instance itself) and the untuned fixed-lr runs are
     never pooled with the tuned evaluation runs: each method is scored at one budget and one protocol."""
