@@ -12,6 +12,8 @@ Architectures (``build``):
   flatten - linear 16 - act - linear; only Conv2d / Linear / rectifier / AvgPool2d / Flatten.
 - ``tiny14``: for 14x14 inputs and exact certification with max-pooling: conv(2, 2x2, stride 2) - act -
   maxpool 2 - conv(8, 2x2) - act - maxpool 2 - flatten - linear.
+- ``cert14``: for 14x14 inputs and exact certification of a network a person would train: conv(8, 2x2,
+  stride 2) - act - flatten - linear 32 - act - linear (non-overlapping first-layer windows, no pooling).
 - ``deep_cnn``: seven rectified layers without batch norm: [conv 8, conv 8, pool, conv 16, conv 16, pool,
   conv 16, conv 16] - linear 64 - act - linear (He initialization).
 - ``resnet18_cifar``: ResNet-18 for 32x32 inputs (3x3 stem, no stem pooling, BasicBlocks 64-128-256-512).
@@ -219,6 +221,26 @@ def _tiny14(act: Callable[[], nn.Module], c: int, k: int, s: int, **_: Any) -> n
 ARCHS = ARCHS + ("tiny14",)
 _BUILDERS["tiny14"] = _tiny14
 _MIN_INPUT["tiny14"] = 12
+
+
+# --------------------------------------------------------------------------- cert14 (certifiable, trained)
+def _cert14(act: Callable[[], nn.Module], c: int, k: int, s: int, **_: Any) -> nn.Module:
+    """``cert14``: for 14x14 inputs, certifiable and trained to a useful accuracy: conv(8, 2x2, stride 2)
+    - act - flatten - linear 32 - act - linear; only Conv2d / Linear / rectifier / Flatten. The
+    convolution's windows do not overlap (each output reads its own 2x2 patch), so a channel unit
+    ``(1/P) sum_p relu(w . x_p + b)`` is a sum of independent 4-pixel problems, and a hidden unit of the
+    linear layer sums the channels' patches with its own weights: the MILP's binaries are the first-layer
+    rectifiers (8 per patch) and, for a logit, the 32 hidden ones. Sides: s -> s // 2 (14 -> 7)."""
+    side = s // 2
+    return nn.Sequential(
+        nn.Conv2d(c, 8, 2, stride=2), act(), nn.Flatten(),
+        nn.Linear(8 * side * side, 32), act(), nn.Linear(32, k),
+    )
+
+
+ARCHS = ARCHS + ("cert14",)
+_BUILDERS["cert14"] = _cert14
+_MIN_INPUT["cert14"] = 2
 
 
 # ------------------------------------------------------------------------------- deep_cnn (appended)

@@ -89,6 +89,8 @@ SUITE: dict[str, SuiteModel] = {
                                epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
     "fmnist-tiny14": SuiteModel("fmnist-tiny14", "tiny14", activation="relu", input_size=14,
                                 epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
+    "fmnist-cert14": SuiteModel("fmnist-cert14", "cert14", activation="relu", input_size=14,
+                                epochs=4, lr=0.05, batch_size=128, seed=0, train_limit=None),
     # Deep batch-norm networks (SGD momentum 0.9, weight decay 5e-4, cosine schedule; trained on a CPU
     # with torch's default 2 intra-op threads, which the committed bytes depend on).
     "fmnist-resnet-relu": SuiteModel("fmnist-resnet-relu", "resnet18_small", activation="relu", width=16,
