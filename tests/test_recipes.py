@@ -275,10 +275,18 @@ def test_recipes_run_through_cnn_am_on_the_tests_sample_data(fashion_mnist_dir, 
         assert [r["f_best"] for r in rows if r["unit"] == u.label] == [float(v) for v in plain_value.double()]
 
 
-def test_standard_and_full_list_every_recipe_and_smoke_none():
+def test_quick_standard_and_full_list_every_recipe_and_smoke_none(fashion_mnist_dir):
     assert not any(methods.parse(n).recipe for n in config.load_profile("cnn-am", "smoke")["methods"])
-    for profile in ("standard", "full"):
+    for profile in ("quick", "standard", "full"):
         assert set(RECIPE_METHODS) <= set(config.load_profile("cnn-am", profile)["methods"])
+    # in quick the recipes run on the VGG-BN networks with Adam; the small CNNs and the ResNet keep their methods
+    cfg = cnn_am.parse_config(config.load_profile("cnn-am", "quick"), data_dir=fashion_mnist_dir, require_data=False)
+    runs = {m.name: {(o, x.label) for o, x in m.runs(cfg)} for m in cfg.models}
+    recipe_models = {name for name, pairs in runs.items() if any(methods.parse(x).recipe for _, x in pairs)}
+    assert recipe_models == {"fmnist-vggbn-relu", "fmnist-vggbn-leaky"}
+    assert runs["fmnist-vggbn-relu"] == {("adam", x) for x in ("plain", "proxy-0.5", *RECIPE_METHODS)}
+    assert runs["fmnist-resnet-relu"] == {("adam", "plain"), ("adam", "proxy-0.5")}
+    assert runs["fmnist-tiny8"] == {(o, x) for o in ("ascent", "adam") for x in ("plain", "proxy-0.5")}
 
 
 def _with_model_subsets(fashion_mnist_dir, **subset):
