@@ -581,10 +581,12 @@ def test_quick_draw_has_30_disjoint_evaluation_units_per_vgg(fashion_mnist_dir) 
         assert not tune & evaluation and len(tune) == m.tune_units
         live = int((~rows["dead"].astype(bool)).sum())
         assert len(evaluation) == min(m.eval_units, live - m.tune_units)
-        if m.name.startswith("fmnist-vgg"):
+        if m.name in ("fmnist-vgg-relu", "fmnist-vgg-leaky"):
             assert len(evaluation) >= 30
             layers = set(rows.loc[rows["role"] == "evaluation", "layer"])
             assert layers == {"logits", *m.layers}
+        if m.name in ("fmnist-resnet-relu", "fmnist-vggbn-relu", "fmnist-vggbn-leaky"):  # a few units each
+            assert len(evaluation) == m.eval_units == 4 and len(tune) == 2
         excluded = rows[rows["role"] == "excluded"]
         assert (excluded["dataset_max"] <= cfg.dead_epsilon).all()
         assert (rows.loc[rows["role"].isin(["tuning", "evaluation"]), "dataset_max"] > cfg.dead_epsilon).all()
