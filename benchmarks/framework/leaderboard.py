@@ -264,11 +264,10 @@ def pooled_anytime(anytime: pd.DataFrame) -> tuple[float, int]:
     return float((anytime["anytime_auc"].to_numpy(float) * pairs).sum() / pairs.sum()), int(pairs.sum())
 
 
-def benchmark_sets(board: pd.DataFrame) -> list[tuple[str, ...]]:
-    """The distinct benchmark sets of one (experiment, optimizer)'s board rows: each method's benchmarks,
+def benchmark_sets(have: dict[str, set[str]]) -> list[tuple[str, ...]]:
+    """The distinct benchmark sets among ``have`` (method -> the benchmarks it was scored on), each sorted,
     largest set first (then by name)."""
-    sets = {tuple(sorted(set(g["benchmark"]))) for _, g in board.groupby("method", sort=False)}
-    return sorted(sets, key=lambda s: (-len(s), s))
+    return sorted({tuple(sorted(b)) for b in have.values()}, key=lambda s: (-len(s), s))
 
 
 def set_label(benchmarks: tuple[str, ...], everything: tuple[str, ...]) -> str:
@@ -289,7 +288,7 @@ def aggregate(board: pd.DataFrame, unit_values: dict[tuple[str, str, str, str], 
         methods = list(dict.fromkeys(g["method"]))
         have = {m: set(g.loc[g["method"] == m, "benchmark"]) for m in methods}
         everything = tuple(sorted(set(g["benchmark"])))
-        for bench_set in benchmark_sets(g):
+        for bench_set in benchmark_sets(have):
             for m in methods:
                 if not set(bench_set) <= have[m]:
                     continue

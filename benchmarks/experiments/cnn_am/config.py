@@ -152,11 +152,9 @@ def _check_model_subsets(models: tuple[ModelCfg, ...], methods: tuple[_methods.M
             if _methods.Method("plain") not in m.methods:
                 raise ConfigError(f"{where}.methods must include 'plain' (the reference), got "
                                   f"{[x.label for x in m.methods]}")
-        if m.optimizers is not None:
-            outside_opt = [o for o in m.optimizers if o not in optimizers]
-            if outside_opt or not m.optimizers:
-                raise ConfigError(f"{where}.optimizers must be a non-empty subset of the profile's optimizers "
-                                  f"{list(optimizers)}, got {list(m.optimizers)}")
+        if m.optimizers is not None and not set(m.optimizers) <= set(optimizers):  # empty: the Reader refuses it
+            raise ConfigError(f"{where}.optimizers must be a non-empty subset of the profile's optimizers "
+                              f"{list(optimizers)}, got {list(m.optimizers)}")
 
 
 def _parse_grids(r: Reader, optimizers: tuple[str, ...]) -> tuple[tuple[str, tuning.Grid], ...]:
