@@ -838,3 +838,24 @@ def test_recipe_claims_compare_each_recipe_with_its_proxy_variant_and_with_plain
     plain_only = _recipe_records()
     keys = {c.key for c in cnn_am_analysis.claims(plain_only[plain_only["method"].isin(["plain", "proxy-0.5"])])}
     assert not any(k.startswith(("beyond:proxygrad-in-recipes", "beyond:recipes-vs")) for k in keys)
+
+
+@pytest.mark.parametrize("bound, expected", [(math.nan, "row: unit (not certified)"),
+                                             (2.5, "row: unit and its certified maximum")])
+def test_stimuli_title_says_certified_only_where_a_unit_is(tmp_path, monkeypatch, bound, expected) -> None:
+    from benchmarks.experiments.cnn_am import figures as cnn_figures
+    from benchmarks.framework import plotting
+
+    titles = []
+
+    def keep_title(fig, out, name, **kwargs):
+        titles.append(fig._suptitle.get_text())
+        return []
+
+    monkeypatch.setattr(plotting, "save", keep_title)
+    rows = pd.DataFrame([{"model": "m", "optimizer": "adam", "weights": "suite:abc", "unit": f"logit={u}",
+                          "method": method, "start": 0, "f_best": 1.0, "claim_method": "proxy-0.5",
+                          "optimum": bound, "upper_bound": bound, "stimulus": np.zeros((1, 4, 4))}
+                         for u in range(2) for method in ("plain", "proxy-0.5")])
+    cnn_figures.stimuli_grid(rows, tmp_path)
+    assert len(titles) == 1 and expected in titles[0]

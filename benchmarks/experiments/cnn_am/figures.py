@@ -128,7 +128,7 @@ def stimuli_grid(records: pd.DataFrame, out: Path, argmaxes: pd.DataFrame | None
     """One figure per model and optimizer: rows = units (at most ``MAX_UNITS``), columns = methods (plain
     first, then the claim method) and, where the model is certified, the certifier's argmax (``argmaxes``:
     the certificate records with their ``stimulus``, value ``f_best`` = the incumbent); the row label names
-    the unit and its certified value."""
+    the unit and its certified value, and the title says when no unit shown is certified."""
     import matplotlib.pyplot as plt
 
     paths: list[Path] = []
@@ -160,8 +160,10 @@ def stimuli_grid(records: pd.DataFrame, out: Path, argmaxes: pd.DataFrame | None
                 if j == 0:
                     ax.set_ylabel(f"{unit}\n{_certified_text(r)}".rstrip(), fontsize=6)
         shown = (f"; last column: the certifier's argmax and its value (the incumbent)" if len(mine) else "")
+        certified = any(_certified_text(r) for _, r in g[g["unit"].isin(units)].iterrows())
+        row_text = "unit and its certified maximum" if certified else "unit (not certified)"
         fig.suptitle(f"{_title(model, str(g['weights'].iloc[0]))}, {opt}: best input of start 0 per unit\n(row: "
-                     f"unit and its certified maximum; panel: method and its value f{shown})", fontsize=7)
+                     f"{row_text}; panel: method and its value f{shown})", fontsize=7)
         paths += plotting.save(fig, out, _safe(f"cnn-am-stimuli-{model}-{opt}"))
     return paths
 
