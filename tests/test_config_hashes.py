@@ -14,7 +14,7 @@ HASHES = {
     "toy-am/quick": "6ff3be99c67b0e003f820c1c63b757f521b9151a2d5eb51f1c7cea7fb4113a88",
     "toy-am/full": "b4faaa4ee12678fba8eccf7d1befee2d14acbe2d80db2aad4841d26f0774d6e7",
     "cnn-am/smoke": "6b47396563987ed05c960c1d4fb17f99609fe7e8b04c9a3e5edffb2f9f66bc8f",
-    "cnn-am/quick": "d505991cfd7c3d548eb1f747cd782d633ec541f6213c00f262fbabf0bcac0fd3",
+    "cnn-am/quick": "d2c4cc4d8da9a92a3132573027c235838b92ef47e469a653f3a4b3a8a5b9bde0",
     "cnn-am/full": "bd377d171403103c5083d5b75f63ebb53d1d5f51162d2169d9472a212b61ec65",
     "training/smoke": "b7b4d9db593215d944aff7bef203d810bf9e484ea95acf3d70412f0964041954",
     "training/quick": "a081316ced1b7d8f541678e61b5a9777a7502ad2c5f8b7e9b3f88b2c2c108132",
