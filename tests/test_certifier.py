@@ -32,8 +32,8 @@ def _value(model: nn.Module, x: torch.Tensor, index: int = 0) -> float:
         return float(model(x[None].to(next(model.parameters()).dtype)).reshape(1, -1)[0, index])
 
 
-def _check_against_brute_force(model, shape, tmp_path, bounds=(-1.0, 1.0), output_index=None):
-    cert = exact_maximum(model, shape, bounds=bounds, output_index=output_index, cache_dir=tmp_path)
+def _check_against_brute_force(model, shape, tmp_path, bounds=(-1.0, 1.0), output_index=None, solver="auto"):
+    cert = exact_maximum(model, shape, bounds=bounds, output_index=output_index, cache_dir=tmp_path, solver=solver)
     net = linearize(model, shape, output_index)
     best, _ = brute_force_maximum(net, *bounds)
     assert cert.status == "optimal"
@@ -45,16 +45,69 @@ def _check_against_brute_force(model, shape, tmp_path, bounds=(-1.0, 1.0), outpu
     return cert
 
 
+@pytest.mark.parametrize("solver", ["highs", "bab"])
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("d, widths", [(2, (3, 3)), (3, (5,)), (2, (2, 2, 2))])
-def test_relu_mlp_matches_region_enumeration(d, widths, seed, tmp_path):
-    _check_against_brute_force(_mlp(d, widths, seed), (d,), tmp_path)
+def test_relu_mlp_matches_region_enumeration(d, widths, seed, solver, tmp_path):
+    cert = _check_against_brute_force(_mlp(d, widths, seed), (d,), tmp_path, solver=solver)
+    assert cert.solver == solver
 
 
+@pytest.mark.parametrize("solver", ["highs", "bab"])
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("slope", [0.01, 0.3])
-def test_leaky_mlp_matches_region_enumeration(slope, seed, tmp_path):
-    _check_against_brute_force(_mlp(3, (4, 3), seed, slope), (3,), tmp_path)
+def test_leaky_mlp_matches_region_enumeration(slope, seed, solver, tmp_path):
+    _check_against_brute_force(_mlp(3, (4, 3), seed, slope), (3,), tmp_path, solver=solver)
+
+
+def test_auto_takes_branch_and_bound_for_fully_connected_nets_and_highs_otherwise(tmp_path):
+    """The default solver "auto" (`resolve_solver`): "bab" for affine layers and rectifiers only; HiGHS with a
+    convolution or a pooling layer, or when cut_rounds asks for the MILP's cuts; an explicit solver is kept.
+    The certificate names the solver that made it, also when it comes from the cache."""
+    from toy_functions.certify import SUITE_SOLVER, resolve_solver
+
+    mlp = _mlp(3, (4, 3), 0)
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(1, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 2 * 2, 1)).double()
+    pool = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4, 1)).double()
+    assert resolve_solver("auto", mlp) == "bab"
+    assert resolve_solver("auto", mlp, cut_rounds=1) == "highs"
+    assert resolve_solver("auto", conv) == resolve_solver("auto", pool) == "highs"
+    assert [resolve_solver(s, conv) for s in ("bab", "scip", "highs")] == ["bab", "scip", "highs"]
+    assert SUITE_SOLVER == "highs"
+    fresh = exact_maximum(mlp, (3,), cache_dir=tmp_path)
+    hit = exact_maximum(mlp, (3,), cache_dir=tmp_path)
+    assert (fresh.solver, fresh.kind, hit.solver, hit.cached) == ("bab", "bab", "bab", True)
+    assert exact_maximum(mlp, (3,), cache_dir=tmp_path, solver="highs").key != fresh.key
+    on_conv = exact_maximum(conv, (1, 3, 3), cache_dir=False)
+    assert (on_conv.solver, on_conv.kind) == ("highs", "milp")
+    assert on_conv.key == exact_maximum(conv, (1, 3, 3), cache_dir=False, solver="highs").key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_the_default_proves_the_d16_benchmark_nets(seed):
+    """exact_maximum's default proves random_mlp d=16 (32, 32) seeds 0-3 (the benchmark's instances,
+    `benchmarks/perf/bench_certifier.py`, which times them) with no limit: a count of nodes, never a clock.
+    The value is the network's own at the argmax, the bound is at least the value of 512 random inputs."""
+    from toy_functions.random_nets import mlp_net
+
+    net = mlp_net(16, (32, 32), seed)
+    cert = exact_maximum(net, (16,), cache_dir=False)
+    assert (cert.solver, cert.status) == ("bab", "optimal") and cert.mip_gap <= 1e-9
+    assert _value(net, cert.argmax) == cert.value
+    probe = torch.rand(512, 16, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        assert float(net(probe).max()) <= cert.value <= cert.upper_bound
+
+
+def test_the_suite_certifies_its_records_with_its_own_solver(tmp_path):
+    """Random toy families keep HiGHS (`SUITE_SOLVER`), the solver of the committed records, whatever the
+    default: a certificate's last bits depend on the solver that found it."""
+    import toy_functions
+
+    f = toy_functions.get("random_mlp", dim=4, seed=0, widths=(6, 6), cache_dir=tmp_path)
+    assert f.certificate.solver == "highs" and f.certificate.kind == "milp"
 
 
 def test_other_box_and_output_index(tmp_path):

@@ -50,7 +50,7 @@ def _sampled_max(model: nn.Module, d: int, seed: int, n: int = 4000) -> float:
 def test_matches_brute_force_and_highs(d, widths, slope, seed):
     model = _mlp(d, widths, seed, slope)
     best, _ = brute_force_maximum(linearize(model, (d,)), -1.0, 1.0)
-    milp = exact_maximum(model, (d,), cache_dir=False)
+    milp = exact_maximum(model, (d,), cache_dir=False, solver="highs")
     cert = exact_maximum(model, (d,), cache_dir=False, solver="bab")
     assert cert.status == "optimal" and cert.kind == "bab" and milp.kind == "milp"
     assert abs(cert.value - best) <= 1e-9 * max(1.0, abs(best))
@@ -145,7 +145,7 @@ def test_cache_keys_and_hits(tmp_path):
     model = _mlp(3, (5, 4), 0)
     first = exact_maximum(model, (3,), cache_dir=tmp_path, solver="bab")
     hit = exact_maximum(model, (3,), cache_dir=tmp_path, solver="bab")
-    milp = exact_maximum(model, (3,), cache_dir=tmp_path)
+    milp = exact_maximum(model, (3,), cache_dir=tmp_path, solver="highs")
     assert hit.cached and not first.cached and _fields(hit) == _fields(first)
     assert milp.key != first.key and len(list(tmp_path.glob("*.json"))) == 2
     plain = solve_settings(time_limit=None, node_limit=None, tighten=True)

@@ -781,11 +781,18 @@ def test_the_suite_profiles_of_cnn_am_are_the_known_ones() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model, unit", [("fmnist-tiny8", "1=1"), ("fmnist-tiny8", "5=13"), ("fmnist-tiny14", "logit=2")])
+@pytest.mark.parametrize("model, unit", [("fmnist-tiny8", "1=1"), ("fmnist-tiny8", "5=13"), ("fmnist-tiny14", "logit=2"),
+                                         ("fmnist-cert14", "4=12")])
 def test_committed_certificates_repeat_in_a_cold_solve(model, unit, tmp_path) -> None:
     """A committed quick certificate is what a fresh solve under the profile's node limit gives, bit for bit
     (an empty cache directory: nothing is read from a cache). fmnist-tiny14 ``logit=2`` is a unit whose
-    bound an earlier committed run took from a cache that other certifier code had filled."""
+    bound an earlier committed run took from a cache that other certifier code had filled.
+
+    The incumbent is the network's float32 forward value at the argmax, which another CPU type's kernels round
+    differently (README, "What repeats bit for bit"): where the fresh incumbent differs from the committed one
+    in its bits, this machine's kernels are not those of the committed run, and the certificate must agree
+    within float32 rounding (1e-5 relative; measured between two CPU types: 2.4e-7) with the same status;
+    where it is equal, every column must be equal bit for bit."""
     root = Path(__file__).resolve().parents[1]
     records = root / "results" / "quick" / "cnn-am" / "records.csv"
     if not records.is_file():
@@ -803,8 +810,13 @@ def test_committed_certificates_repeat_in_a_cold_solve(model, unit, tmp_path) ->
     cert, _ = cnn_am.certificate(zm, str(r["unit_kind"]), layer, int(r["index"]), cfg.certify_time_limit,
                                  tmp_path / "empty-cache", cfg.certify_node_limit)
     assert cert["cert_status"] == r["cert_status"] == "optimal"
+    same_kernels = float(cert["incumbent"]).hex() == float(r["incumbent"]).hex()
     for column in ("upper_bound", "incumbent", "optimum", "mip_gap"):
-        assert float(cert[column]).hex() == float(r[column]).hex(), column
+        if same_kernels:
+            assert float(cert[column]).hex() == float(r[column]).hex(), column
+        else:
+            scale = 1.0 if column == "mip_gap" else max(1.0, abs(float(r[column])))
+            assert abs(float(cert[column]) - float(r[column])) <= 1e-5 * scale, column
 
 
 def _recipe_records(units: int = 12) -> pd.DataFrame:

@@ -102,6 +102,26 @@ def test_calibration_raises_a_rule_to_twice_the_spread_and_says_so():
     assert unchecked == {}
 
 
+def test_a_relative_rule_is_calibrated_to_the_relative_spread():
+    """median_F {"rel": 0.05} over activations of scales 20 and 0.5: a move of 0.4 at 20 (2%) is within its declared
+    tolerance 1.0; calibrated relatively (not as abs 0.8 for every metric, which is more than half the small
+    metric's scale), each metric gets at least twice its scale max(1, |value|) times 0.02."""
+    metrics = {"m/big/median_F": 20.0, "m/small/median_F": 0.5}
+    doc = {"format": spread.SUMMARY_FORMAT, "experiment": "cnn-am", "profile": "quick", "config_hash": "h",
+           "perturbation": "avx2", "statistics": {"median_F": {"n": 2, "differing": 2, "max_abs": 0.4, "max_rel": 0.02}},
+           "metrics_moved": {"m/big/median_F": 0.4, "m/small/median_F": 0.001}}
+    rules, source, unchecked = baseline.calibrate({"median_F": {"rel": 0.05}}, 0.05, [doc], metrics,
+                                                  experiment="cnn-am", profile="quick", cfg_hash="h", names=["s.json"])
+    assert unchecked == {} and rules == {"median_F": {"rel": 0.05, "abs": 0.04}}
+    assert "raised to abs and rel 0.04" in source["median_F"] and "0.02 of max(1, |value|)" in source["median_F"]
+    tolerances = baseline.resolve_tolerances(metrics, rules, 0.05)
+    assert tolerances == {"m/big/median_F": 1.0, "m/small/median_F": 0.04}
+    # an absolute rule keeps the absolute calibration, and refuses it here
+    with pytest.raises(ConfigError, match="no regression check of cnn-am/quick holds across machines"):
+        baseline.calibrate({"median_F": {"abs": 1.0}}, 0.05, [doc], metrics, experiment="cnn-am", profile="quick",
+                           cfg_hash="h", names=["s.json"])
+
+
 def test_calibration_refuses_a_spread_of_another_config_or_too_large():
     with pytest.raises(ConfigError, match="not of training/smoke"):
         baseline.calibrate(None, 0.05, [_spread_doc(0.01, config_hash="other")], METRICS, experiment="training",

@@ -4,7 +4,7 @@
     toy_functions.get(name, dim=..., seed=..., **p)    -> ToyFunction (nn.Module, float64)
     toy_functions.exact_maximum(model, input_shape, bounds=(-1, 1), output_index=None,
                                 time_limit=None, cache_dir=None, *, tighten=True,
-                                node_limit=None) -> Certificate   (toy_functions.certify)
+                                node_limit=None, solver="auto") -> Certificate   (toy_functions.certify)
     toy_functions.check_certifiable(model)             -> None, or ValueError naming the layer
 
 Hand-built families (closed-form optimum, derived in each module's docstring): dead_unit,

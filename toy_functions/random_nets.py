@@ -2,7 +2,7 @@
 
 Weights follow PyTorch's default fan-in rule, W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from
 a generator seeded by `seed`, in float64. The optimum and argmax are computed at construction by
-`exact_maximum` (status "optimal" required), which caches the certificate on disk (`cache_dir`:
+`exact_maximum` with the suite's solver (`settings.SUITE_SOLVER`, HiGHS; status "optimal" required), which caches the certificate on disk (`cache_dir`:
 None for the default directory, a path, or False), so a net is solved once per machine.
 """
 
@@ -17,6 +17,7 @@ from torch import nn
 from .base import (CERTIFIED, DTYPE, ToyFunction, check_int, check_negative_slope, generator,
                    rectifier)
 from .certify.certifier import exact_maximum
+from .certify.settings import SUITE_SOLVER
 
 OPTIMUM_KIND = CERTIFIED  # by the MILP certifier at construction
 MLP_DEFAULTS = {"widths": (16, 16), "negative_slope": 0.0}
@@ -48,7 +49,7 @@ def _certified(net: nn.Sequential, name: str, params: dict, shape: tuple[int, ..
                cache_dir: str | Path | None | bool) -> ToyFunction:
     wrapper = ToyFunction(net, name=name, params=params, input_shape=shape, optimum=math.nan,
                           argmax=torch.zeros(shape, dtype=DTYPE), certificate=None, forward_slope=s)
-    cert = exact_maximum(wrapper, shape, cache_dir=cache_dir)
+    cert = exact_maximum(wrapper, shape, cache_dir=cache_dir, solver=SUITE_SOLVER)
     wrapper.adopt_certificate(cert)
     return wrapper
 

@@ -178,12 +178,13 @@ def build_family(spec: str, dim: int, seed: int, params: dict[str, Any], cache_d
     """``factory(dim, seed, **params)`` for the family plug-in ``spec``: a ``toy_functions.ToyFunction``.
 
     When the factory states no optimum (``stated_optimum`` is NaN) it is certified here, as the suite's
-    random families are: ``exact_maximum(f, f.input_shape, bounds=f.bounds, cache_dir=cache_dir)`` must
+    random families are: ``exact_maximum(f, f.input_shape, bounds=f.bounds, solver=SUITE_SOLVER, cache_dir=cache_dir)`` must
     prove optimality, and its value and argmax become the function's. A stated optimum is checked against
     the network's value at its ``argmax`` (``check_optimum``); every record is then checked against it.
     ValueError naming the spec when the factory fails or returns something else.
     """
     import toy_functions
+    from toy_functions.certify.settings import SUITE_SOLVER
 
     factory = family_factory(spec)
     try:
@@ -193,7 +194,7 @@ def build_family(spec: str, dim: int, seed: int, params: dict[str, Any], cache_d
     if not isinstance(f, toy_functions.ToyFunction):
         raise ValueError(f"plug-in family {spec!r} returned a {type(f).__name__}, not a toy_functions.ToyFunction")
     if math.isnan(f.stated_optimum):
-        cert = toy_functions.exact_maximum(f, f.input_shape, bounds=f.bounds,
+        cert = toy_functions.exact_maximum(f, f.input_shape, bounds=f.bounds, solver=SUITE_SOLVER,
                                            cache_dir=None if cache_dir is None else str(cache_dir))
         if str(cert.status) != "optimal":
             raise ValueError(f"plug-in family {spec!r} (dim={dim}, seed={seed}): the certifier did not prove "

@@ -127,7 +127,10 @@ def calibrate(rules: Mapping[str, Mapping[str, float]] | None, default: float, s
     is unchecked: another CPU alone changes it by more than the change the check is meant to catch (e.g. a mean
     accuracy over runs of which one diverges on one CPU and not on another).  The other metrics of a statistic
     get ``abs >= SPREAD_MARGIN * d``, ``d`` their largest move, so their tolerance is at most
-    ``SPREAD_MARGIN`` times the declared one.
+    ``SPREAD_MARGIN`` times the declared one. A statistic whose rule is relative (``rel > 0``: values of different
+    scales, such as activations) is calibrated in the same relative terms: ``d`` is the largest move divided by
+    the metric's scale ``max(1, |value|)``, and a raised rule gets ``abs`` and ``rel`` of at least
+    ``SPREAD_MARGIN * d``, so each metric's tolerance is at least twice its own scale times ``d``.
 
     ConfigError (naming the file) for a spread of another experiment, profile or config, and (naming the
     statistic) where the calibrated tolerance of a metric would exceed half of ``max(1, |value|)``."""
@@ -156,24 +159,31 @@ def calibrate(rules: Mapping[str, Mapping[str, float]] | None, default: float, s
                                       f"({name}), more than its declared tolerance {declared[key]:.3g}: not "
                                       f"checkable across machines")
                 moved[key] = max(moved[key], move)
-        stable = [moved[k] for k in ours if k not in unchecked]
+        relative = bool(rule and rule.get("rel", 0.0) > 0.0)
+        scale = {k: max(1.0, abs(v)) if relative else 1.0 for k, v in ours.items()}
+        stable = [moved[k] / scale[k] for k in ours if k not in unchecked]
         d = max(stable, default=0.0)
         floor = SPREAD_MARGIN * d
         said = "; ".join(f"{int(doc['statistics'][stat]['differing'])} of {int(doc['statistics'][stat]['n'])} "
                          f"metrics moved under perturbation {doc.get('perturbation', '?')} ({name})"
                          for doc, name in measured)
-        said += (f", by at most {d:.3g} among the checked ones" + (
+        said += (f", by at most {d:.3g}{' of max(1, |value|)' if relative else ''} among the checked ones" + (
             f" ({sum(k in unchecked for k in ours)} moved more than their declared tolerance and are unchecked)"
             if any(k in unchecked for k in ours) else ""))
         for key, value in ours.items():
-            if key not in unchecked and floor > 0.5 * max(1.0, abs(value)):
+            if key not in unchecked and floor * scale[key] > 0.5 * max(1.0, abs(value)):
                 raise ConfigError(f"statistic {stat!r} moves by {d:.3g} under the perturbation ({said}): its "
-                                  f"calibrated tolerance {floor:.3g} exceeds half of metric {key!r}'s scale, so no "
-                                  f"regression check of {experiment}/{profile} holds across machines")
-        if any(tol < floor for key, tol in declared.items() if key not in unchecked):
-            out[stat] = {**(rule or {}), "abs": floor}
-            source[stat] = (f"{base}, raised to abs {floor:.3g} = {SPREAD_MARGIN:g} x the largest spread measured: "
-                            + said)
+                                  f"calibrated tolerance {floor * scale[key]:.3g} exceeds half of metric {key!r}'s "
+                                  f"scale, so no regression check of {experiment}/{profile} holds across machines")
+        if any(tol < floor * scale[key] for key, tol in declared.items() if key not in unchecked):
+            if relative:
+                out[stat] = {**rule, "abs": max(rule.get("abs", 0.0), floor), "rel": max(rule["rel"], floor)}
+                source[stat] = (f"{base}, raised to abs and rel {floor:.3g} = {SPREAD_MARGIN:g} x the largest "
+                                f"relative spread measured: " + said)
+            else:
+                out[stat] = {**(rule or {}), "abs": floor}
+                source[stat] = (f"{base}, raised to abs {floor:.3g} = {SPREAD_MARGIN:g} x the largest spread "
+                                f"measured: " + said)
         else:
             source[stat] = f"{base}, which covers {SPREAD_MARGIN:g} x the largest spread measured: " + said
     return out, source, dict(sorted(unchecked.items()))

@@ -3,18 +3,21 @@
 pytest-benchmark test: one cold solve (no cache) of the default random MLP, d = 8, widths (16, 16).
 As a script it prints the full table, cold solves, no cache:
 
-    .venv/bin/python -m benchmarks.perf.bench_certifier     # HiGHS and SCIP: d=8 (16,16) seeds 0-19,
-                                  # d=16 (32,32) seeds 0-3 (60 s limit), fmnist-tiny8 quick units
-                                  # (10000 nodes), fmnist-tiny14 quick units (10000 nodes); then one
-                                  # summary row per solver and part (proven, nodes, seconds)
+    .venv/bin/python -m benchmarks.perf.bench_certifier     # exact_maximum's default ("auto"), HiGHS and branch
+                                  # and bound: d=8 (16,16) seeds 0-19, d=16 (32,32) seeds 0-3 (60 s limit),
+                                  # and the certified quick units of fmnist-tiny8, fmnist-tiny14 and
+                                  # fmnist-cert14 (10000 nodes, the quick profile's limit); then one summary
+                                  # row per solver and part (proven, nodes, seconds)
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers highs,bab --parts d8,d16
                                   # HiGHS MILP against branch and bound over unstable units
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers bab --parts d16 --big-node-limit 400000
                                   # d16 under a node limit, no clock: compare cpu_s on a busy machine
-    .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --tiny8-node-limit 2000
+    .venv/bin/python -m benchmarks.perf.bench_certifier --solvers scip --parts tiny8 --cnn-node-limit 2000
     .venv/bin/python -m benchmarks.perf.bench_certifier --parts d16 --bound-cut-rounds 0   # cuts off
     .venv/bin/python -m benchmarks.perf.bench_certifier --solvers gurobi --threads 2 --parts d8,d16
                                   # the optional Gurobi backend (pip install gurobipy) on two threads
+
+A row's `solver` column is the solver that made the certificate ("auto" resolved, `resolve_solver`).
 
 Goals: median <= 0.5 s for d = 8, widths (16, 16); solved within 60 s for d = 16, widths (32, 32).
 """
@@ -38,7 +41,7 @@ RATIOS = [
 
 
 def solve_row(dim: int, widths: tuple[int, ...], seed: int, time_limit: float | None,
-              solver: str = "highs", node_limit: int | None = None, **options) -> dict:
+              solver: str = "auto", node_limit: int | None = None, **options) -> dict:
     """One cold certifier solve: wall and CPU seconds, status, binaries, nodes, gap. `options`:
     further keyword arguments of `exact_maximum` (cut settings)."""
     net = mlp_net(dim, widths, seed)
@@ -47,10 +50,14 @@ def solve_row(dim: int, widths: tuple[int, ...], seed: int, time_limit: float | 
                 {"seed": seed})
 
 
+#: the CNN parts: part name -> suite model whose certified quick units it solves
+CNN_PARTS = {"tiny8": "fmnist-tiny8", "tiny14": "fmnist-tiny14", "cert14": "fmnist-cert14"}
+
+
 def _row(solve, extra: dict) -> dict:
     cpu, wall = time.process_time(), time.perf_counter()
     cert = solve()
-    return {**extra, "status": cert.status, "wall_s": time.perf_counter() - wall,
+    return {**extra, "solver": cert.solver, "status": cert.status, "wall_s": time.perf_counter() - wall,
             "cpu_s": time.process_time() - cpu, "binaries": cert.n_binaries, "nodes": cert.n_nodes,
             "gap": cert.mip_gap, "value": cert.value, "bound": cert.upper_bound}
 
@@ -82,10 +89,16 @@ def model_rows(name: str, node_limit: int | None, solver: str,
         layer = None if r["unit_kind"] == "logit" else str(r["layer"])
         net, index = cnn_am.certifiable(zm, str(r["unit_kind"]), layer, int(r["index"]))
         net = copy.deepcopy(net).cpu()
-        yield _row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
+        row = _row(lambda: exact_maximum(net, zm.input_shape, output_index=index,
                                          node_limit=node_limit, cache_dir=False, solver=solver,
                                          **options),
                    {"seed": f.stem.rsplit(",", 1)[-1]})
+        # the committed certificate again, bit for bit (the profile's solver and node limit only)
+        same = (row["status"] == r["cert_status"]
+                and all(float(row[a]).hex() == float(r[b]).hex() for a, b in (("value", "incumbent"),
+                                                                              ("bound", "upper_bound"),
+                                                                              ("gap", "mip_gap"))))
+        yield {**row, "repeats": same}
 
 
 def test_certifier_mlp_d8_cold(benchmark):
@@ -98,15 +111,18 @@ def test_certifier_mlp_d8_cold(benchmark):
 def _table(title: str, solves: Iterable[dict]) -> list[dict]:
     """Print one row per solve as it finishes, then the summary; returns the rows."""
     print(f"\n{title}")
-    print(f"{'unit':>8} {'status':>10} {'wall_s':>8} {'cpu_s':>8} {'binaries':>8} {'nodes':>7} "
+    print(f"{'unit':>8} {'solver':>6} {'status':>10} {'wall_s':>8} {'cpu_s':>8} {'binaries':>8} {'nodes':>7} "
           f"{'gap':>9} {'bound':>12}", flush=True)
     rows = []
     for r in solves:
         rows.append(r)
-        print(f"{r['seed']!s:>8} {r['status']:>10} {r['wall_s']:>8.3f} {r['cpu_s']:>8.3f} "
+        print(f"{r['seed']!s:>8} {r['solver']:>6} {r['status']:>10} {r['wall_s']:>8.3f} {r['cpu_s']:>8.3f} "
               f"{r['binaries']:>8} {r['nodes']:>7} {r['gap']:>9.2e} {r['bound']:>12.6g}", flush=True)
     walls = [r["wall_s"] for r in rows]
     solved = [r for r in rows if r["status"] == "optimal"]
+    if any("repeats" in r for r in rows):
+        print(f"committed certificate repeated bit for bit (status, incumbent, upper bound, gap): "
+              f"{sum(bool(r.get('repeats')) for r in rows)}/{len(rows)}")
     print(f"median wall {statistics.median(walls):.3f} s, max wall {max(walls):.3f} s, "
           f"solved {len(solved)}/{len(rows)}, median nodes {statistics.median(r['nodes'] for r in rows)}, "
           f"median nodes to proof {statistics.median(r['nodes'] for r in solved) if solved else 'n/a'}, "
@@ -136,11 +152,13 @@ def main() -> None:
     parser.add_argument("--big-node-limit", type=int, default=None,
                         help="d16: a node limit instead of the time limit (no clock: the CPU "
                              "seconds of each row are then the load-independent figure)")
-    parser.add_argument("--tiny8-node-limit", type=int, default=10000)
-    parser.add_argument("--tiny14-node-limit", type=int, default=10000)
-    parser.add_argument("--solvers", default="highs,scip",
-                        help="comma-separated: highs, scip, gurobi (MILP) and bab (branch and bound)")
-    parser.add_argument("--parts", default="d8,d16,tiny8,tiny14")
+    parser.add_argument("--cnn-node-limit", type=int, default=10000,
+                        help="the node limit of the CNN parts (default: the quick profile's)")
+    parser.add_argument("--solvers", default="auto,highs,bab",
+                        help="comma-separated: auto (exact_maximum's default), highs, scip, gurobi (MILP) "
+                             "and bab (branch and bound)")
+    parser.add_argument("--parts", default="d8,d16," + ",".join(CNN_PARTS),
+                        help=f"comma-separated: d8, d16, {', '.join(CNN_PARTS)}")
     parser.add_argument("--bound-cut-rounds", type=int, default=None,
                         help="exact_maximum's bound_cut_rounds (default: its default)")
     parser.add_argument("--cut-rounds", type=int, default=None,
@@ -148,9 +166,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="exact_maximum's threads (solver gurobi only; default 1)")
     args = parser.parse_args()
-    if args.big_node_limit is not None and args.big_node_limit <= 0:
-        parser.error(f"--big-node-limit must be a positive int, got {args.big_node_limit}")
+    for name in ("big_node_limit", "cnn_node_limit"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be a positive int, got {value}")
     parts = args.parts.split(",")
+    unknown = sorted(set(parts) - {"d8", "d16", *CNN_PARTS})
+    if unknown:
+        parser.error(f"--parts: unknown part(s) {unknown}; the parts are d8, d16, {', '.join(CNN_PARTS)}")
     common = {k: v for k, v in (("bound_cut_rounds", args.bound_cut_rounds),
                                 ("cut_rounds", args.cut_rounds),
                                 ("threads", args.threads)) if v is not None}
@@ -170,14 +193,11 @@ def main() -> None:
                     f"node_limit={nodes}",
                     (solve_row(dim, widths, seed, limit, solver, nodes, **options)
                      for seed in range(seeds)))))
-        if "tiny8" in parts:
-            results.append((solver, "tiny8", _table(
-                f"[{solver}] fmnist-tiny8 quick units, node_limit={args.tiny8_node_limit}",
-                model_rows("fmnist-tiny8", args.tiny8_node_limit, solver, **options))))
-        if "tiny14" in parts:
-            results.append((solver, "tiny14", _table(
-                f"[{solver}] fmnist-tiny14 quick units, node_limit={args.tiny14_node_limit}",
-                model_rows("fmnist-tiny14", args.tiny14_node_limit, solver, **options))))
+        for part, model in CNN_PARTS.items():
+            if part in parts:
+                results.append((solver, part, _table(
+                    f"[{solver}] {model} quick units, node_limit={args.cnn_node_limit}",
+                    model_rows(model, args.cnn_node_limit, solver, **options))))
     _summary(results)
     print(f"load average at end: {os.getloadavg()}")
 

@@ -32,7 +32,8 @@ class Certificate:
     rigorous bound on |fl(f) - f| over the box; about 1e-13 relative for float64 models, 1e-4 for
     float32); mip_gap: (exact_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
     that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
-    units; cached: read from the disk cache; kind: "milp", or "bab" for solver="bab"; key: the cache key, a hash of the linearized network,
+    units; cached: read from the disk cache; kind: "milp", or "bab" for solver="bab"; solver: the solver
+    that made it ("highs", "scip", "gurobi" or "bab"; "auto" resolved); key: the cache key, a hash of the linearized network,
     the box and every setting that can change the answer (`solve_settings`), so a cache hit is the
     certificate a fresh solve would give. `bound` and `incumbent` name upper_bound and value.
     """
@@ -49,6 +50,7 @@ class Certificate:
     cached: bool
     key: str
     kind: str = "milp"
+    solver: str = "highs"
     exact_bound: float = math.nan
     rounding_margin: float = 0.0
 
@@ -64,7 +66,7 @@ class Certificate:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary (argmax as a nested list)."""
-        return {"kind": self.kind, "value": self.value, "status": self.status,
+        return {"kind": self.kind, "solver": self.solver, "value": self.value, "status": self.status,
                 "upper_bound": self.upper_bound, "exact_bound": self.exact_bound,
                 "rounding_margin": self.rounding_margin, "mip_gap": self.mip_gap,
                 "solve_seconds": self.solve_seconds, "n_binaries": self.n_binaries,
@@ -103,7 +105,7 @@ def tolerance(model: nn.Module, value: float) -> float:
 
 def fresh_certificate(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int, lo: float,
                  hi: float, x_best: np.ndarray, value: float, status: str, ub: float, seconds: float,
-                 n_binaries: int, n_nodes: int, k: str, kind: str) -> Certificate:
+                 n_binaries: int, n_nodes: int, k: str, kind: str, solver: str) -> Certificate:
     """The certificate of a fresh solve: ``ub`` (>= value) is the exact-arithmetic bound, to which the
     rigorous rounding margin of the model's own forward pass is added for ``upper_bound``."""
     margin = rounding_margin(model, shape, (lo, hi), index)
@@ -122,12 +124,14 @@ def fresh_certificate(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[in
         cached=False,
         key=k,
         kind=kind,
+        solver=solver,
     )
 
 
 def from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearNet,
-                 shape: tuple[int, ...], index: int, k: str) -> Certificate | None:
-    """A cached certificate, re-verified by a forward pass; None if it does not check out."""
+                 shape: tuple[int, ...], index: int, k: str, solver: str) -> Certificate | None:
+    """A cached certificate of ``solver`` (the cache key ``k`` covers it), re-verified by a forward pass; None
+    if it does not check out."""
     try:
         x = np.asarray(record["argmax"], dtype=np.float64).reshape(-1)
         value = float(record["value"])
@@ -148,6 +152,6 @@ def from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearNe
             solve_seconds=float(record["solve_seconds"]),
             n_binaries=int(record["n_binaries"]), n_nodes=int(record["n_nodes"]),
             n_units=int(record["n_units"]), cached=True, key=k,
-            kind=str(record.get("kind", "milp")))
+            kind=str(record.get("kind", "milp")), solver=solver)
     except (KeyError, TypeError, ValueError):
         return None

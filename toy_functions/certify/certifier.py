@@ -3,7 +3,7 @@
 max_{x in [lo, hi]^n} f(x) for f a composition of affine layers and rectifiers act(z) = max(z, s z)
 (0 <= s < 1) is the mixed-integer program of `formulation.Formulation` (one binary per unit whose
 pre-activation bounds straddle 0; stable units need none; MaxPool2d is rewritten into rectifiers by
-`network.linearize`), solved by HiGHS through `scipy.optimize.milp` (default), SCIP through
+`network.linearize`), solved by HiGHS through `scipy.optimize.milp`, SCIP through
 pyscipopt (`solver="scip"`) or Gurobi through gurobipy (`solver="gurobi"`, optional), on one thread
 (Gurobi: `threads`, in its deterministic parallel mode) with a fixed seed and relative and absolute
 gaps of 1e-9. Bounds come from interval arithmetic (exact for the first layer), tightened by one LP per
@@ -40,7 +40,7 @@ from .certificate import Certificate, fresh_certificate, from_record, model_valu
 from .formulation import build
 from .network import PiecewiseLinearNet, linearize
 from .regions import ascent_incumbent, pattern_of, region_lp
-from .settings import BAB_SETTINGS, CERTIFIER_VERSION, SOLVERS, SolveSettings, solve_settings
+from .settings import BAB_SETTINGS, CERTIFIER_VERSION, SOLVERS, SolveSettings, resolve_solver, solve_settings
 
 __all__ = ["BAB_SETTINGS", "CERTIFIER_VERSION", "SOLVERS", "Certificate", "SolveSettings", "exact_maximum",
            "solve_settings"]
@@ -56,7 +56,7 @@ def exact_maximum(
     *,
     tighten: bool = True,
     node_limit: int | None = None,
-    solver: str = "highs",
+    solver: str = "auto",
     tighten_nodes: int = 0,
     cut_rounds: int = 0,
     bound_cut_rounds: int = 1,
@@ -72,10 +72,11 @@ def exact_maximum(
     solver settings, so a cache hit equals a fresh solve bit for bit. `tighten`: LP bound tightening (on by default).
     `node_limit` (branch-and-bound nodes): like `time_limit`, but independent of the machine's
     speed, so a truncated certificate (status "node_limit") repeats exactly; with only a node
-    limit no step of the solve depends on the clock. `solver`: "highs" (default), "scip"
+    limit no step of the solve depends on the clock. `solver`: "auto" (default: `settings.resolve_solver`,
+    HiGHS for a network with a convolution or pooling layer, else "bab"), "highs", "scip"
     (pyscipopt) or "gurobi" (gurobipy, optional) for the MILP; LP relaxations always use HiGHS;
     "bab": branch and bound over unstable units instead of a MILP (`bab`; nodes are its node
-    LPs; `cut_rounds` must then be 0). `threads` (>= 1, default 1): Gurobi's thread count (its parallel search is deterministic: a
+    LPs; `cut_rounds` must then be 0). The certificate names the solver that made it (`solver`). `threads` (>= 1, default 1): Gurobi's thread count (its parallel search is deterministic: a
     function of the model and the count); HiGHS and SCIP take 1 only. `tighten_nodes` (>= 0):
     from the second hidden layer on, bound each unstable unit by a MILP limited to this many
     nodes (0: off). Ideal-formulation cuts (`cuts`, Anderson et al. 2020): `bound_cut_rounds`
@@ -88,8 +89,8 @@ def exact_maximum(
     lo, hi = check_box(bounds)
     if not (cache_dir is None or cache_dir is False or isinstance(cache_dir, (str, Path))):
         raise ValueError(f"cache_dir must be a path, None or False, got {cache_dir!r}")
-    settings = SolveSettings(time_limit, node_limit, tighten, solver, tighten_nodes, cut_rounds, bound_cut_rounds,
-                             threads)
+    settings = SolveSettings(time_limit, node_limit, tighten, resolve_solver(solver, model, cut_rounds), tighten_nodes,
+                             cut_rounds, bound_cut_rounds, threads)
     net = linearize(model, shape, output_index, box=(lo, hi))
     index = 0 if output_index is None else output_index
     k = cache.key(net, shape, lo, hi, settings.key_settings())
@@ -98,10 +99,10 @@ def exact_maximum(
     if directory is not None:
         record = cache.load(directory, k)
         if record is not None:
-            hit = from_record(record, model, net, shape, index, k)
+            hit = from_record(record, model, net, shape, index, k, settings.solver)
             if hit is not None:
                 return hit
-    solve = _solve_bab if solver == "bab" else _solve_milp
+    solve = _solve_bab if settings.solver == "bab" else _solve_milp
     with one_thread():
         cert = solve(model, net, shape, index, (lo, hi), settings, k)
     # a time-limited solve depends on the machine's speed: never stored; a truncated one is cheap
@@ -215,7 +216,7 @@ def _solve_milp(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...
                                f"the solver's optimum {milp_value!r}")
         ub = min(ub, milp_value + 1e-9 * max(1.0, abs(milp_value)))
     return fresh_certificate(model, net, shape, index, lo, hi, x_best, value, status, max(ub, value), seconds,
-                             form.n_binaries, int(res.mip_node_count or 0), k, "milp")
+                             form.n_binaries, int(res.mip_node_count or 0), k, "milp", settings.solver)
 
 
 def _solve_bab(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
@@ -234,7 +235,7 @@ def _solve_bab(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...]
     seconds = time.perf_counter() - start
     x_best, value = _best_point(model, net, shape, index, lo, hi, [res.x, incumbent[1]])
     return fresh_certificate(model, net, shape, index, lo, hi, x_best, value, res.status, max(res.bound, value),
-                             seconds, form.n_binaries, res.n_nodes, k, "bab")
+                             seconds, form.n_binaries, res.n_nodes, k, "bab", "bab")
 
 
 def _incumbent(net: PiecewiseLinearNet, lo: float, hi: float, time_limit: float | None

@@ -13,15 +13,26 @@ from typing import Any
 import numpy as np
 import scipy
 import torch
+from torch import nn
 
 from . import bab, optimized_bounds
 from .formulation import NO_HEURISTICS, SOLVER_OPTIONS
+from .network import leaves
 from .solvers import BACKENDS, GUROBI_PARAMS, SCIP_PARAMS, check_threads
 
 #: Bumped whenever a change to the certifier can change a certificate; part of every cache key.
 CERTIFIER_VERSION = "6"
 #: the exact maximisers: the MILP backends (`solvers.BACKENDS`) and branch and bound (`bab`)
 SOLVERS = (*BACKENDS, "bab")
+#: `exact_maximum`'s default: the faster open-source solver for the network (:func:`resolve_solver`)
+AUTO = "auto"
+#: the solver of every certificate in the suite's records (random and plug-in toy families, cnn-am units):
+#: the committed records were made with it, and a certificate's last bits depend on the solver that found it
+SUITE_SOLVER = "highs"
+#: layers after which `auto` takes HiGHS: the benchmark (`benchmarks/perf/bench_certifier.py`) measured the
+#: MILP faster on every convolutional network it certifies and branch and bound faster on the fully connected ones
+_MILP_LAYERS = (nn.Conv1d, nn.Conv2d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
+                nn.AdaptiveAvgPool2d)
 #: the settings of solver="bab" that can change its certificate (part of its cache key only)
 BAB_SETTINGS = {"bab": bab.VERSION, "gap": bab.GAP, "finish": bab.FINISH, "batch": bab.BATCH,
                 "steps": optimized_bounds.STEPS, "lr": optimized_bounds.LR,
@@ -34,7 +45,7 @@ class SolveSettings:
     here, once, with a ValueError naming the bad value:
 
     - ``time_limit``: ``None`` or seconds ``> 0`` (finite); ``node_limit``: ``None`` or an int ``> 0``;
-    - ``solver``: one of :data:`SOLVERS`; ``threads``: ``>= 1``, more than 1 for Gurobi only
+    - ``solver``: one of :data:`SOLVERS` (``"auto"`` is resolved before, :func:`resolve_solver`); ``threads``: ``>= 1``, more than 1 for Gurobi only
       (``solvers.check_threads``);
     - ``tighten_nodes``, ``cut_rounds``, ``bound_cut_rounds``: ints ``>= 0``; ``cut_rounds`` needs a MILP
       (``0`` for ``solver="bab"``).
@@ -96,6 +107,19 @@ def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten:
     """:meth:`SolveSettings.key_settings` of these settings (the cache key's settings part)."""
     return SolveSettings(time_limit, node_limit, tighten, solver, tighten_nodes, cut_rounds, bound_cut_rounds,
                          threads).key_settings()
+
+
+def resolve_solver(solver: str, model: nn.Module, cut_rounds: int = 0) -> str:
+    """The solver that ``solver`` names for ``model``: itself, or for ``"auto"`` the open-source solver the
+    benchmark measured faster on networks like it (``benchmarks/perf/bench_certifier.py``; README, "Certified
+    optima"): HiGHS's MILP when a layer of the model is a convolution or a pooling layer, or when ``cut_rounds``
+    asks for the MILP's cutting planes; branch and bound (``"bab"``) for fully connected networks (affine
+    layers and rectifiers only). The layers are those the certifier reads (``network.leaves``)."""
+    if solver != AUTO:
+        return solver
+    if cut_rounds or any(isinstance(layer, _MILP_LAYERS) for layer in leaves(model)):
+        return "highs"
+    return "bab"
 
 
 def solver_version(solver: str) -> str:

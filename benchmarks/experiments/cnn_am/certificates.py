@@ -44,16 +44,18 @@ def certificate(zm: zoo.ZooModel, kind: str, layer: str | None, index: int, time
     """The certifier's record columns for one unit and its argmax (the input of shape ``input_shape`` that
     attains ``incumbent``).  With ``node_limit`` the solve is truncated by branch-and-bound nodes, not by
     the clock (``time_limit`` is then unused), so the bound of an unproven unit repeats exactly on any
-    machine.  ``optimum`` (proven units) is ``upper_bound``: the maximum of the float32 forward pass lies in
+    machine.  The solver is the suite's (``SUITE_SOLVER``: HiGHS), whatever ``exact_maximum``'s default.
+    ``optimum`` (proven units) is ``upper_bound``: the maximum of the float32 forward pass lies in
     ``[incumbent, upper_bound]`` and is known no closer than that, so the optimum is stated by the end that
     no attained value can exceed."""
     from toy_functions import exact_maximum
+    from toy_functions.certify.settings import SUITE_SOLVER
 
     net, out_index = certifiable(zm, kind, layer, index)
     net = copy.deepcopy(net).cpu()  # the certifier reads the layers on the CPU
     cert = exact_maximum(net, zm.input_shape, bounds=(-1.0, 1.0), output_index=out_index,
                          time_limit=None if node_limit is not None else time_limit, node_limit=node_limit,
-                         cache_dir=None if cache_dir is None else str(cache_dir))
+                         cache_dir=None if cache_dir is None else str(cache_dir), solver=SUITE_SOLVER)
     proven = str(cert.status) == "optimal"
     return {"upper_bound": float(cert.upper_bound), "incumbent": float(cert.value),
             "optimum": float(cert.upper_bound) if proven else math.nan, "cert_status": str(cert.status),
