@@ -45,7 +45,8 @@ class SolveSettings:
     here, once, with a ValueError naming the bad value:
 
     - ``time_limit``: ``None`` or seconds ``> 0`` (finite); ``node_limit``: ``None`` or an int ``> 0``;
-    - ``solver``: one of :data:`SOLVERS` (``"auto"`` is resolved before, :func:`resolve_solver`); ``threads``: ``>= 1``, more than 1 for Gurobi only
+    - ``solver``: one of :data:`SOLVERS` (``"auto"`` is resolved before, :func:`resolve_solver`); ``threads``:
+      ``>= 1``, more than 1 for Gurobi only
       (``solvers.check_threads``);
     - ``tighten_nodes``, ``cut_rounds``, ``bound_cut_rounds``: ints ``>= 0``; ``cut_rounds`` needs a MILP
       (``0`` for ``solver="bab"``).
@@ -111,10 +112,13 @@ def solve_settings(*, time_limit: float | None, node_limit: int | None, tighten:
 
 def resolve_solver(solver: str, model: nn.Module, cut_rounds: int = 0) -> str:
     """The solver that ``solver`` names for ``model``: itself, or for ``"auto"`` the open-source solver the
-    benchmark measured faster on networks like it (``benchmarks/perf/bench_certifier.py``; README, "Certified
-    optima"): HiGHS's MILP when a layer of the model is a convolution or a pooling layer, or when ``cut_rounds``
+    benchmark measured faster on networks like it (``benchmarks/perf/bench_certifier.py``; its table is in the
+    README): HiGHS's MILP when a layer of the model is a convolution or a pooling layer, or when ``cut_rounds``
     asks for the MILP's cutting planes; branch and bound (``"bab"``) for fully connected networks (affine
-    layers and rectifiers only). The layers are those the certifier reads (``network.leaves``)."""
+    layers and rectifiers only). The layers are those the certifier reads (``network.leaves``). ValueError naming
+    any other ``solver``."""
+    if solver not in (AUTO, *SOLVERS):
+        raise ValueError(f"solver must be one of {sorted((AUTO, *SOLVERS))}, got {solver!r}")
     if solver != AUTO:
         return solver
     if cut_rounds or any(isinstance(layer, _MILP_LAYERS) for layer in leaves(model)):
