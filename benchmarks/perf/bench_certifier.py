@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from toy_functions import exact_maximum
+from toy_functions.certify import SUITE_SOLVER
 from toy_functions.random_nets import mlp_net
 
 # goal figure for the performance suite's table (see benchmarks/perf/conftest.py)
@@ -67,7 +68,9 @@ def model_rows(name: str, node_limit: int | None, solver: str,
     """Every certified unit of the profile's cnn-am model table `name` (e.g. "fmnist-tiny8"), solved
     cold. The units are those
     of the profile's committed certificate cells (results/<profile>/cnn-am/cells/<model>,certificate,
-    *.csv: the survey's draw); ValueError naming the folder when there are none."""
+    *.csv: the survey's draw); ValueError naming the folder when there are none. A row solved at the committed
+    certificate's settings (the suite's solver, the profile's node limit, no other option) also says whether it
+    repeats that certificate bit for bit (`repeats`)."""
     import copy
 
     import pandas as pd
@@ -93,7 +96,10 @@ def model_rows(name: str, node_limit: int | None, solver: str,
                                          node_limit=node_limit, cache_dir=False, solver=solver,
                                          **options),
                    {"seed": f.stem.rsplit(",", 1)[-1]})
-        # the committed certificate again, bit for bit (the profile's solver and node limit only)
+        if row["solver"] != SUITE_SOLVER or node_limit != cfg.certify_node_limit or options:
+            yield row  # not the committed certificate's settings: nothing to repeat
+            continue
+        # the committed certificate again, bit for bit
         same = (row["status"] == r["cert_status"]
                 and all(float(row[a]).hex() == float(r[b]).hex() for a, b in (("value", "incumbent"),
                                                                               ("bound", "upper_bound"),

@@ -32,8 +32,8 @@ class Certificate:
     rigorous bound on |fl(f) - f| over the box; about 1e-13 relative for float64 models, 1e-4 for
     float32); mip_gap: (exact_bound - value) / max(1, |value|); solve_seconds: bounds + MILP time of the solve
     that produced it; n_binaries: unstable units; n_nodes: branch-and-bound nodes; n_units: hidden
-    units; cached: read from the disk cache; kind: "milp", or "bab" for solver="bab"; solver: the solver
-    that made it ("highs", "scip", "gurobi" or "bab"; "auto" resolved); key: the cache key, a hash of the linearized network,
+    units; cached: read from the disk cache; solver: the solver that made it ("highs", "scip", "gurobi" or
+    "bab"; "auto" resolved), and kind its family ("bab", else "milp"); key: the cache key, a hash of the linearized network,
     the box and every setting that can change the answer (`solve_settings`), so a cache hit is the
     certificate a fresh solve would give. `bound` and `incumbent` name upper_bound and value.
     """
@@ -49,10 +49,14 @@ class Certificate:
     n_units: int
     cached: bool
     key: str
-    kind: str = "milp"
     solver: str = "highs"
     exact_bound: float = math.nan
     rounding_margin: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        """"bab" for branch and bound, "milp" for the MILP solvers."""
+        return "bab" if self.solver == "bab" else "milp"
 
     @property
     def bound(self) -> float:
@@ -105,7 +109,7 @@ def tolerance(model: nn.Module, value: float) -> float:
 
 def fresh_certificate(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int, lo: float,
                  hi: float, x_best: np.ndarray, value: float, status: str, ub: float, seconds: float,
-                 n_binaries: int, n_nodes: int, k: str, kind: str, solver: str) -> Certificate:
+                 n_binaries: int, n_nodes: int, k: str, solver: str) -> Certificate:
     """The certificate of a fresh solve: ``ub`` (>= value) is the exact-arithmetic bound, to which the
     rigorous rounding margin of the model's own forward pass is added for ``upper_bound``."""
     margin = rounding_margin(model, shape, (lo, hi), index)
@@ -123,7 +127,6 @@ def fresh_certificate(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[in
         n_units=sum(net.widths),
         cached=False,
         key=k,
-        kind=kind,
         solver=solver,
     )
 
@@ -152,6 +155,6 @@ def from_record(record: dict[str, Any], model: nn.Module, net: PiecewiseLinearNe
             solve_seconds=float(record["solve_seconds"]),
             n_binaries=int(record["n_binaries"]), n_nodes=int(record["n_nodes"]),
             n_units=int(record["n_units"]), cached=True, key=k,
-            kind=str(record.get("kind", "milp")), solver=solver)
+            solver=solver)
     except (KeyError, TypeError, ValueError):
         return None

@@ -216,7 +216,7 @@ def _solve_milp(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...
                                f"the solver's optimum {milp_value!r}")
         ub = min(ub, milp_value + 1e-9 * max(1.0, abs(milp_value)))
     return fresh_certificate(model, net, shape, index, lo, hi, x_best, value, status, max(ub, value), seconds,
-                             form.n_binaries, int(res.mip_node_count or 0), k, "milp", settings.solver)
+                             form.n_binaries, int(res.mip_node_count or 0), k, settings.solver)
 
 
 def _solve_bab(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...], index: int,
@@ -235,7 +235,7 @@ def _solve_bab(model: nn.Module, net: PiecewiseLinearNet, shape: tuple[int, ...]
     seconds = time.perf_counter() - start
     x_best, value = _best_point(model, net, shape, index, lo, hi, [res.x, incumbent[1]])
     return fresh_certificate(model, net, shape, index, lo, hi, x_best, value, res.status, max(res.bound, value),
-                             seconds, form.n_binaries, res.n_nodes, k, "bab", "bab")
+                             seconds, form.n_binaries, res.n_nodes, k, "bab")
 
 
 def _incumbent(net: PiecewiseLinearNet, lo: float, hi: float, time_limit: float | None
